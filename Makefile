@@ -1,0 +1,137 @@
+# longvivit: GNU make + pkg-config. Probes what is installed, prints it, and degrades cleanly.
+#   make               static library + the longvivit program (build/)
+#   make check         the Check test suite
+#   make NO_OMP=1 NO_BLAS=1 CUDA=0 SANITIZE=address,undefined   (options combine; each option
+#                      set gets its own build folder, so switching never mixes objects)
+# Missing packages: tools/install-deps.sh (root) installs them or prints the apt-get line.
+
+CC       ?= cc
+NVCC     ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
+PKG      ?= pkg-config
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+OPENBLAS_PC := /usr/lib/$(MULTIARCH)/openblas-openmp/pkgconfig
+
+# ---- build folder per option set --------------------------------------------------------------
+variant := $(strip $(if $(NO_OMP),noomp) $(if $(NO_BLAS),noblas) \
+                   $(if $(SANITIZE),san-$(subst $(comma),-,$(SANITIZE))))
+comma := ,
+empty :=
+space := $(empty) $(empty)
+BUILD ?= build$(if $(variant),/$(subst $(space),-,$(variant)))
+
+# ---- probes -----------------------------------------------------------------------------------
+have_pc = $(shell $(PKG) --exists $(1) 2>/dev/null && echo yes)
+
+HAVE_OMP := $(if $(NO_OMP),,$(shell echo 'int main(void){return 0;}' | \
+              $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo yes))
+HAVE_BLAS := $(if $(NO_BLAS),,$(shell PKG_CONFIG_PATH=$(OPENBLAS_PC) $(PKG) --exists openblas \
+              2>/dev/null && echo yes))
+HAVE_CHECK  := $(call have_pc,check)
+HAVE_CJSON  := $(call have_pc,libcjson)
+HAVE_PNG    := $(call have_pc,libpng)
+HAVE_FFMPEG := $(call have_pc,libavformat libavcodec libavutil libswscale)
+HAVE_NVCC   := $(if $(filter 0,$(CUDA)),,$(if $(NVCC),yes))
+
+# ---- flags ------------------------------------------------------------------------------------
+# ref/ is the oracle: -O2, ISO C (so no FMA contraction), never fast-math.
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS   ?= -O2 -g
+CPPFLAGS += -D_GNU_SOURCE -Iref -Iblas_glue -Idata
+BASEFLAGS := -std=c11 $(WARN)
+FASTFLAGS ?= -O3 -march=native
+LDLIBS   := -lm
+
+ifneq ($(SANITIZE),)
+  CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+  LDFLAGS  += -fsanitize=$(SANITIZE)
+endif
+ifeq ($(HAVE_OMP),yes)
+  OMPFLAGS := -fopenmp
+  LDFLAGS  += -fopenmp
+endif
+ifeq ($(HAVE_BLAS),yes)
+  BLAS_CFLAGS := $(shell PKG_CONFIG_PATH=$(OPENBLAS_PC) $(PKG) --cflags openblas) -DLV_HAVE_BLAS
+  BLAS_LIBDIR := $(shell PKG_CONFIG_PATH=$(OPENBLAS_PC) $(PKG) --variable=libdir openblas)
+  LDLIBS   += -L$(BLAS_LIBDIR) -Wl,-rpath,$(BLAS_LIBDIR) -lopenblas
+endif
+ifeq ($(HAVE_CJSON),yes)
+  CPPFLAGS += $(shell $(PKG) --cflags libcjson)
+  LDLIBS   += $(shell $(PKG) --libs libcjson)
+endif
+
+# ---- sources ----------------------------------------------------------------------------------
+REF_SRC   := $(wildcard ref/*.c)
+FAST_SRC  := $(wildcard blas_glue/*.c)
+DATA_SRC  := $(wildcard data/*.c)
+TOOL_SRC  := $(wildcard tools/*.c)
+TEST_SRC  := $(wildcard tests/*.c)
+
+REF_OBJ   := $(REF_SRC:%.c=$(BUILD)/%.o)
+FAST_OBJ  := $(FAST_SRC:%.c=$(BUILD)/%.o)
+DATA_OBJ  := $(DATA_SRC:%.c=$(BUILD)/%.o)
+TOOL_OBJ  := $(TOOL_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+LIB       := $(BUILD)/liblongvivit.a
+PROGRAM   := $(BUILD)/longvivit
+TESTS     := $(BUILD)/run_tests
+
+.PHONY: all check clean config cuda cuda-check
+all: config $(LIB) $(PROGRAM)
+
+config:
+	@echo "longvivit build in $(BUILD)/"
+	@echo "  OpenMP   : $(or $(HAVE_OMP),no$(if $(NO_OMP), (NO_OMP=1)))"
+	@echo "  OpenBLAS : $(or $(HAVE_BLAS),no$(if $(NO_BLAS), (NO_BLAS=1)))  (openmp build, $(OPENBLAS_PC))"
+	@echo "  cJSON    : $(or $(HAVE_CJSON),no)"
+	@echo "  libpng   : $(or $(HAVE_PNG),no)"
+	@echo "  FFmpeg   : $(or $(HAVE_FFMPEG),no)"
+	@echo "  Check    : $(or $(HAVE_CHECK),no)"
+	@echo "  nvcc     : $(or $(HAVE_NVCC),no$(if $(filter 0,$(CUDA)), (CUDA=0)))"
+	@echo "  sanitize : $(or $(SANITIZE),off)"
+	@test "$(HAVE_CJSON)" = yes || { echo "cJSON is required (safetensors headers): run tools/install-deps.sh"; exit 1; }
+
+$(BUILD)/ref/%.o: ref/%.c $(wildcard ref/*.h) | $(BUILD)/ref
+	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/blas_glue/%.o: blas_glue/%.c $(wildcard ref/*.h blas_glue/*.h) | $(BUILD)/blas_glue
+	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) $(FASTFLAGS) $(OMPFLAGS) $(BLAS_CFLAGS) -c $< -o $@
+
+$(BUILD)/data/%.o: data/%.c $(wildcard ref/*.h data/*.h) | $(BUILD)/data
+	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) $(OMPFLAGS) -c $< -o $@
+
+$(BUILD)/tools/%.o: tools/%.c $(wildcard ref/*.h blas_glue/*.h data/*.h tools/*.h) | $(BUILD)/tools
+	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) $(OMPFLAGS) -c $< -o $@
+
+$(BUILD)/tests/%.o: tests/%.c $(wildcard ref/*.h blas_glue/*.h data/*.h tests/*.h) | $(BUILD)/tests
+	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) $(OMPFLAGS) $(shell $(PKG) --cflags check) -c $< -o $@
+
+$(BUILD)/ref $(BUILD)/blas_glue $(BUILD)/data $(BUILD)/tools $(BUILD)/tests:
+	@mkdir -p $@
+
+$(LIB): $(REF_OBJ) $(FAST_OBJ) $(DATA_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(PROGRAM): $(TOOL_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) $(CFLAGS) $(TOOL_OBJ) $(LIB) $(LDLIBS) -o $@
+
+$(TESTS): $(TEST_OBJ) $(LIB)
+	@test "$(HAVE_CHECK)" = yes || { echo "Check is required for the tests: run tools/install-deps.sh"; exit 1; }
+	$(CC) $(LDFLAGS) $(CFLAGS) $(TEST_OBJ) $(LIB) $(LDLIBS) $(shell $(PKG) --libs check) -o $@
+
+# Check forks per test (CK_FORK); each suite sets explicit timeouts. The verdict is the exit status.
+check: all $(TESTS)
+	$(TESTS)
+
+# The CUDA path compiles wherever nvcc exists (CI included); cuda-check needs a GPU.
+CUDA_ARCH ?= sm_90
+cuda:
+ifeq ($(HAVE_NVCC),yes)
+	@echo "nvcc found ($(NVCC)); no CUDA sources in cuda/ yet"
+else
+	@echo "nvcc not found (or CUDA=0): skipping the CUDA path"
+endif
+
+clean:
+	rm -rf build

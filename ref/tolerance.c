@@ -1,0 +1,91 @@
+/* The tolerance table (see tolerance.h). Inputs in every check are O(1) (standard normal), so
+ * absolute floors are stated for that scale; each reason says where the error comes from. */
+#include "tolerance.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ONE_ROUNDING "one fp32 rounding of a double-accumulated result"
+#define FD_REASON "fp32 rounding of the analytic gradient (double-accumulated); FD truncation " \
+                  "O(h^2) ~ 1e-10 with h = 1e-5 on the fp64 reference is far below it"
+
+static const lv_tolerance table[] = {
+    { "linear", "out", LV_CHECK_F64, 1e-6, 1e-6, ONE_ROUNDING },
+    { "linear", "dinp", LV_CHECK_FD, 1e-6, 1e-5, FD_REASON },
+    { "linear", "dweight", LV_CHECK_FD, 1e-6, 1e-5, FD_REASON },
+    { "linear", "dbias", LV_CHECK_FD, 1e-6, 1e-5, FD_REASON },
+    { "layernorm", "out", LV_CHECK_F64, 1e-6, 1e-5,
+      "statistics in double; mean and rstd are cached as fp32, one extra rounding each" },
+    { "layernorm", "dinp", LV_CHECK_FD, 1e-5, 1e-4,
+      "the backward re-derives xhat from the fp32 mean/rstd cache: error ~ C * eps_fp32" },
+    { "layernorm", "dweight", LV_CHECK_FD, 1e-5, 1e-4, FD_REASON },
+    { "layernorm", "dbias", LV_CHECK_FD, 1e-6, 1e-5, FD_REASON },
+    { "gelu", "out", LV_CHECK_F64, 1e-7, 1e-6, "erf evaluated in double, one rounding" },
+    { "gelu", "dinp", LV_CHECK_FD, 1e-6, 1e-5, FD_REASON },
+    { "softmax", "out", LV_CHECK_F64, 1e-7, 1e-6, ONE_ROUNDING },
+    { "softmax", "dinp", LV_CHECK_FD, 1e-6, 1e-5,
+      "the backward uses the fp32 probabilities of the forward" },
+    { "log_softmax", "out", LV_CHECK_F64, 1e-6, 1e-6, ONE_ROUNDING },
+    { "log_softmax", "dinp", LV_CHECK_FD, 1e-6, 1e-5,
+      "softmax recovered as exp of the fp32 log-probabilities: rel error ~ |log p| eps_fp32" },
+    { "cross_entropy", "out", LV_CHECK_F64, 1e-6, 1e-6, ONE_ROUNDING },
+    { "cross_entropy", "dlogits", LV_CHECK_FD, 1e-6, 1e-5, FD_REASON },
+    { "attention", "out", LV_CHECK_F64, 1e-6, 1e-5,
+      "scores and probabilities are stored as fp32 (the cache), each one rounding" },
+    { "attention", "dq", LV_CHECK_FD, 1e-5, 1e-4,
+      "from fp32 cached probabilities; sums of head_size * keys products of O(1) terms" },
+    { "attention", "dk", LV_CHECK_FD, 1e-5, 1e-4,
+      "from fp32 cached probabilities; accumulated in fp32 over the queries of the group" },
+    { "attention", "dv", LV_CHECK_FD, 1e-5, 1e-4,
+      "accumulated in fp32 over the queries of the group" },
+    { "residual", "out", LV_CHECK_F64, 0.0, 1e-7, "one fp32 addition" },
+    { "residual", "da", LV_CHECK_FD, 1e-7, 1e-6, "identity: exact up to the FD step" },
+    { "residual", "db", LV_CHECK_FD, 1e-7, 1e-6, "identity: exact up to the FD step" },
+    { "gated_residual", "out", LV_CHECK_F64, 1e-7, 1e-6, "tanhf, one fp32 product and sum" },
+    { "gated_residual", "dh", LV_CHECK_FD, 1e-7, 1e-6, "identity: exact up to the FD step" },
+    { "gated_residual", "df", LV_CHECK_FD, 1e-7, 1e-6, "one fp32 product with tanhf(gate)" },
+    { "gated_residual", "dgate", LV_CHECK_FD, 1e-5, 1e-5,
+      "a double-accumulated sum over all elements, one rounding" },
+    { "mean_pool", "out", LV_CHECK_F64, 1e-7, 1e-6, ONE_ROUNDING },
+    { "mean_pool", "dinp", LV_CHECK_FD, 1e-7, 1e-6, "dout / count, one rounding" },
+    { "l2norm", "out", LV_CHECK_F64, 1e-7, 1e-6, "norm in double, one rounding" },
+    { "l2norm", "dinp", LV_CHECK_FD, 1e-6, 1e-5,
+      "uses the fp32 normalised output and fp32 norm of the forward" },
+    { "embedding", "out", LV_CHECK_F64, 0.0, 0.0, "a copy: exact" },
+    { "embedding", "dtable", LV_CHECK_FD, 1e-7, 1e-6,
+      "fp32 sums of upstream rows for repeated ids" },
+    { "tubelet", "out", LV_CHECK_F64, 1e-6, 1e-6, ONE_ROUNDING },
+    { "tubelet", "dvideo", LV_CHECK_FD, 1e-6, 1e-5,
+      "double-accumulated per tube, fp32 sum where tubes overlap" },
+    { "tubelet", "dweight", LV_CHECK_FD, 1e-5, 1e-5,
+      "accumulated in fp32 over every token of the batch" },
+    { "tubelet", "dbias", LV_CHECK_FD, 1e-5, 1e-5,
+      "accumulated in fp32 over every token of the batch" },
+    { "pos_embed", "out", LV_CHECK_F64, 1e-7, 1e-6, "two fp32 additions" },
+    { "pos_embed", "dinp", LV_CHECK_FD, 1e-7, 1e-6, "identity: exact up to the FD step" },
+    { "pos_embed", "dspatial", LV_CHECK_FD, 1e-6, 1e-6,
+      "fp32 sums over the tokens sharing a spatial position" },
+    { "pos_embed", "dtemporal", LV_CHECK_FD, 1e-6, 1e-6,
+      "fp32 sums over the tokens sharing a time index" },
+    { "sgemm", "C", LV_CHECK_FAST, 1e-5, 1e-5,
+      "blocked fp32 (FMA) accumulation of K products vs a double-accumulated loop: "
+      "error ~ sqrt(K) eps_fp32 |a||b|; abs floor scaled by sqrt(K) in the test" },
+};
+
+const lv_tolerance *lv_tolerance_get(const char *kernel, const char *tensor, const char *check)
+{
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (!strcmp(table[i].kernel, kernel) && !strcmp(table[i].tensor, tensor) &&
+            !strcmp(table[i].check, check))
+            return &table[i];
+    fprintf(stderr, "longvivit: no tolerance for %s.%s (%s): add a row to ref/tolerance.c\n",
+            kernel, tensor, check);
+    abort();
+}
+
+const lv_tolerance *lv_tolerance_table(int *count)
+{
+    *count = (int)(sizeof table / sizeof table[0]);
+    return table;
+}

@@ -1,0 +1,27 @@
+/* The one table of numerical tolerances: for every kernel and tensor, how far a result may be
+ * from its reference (|got - want| <= abs + rel * |want|), and why. Tests, golden checks and
+ * ports all read it here; docs/tolerances.md is printed from it (longvivit tolerances). */
+#ifndef LV_TOLERANCE_H
+#define LV_TOLERANCE_H
+
+typedef struct {
+    const char *kernel;      /* "linear", "attention", ... */
+    const char *tensor;      /* "out", "dinp", "dweight", ... */
+    const char *check;       /* what is compared with what */
+    double abs, rel;
+    const char *reason;
+} lv_tolerance;
+
+/* The row for (kernel, tensor, check); aborts naming the missing row (a test without a
+ * tolerance is a bug). */
+const lv_tolerance *lv_tolerance_get(const char *kernel, const char *tensor, const char *check);
+
+/* The whole table, for printing. */
+const lv_tolerance *lv_tolerance_table(int *count);
+
+/* The checks, spelled once. */
+#define LV_CHECK_F64 "fp32 kernel vs fp64 reference"
+#define LV_CHECK_FD "fp32 backward vs central differences in fp64"
+#define LV_CHECK_FAST "fast kernel vs ref kernel"
+
+#endif

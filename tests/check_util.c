@@ -1,0 +1,148 @@
+/* Test helpers (see check_util.h). */
+#include "check_util.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FD_STEP 1e-5
+
+lv_rng test_rng(uint32_t test_id)
+{
+    return lv_rng_stream(20231211u, LV_RNG_TEST, 0, test_id);
+}
+
+float *rand_floats(lv_rng *r, int64_t n, double scale)
+{
+    float *x = malloc((size_t)(n ? n : 1) * sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    for (int64_t i = 0; i < n; i++)
+        x[i] = (float)(scale * lv_rng_normal(r));
+    return x;
+}
+
+double *to_double(const float *x, int64_t n)
+{
+    double *y = malloc((size_t)(n ? n : 1) * sizeof *y);
+    ck_assert_ptr_nonnull(y);
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i];
+    return y;
+}
+
+float *zeros(int64_t n)
+{
+    float *x = calloc((size_t)(n ? n : 1), sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    return x;
+}
+
+grad_buf grad_new(lv_rng *r, int64_t n)
+{
+    grad_buf g = { .grad = zeros(n), .prior = zeros(n), .n = n };
+    for (int64_t i = 0; i < n; i++)
+        g.grad[i] = g.prior[i] = (float)((int)lv_rng_below(r, 17) - 8) / 8.0f;
+    return g;
+}
+
+const float *grad_delta(grad_buf *g)
+{
+    for (int64_t i = 0; i < g->n; i++)
+        g->grad[i] -= g->prior[i];
+    return g->grad;
+}
+
+void grad_free(grad_buf *g)
+{
+    free(g->grad);
+    free(g->prior);
+}
+
+double dot_f64(const double *a, const double *b, int64_t n)
+{
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+/* Running error statistics of one tensor comparison. */
+typedef struct {
+    double max_abs, max_rel, worst;     /* worst = max |err| / (abs + rel |want|) */
+    int64_t worst_at;
+    double worst_got, worst_want;
+} err_stats;
+
+static void err_add(err_stats *e, const lv_tolerance *t, int64_t i, double got, double want)
+{
+    const double err = fabs(got - want);
+    const double allowed = t->abs + t->rel * fabs(want);
+    const double frac = allowed > 0 ? err / allowed : (err > 0 ? INFINITY : 0.0);
+    if (!(err <= e->max_abs))
+        e->max_abs = err;
+    if (fabs(want) > 1e-3 && err / fabs(want) > e->max_rel)
+        e->max_rel = err / fabs(want);
+    if (!(frac <= e->worst)) {
+        e->worst = frac;
+        e->worst_at = i;
+        e->worst_got = got;
+        e->worst_want = want;
+    }
+}
+
+static const char *check_label(const char *check)
+{
+    return !strcmp(check, LV_CHECK_F64) ? "vs fp64" : !strcmp(check, LV_CHECK_FD) ? "vs FD"
+                                                                                   : "vs ref";
+}
+
+static double err_report(const char *kernel, const char *tensor, const lv_tolerance *t,
+                         const err_stats *e, int64_t n)
+{
+    printf("  %-15s %-10s %-14s max abs %.2e  max rel %.2e  worst %.3f of tol (abs %.0e rel %.0e)"
+           "  over %lld\n", kernel, tensor, check_label(t->check),
+           e->max_abs, e->max_rel, e->worst, t->abs, t->rel, (long long)n);
+    ck_assert_msg(e->worst <= 1.0, "%s.%s: entry %lld got %.9g want %.9g (%.2f x tolerance)",
+                  kernel, tensor, (long long)e->worst_at, e->worst_got, e->worst_want, e->worst);
+    return e->worst;
+}
+
+double compare_f32_f64(const char *kernel, const char *tensor, const char *check,
+                       const float *got, const double *want, int64_t n)
+{
+    const lv_tolerance *t = lv_tolerance_get(kernel, tensor, check);
+    err_stats e = { 0 };
+    for (int64_t i = 0; i < n; i++)
+        err_add(&e, t, i, got[i], want[i]);
+    return err_report(kernel, tensor, t, &e, n);
+}
+
+double fd_check(const char *kernel, fd_tensor *tensors, int count, fd_objective objective,
+                void *ctx, int64_t max_entries)
+{
+    double worst = 0.0;
+    for (int ti = 0; ti < count; ti++) {
+        fd_tensor *ft = &tensors[ti];
+        const lv_tolerance *t = lv_tolerance_get(kernel, ft->tensor, LV_CHECK_FD);
+        const int64_t stride = (max_entries > 0 && ft->n > max_entries)
+                                   ? (ft->n + max_entries - 1) / max_entries : 1;
+        err_stats e = { 0 };
+        int64_t probed = 0;
+        for (int64_t i = 0; i < ft->n; i += stride, probed++) {
+            const int64_t at = ft->cols ? (i / ft->cols) * ft->ld + i % ft->cols : i;
+            const double saved = ft->x[at];
+            ft->x[at] = saved + FD_STEP;
+            const double up = objective(ctx);
+            ft->x[at] = saved - FD_STEP;
+            const double down = objective(ctx);
+            ft->x[at] = saved;
+            err_add(&e, t, at, ft->grad[at], (up - down) / (2.0 * FD_STEP));
+        }
+        const double w = err_report(kernel, ft->tensor, t, &e, probed);
+        if (w > worst)
+            worst = w;
+    }
+    return worst;
+}

@@ -1,0 +1,56 @@
+/* Test helpers: seeded random tensors, tolerance-table comparisons that print the figure they
+ * checked, and the central finite-difference gradient check in double. */
+#ifndef LV_CHECK_UTIL_H
+#define LV_CHECK_UTIL_H
+
+#include "rng.h"
+#include "tolerance.h"
+
+#include <stdint.h>
+
+/* A seeded stream for one test: the same numbers on every run and machine. */
+lv_rng test_rng(uint32_t test_id);
+
+float *rand_floats(lv_rng *r, int64_t n, double scale);     /* N(0, scale^2), malloc'd */
+double *to_double(const float *x, int64_t n);               /* malloc'd copy */
+float *zeros(int64_t n);
+
+/* |got - want| <= abs + rel*|want| elementwise, with the (kernel, tensor, check) row of the
+ * tolerance table; prints max abs error, max rel error and the worst fraction of tolerance.
+ * Returns the worst fraction (pass means <= 1). */
+double compare_f32_f64(const char *kernel, const char *tensor, const char *check,
+                       const float *got, const double *want, int64_t n);
+
+/* Central finite differences of a scalar objective in double.
+ * objective(ctx) must return sum(upstream * forward_fp64(inputs)) reading the double inputs
+ * the test registered; fd_check perturbs each registered tensor in place by +-h (restoring it),
+ * and compares the analytic gradient (fp32 from the kernel) entry by entry. At most
+ * max_entries entries per tensor are probed (spread evenly), 0 = all. */
+typedef double (*fd_objective)(void *ctx);
+typedef struct {
+    const char *tensor;      /* "dinp", ... : also the tolerance table key */
+    double *x;               /* the double input the objective reads */
+    const float *grad;       /* analytic gradient, laid out like x */
+    int64_t n;               /* logical entries */
+    int64_t cols, ld;        /* strided rows (q inside a packed qkv): entry i is at
+                              * (i / cols) * ld + i % cols; cols = 0 means contiguous */
+} fd_tensor;
+
+double fd_check(const char *kernel, fd_tensor *tensors, int count, fd_objective objective,
+                void *ctx, int64_t max_entries);
+
+/* A gradient buffer pre-filled with random multiples of 1/8 ("prior"), so a test proves that
+ * backward accumulates (+=) instead of overwriting: grad_delta() returns grad - prior. */
+typedef struct {
+    float *grad;
+    float *prior;
+    int64_t n;
+} grad_buf;
+grad_buf grad_new(lv_rng *r, int64_t n);
+const float *grad_delta(grad_buf *g);       /* in place: grad -= prior; returns grad */
+void grad_free(grad_buf *g);
+
+/* sum(a * b) in double */
+double dot_f64(const double *a, const double *b, int64_t n);
+
+#endif

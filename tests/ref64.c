@@ -1,0 +1,194 @@
+/* Naive double-precision forwards (see ref64.h). Deliberately unlike ref/: no caches, no
+ * max-subtraction tricks beyond what double needs, loops in the most literal order. */
+#include "ref64.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+void r64_linear(double *out, const double *inp, const double *w, const double *b,
+                int64_t N, int64_t C, int64_t OC)
+{
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t o = 0; o < OC; o++) {
+            double s = b ? b[o] : 0.0;
+            for (int64_t c = 0; c < C; c++)
+                s += inp[n * C + c] * w[o * C + c];
+            out[n * OC + o] = s;
+        }
+}
+
+void r64_layernorm(double *out, const double *inp, const double *w, const double *b,
+                   int64_t N, int64_t C, double eps)
+{
+    for (int64_t n = 0; n < N; n++) {
+        const double *x = inp + n * C;
+        double mean = 0.0, var = 0.0;
+        for (int64_t c = 0; c < C; c++)
+            mean += x[c] / C;
+        for (int64_t c = 0; c < C; c++)
+            var += (x[c] - mean) * (x[c] - mean) / C;
+        for (int64_t c = 0; c < C; c++)
+            out[n * C + c] = (x[c] - mean) / sqrt(var + eps) * w[c] + b[c];
+    }
+}
+
+void r64_gelu(double *out, const double *inp, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        out[i] = inp[i] * 0.5 * erfc(-inp[i] / sqrt(2.0));
+}
+
+void r64_softmax(double *out, const double *inp, const uint8_t *mask, int64_t N, int64_t C)
+{
+    for (int64_t n = 0; n < N; n++) {
+        double mx = -INFINITY, sum = 0.0;
+        for (int64_t c = 0; c < C; c++)
+            if (!mask || mask[n * C + c])
+                mx = fmax(mx, inp[n * C + c]);
+        for (int64_t c = 0; c < C; c++)
+            if (!mask || mask[n * C + c])
+                sum += exp(inp[n * C + c] - mx);
+        for (int64_t c = 0; c < C; c++)
+            out[n * C + c] = (sum > 0 && (!mask || mask[n * C + c]))
+                                 ? exp(inp[n * C + c] - mx) / sum : 0.0;
+    }
+}
+
+void r64_log_softmax(double *out, const double *inp, int64_t N, int64_t C)
+{
+    for (int64_t n = 0; n < N; n++) {
+        double mx = -INFINITY, sum = 0.0;
+        for (int64_t c = 0; c < C; c++)
+            mx = fmax(mx, inp[n * C + c]);
+        for (int64_t c = 0; c < C; c++)
+            sum += exp(inp[n * C + c] - mx);
+        for (int64_t c = 0; c < C; c++)
+            out[n * C + c] = inp[n * C + c] - mx - log(sum);
+    }
+}
+
+void r64_cross_entropy(double *losses, const double *logits, const int32_t *targets,
+                       int64_t N, int64_t V)
+{
+    double *lp = malloc((size_t)(N * V) * sizeof *lp);
+    r64_log_softmax(lp, logits, N, V);
+    for (int64_t n = 0; n < N; n++)
+        losses[n] = targets[n] < 0 ? 0.0 : -lp[n * V + targets[n]];
+    free(lp);
+}
+
+void r64_attention(double *out, const double *q, const double *k, const double *v,
+                   const lv_attn_groups *g, int64_t ldq, int64_t ldkv, int64_t H, int64_t D)
+{
+    const int64_t hs = D / H;
+    for (int64_t gi = 0; gi < g->n_groups; gi++) {
+        for (int64_t i = g->q_start[gi]; i < g->q_start[gi + 1]; i++) {
+            const int64_t qr = g->q_index ? g->q_index[i] : i;
+            for (int64_t h = 0; h < H; h++) {
+                /* weights w_j = exp(s_j - max) over valid keys, out = sum w_j v_j / sum w_j */
+                double mx = -INFINITY;
+                for (int64_t j = g->k_start[gi]; j < g->k_start[gi + 1]; j++) {
+                    const int64_t kr = g->k_index ? g->k_index[j] : j;
+                    if (g->k_valid && !g->k_valid[kr])
+                        continue;
+                    double s = 0.0;
+                    for (int64_t d = 0; d < hs; d++)
+                        s += q[qr * ldq + h * hs + d] * k[kr * ldkv + h * hs + d];
+                    mx = fmax(mx, s / sqrt((double)hs));
+                }
+                double wsum = 0.0;
+                for (int64_t d = 0; d < hs; d++)
+                    out[qr * D + h * hs + d] = 0.0;
+                for (int64_t j = g->k_start[gi]; j < g->k_start[gi + 1]; j++) {
+                    const int64_t kr = g->k_index ? g->k_index[j] : j;
+                    if (g->k_valid && !g->k_valid[kr])
+                        continue;
+                    double s = 0.0;
+                    for (int64_t d = 0; d < hs; d++)
+                        s += q[qr * ldq + h * hs + d] * k[kr * ldkv + h * hs + d];
+                    const double w = exp(s / sqrt((double)hs) - mx);
+                    wsum += w;
+                    for (int64_t d = 0; d < hs; d++)
+                        out[qr * D + h * hs + d] += w * v[kr * ldkv + h * hs + d];
+                }
+                for (int64_t d = 0; d < hs && wsum > 0; d++)
+                    out[qr * D + h * hs + d] /= wsum;
+            }
+        }
+    }
+}
+
+void r64_gated_residual(double *out, const double *h, const double *f, double gate, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        out[i] = h[i] + tanh(gate) * f[i];
+}
+
+void r64_mean_pool(double *out, const double *inp, const uint8_t *valid,
+                   int64_t B, int64_t T, int64_t D)
+{
+    for (int64_t b = 0; b < B; b++) {
+        int64_t cnt = 0;
+        for (int64_t t = 0; t < T; t++)
+            cnt += !valid || valid[b * T + t];
+        for (int64_t d = 0; d < D; d++) {
+            double s = 0.0;
+            for (int64_t t = 0; t < T; t++)
+                if (!valid || valid[b * T + t])
+                    s += inp[(b * T + t) * D + d];
+            out[b * D + d] = cnt ? s / cnt : 0.0;
+        }
+    }
+}
+
+void r64_l2norm(double *out, const double *inp, int64_t N, int64_t C)
+{
+    for (int64_t n = 0; n < N; n++) {
+        double ss = 0.0;
+        for (int64_t c = 0; c < C; c++)
+            ss += inp[n * C + c] * inp[n * C + c];
+        const double nrm = fmax(sqrt(ss), (double)LV_L2NORM_EPS);
+        for (int64_t c = 0; c < C; c++)
+            out[n * C + c] = inp[n * C + c] / nrm;
+    }
+}
+
+void r64_tubelet(double *out, const double *video, const double *w, const double *b,
+                 const int64_t *kept, const lv_tubelet_shape *s, int64_t B, int64_t K, int64_t D)
+{
+    int64_t Ft, Hp, Wp;
+    lv_tubelet_grid(s, &Ft, &Hp, &Wp);
+    for (int64_t bi = 0; bi < B; bi++)
+        for (int64_t ki = 0; ki < K; ki++) {
+            const int64_t n = kept ? kept[bi * K + ki] : ki;
+            const int64_t t = n / (Hp * Wp), y = (n / Wp) % Hp, x = n % Wp;
+            for (int64_t d = 0; d < D; d++) {
+                double acc = b ? b[d] : 0.0;
+                int64_t e = 0;   /* voxel element index, (dt, dy, dx, c) order */
+                for (int64_t dt = 0; dt < s->kt; dt++)
+                    for (int64_t dy = 0; dy < s->kh; dy++)
+                        for (int64_t dx = 0; dx < s->kw; dx++)
+                            for (int64_t c = 0; c < s->C; c++, e++) {
+                                const int64_t f = s->ot + t * s->st + dt;
+                                const int64_t yy = s->oh + y * s->sh + dy;
+                                const int64_t xx = s->ow + x * s->sw + dx;
+                                const int64_t at = (((bi * s->F + f) * s->H + yy) * s->W + xx)
+                                                   * s->C + c;
+                                acc += w[d * (s->kt * s->kh * s->kw * s->C) + e] * video[at];
+                            }
+                out[(bi * K + ki) * D + d] = acc;
+            }
+        }
+}
+
+void r64_pos_embed(double *out, const double *inp, const double *spatial, const double *temporal,
+                   const int64_t *kept, int64_t B, int64_t K, int64_t P, int64_t Ft, int64_t D)
+{
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t k = 0; k < K; k++) {
+            const int64_t n = kept ? kept[b * K + k] : k;
+            for (int64_t d = 0; d < D; d++)
+                out[(b * K + k) * D + d] = inp[(b * K + k) * D + d] + spatial[(n % P) * D + d] +
+                                           (temporal ? temporal[(n / P) * D + d] : 0.0);
+        }
+}

@@ -1,0 +1,29 @@
+/* Double-precision forward passes of every kernel, written independently of ref/ and as naively
+ * as possible: the "plain expectation" of the forward tests and the function the finite
+ * differences are taken of. Same layouts and argument order as ref/kernels.h. */
+#ifndef LV_REF64_H
+#define LV_REF64_H
+
+#include "kernels.h"
+
+void r64_linear(double *out, const double *inp, const double *w, const double *b,
+                int64_t N, int64_t C, int64_t OC);
+void r64_layernorm(double *out, const double *inp, const double *w, const double *b,
+                   int64_t N, int64_t C, double eps);
+void r64_gelu(double *out, const double *inp, int64_t n);
+void r64_softmax(double *out, const double *inp, const uint8_t *mask, int64_t N, int64_t C);
+void r64_log_softmax(double *out, const double *inp, int64_t N, int64_t C);
+void r64_cross_entropy(double *losses, const double *logits, const int32_t *targets,
+                       int64_t N, int64_t V);
+void r64_attention(double *out, const double *q, const double *k, const double *v,
+                   const lv_attn_groups *g, int64_t ldq, int64_t ldkv, int64_t H, int64_t D);
+void r64_gated_residual(double *out, const double *h, const double *f, double gate, int64_t n);
+void r64_mean_pool(double *out, const double *inp, const uint8_t *valid,
+                   int64_t B, int64_t T, int64_t D);
+void r64_l2norm(double *out, const double *inp, int64_t N, int64_t C);
+void r64_tubelet(double *out, const double *video, const double *w, const double *b,
+                 const int64_t *kept, const lv_tubelet_shape *s, int64_t B, int64_t K, int64_t D);
+void r64_pos_embed(double *out, const double *inp, const double *spatial, const double *temporal,
+                   const int64_t *kept, int64_t B, int64_t K, int64_t P, int64_t Ft, int64_t D);
+
+#endif

@@ -1,0 +1,12 @@
+/* Every Check suite of the test runner. */
+#ifndef LV_TEST_SUITES_H
+#define LV_TEST_SUITES_H
+
+#include <check.h>
+
+Suite *kernels_suite(void);
+Suite *sgemm_suite(void);
+Suite *rng_suite(void);
+Suite *safetensors_suite(void);
+
+#endif

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs, by Debian package name, everything longvivit's build, tests and cross-checks need.
+# Idempotent: installs only what is missing. Not root: prints the apt-get line instead.
+set -euo pipefail
+
+packages=(
+    build-essential pkg-config
+    libopenblas-openmp-dev          # the OpenMP build: the pthread one fights our OpenMP loops
+    libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg
+    libpng-dev
+    check
+    libcjson-dev
+    python3 python3-numpy python3-torch
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#packages[@]} packages present"
+    exit 0
+fi
+
+line="apt-get install -y --no-install-recommends ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages; run as root:"
+    echo "  apt-get update && $line"
+    exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+$line

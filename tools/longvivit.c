@@ -1,0 +1,131 @@
+/* The longvivit program: one binary, git-style subcommands. This file only parses arguments and
+ * dispatches; the work lives in the library (ref/, blas_glue/, data/). */
+#include "blas_glue.h"
+#include "error.h"
+#include "safetensors.h"
+#include "tolerance.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LV_VERSION "0.1.0"
+
+static int usage(FILE *out)
+{
+    fprintf(out,
+            "usage: longvivit <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  inspect FILE.safetensors   list the tensors and metadata of a safetensors file\n"
+            "  tolerances [--markdown]    print the per-kernel, per-tensor tolerance table\n"
+            "  version                    print the version and what the build uses\n"
+            "  help                       this text\n"
+            "\n"
+            "`longvivit <command> --help` describes one command.\n");
+    return out == stderr ? 2 : 0;
+}
+
+static int wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return 1;
+    return 0;
+}
+
+static void print_shape(const lv_st_tensor *t)
+{
+    printf("[");
+    for (int d = 0; d < t->ndim; d++)
+        printf("%s%lld", d ? ", " : "", (long long)t->shape[d]);
+    printf("]");
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+    if (wants_help(argc, argv) || argc != 2) {
+        fprintf(argc == 2 ? stdout : stderr,
+                "usage: longvivit inspect FILE.safetensors\n"
+                "Validates the header of FILE and lists its metadata and tensors (name, dtype,\n"
+                "shape, bytes). Exits non-zero, naming the problem, if the file is damaged.\n");
+        return argc == 2 ? 0 : 2;
+    }
+    lv_st_file *f = lv_st_open(argv[1]);
+    if (!f) {
+        fprintf(stderr, "longvivit inspect: %s\n", lv_error());
+        return 1;
+    }
+    const int64_t n_meta = lv_st_meta_count(f), n = lv_st_count(f);
+    printf("%s: %lld tensors, %lld metadata entries\n", argv[1], (long long)n, (long long)n_meta);
+    for (int64_t i = 0; i < n_meta; i++) {
+        const char *key, *value;
+        lv_st_meta_at(f, i, &key, &value);
+        printf("  meta %s = %s\n", key, value);
+    }
+    int64_t bytes = 0, elements = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const lv_st_tensor *t = lv_st_tensor_at(f, i);
+        printf("  %-48s %-5s ", t->name, lv_dtype_name(t->dtype));
+        print_shape(t);
+        printf("  %lld bytes\n", (long long)(t->end - t->begin));
+        bytes += t->end - t->begin;
+        elements += t->numel;
+    }
+    printf("total: %lld elements, %lld bytes of data\n", (long long)elements, (long long)bytes);
+    lv_st_close(f);
+    return 0;
+}
+
+static int cmd_tolerances(int argc, char **argv)
+{
+    const int markdown = argc == 2 && !strcmp(argv[1], "--markdown");
+    if (wants_help(argc, argv) || (argc > 1 && !markdown)) {
+        fprintf(argc > 1 && !wants_help(argc, argv) ? stderr : stdout,
+                "usage: longvivit tolerances [--markdown]\n"
+                "Prints the table every check reads: |got - want| <= abs + rel * |want|.\n");
+        return wants_help(argc, argv) ? 0 : 2;
+    }
+    int count;
+    const lv_tolerance *t = lv_tolerance_table(&count);
+    if (markdown)
+        printf("| kernel | tensor | check | abs | rel | reason |\n|---|---|---|---|---|---|\n");
+    for (int i = 0; i < count; i++) {
+        if (markdown)
+            printf("| %s | %s | %s | %.0e | %.0e | %s |\n", t[i].kernel, t[i].tensor,
+                   t[i].check, t[i].abs, t[i].rel, t[i].reason);
+        else
+            printf("%-15s %-10s abs %.0e rel %.0e  %s: %s\n", t[i].kernel, t[i].tensor,
+                   t[i].abs, t[i].rel, t[i].check, t[i].reason);
+    }
+    return 0;
+}
+
+static int cmd_version(void)
+{
+    printf("longvivit %s\n", LV_VERSION);
+    printf("  matmul: %s\n", lv_sgemm_backend());
+#ifdef _OPENMP
+    printf("  OpenMP: %d\n", _OPENMP);
+#else
+    printf("  OpenMP: no (NO_OMP=1)\n");
+#endif
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage(stderr);
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h"))
+        return usage(stdout);
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version"))
+        return cmd_version();
+    if (!strcmp(cmd, "inspect"))
+        return cmd_inspect(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tolerances"))
+        return cmd_tolerances(argc - 1, argv + 1);
+    fprintf(stderr, "longvivit: unknown command '%s'\n\n", cmd);
+    return usage(stderr);
+}
