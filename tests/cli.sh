@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# End-to-end checks of the longvivit program: exit codes, messages that name the file, and that
+# docs/tolerances.md is the table the program prints. Usage: tests/cli.sh BUILD/longvivit
+set -u
+bin=${1:?usage: tests/cli.sh path/to/longvivit}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+
+ok()   { passed=$((passed + 1)); echo "  ok   $1"; }
+fail() { failed=$((failed + 1)); echo "  FAIL $1"; }
+# expect CODE "what" cmd...: runs cmd, checks its exit code, keeps its output in $tmp/out
+expect() {
+    local code=$1 what=$2
+    shift 2
+    "$@" >"$tmp/out" 2>&1
+    local got=$?
+    if [ "$got" -eq "$code" ]; then ok "$what (exit $got)"; else fail "$what: exit $got, want $code"; cat "$tmp/out"; fi
+}
+contains() {
+    if grep -q -- "$2" "$tmp/out"; then ok "$1"; else fail "$1: output lacks '$2'"; cat "$tmp/out"; fi
+}
+
+# a safetensors file: 8-byte little-endian header length, JSON header, data (two F32: 1.0, -2.0)
+write_st() {   # write_st FILE HEADER DATA_HEX
+    local len=${#2}
+    printf "$(printf '\\x%02x' $((len & 255)) $(((len >> 8) & 255)) 0 0 0 0 0 0)" >"$1"
+    printf '%s' "$2" >>"$1"
+    printf "$3" >>"$1"
+}
+header='{"__metadata__":{"config":"tiny"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'
+write_st "$tmp/good.safetensors" "$header" '\x00\x00\x80\x3f\x00\x00\x00\xc0'
+write_st "$tmp/short.safetensors" "$header" '\x00\x00\x80\x3f'
+
+echo "cli: $bin"
+expect 0 "version" "$bin" version
+contains "version names the matmul library" "matmul:"
+expect 0 "help" "$bin" help
+expect 2 "unknown command" "$bin" frobnicate
+contains "unknown command is named" "frobnicate"
+expect 0 "inspect a valid file" "$bin" inspect "$tmp/good.safetensors"
+contains "inspect lists the tensor" "w .*F32 .*\[2\]"
+contains "inspect lists the metadata" "config = tiny"
+expect 1 "inspect a truncated file" "$bin" inspect "$tmp/short.safetensors"
+contains "truncation message names the file" "short.safetensors"
+expect 1 "inspect a missing file" "$bin" inspect "$tmp/missing.safetensors"
+contains "missing-file message names the file" "missing.safetensors"
+expect 2 "inspect without a file" "$bin" inspect
+expect 0 "tolerances" "$bin" tolerances --markdown
+docs=$(dirname "$0")/../docs/tolerances.md
+if diff <(grep '^|' "$docs") "$tmp/out" >/dev/null; then
+    ok "docs/tolerances.md matches the table (make docs regenerates it)"
+else
+    fail "docs/tolerances.md is stale: run make docs"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
