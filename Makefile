@@ -84,14 +84,15 @@ all: config $(LIB) $(PROGRAM)
 config:
 	@echo "longvivit build in $(BUILD)/"
 	@echo "  OpenMP   : $(or $(HAVE_OMP),no$(if $(NO_OMP), (NO_OMP=1)))"
-	@echo "  OpenBLAS : $(or $(HAVE_BLAS),no$(if $(NO_BLAS), (NO_BLAS=1)))  (openmp build, $(OPENBLAS_PC))"
+	@echo "  OpenBLAS : $(or $(HAVE_BLAS),no$(if $(NO_BLAS), (NO_BLAS=1)))  ($(OPENBLAS_PC))"
 	@echo "  cJSON    : $(or $(HAVE_CJSON),no)"
 	@echo "  libpng   : $(or $(HAVE_PNG),no)"
 	@echo "  FFmpeg   : $(or $(HAVE_FFMPEG),no)"
 	@echo "  Check    : $(or $(HAVE_CHECK),no)"
 	@echo "  nvcc     : $(or $(HAVE_NVCC),no$(if $(filter 0,$(CUDA)), (CUDA=0)))"
 	@echo "  sanitize : $(or $(SANITIZE),off)"
-	@test "$(HAVE_CJSON)" = yes || { echo "cJSON is required (safetensors headers): run tools/install-deps.sh"; exit 1; }
+	@test "$(HAVE_CJSON)" = yes || \
+	  { echo "cJSON is required (safetensors headers): run tools/install-deps.sh"; exit 1; }
 
 $(BUILD)/ref/%.o: ref/%.c $(wildcard ref/*.h) | $(BUILD)/ref
 	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
@@ -119,7 +120,8 @@ $(PROGRAM): $(TOOL_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $(CFLAGS) $(TOOL_OBJ) $(LIB) $(LDLIBS) -o $@
 
 $(TESTS): $(TEST_OBJ) $(LIB)
-	@test "$(HAVE_CHECK)" = yes || { echo "Check is required for the tests: run tools/install-deps.sh"; exit 1; }
+	@test "$(HAVE_CHECK)" = yes || \
+	  { echo "Check is required for the tests: run tools/install-deps.sh"; exit 1; }
 	$(CC) $(LDFLAGS) $(CFLAGS) $(TEST_OBJ) $(LIB) $(LDLIBS) $(shell $(PKG) --libs check) -o $@
 
 # Check forks per test (CK_FORK); each suite sets explicit timeouts. The verdict is the exit status.

@@ -48,7 +48,8 @@ void lv_softmax_backward(float *dinp, const float *dout, const float *out, int64
 
 /* ---- log-softmax over the last dim -------------------------------------------------------- */
 void lv_log_softmax_forward(float *out, const float *inp, int64_t N, int64_t C);
-void lv_log_softmax_backward(float *dinp, const float *dout, const float *out, int64_t N, int64_t C);
+void lv_log_softmax_backward(float *dinp, const float *dout, const float *out,
+                             int64_t N, int64_t C);
 
 /* ---- cross-entropy of logits against class targets: losses[n] = lse(x_n) - x_n[t_n] ----------
  * targets[n] < 0 marks an ignored row (loss 0, no gradient), e.g. caption padding. */
@@ -68,7 +69,7 @@ void lv_cross_entropy_backward(float *dlogits, const float *dlosses, const float
  * packed qkv (N, 3D) projection is used in place: q = qkv, k = qkv + D, v = qkv + 2D, ld 3D. */
 typedef struct {
     int64_t n_groups;            /* G */
-    const int64_t *q_start;      /* (G+1) group g's queries are q_index[q_start[g] .. q_start[g+1]) */
+    const int64_t *q_start;      /* (G+1) group g: queries q_index[q_start[g] .. q_start[g+1]) */
     const int64_t *q_index;      /* (Mq) query rows; NULL = rows q_start[g] .. q_start[g+1] */
     const int64_t *k_start;      /* (G+1) */
     const int64_t *k_index;      /* (Mk) key rows; NULL = rows k_start[g] .. k_start[g+1] */
@@ -78,7 +79,7 @@ typedef struct {
 /* Floats of the attention-probability cache: sum over groups of H * |queries| * |keys|. */
 int64_t lv_attention_cache_size(const lv_attn_groups *g, int64_t H);
 
-void lv_attention_forward(float *out,          /* (query rows, D), rows not in any group untouched */
+void lv_attention_forward(float *out,          /* (query rows, D); rows in no group untouched */
                           float *att,          /* (lv_attention_cache_size) probabilities */
                           const float *q, const float *k, const float *v,
                           const lv_attn_groups *g,

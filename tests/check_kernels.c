@@ -52,7 +52,8 @@ static double linear_objective(void *p)
     return dot_f64(c->out, c->g, c->N * c->OC);
 }
 
-static const int64_t linear_shapes[][3] = { { 1, 1, 1 }, { 7, 33, 5 }, { 16, 64, 48 }, { 3, 257, 2 } };
+static const int64_t linear_shapes[][3] = { { 1, 1, 1 }, { 7, 33, 5 }, { 16, 64, 48 },
+                                            { 3, 257, 2 } };
 
 START_TEST(test_linear_random)
 {
@@ -495,7 +496,8 @@ START_TEST(test_residual)
     compare_f32_f64("residual", "out", LV_CHECK_F64, out, c.out, n);
     grad_buf da = grad_new(&r, n), db = grad_new(&r, n);
     lv_residual_backward(da.grad, db.grad, g, n);
-    fd_tensor t[] = { { "da", c.h, grad_delta(&da), n, 0, 0 }, { "db", c.f, grad_delta(&db), n, 0, 0 } };
+    fd_tensor t[] = { { "da", c.h, grad_delta(&da), n, 0, 0 },
+                      { "db", c.f, grad_delta(&db), n, 0, 0 } };
     fd_check("residual", t, 2, residual_objective, &c, FD_MAX);
     grad_free(&da), grad_free(&db);
     free(a), free(b), free(g), free(out), free(c.h), free(c.f), free(c.g), free(c.out);
@@ -522,7 +524,8 @@ START_TEST(test_gated_residual)
     compare_f32_f64("gated_residual", "out", LV_CHECK_F64, out, c.out, n);
     grad_buf dh = grad_new(&r, n), df = grad_new(&r, n), dg = grad_new(&r, 1);
     lv_gated_residual_backward(dh.grad, df.grad, dg.grad, g, f, &gate, n);
-    fd_tensor t[] = { { "dh", c.h, grad_delta(&dh), n, 0, 0 }, { "df", c.f, grad_delta(&df), n, 0, 0 },
+    fd_tensor t[] = { { "dh", c.h, grad_delta(&dh), n, 0, 0 },
+                      { "df", c.f, grad_delta(&df), n, 0, 0 },
                       { "dgate", &gate64, grad_delta(&dg), 1, 0, 0 } };
     fd_check("gated_residual", t, 3, gated_objective, &c, FD_MAX);
     grad_free(&dh), grad_free(&df), grad_free(&dg);
@@ -690,7 +693,8 @@ START_TEST(test_pos_embed)
     printf("pos_embed B=%lld K=%lld of N=%lld (P=%lld Ft=%lld) D=%lld\n", (long long)B,
            (long long)K, (long long)N, (long long)P, (long long)Ft, (long long)D);
     pos_ctx c = { to_double(x, B * K * D), to_double(s, P * D), to_double(t, Ft * D),
-                  to_double(g, B * K * D), calloc(B * K * D, sizeof(double)), kept, B, K, P, Ft, D };
+                  to_double(g, B * K * D), calloc(B * K * D, sizeof(double)), kept,
+                  B, K, P, Ft, D };
     lv_pos_embed_forward(out, x, s, t, kept, B, K, P, Ft, D);
     pos_objective(&c);
     compare_f32_f64("pos_embed", "out", LV_CHECK_F64, out, c.out, B * K * D);

@@ -77,6 +77,16 @@ void r64_cross_entropy(double *losses, const double *logits, const int32_t *targ
     free(lp);
 }
 
+/* q_i . k_j / sqrt(hs) for head h */
+static double r64_score(const double *q, const double *k, int64_t qr, int64_t kr, int64_t ldq,
+                        int64_t ldkv, int64_t h, int64_t hs)
+{
+    double s = 0.0;
+    for (int64_t d = 0; d < hs; d++)
+        s += q[qr * ldq + h * hs + d] * k[kr * ldkv + h * hs + d];
+    return s / sqrt((double)hs);
+}
+
 void r64_attention(double *out, const double *q, const double *k, const double *v,
                    const lv_attn_groups *g, int64_t ldq, int64_t ldkv, int64_t H, int64_t D)
 {
@@ -91,10 +101,7 @@ void r64_attention(double *out, const double *q, const double *k, const double *
                     const int64_t kr = g->k_index ? g->k_index[j] : j;
                     if (g->k_valid && !g->k_valid[kr])
                         continue;
-                    double s = 0.0;
-                    for (int64_t d = 0; d < hs; d++)
-                        s += q[qr * ldq + h * hs + d] * k[kr * ldkv + h * hs + d];
-                    mx = fmax(mx, s / sqrt((double)hs));
+                    mx = fmax(mx, r64_score(q, k, qr, kr, ldq, ldkv, h, hs));
                 }
                 double wsum = 0.0;
                 for (int64_t d = 0; d < hs; d++)
@@ -103,10 +110,7 @@ void r64_attention(double *out, const double *q, const double *k, const double *
                     const int64_t kr = g->k_index ? g->k_index[j] : j;
                     if (g->k_valid && !g->k_valid[kr])
                         continue;
-                    double s = 0.0;
-                    for (int64_t d = 0; d < hs; d++)
-                        s += q[qr * ldq + h * hs + d] * k[kr * ldkv + h * hs + d];
-                    const double w = exp(s / sqrt((double)hs) - mx);
+                    const double w = exp(r64_score(q, k, qr, kr, ldq, ldkv, h, hs) - mx);
                     wsum += w;
                     for (int64_t d = 0; d < hs; d++)
                         out[qr * D + h * hs + d] += w * v[kr * ldkv + h * hs + d];

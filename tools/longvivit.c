@@ -1,9 +1,7 @@
 /* The longvivit program: one binary, git-style subcommands. This file only parses arguments and
  * dispatches; the work lives in the library (ref/, blas_glue/, data/). */
 #include "blas_glue.h"
-#include "error.h"
-#include "safetensors.h"
-#include "tolerance.h"
+#include "longvivit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
