@@ -10,12 +10,6 @@
 #define LV_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define LV_PRINTF(a, b)
-/* Layout preconditions at kernel entry: stays on in release builds (a wrong shape is a bug in
- * the caller, and silently computing garbage is worse than stopping). */
-#define LV_REQUIRE(cond) \
-    ((cond) ? (void)0 : lv_require_failed(#cond, __FILE__, __LINE__, __func__))
-_Noreturn void lv_require_failed(const char *cond, const char *file, int line, const char *func);
-
 #endif
 
 /* Sets the calling thread's last error message; always returns -1 so callers can write

@@ -175,4 +175,35 @@ void lv_sgemm_ref(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, flo
                   const float *A, int64_t lda, const float *B, int64_t ldb,
                   float beta, float *C, int64_t ldc);
 
+/* ---- mean over contiguous row ranges: out[g] = mean of inp[start[g] .. start[g+1]) ---------
+ * The frame-level encoder pools the tokens of each frame; with random masking frames keep
+ * different counts. An empty segment gives 0 and passes back 0. */
+void lv_segment_mean_forward(float *out,               /* (G, D) */
+                             const float *inp,         /* (rows, D) */
+                             const int64_t *start,     /* (G+1) ascending row offsets */
+                             int64_t G, int64_t D);
+void lv_segment_mean_backward(float *dinp, const float *dout, const int64_t *start,
+                              int64_t G, int64_t D);
+
+/* ---- symmetric InfoNCE over the in-batch negatives (CLIP) --------------------------------- */
+#define LV_LOGIT_SCALE_MAX 100.0f   /* exp(log_scale) is clamped to this (CLIP's choice) */
+/* v, t: (B, E) L2-normalised embeddings; logits = exp(min(s, log 100)) v t^T (B, B), kept for the
+ * backward; loss = (CE(rows of logits, diagonal) + CE(columns, diagonal)) / 2, each a mean over B.
+ * While the clamp is active (exp(s) > 100) dlog_scale gets nothing: the clamp is flat. */
+void lv_infonce_forward(float *loss,                   /* (1) */
+                        float *logits,                 /* (B, B) */
+                        const float *v, const float *t,   /* (B, E) (B, E) */
+                        const float *log_scale,        /* (1) */
+                        int64_t B, int64_t E);
+void lv_infonce_backward(float *dv, float *dt, float *dlog_scale,   /* (B,E) (B,E) (1) */
+                         const float *dloss,           /* (1) */
+                         const float *logits, const float *v, const float *t,
+                         const float *log_scale, int64_t B, int64_t E);
+
+/* ---- elementwise utilities of the graph ----------------------------------------------------
+ * x *= s in place (LoRA's alpha / r; its backward is the same call on the gradient), and
+ * x = 0 (gradient scratch before a backward accumulates into it). */
+void lv_scale(float *x, float s, int64_t n);
+void lv_zero(float *x, int64_t n);
+
 #endif

@@ -1,6 +1,8 @@
 /* Pooling and normalisation of token sets into one embedding per sample: mean over the valid
- * tokens (kept video tokens, non-padding text tokens), then L2 normalisation of the rows. */
+ * tokens (kept video tokens, non-padding text tokens) or over contiguous row ranges (the tokens of
+ * each frame), then L2 normalisation of the rows. Means of nothing are 0, never NaN. */
 #include "kernels.h"
+#include "error.h"
 
 #include <math.h>
 
@@ -45,6 +47,34 @@ void lv_mean_pool_backward(float *dinp, const float *dout, const uint8_t *valid,
             for (int64_t d = 0; d < D; d++)
                 dinp[(b * T + t) * D + d] += (float)(dout[b * D + d] / (double)cnt);
         }
+    }
+}
+
+void lv_segment_mean_forward(float *out, const float *inp, const int64_t *start,
+                             int64_t G, int64_t D)
+{
+    for (int64_t g = 0; g < G; g++) {
+        const int64_t r0 = start[g], cnt = start[g + 1] - r0;
+        LV_REQUIRE(r0 >= 0 && cnt >= 0);
+        for (int64_t d = 0; d < D; d++) {
+            double acc = 0.0;
+            for (int64_t r = r0; r < r0 + cnt; r++)
+                acc += inp[r * D + d];
+            out[g * D + d] = cnt ? (float)(acc / (double)cnt) : 0.0f;
+        }
+    }
+}
+
+void lv_segment_mean_backward(float *dinp, const float *dout, const int64_t *start,
+                              int64_t G, int64_t D)
+{
+    /* forward: out[g] = sum_{r in segment g} inp[r] / count  =>  dinp[r] += dout[g] / count */
+    for (int64_t g = 0; g < G; g++) {
+        const int64_t r0 = start[g], cnt = start[g + 1] - r0;
+        LV_REQUIRE(r0 >= 0 && cnt >= 0);
+        for (int64_t r = r0; r < r0 + cnt; r++)
+            for (int64_t d = 0; d < D; d++)
+                dinp[r * D + d] += (float)(dout[g * D + d] / (double)cnt);
     }
 }
 

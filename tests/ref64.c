@@ -196,3 +196,39 @@ void r64_pos_embed(double *out, const double *inp, const double *spatial, const 
                                            (temporal ? temporal[(n / P) * D + d] : 0.0);
         }
 }
+
+void r64_segment_mean(double *out, const double *inp, const int64_t *start, int64_t G, int64_t D)
+{
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t d = 0; d < D; d++) {
+            double s = 0.0;
+            for (int64_t r = start[g]; r < start[g + 1]; r++)
+                s += inp[r * D + d];
+            out[g * D + d] = start[g + 1] > start[g] ? s / (start[g + 1] - start[g]) : 0.0;
+        }
+}
+
+void r64_infonce(double *loss, double *logits, const double *v, const double *t, double log_scale,
+                 int64_t B, int64_t E)
+{
+    const double scale = exp(fmin(log_scale, log(100.0)));
+    for (int64_t i = 0; i < B; i++)
+        for (int64_t j = 0; j < B; j++) {
+            double s = 0.0;
+            for (int64_t e = 0; e < E; e++)
+                s += v[i * E + e] * t[j * E + e];
+            logits[i * B + j] = scale * s;
+        }
+    /* -log p(text i | video i) - log p(video i | text i), p a softmax over the batch;
+     * |logits| <= 100 (unit vectors), so exp needs no max subtraction in double */
+    double total = 0.0;
+    for (int64_t i = 0; i < B; i++) {
+        double row = 0.0, col = 0.0;
+        for (int64_t j = 0; j < B; j++) {
+            row += exp(logits[i * B + j]);
+            col += exp(logits[j * B + i]);
+        }
+        total += -log(exp(logits[i * B + i]) / row) - log(exp(logits[i * B + i]) / col);
+    }
+    *loss = total / (2.0 * B);
+}

@@ -25,5 +25,9 @@ void r64_tubelet(double *out, const double *video, const double *w, const double
                  const int64_t *kept, const lv_tubelet_shape *s, int64_t B, int64_t K, int64_t D);
 void r64_pos_embed(double *out, const double *inp, const double *spatial, const double *temporal,
                    const int64_t *kept, int64_t B, int64_t K, int64_t P, int64_t Ft, int64_t D);
+void r64_segment_mean(double *out, const double *inp, const int64_t *start, int64_t G, int64_t D);
+/* loss = symmetric InfoNCE of logits = exp(min(log_scale, log 100)) v t^T; logits (B, B) */
+void r64_infonce(double *loss, double *logits, const double *v, const double *t, double log_scale,
+                 int64_t B, int64_t E);
 
 #endif

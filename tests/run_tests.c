@@ -13,6 +13,7 @@ static const struct { const char *name; suite_fn make; } suites[] = {
     { "sgemm", sgemm_suite },
     { "rng", rng_suite },
     { "safetensors", safetensors_suite },
+    { "model_kernels", model_kernels_suite },
 };
 
 static int selected(const char *name, int argc, char **argv)
@@ -37,7 +38,8 @@ int main(int argc, char **argv)
             srunner_add_suite(runner, suites[i].make());
     }
     if (!runner) {
-        fprintf(stderr, "run_tests: no suite matches; suites are kernels sgemm rng safetensors\n");
+        fprintf(stderr, "run_tests: no suite matches; suites are kernels sgemm rng safetensors "
+                "model_kernels\n");
         return 2;
     }
     srunner_run_all(runner, CK_NORMAL);

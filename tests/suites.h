@@ -8,5 +8,6 @@ Suite *kernels_suite(void);
 Suite *sgemm_suite(void);
 Suite *rng_suite(void);
 Suite *safetensors_suite(void);
+Suite *model_kernels_suite(void);
 
 #endif
