@@ -1,0 +1,109 @@
+/* Model configuration: the presets (tiny, vit-s, vit-b, vit-l, 1b), the overrides every field
+ * accepts ("frames=128", "attn=factorized", ...), validation, and the text form stored in every
+ * checkpoint's metadata. Plain data; no allocation. */
+#ifndef LV_CONFIG_H
+#define LV_CONFIG_H
+
+#include "kernels.h"
+#include "mask.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    LV_ATTN_JOINT = 0,       /* joint space-time attention over all kept tokens (ViViT model 1) */
+    LV_ATTN_FACTORIZED,      /* spatial attention + tanh-gated temporal attention per block */
+    LV_ATTN_FRAME            /* frame-level: the image ViT on each frame, then pooling over frames */
+} lv_attn_kind;
+
+typedef enum { LV_FRAME_POOL_MEAN = 0, LV_FRAME_POOL_ATTN } lv_frame_pool;
+
+typedef enum {
+    LV_TUNE_FULL = 0,        /* every parameter trains */
+    LV_TUNE_LAST_K,          /* the last k video blocks, tubelet, position embeddings, head */
+    LV_TUNE_ADAPTERS,        /* MLP adapters (and the new tubelet projection) */
+    LV_TUNE_LORA,            /* LoRA factors (and the new tubelet projection) */
+    LV_TUNE_TEMPORAL         /* factorized attention's temporal blocks and gates only */
+} lv_tune;
+
+typedef enum { LV_INFLATE_AVERAGE = 0, LV_INFLATE_CENTRAL } lv_inflate;
+typedef enum { LV_TEMPORAL_INTERPOLATE = 0, LV_TEMPORAL_TILE } lv_temporal_extend;
+
+/* One kind of tube of the TubeViT-style tokenizer: kernel, stride, offset (time, height, width). */
+typedef struct {
+    int64_t k[3], s[3], o[3];
+} lv_tube_spec;
+
+#define LV_MAX_TUBES 4
+
+typedef struct {
+    /* video input and tokenizer */
+    int64_t frames;              /* F, sampled at 1 FPS */
+    int64_t image_size;          /* H = W after resize and centre crop */
+    int64_t tubelet_t;           /* tubelet time extent t (coarse-t: 4) */
+    int64_t patch;               /* tubelet spatial extent p (coarse-s: 32) */
+    int64_t n_tubes;             /* 0: tubelets t x p x p; > 0: TubeViT-style mix of tubes[] */
+    lv_tube_spec tubes[LV_MAX_TUBES];
+    /* video tower */
+    int64_t width, layers, heads, mlp_ratio;
+    lv_attn_kind attn;
+    lv_frame_pool frame_pool;
+    lv_mask_kind mask_kind;
+    double mask_ratio;           /* r in [0, 0.9]: fraction of tokens dropped */
+    /* text tower */
+    int64_t vocab, text_len, text_width, text_layers, text_heads;
+    /* shared */
+    int64_t embed_dim;           /* E */
+    double ln_eps;
+    /* tuning */
+    lv_tune tune;
+    int64_t tune_last_k;         /* k of last-k (paper: 4) */
+    int freeze_text;             /* text tower frozen (the long stage) */
+    int64_t adapter_dim;         /* adapter bottleneck (default width / 4) */
+    int64_t lora_rank;           /* r (default 8) */
+    double lora_alpha;           /* LoRA scale is alpha / r (default alpha = r) */
+    /* initialisation from an image-text model */
+    lv_inflate inflate;
+    lv_temporal_extend temporal_extend;
+    uint64_t seed;
+    char preset[16];
+} lv_config;
+
+/* Fills *c with a preset ("tiny", "vit-s", "vit-b", "vit-l", "1b"); -1 + lv_error() if unknown. */
+int lv_config_preset(lv_config *c, const char *name);
+
+/* Applies one "key=value" override (keys as printed by lv_config_format); -1 + lv_error(). */
+int lv_config_set(lv_config *c, const char *assignment);
+
+/* Checks every field and their combinations (divisibility, ranges, tuning vs attention);
+ * -1 + lv_error() naming the field and the fix. */
+int lv_config_validate(const lv_config *c);
+
+/* "key=value" lines, one per field, parseable back by lv_config_set; returns the length
+ * (as snprintf: the text is truncated if it does not fit in size). */
+size_t lv_config_format(const lv_config *c, char *out, size_t size);
+
+/* Token geometry of the video tower. Tokens of one sample are numbered over the tokenizers in
+ * order: tokenizer j owns [start, start + N) and, inside it, n = (t * Hp + y) * Wp + x. */
+typedef struct {
+    lv_tubelet_shape shape;      /* over one sample's (F, H, W, 3) video */
+    int64_t Ft, Hp, Wp, P, N;    /* its grid; P = Hp * Wp spatial positions per time step */
+    int64_t voxel;               /* kt * kh * kw * 3 */
+    int64_t start;               /* first token number */
+} lv_tokenizer_geometry;
+
+typedef struct {
+    int64_t n_tokenizers;        /* 1, or the TubeViT mix */
+    lv_tokenizer_geometry tok[LV_MAX_TUBES];
+    int64_t N;                   /* tokens per sample before masking */
+    int64_t K;                   /* tokens kept per sample after masking */
+} lv_video_geometry;
+
+/* Geometry of the video tower's input: the config's videos, or (image != 0) single images
+ * through the 2D patch path. K follows the mask ratio. */
+lv_video_geometry lv_config_geometry(const lv_config *c, int image);
+
+const char *lv_attn_kind_name(lv_attn_kind a);
+const char *lv_tune_name(lv_tune t);
+
+#endif

@@ -1,0 +1,115 @@
+/* The LongViViT dual encoder as one graph: video tower (joint, factorized or frame-level
+ * attention; tubelet or TubeViT tokenizers; masking), text tower, symmetric InfoNCE. Written
+ * once, it calls kernels only through an lv_backend, so every backend runs the same graph.
+ * Memory: parameters and gradients in the slabs of params.h, activations in one slab sized
+ * before allocation from (batch, kept tokens), reused every step. */
+#ifndef LV_MODEL_H
+#define LV_MODEL_H
+
+#include "backend.h"
+#include "config.h"
+#include "params.h"
+
+/* Indices into the parameter table of one transformer block (-1 where a variant lacks it). */
+enum { LV_LORA_QKV, LV_LORA_PROJ, LV_LORA_FC1, LV_LORA_FC2, LV_LORA_COUNT };
+
+typedef struct {
+    int64_t ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
+    int64_t t_ln_w, t_ln_b, t_qkv_w, t_qkv_b, t_proj_w, t_proj_b, t_gate;   /* factorized */
+    int64_t ad_down_w, ad_down_b, ad_up_w, ad_up_b;                         /* adapters */
+    int64_t lora_a[LV_LORA_COUNT], lora_b[LV_LORA_COUNT];                   /* LoRA */
+} lv_block_params;
+
+/* Saved activations of one block over R token rows. */
+typedef struct {
+    float *ln1, *ln1_mean, *ln1_rstd;     /* (R, D) (R) (R) */
+    float *qkv, *att, *atty;              /* (R, 3D) (cache) (R, D) */
+    float *x_mid;                         /* (R, D) x + attention */
+    float *t_ln, *t_mean, *t_rstd, *t_qkv, *t_att, *t_atty, *t_out;   /* factorized */
+    float *x_t;                           /* (R, D) x_mid + tanh(g) temporal (= x_mid if none) */
+    float *ln2, *ln2_mean, *ln2_rstd;     /* (R, D) (R) (R) */
+    float *fc1, *gelu;                    /* (R, 4D) pre- and post-GELU */
+    float *x_mlp;                         /* (R, D) x_t + MLP (= out without adapters) */
+    float *ad_down, *ad_gelu;             /* (R, A) adapters */
+    float *lora_u[LV_LORA_COUNT];         /* (R, r) scale * A x, LoRA */
+} lv_block_acts;
+
+/* One transformer stack (video or text) and its saved activations. */
+typedef struct {
+    int64_t D, H, L, hidden, rows;        /* width, heads, layers, MLP width, token rows */
+    lv_block_params *blocks;              /* (L) */
+    int64_t ln_f_w, ln_f_b, proj_w;
+    int factorized, adapters, lora;
+    int64_t adapter_dim, lora_rank;
+    float lora_scale;
+    /* activations */
+    float *x;                             /* (L+1, R, D) residual stream at each block input */
+    lv_block_acts *acts;                  /* (L) */
+    float *ln_f, *ln_f_mean, *ln_f_rstd;  /* (R, D) (R) (R) */
+    float *pooled, *emb, *emb_n, *emb_norm;   /* (B, D) (B, E) (B, E) (B) */
+} lv_tower;
+
+typedef struct {
+    int64_t B;                  /* video-text pairs */
+    const float *video;         /* (B, F, S, S, 3) normalised pixels; (B, 1, S, S, 3) images */
+    int is_image;               /* the batch holds images: 2D patch path, no temporal parts */
+    const int32_t *text;        /* (B, T) token ids */
+    const uint8_t *text_valid;  /* (B, T) 1 = token, 0 = padding */
+    uint32_t step;              /* keys the masks: (seed, step, sample) */
+} lv_batch;
+
+typedef struct {
+    lv_config cfg;
+    const lv_backend *be;
+    lv_params params;
+    lv_video_geometry geo;      /* of the current batch (video or image) */
+    int image;                  /* the current batch is images */
+    /* video tokenizers: tubelet(s) or, frame-level and images, the 2D patch */
+    int64_t tok_w[LV_MAX_TUBES], tok_b[LV_MAX_TUBES], pos_s[LV_MAX_TUBES], pos_t[LV_MAX_TUBES];
+    int64_t patch_w, patch_b, pos_spatial, pos_temporal;
+    int64_t pool_query, pool_kv_w, pool_kv_b;   /* frame-level attentional pooling */
+    int64_t tok_embed, text_pos, logit_scale;
+    lv_tower video, text;
+    int64_t B;                  /* batch size the activations are sized for */
+    /* activations outside the towers */
+    float *tokens;              /* (B, K, D) tokenizer output before position embeddings */
+    float *frame_emb;           /* (B*F, D) frame-level: per-frame means */
+    float *pool_q, *pool_kv, *pool_att;          /* attentional pooling */
+    float *logits, *loss;       /* (B, B) (1) */
+    float *demb_v, *demb_t;     /* (B, E) loss gradients of the normalised embeddings */
+    float *scratch, *dscratch[6];                /* forward temporaries, backward temporaries */
+    float *dtokens, *dvideo;    /* (B, K, D); (B, F, S, S, 3) or NULL when pixels need no grad */
+    /* host-side index arrays, built per batch: masks and attention groups */
+    int64_t *kept;              /* (B, K) kept token numbers, ascending */
+    int64_t *kept_local;        /* (B, K) the same, relative to their tokenizer */
+    int64_t *joint_start, *space_start, *time_start, *time_index, *text_start;
+    int64_t *pool_q_start, *pool_k_start;
+    lv_attn_groups g_video;     /* joint: per sample; factorized and frame-level: per time step */
+    lv_attn_groups g_time;      /* factorized: per spatial position */
+    lv_attn_groups g_text, g_pool;
+    int32_t *zeros_ids;         /* (B) all 0: broadcasts the pooling query */
+    float *act_slab;
+    int64_t act_floats;
+    int64_t *index_slab;
+} lv_model;
+
+/* Builds the parameter table for c, allocates and initialises it (seed c->seed). */
+int lv_model_build(lv_model *m, const lv_config *c, const lv_backend *be);
+
+/* Activation floats of one training step with batch B (videos), computed without allocating:
+ * what lv_model_alloc_acts will take. */
+int64_t lv_model_act_floats(const lv_config *c, int64_t B);
+
+/* Allocates the activation slab for batches of up to B pairs (once; reused every step). */
+int lv_model_alloc_acts(lv_model *m, int64_t B, int want_pixel_grad);
+
+/* Forward: masks, both towers, the loss. Returns the loss (also in m->loss). */
+float lv_model_forward(lv_model *m, const lv_batch *batch);
+
+/* Backward of the last forward: accumulates into the gradient slab (zero it first) and, if
+ * allocated, into m->dvideo (zeroed here). */
+void lv_model_backward(lv_model *m, const lv_batch *batch);
+
+void lv_model_free(lv_model *m);
+
+#endif

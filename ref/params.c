@@ -1,0 +1,130 @@
+/* The parameter descriptor table and its slabs (see params.h). */
+#include "params.h"
+#include "error.h"
+#include "rng.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int64_t lv_params_add(lv_params *ps, const char *name, int ndim, const int64_t *shape,
+                      int trainable, int decay, lv_init_kind init, double init_value,
+                      int64_t source)
+{
+    LV_REQUIRE(ndim >= 0 && ndim <= LV_PARAM_MAX_DIMS && strlen(name) < LV_PARAM_NAME_MAX);
+    LV_REQUIRE(ps->data == NULL);            /* the table is complete once allocated */
+    if (ps->count == ps->cap) {
+        const int64_t cap = ps->cap ? 2 * ps->cap : 64;
+        lv_param *p = realloc(ps->p, (size_t)cap * sizeof *p);
+        if (!p)
+            return lv_set_error("out of memory growing the parameter table to %lld rows",
+                                (long long)cap);
+        ps->p = p;
+        ps->cap = cap;
+    }
+    lv_param *p = &ps->p[ps->count];
+    *p = (lv_param){ .ndim = ndim, .numel = 1, .trainable = trainable, .decay = decay,
+                     .init = init, .init_value = init_value, .source = source };
+    snprintf(p->name, sizeof p->name, "%s", name);
+    for (int d = 0; d < ndim; d++) {
+        p->shape[d] = shape[d];
+        p->numel *= shape[d];
+    }
+    p->offset = ps->n_floats;
+    ps->n_floats += p->numel;
+    p->grad_offset = trainable ? ps->n_grad_floats : -1;
+    if (trainable)
+        ps->n_grad_floats += p->numel;
+    return ps->count++;
+}
+
+int lv_params_alloc(lv_params *ps)
+{
+    ps->data = lv_malloc((size_t)ps->n_floats * sizeof(float), "the parameters");
+    if (!ps->data)
+        return -1;
+    if (ps->n_grad_floats) {
+        ps->grad = lv_calloc((size_t)ps->n_grad_floats, sizeof(float), "the gradients");
+        if (!ps->grad)
+            return -1;
+    }
+    return 0;
+}
+
+/* 2D patch kernel (D, V2) -> tubelet kernel (D, t * V2), voxel elements ordered (dt, ...). */
+static void inflate(float *w3, const float *w2, int64_t D, int64_t V2, int64_t t, int central)
+{
+    for (int64_t d = 0; d < D; d++)
+        for (int64_t dt = 0; dt < t; dt++)
+            for (int64_t e = 0; e < V2; e++) {
+                const float w = w2[d * V2 + e];
+                w3[(d * t + dt) * V2 + e] = central ? (dt == t / 2 ? w : 0.0f) : w / (float)t;
+            }
+}
+
+void lv_params_init(lv_params *ps, uint64_t seed)
+{
+    for (int64_t i = 0; i < ps->count; i++) {
+        const lv_param *p = &ps->p[i];
+        float *x = lv_param_data(ps, i);
+        lv_rng r = lv_rng_stream(seed, LV_RNG_INIT, 0, (uint32_t)i);
+        switch (p->init) {
+        case LV_INIT_ZERO:
+            memset(x, 0, (size_t)p->numel * sizeof *x);
+            break;
+        case LV_INIT_ONE:
+        case LV_INIT_CONST:
+            for (int64_t k = 0; k < p->numel; k++)
+                x[k] = p->init == LV_INIT_ONE ? 1.0f : (float)p->init_value;
+            break;
+        case LV_INIT_NORMAL:
+            for (int64_t k = 0; k < p->numel; k++)
+                x[k] = (float)(p->init_value * lv_rng_normal(&r));
+            break;
+        case LV_INIT_COPY:
+            LV_REQUIRE(p->source >= 0 && p->source < i && ps->p[p->source].numel == p->numel);
+            memcpy(x, lv_param_data(ps, p->source), (size_t)p->numel * sizeof *x);
+            break;
+        case LV_INIT_INFLATE_AVERAGE:
+        case LV_INIT_INFLATE_CENTRAL: {
+            const lv_param *s = &ps->p[p->source];
+            LV_REQUIRE(p->source < i && s->shape[0] == p->shape[0] && p->shape[1] % s->shape[1] == 0);
+            inflate(x, lv_param_data(ps, p->source), p->shape[0], s->shape[1],
+                    p->shape[1] / s->shape[1], p->init == LV_INIT_INFLATE_CENTRAL);
+            break;
+        }
+        }
+    }
+}
+
+void lv_params_zero_grad(lv_params *ps)
+{
+    if (ps->grad)
+        memset(ps->grad, 0, (size_t)ps->n_grad_floats * sizeof(float));
+}
+
+void lv_params_free(lv_params *ps)
+{
+    free(ps->p);
+    free(ps->data);
+    free(ps->grad);
+    *ps = (lv_params){ 0 };
+}
+
+int64_t lv_params_find(const lv_params *ps, const char *name)
+{
+    for (int64_t i = 0; i < ps->count; i++)
+        if (!strcmp(ps->p[i].name, name))
+            return i;
+    return -1;
+}
+
+int64_t lv_params_count_floats(const lv_params *ps, const char *prefix, int trainable_only)
+{
+    int64_t n = 0;
+    for (int64_t i = 0; i < ps->count; i++)
+        if (!strncmp(ps->p[i].name, prefix, strlen(prefix)) &&
+            (!trainable_only || ps->p[i].trainable))
+            n += ps->p[i].numel;
+    return n;
+}

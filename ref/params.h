@@ -1,0 +1,76 @@
+/* The parameter descriptor table: one row per tensor (name, shape, trainable, weight decay,
+ * initialisation). The table drives the single parameter slab, the gradient slab (trainable
+ * tensors only: frozen tensors cost no gradient memory), deterministic initialisation,
+ * safetensors names and the optimiser. */
+#ifndef LV_PARAMS_H
+#define LV_PARAMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LV_PARAM_NAME_MAX 64
+#define LV_PARAM_MAX_DIMS 4
+
+typedef enum {
+    LV_INIT_ZERO = 0,
+    LV_INIT_ONE,
+    LV_INIT_NORMAL,           /* N(0, std^2) from the tensor's own Philox stream */
+    LV_INIT_CONST,            /* every entry = value (the contrastive log-scale) */
+    LV_INIT_COPY,             /* a copy of tensor `source` (factorized attention's temporal block) */
+    LV_INIT_INFLATE_AVERAGE,  /* 2D kernel `source` repeated over t frames, divided by t */
+    LV_INIT_INFLATE_CENTRAL   /* 2D kernel `source` at frame t/2, zeros elsewhere */
+} lv_init_kind;
+
+typedef struct {
+    char name[LV_PARAM_NAME_MAX];        /* "video.blocks.3.attn.qkv.weight" */
+    int ndim;
+    int64_t shape[LV_PARAM_MAX_DIMS];
+    int64_t numel;
+    int trainable;
+    int decay;                           /* AdamW weight decay (matrices; not biases, norms,
+                                          * gates, embeddings, the log-scale) */
+    lv_init_kind init;
+    double init_value;                   /* std (NORMAL) or value (CONST) */
+    int64_t source;                      /* COPY / INFLATE: index of the source tensor */
+    int64_t offset;                      /* floats into the parameter slab */
+    int64_t grad_offset;                 /* floats into the gradient slab; -1 when frozen */
+} lv_param;
+
+typedef struct {
+    lv_param *p;                         /* (count) rows, in slab order */
+    int64_t count, cap;
+    int64_t n_floats, n_grad_floats;     /* slab sizes */
+    float *data;                         /* (n_floats) */
+    float *grad;                         /* (n_grad_floats), NULL when nothing trains */
+} lv_params;
+
+/* Appends a row (shape as ndim ints); returns its index, -1 + lv_error() on failure. */
+int64_t lv_params_add(lv_params *ps, const char *name, int ndim, const int64_t *shape,
+                      int trainable, int decay, lv_init_kind init, double init_value,
+                      int64_t source);
+
+/* Allocates both slabs (gradients zeroed) once the table is complete. */
+int lv_params_alloc(lv_params *ps);
+
+/* Fills every tensor by its init rule, in table order; tensor i draws from
+ * lv_rng_stream(seed, LV_RNG_INIT, 0, i), so the result is independent of thread count. */
+void lv_params_init(lv_params *ps, uint64_t seed);
+
+void lv_params_zero_grad(lv_params *ps);
+void lv_params_free(lv_params *ps);
+
+int64_t lv_params_find(const lv_params *ps, const char *name);     /* -1 if absent */
+int64_t lv_params_count_floats(const lv_params *ps, const char *prefix, int trainable_only);
+
+/* Data / gradient of tensor i (gradient NULL when frozen or i < 0). */
+static inline float *lv_param_data(const lv_params *ps, int64_t i)
+{
+    return i < 0 ? NULL : ps->data + ps->p[i].offset;
+}
+
+static inline float *lv_param_grad(const lv_params *ps, int64_t i)
+{
+    return (i < 0 || ps->p[i].grad_offset < 0) ? NULL : ps->grad + ps->p[i].grad_offset;
+}
+
+#endif
