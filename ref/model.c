@@ -185,6 +185,7 @@ static void add_video_tower(table *t, lv_model *m)
                               "video.tubes.%lld.pos.temporal", (long long)j);
         }
     }
+    add_layernorm(t, full || lastk, D, &m->ln_pre_w, &m->ln_pre_b, "video.ln_pre");
     lv_tower *tw = &m->video;
     for (int64_t l = 0; l < c->layers; l++)
         add_block(t, tw, l, "video", video_block_training(c, l));
@@ -329,6 +330,9 @@ static int64_t layout(lv_model *m, float *base, int64_t B, int want_pixel_grad)
     layout_tower(&s, &m->video, Rv, B, E, cache, tcache);
     layout_tower(&s, &m->text, Rt, B, E, B * c->text_heads * T * T, 0);
     m->tokens = take(&s, Rv * D);
+    m->embedded = take(&s, Rv * D);
+    m->ln_pre_mean = take(&s, Rv);
+    m->ln_pre_rstd = take(&s, Rv);
     const int frame_level = c->attn == LV_ATTN_FRAME;
     m->frame_emb = frame_level ? take(&s, B * F * D) : NULL;
     const int attn_pool = frame_level && c->frame_pool == LV_FRAME_POOL_ATTN;
@@ -548,7 +552,7 @@ static int video_groups(lv_model *m, int64_t B, uint32_t step)
 }
 
 /* Tokens of every sample and tokenizer: tubelet (or 2D patch) embedding of the kept tokens,
- * then spatial + temporal position embeddings, into x[0]. */
+ * spatial + temporal position embeddings, then CLIP's pre-LayerNorm into x[0]. */
 static void video_tokens(lv_model *m, const lv_batch *batch)
 {
     const lv_backend *be = m->be;
@@ -567,11 +571,13 @@ static void video_tokens(lv_model *m, const lv_batch *batch)
             be->tubelet_embed_forward(m->tokens + rows, batch->video + b * sample, W(w), W(bias),
                                       m->kept_local + b * K + k0, &g->tok[j].shape, 1, k1 - k0,
                                       D);
-            be->pos_embed_forward(m->video.x + rows, m->tokens + rows, W(m->pos_s[j]), W(pt),
+            be->pos_embed_forward(m->embedded + rows, m->tokens + rows, W(m->pos_s[j]), W(pt),
                                   m->kept_local + b * K + k0, 1, k1 - k0, g->tok[j].P,
                                   g->tok[j].Ft, D);
             k0 = k1;
         }
+    be->layernorm_forward(m->video.x, m->ln_pre_mean, m->ln_pre_rstd, m->embedded,
+                          W(m->ln_pre_w), W(m->ln_pre_b), B * K, D, (float)m->cfg.ln_eps);
 }
 
 static void video_pool(lv_model *m, int64_t B)
@@ -779,13 +785,18 @@ static void video_pool_backward(lv_model *m, const float *dpooled, float *dln_f,
     be->segment_mean_backward(dln_f, dframe, m->space_start, B * Ft, D);
 }
 
-/* Position embeddings and tokenizers, per sample and tokenizer, from dres = d x[0]. */
+/* Pre-LayerNorm, position embeddings and tokenizers, per sample and tokenizer, from
+ * dres = d x[0]. */
 static void video_tokens_backward(lv_model *m, const lv_batch *batch, const float *dres)
 {
     const lv_backend *be = m->be;
     const lv_video_geometry *g = &m->geo;
     const int64_t K = g->K, D = m->cfg.width, B = batch->B;
     const int64_t sample = g->tok[0].shape.F * g->tok[0].shape.H * g->tok[0].shape.W * 3;
+    float *dembedded = m->dscratch[1];
+    be->zero(dembedded, B * K * D);
+    be->layernorm_backward(dembedded, G(m->ln_pre_w), G(m->ln_pre_b), dres, m->embedded,
+                           W(m->ln_pre_w), m->ln_pre_mean, m->ln_pre_rstd, B * K, D);
     be->zero(m->dtokens, B * K * D);
     if (m->dvideo)
         be->zero(m->dvideo, B * sample);
@@ -799,8 +810,8 @@ static void video_tokens_backward(lv_model *m, const lv_batch *batch, const floa
             const int64_t bias = m->image ? m->patch_b : m->tok_b[j];
             const int64_t pt = m->image ? -1 : m->pos_t[j];
             const int64_t *local = m->kept_local + b * K + k0;
-            be->pos_embed_backward(m->dtokens + rows, G(m->pos_s[j]), G(pt), dres + rows, local,
-                                   1, k1 - k0, g->tok[j].P, g->tok[j].Ft, D);
+            be->pos_embed_backward(m->dtokens + rows, G(m->pos_s[j]), G(pt), dembedded + rows,
+                                   local, 1, k1 - k0, g->tok[j].P, g->tok[j].Ft, D);
             be->tubelet_embed_backward(m->dvideo ? m->dvideo + b * sample : NULL, G(w), G(bias),
                                        m->dtokens + rows, batch->video + b * sample, W(w),
                                        local, &g->tok[j].shape, 1, k1 - k0, D);

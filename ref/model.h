@@ -67,12 +67,15 @@ typedef struct {
     /* video tokenizers: tubelet(s) or, frame-level and images, the 2D patch */
     int64_t tok_w[LV_MAX_TUBES], tok_b[LV_MAX_TUBES], pos_s[LV_MAX_TUBES], pos_t[LV_MAX_TUBES];
     int64_t patch_w, patch_b, pos_spatial, pos_temporal;
+    int64_t ln_pre_w, ln_pre_b;                 /* CLIP's LayerNorm on the embedded tokens */
     int64_t pool_query, pool_kv_w, pool_kv_b;   /* frame-level attentional pooling */
     int64_t tok_embed, text_pos, logit_scale;
     lv_tower video, text;
     int64_t B;                  /* batch size the activations are sized for */
     /* activations outside the towers */
     float *tokens;              /* (B, K, D) tokenizer output before position embeddings */
+    float *embedded;            /* (B, K, D) tokens + position embeddings, before ln_pre */
+    float *ln_pre_mean, *ln_pre_rstd;            /* (B, K) */
     float *frame_emb;           /* (B*F, D) frame-level: per-frame means */
     float *pool_q, *pool_kv, *pool_att;          /* attentional pooling */
     float *logits, *loss;       /* (B, B) (1) */

@@ -51,8 +51,7 @@ int lv_params_alloc(lv_params *ps)
     return 0;
 }
 
-/* 2D patch kernel (D, V2) -> tubelet kernel (D, t * V2), voxel elements ordered (dt, ...). */
-static void inflate(float *w3, const float *w2, int64_t D, int64_t V2, int64_t t, int central)
+void lv_inflate_kernel(float *w3, const float *w2, int64_t D, int64_t V2, int64_t t, int central)
 {
     for (int64_t d = 0; d < D; d++)
         for (int64_t dt = 0; dt < t; dt++)
@@ -88,8 +87,9 @@ void lv_params_init(lv_params *ps, uint64_t seed)
         case LV_INIT_INFLATE_AVERAGE:
         case LV_INIT_INFLATE_CENTRAL: {
             const lv_param *s = &ps->p[p->source];
-            LV_REQUIRE(p->source < i && s->shape[0] == p->shape[0] && p->shape[1] % s->shape[1] == 0);
-            inflate(x, lv_param_data(ps, p->source), p->shape[0], s->shape[1],
+            LV_REQUIRE(p->source < i && s->shape[0] == p->shape[0] &&
+                       p->shape[1] % s->shape[1] == 0);
+            lv_inflate_kernel(x, lv_param_data(ps, p->source), p->shape[0], s->shape[1],
                     p->shape[1] / s->shape[1], p->init == LV_INIT_INFLATE_CENTRAL);
             break;
         }

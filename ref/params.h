@@ -56,6 +56,10 @@ int lv_params_alloc(lv_params *ps);
  * lv_rng_stream(seed, LV_RNG_INIT, 0, i), so the result is independent of thread count. */
 void lv_params_init(lv_params *ps, uint64_t seed);
 
+/* The 2D patch kernel (D, V2) spread over t frames as a tubelet kernel (D, t * V2), voxel
+ * elements ordered (dt, dy, dx, c): average (each frame w / t) or central (frame t / 2 only). */
+void lv_inflate_kernel(float *w3, const float *w2, int64_t D, int64_t V2, int64_t t, int central);
+
 void lv_params_zero_grad(lv_params *ps);
 void lv_params_free(lv_params *ps);
 
