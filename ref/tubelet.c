@@ -38,14 +38,6 @@ static int64_t token_origin(const lv_tubelet_shape *s, int64_t n, int64_t Hp, in
     return ((f0 * s->H + y0) * s->W + x0) * s->C;
 }
 
-/* Offset of voxel element e = ((dt * kh + dy) * kw + dx) * C + c relative to the origin. */
-static int64_t voxel_offset(const lv_tubelet_shape *s, int64_t e)
-{
-    const int64_t c = e % s->C, dx = (e / s->C) % s->kw;
-    const int64_t dy = (e / (s->C * s->kw)) % s->kh, dt = e / (s->C * s->kw * s->kh);
-    return ((dt * s->H + dy) * s->W + dx) * s->C + c;
-}
-
 void lv_tubelet_embed_forward(float *out, const float *video, const float *weight,
                               const float *bias, const int64_t *kept, const lv_tubelet_shape *s,
                               int64_t B, int64_t K, int64_t D)
@@ -61,9 +53,14 @@ void lv_tubelet_embed_forward(float *out, const float *video, const float *weigh
             LV_REQUIRE(n >= 0 && n < N);
             const float *vox = video + b * sample + token_origin(s, n, Hp, Wp);
             for (int64_t d = 0; d < D; d++) {
+                const float *w = weight + d * V;     /* walked in voxel order (dt, dy, dx, c) */
                 double acc = bias ? bias[d] : 0.0;
-                for (int64_t e = 0; e < V; e++)
-                    acc += (double)weight[d * V + e] * vox[voxel_offset(s, e)];
+                for (int64_t dt = 0; dt < s->kt; dt++)
+                    for (int64_t dy = 0; dy < s->kh; dy++) {
+                        const float *row = vox + (dt * s->H + dy) * s->W * s->C;
+                        for (int64_t e = 0; e < s->kw * s->C; e++)
+                            acc += (double)*w++ * row[e];
+                    }
                 out[(b * K + k) * D + d] = (float)acc;
             }
         }
@@ -84,20 +81,23 @@ void lv_tubelet_embed_backward(float *dvideo, float *dweight, float *dbias, cons
         for (int64_t k = 0; k < K; k++) {
             const int64_t n = kept ? kept[b * K + k] : k;
             const int64_t origin = b * sample + token_origin(s, n, Hp, Wp);
-            const float *dy = dout + (b * K + k) * D;
-            for (int64_t e = 0; e < V; e++) {
-                const int64_t off = origin + voxel_offset(s, e);
-                double acc = 0.0;
-                for (int64_t d = 0; d < D; d++) {
-                    acc += (double)dy[d] * weight[d * V + e];
-                    if (dweight)
-                        dweight[d * V + e] += dy[d] * video[off];
-                }
-                if (dvideo)
-                    dvideo[off] += (float)acc;
-            }
+            const float *g = dout + (b * K + k) * D;
+            int64_t e = 0;                          /* voxel element, order (dt, dy, dx, c) */
+            for (int64_t dt = 0; dt < s->kt; dt++)
+                for (int64_t dy = 0; dy < s->kh; dy++)
+                    for (int64_t x = 0; x < s->kw * s->C; x++, e++) {
+                        const int64_t off = origin + (dt * s->H + dy) * s->W * s->C + x;
+                        double acc = 0.0;
+                        for (int64_t d = 0; d < D; d++) {
+                            acc += (double)g[d] * weight[d * V + e];
+                            if (dweight)
+                                dweight[d * V + e] += g[d] * video[off];
+                        }
+                        if (dvideo)
+                            dvideo[off] += (float)acc;
+                    }
             if (dbias)
                 for (int64_t d = 0; d < D; d++)
-                    dbias[d] += dy[d];
+                    dbias[d] += g[d];
         }
 }

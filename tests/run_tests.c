@@ -14,6 +14,7 @@ static const struct { const char *name; suite_fn make; } suites[] = {
     { "rng", rng_suite },
     { "safetensors", safetensors_suite },
     { "model_kernels", model_kernels_suite },
+    { "clip_init", clip_init_suite },
 };
 
 static int selected(const char *name, int argc, char **argv)
@@ -39,7 +40,7 @@ int main(int argc, char **argv)
     }
     if (!runner) {
         fprintf(stderr, "run_tests: no suite matches; suites are kernels sgemm rng safetensors "
-                "model_kernels\n");
+                "model_kernels clip_init\n");
         return 2;
     }
     srunner_run_all(runner, CK_NORMAL);

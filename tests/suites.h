@@ -9,5 +9,6 @@ Suite *sgemm_suite(void);
 Suite *rng_suite(void);
 Suite *safetensors_suite(void);
 Suite *model_kernels_suite(void);
+Suite *clip_init_suite(void);
 
 #endif

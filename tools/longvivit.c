@@ -1,6 +1,7 @@
 /* The longvivit program: one binary, git-style subcommands. This file only parses arguments and
  * dispatches; the work lives in the library (ref/, blas_glue/, data/). */
 #include "blas_glue.h"
+#include "gradcheck.h"
 #include "longvivit.h"
 
 #include <stdio.h>
@@ -15,6 +16,7 @@ static int usage(FILE *out)
             "usage: longvivit <command> [options]\n"
             "\n"
             "commands:\n"
+            "  gradcheck [--variant V]    model gradients against finite differences, per variant\n"
             "  inspect FILE.safetensors   list the tensors and metadata of a safetensors file\n"
             "  tolerances [--markdown]    print the per-kernel, per-tensor tolerance table\n"
             "  version                    print the version and what the build uses\n"
@@ -99,6 +101,90 @@ static int cmd_tolerances(int argc, char **argv)
     return 0;
 }
 
+static int gradcheck_usage(FILE *out)
+{
+    int n;
+    const lv_gradcheck_variant *v = lv_gradcheck_variants(&n);
+    fprintf(out,
+            "usage: longvivit gradcheck [--preset P] [--variant NAME|all] [--probes N] [--json]\n"
+            "                           [--set key=value ...]\n"
+            "For each model variant: the loss gradient of sampled entries of every trainable\n"
+            "tensor and of the input pixels against central finite differences. Exits non-zero\n"
+            "if any entry is out of tolerance. --json prints one JSON object last.\n"
+            "Defaults: --preset tiny --variant all --probes 6.\nvariants:");
+    for (int i = 0; i < n; i++)
+        fprintf(out, " %s", v[i].name);
+    fprintf(out, "\n");
+    return out == stderr ? 2 : 0;
+}
+
+static int cmd_gradcheck(int argc, char **argv)
+{
+    const char *preset = "tiny", *variant = "all";
+    int json = 0;
+    long probes = 6;
+    lv_config c;
+    const char *sets[32];
+    int n_sets = 0;
+    for (int i = 1; i < argc; i++) {
+        const int has_value = i + 1 < argc;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return gradcheck_usage(stdout);
+        else if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!strcmp(argv[i], "--preset") && has_value)
+            preset = argv[++i];
+        else if (!strcmp(argv[i], "--variant") && has_value)
+            variant = argv[++i];
+        else if (!strcmp(argv[i], "--probes") && has_value && (probes = atol(argv[++i])) > 0)
+            continue;
+        else if (!strcmp(argv[i], "--set") && has_value && n_sets < 32)
+            sets[n_sets++] = argv[++i];
+        else {
+            fprintf(stderr, "longvivit gradcheck: bad argument '%s'\n", argv[i]);
+            return gradcheck_usage(stderr);
+        }
+    }
+    if (lv_config_preset(&c, preset) < 0) {
+        fprintf(stderr, "longvivit gradcheck: %s\n", lv_error());
+        return 2;
+    }
+    for (int i = 0; i < n_sets; i++)
+        if (lv_config_set(&c, sets[i]) < 0) {
+            fprintf(stderr, "longvivit gradcheck: %s\n", lv_error());
+            return 2;
+        }
+    int n;
+    const lv_gradcheck_variant *all = lv_gradcheck_variants(&n);
+    if (strcmp(variant, "all")) {
+        all = lv_gradcheck_find(variant);
+        n = 1;
+        if (!all) {
+            fprintf(stderr, "longvivit gradcheck: unknown variant '%s'\n", variant);
+            return gradcheck_usage(stderr);
+        }
+    }
+    int failed = 0;
+    double worst = 0.0;
+    for (int i = 0; i < n; i++) {
+        lv_gradcheck_result r;
+        if (lv_gradcheck_run(&c, &all[i], probes, stdout, &r) < 0) {
+            fprintf(stderr, "longvivit gradcheck: variant %s: %s\n", all[i].name, lv_error());
+            failed++;
+            continue;
+        }
+        printf("  => %s: %lld tensors, %lld entries, max rel err %.2e (%s): %s\n", all[i].name,
+               (long long)r.tensors, (long long)r.entries, r.max_rel_err, r.worst,
+               r.failed ? "FAILED" : "passed");
+        failed += r.failed > 0;
+        if (r.max_rel_err > worst)
+            worst = r.max_rel_err;
+    }
+    if (json)
+        printf("{\"variants\": %d, \"failed\": %d, \"max_rel_err\": %.3e}\n", n, failed, worst);
+    return failed ? 1 : 0;
+}
+
 static int cmd_version(void)
 {
     printf("longvivit %s\n", LV_VERSION);
@@ -120,6 +206,8 @@ int main(int argc, char **argv)
         return usage(stdout);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version"))
         return cmd_version();
+    if (!strcmp(cmd, "gradcheck"))
+        return cmd_gradcheck(argc - 1, argv + 1);
     if (!strcmp(cmd, "inspect"))
         return cmd_inspect(argc - 1, argv + 1);
     if (!strcmp(cmd, "tolerances"))

@@ -1,0 +1,934 @@
+/* Check suite for ref/clip_init: tiny Hugging Face CLIPModel checkpoints (F32 through
+ * lv_st_writer, F16/BF16 written by hand) loaded into the tiny model, every mapped tensor compared
+ * with its source; the resizes against hand-computed values; each error with its message and the
+ * parameters left as they were. Seeded; every test gets a fresh mkdtemp folder. */
+#ifndef _XOPEN_SOURCE
+#define _XOPEN_SOURCE 700
+#endif
+#include "suites.h"
+#include "check_util.h"
+#include "clip_init.h"
+#include "error.h"
+#include "kernels.h"
+#include "safetensors.h"
+
+#include <ftw.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define PATH_BYTES 512
+
+static char root[64];        /* per test case, made and removed in the parent process */
+static char dir[128];        /* per test, inside root */
+
+static void root_setup(void)
+{
+    snprintf(root, sizeof root, "/tmp/lv_clip_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(root));
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+static void root_teardown(void)
+{
+    ck_assert_int_eq(nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
+static void dir_setup(void)
+{
+    snprintf(dir, sizeof dir, "%s/test_XXXXXX", root);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void path_in(char *out, const char *name)
+{
+    snprintf(out, PATH_BYTES, "%s/%s", dir, name);
+}
+
+/* ---- tiny CLIPModel checkpoints ------------------------------------------------------------- */
+
+#define MAX_TENSORS 128
+
+typedef struct {
+    char name[96];
+    int ndim;
+    int64_t shape[4];
+    int64_t numel;
+    float *data;             /* multiples of 1/64 in [-2, 2]: exact in F16 and BF16 */
+    lv_dtype dtype;          /* as written by ckpt_write_raw */
+    int dropped;             /* left out of the file */
+} src_tensor;
+
+typedef struct {
+    src_tensor t[MAX_TENSORS];
+    int n;
+} clip_ckpt;
+
+/* The sizes of a checkpoint; ckpt_sizes_tiny() matches the tiny preset. */
+typedef struct {
+    int64_t D, p, g0, vis_layers, Dt, text_layers, V, text_rows, E, hidden;
+} ckpt_sizes;
+
+static ckpt_sizes ckpt_sizes_tiny(void)
+{
+    return (ckpt_sizes){ .D = 32, .p = 8, .g0 = 4, .vis_layers = 2, .Dt = 32, .text_layers = 2,
+                         .V = 64, .text_rows = 20, .E = 16, .hidden = 128 };
+}
+
+static float *ckpt_add(clip_ckpt *c, lv_rng *r, const char *name, int ndim, int64_t d0,
+                       int64_t d1, int64_t d2, int64_t d3)
+{
+    ck_assert_int_lt(c->n, MAX_TENSORS);
+    src_tensor *t = &c->t[c->n++];
+    const int64_t dims[4] = { d0, d1, d2, d3 };
+    *t = (src_tensor){ .ndim = ndim, .numel = 1, .dtype = LV_DT_F32 };
+    snprintf(t->name, sizeof t->name, "%s", name);
+    for (int d = 0; d < ndim; d++) {
+        t->shape[d] = dims[d];
+        t->numel *= dims[d];
+    }
+    t->data = malloc((size_t)t->numel * sizeof *t->data);
+    ck_assert_ptr_nonnull(t->data);
+    for (int64_t i = 0; i < t->numel; i++)
+        t->data[i] = (float)((int)lv_rng_below(r, 257) - 128) / 64.0f;
+    return t->data;
+}
+
+static void ckpt_layernorm(clip_ckpt *c, lv_rng *r, const char *prefix, int64_t D)
+{
+    char name[96];
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    ckpt_add(c, r, name, 1, D, 0, 0, 0);
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    ckpt_add(c, r, name, 1, D, 0, 0, 0);
+}
+
+static void ckpt_layers(clip_ckpt *c, lv_rng *r, const char *tower, int64_t L, int64_t D,
+                        int64_t hidden)
+{
+    static const char *const attn[4] = { "q_proj", "k_proj", "v_proj", "out_proj" };
+    char pre[96], name[96];
+    for (int64_t l = 0; l < L; l++) {
+        snprintf(pre, sizeof pre, "%s.encoder.layers.%lld", tower, (long long)l);
+        snprintf(name, sizeof name, "%s.layer_norm1", pre);
+        ckpt_layernorm(c, r, name, D);
+        for (int k = 0; k < 4; k++) {
+            snprintf(name, sizeof name, "%s.self_attn.%s.weight", pre, attn[k]);
+            ckpt_add(c, r, name, 2, D, D, 0, 0);
+            snprintf(name, sizeof name, "%s.self_attn.%s.bias", pre, attn[k]);
+            ckpt_add(c, r, name, 1, D, 0, 0, 0);
+        }
+        snprintf(name, sizeof name, "%s.layer_norm2", pre);
+        ckpt_layernorm(c, r, name, D);
+        snprintf(name, sizeof name, "%s.mlp.fc1.weight", pre);
+        ckpt_add(c, r, name, 2, hidden, D, 0, 0);
+        snprintf(name, sizeof name, "%s.mlp.fc1.bias", pre);
+        ckpt_add(c, r, name, 1, hidden, 0, 0, 0);
+        snprintf(name, sizeof name, "%s.mlp.fc2.weight", pre);
+        ckpt_add(c, r, name, 2, D, hidden, 0, 0);
+        snprintf(name, sizeof name, "%s.mlp.fc2.bias", pre);
+        ckpt_add(c, r, name, 1, D, 0, 0, 0);
+    }
+}
+
+/* Every tensor of a CLIPModel with sizes s, random; the class embedding included. */
+static void ckpt_build(clip_ckpt *c, const ckpt_sizes *s, uint32_t seed)
+{
+    lv_rng r = test_rng(seed);
+    c->n = 0;
+    ckpt_add(c, &r, "vision_model.embeddings.patch_embedding.weight", 4, s->D, 3, s->p, s->p);
+    ckpt_add(c, &r, "vision_model.embeddings.class_embedding", 1, s->D, 0, 0, 0);
+    ckpt_add(c, &r, "vision_model.embeddings.position_embedding.weight", 2, 1 + s->g0 * s->g0,
+             s->D, 0, 0);
+    ckpt_layernorm(c, &r, "vision_model.pre_layrnorm", s->D);
+    ckpt_layers(c, &r, "vision_model", s->vis_layers, s->D, s->hidden);
+    ckpt_layernorm(c, &r, "vision_model.post_layernorm", s->D);
+    ckpt_add(c, &r, "visual_projection.weight", 2, s->E, s->D, 0, 0);
+    ckpt_add(c, &r, "text_model.embeddings.token_embedding.weight", 2, s->V, s->Dt, 0, 0);
+    ckpt_add(c, &r, "text_model.embeddings.position_embedding.weight", 2, s->text_rows, s->Dt, 0,
+             0);
+    ckpt_layers(c, &r, "text_model", s->text_layers, s->Dt, s->hidden);
+    ckpt_layernorm(c, &r, "text_model.final_layer_norm", s->Dt);
+    ckpt_add(c, &r, "text_projection.weight", 2, s->E, s->Dt, 0, 0);
+    ckpt_add(c, &r, "logit_scale", 0, 0, 0, 0, 0)[0] = 2.5f;
+}
+
+static void ckpt_free(clip_ckpt *c)
+{
+    for (int i = 0; i < c->n; i++)
+        free(c->t[i].data);
+    c->n = 0;
+}
+
+static src_tensor *ckpt_find(clip_ckpt *c, const char *name)
+{
+    for (int i = 0; i < c->n; i++)
+        if (!strcmp(c->t[i].name, name))
+            return &c->t[i];
+    ck_abort_msg("the test checkpoint has no %s", name);
+    return NULL;
+}
+
+/* Gives tensor `name` a smaller shape (its first numel values stay). */
+static void ckpt_shrink(clip_ckpt *c, const char *name, int ndim, int64_t d0, int64_t d1,
+                        int64_t d2, int64_t d3)
+{
+    src_tensor *t = ckpt_find(c, name);
+    const int64_t dims[4] = { d0, d1, d2, d3 };
+    int64_t numel = 1;
+    for (int d = 0; d < ndim; d++)
+        numel *= t->shape[d] = dims[d];
+    ck_assert_int_le(numel, t->numel);
+    t->ndim = ndim;
+    t->numel = numel;
+}
+
+static void ckpt_write_f32(const clip_ckpt *c, const char *path)
+{
+    lv_st_writer *w = lv_st_writer_new();
+    ck_assert_ptr_nonnull(w);
+    for (int i = 0; i < c->n; i++)
+        if (!c->t[i].dropped)
+            ck_assert_int_eq(lv_st_writer_add_f32(w, c->t[i].name, c->t[i].data, c->t[i].ndim,
+                                                  c->t[i].shape), 0);
+    ck_assert_msg(lv_st_writer_write(w, path) == 0, "%s", lv_error());
+    lv_st_writer_free(w);
+}
+
+static uint32_t float_bits(float x)
+{
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    return b;
+}
+
+/* F16 bits of x, for x = 0 or a normal number with at most 11 significant bits. */
+static uint16_t f16_bits(float x)
+{
+    const uint32_t b = float_bits(x);
+    const uint16_t sign = (uint16_t)((b >> 16) & 0x8000);
+    if ((b & 0x7fffffff) == 0)
+        return sign;
+    const int32_t e = (int32_t)((b >> 23) & 0xff) - 127 + 15;
+    ck_assert(e > 0 && e < 31 && (b & 0x1fff) == 0);
+    return (uint16_t)(sign | (uint32_t)e << 10 | ((b >> 13) & 0x3ff));
+}
+
+/* BF16 bits of x, for x with at most 8 significant bits. */
+static uint16_t bf16_bits(float x)
+{
+    const uint32_t b = float_bits(x);
+    ck_assert((b & 0xffff) == 0);
+    return (uint16_t)(b >> 16);
+}
+
+static size_t dtype_bytes(lv_dtype dt)
+{
+    return dt == LV_DT_F32 || dt == LV_DT_I32 ? 4 : 2;
+}
+
+/* Element i of t in its dtype, little-endian, at out. */
+static void encode(unsigned char *out, const src_tensor *t, int64_t i)
+{
+    uint32_t v;
+    switch (t->dtype) {
+    case LV_DT_F16: v = f16_bits(t->data[i]); break;
+    case LV_DT_BF16: v = bf16_bits(t->data[i]); break;
+    case LV_DT_I32: v = (uint32_t)(int32_t)t->data[i]; break;
+    default: v = float_bits(t->data[i]);
+    }
+    for (size_t k = 0; k < dtype_bytes(t->dtype); k++)
+        out[k] = (unsigned char)(v >> (8 * k));
+}
+
+/* A safetensors file by hand, each tensor in its own dtype (F32, F16, BF16 or I32). */
+static void ckpt_write_raw(const clip_ckpt *c, const char *path)
+{
+    size_t data_bytes = 0, header_len = 0;
+    char *header = malloc(64 * 1024);
+    ck_assert_ptr_nonnull(header);
+    header_len += (size_t)sprintf(header, "{");
+    for (int i = 0; i < c->n; i++) {
+        const src_tensor *t = &c->t[i];
+        if (t->dropped)
+            continue;
+        const size_t n = (size_t)t->numel * dtype_bytes(t->dtype);
+        header_len += (size_t)sprintf(header + header_len, "%s\"%s\":{\"dtype\":\"%s\","
+                                      "\"shape\":[", header_len > 1 ? "," : "", t->name,
+                                      lv_dtype_name(t->dtype));
+        for (int d = 0; d < t->ndim; d++)
+            header_len += (size_t)sprintf(header + header_len, "%s%lld", d ? "," : "",
+                                          (long long)t->shape[d]);
+        header_len += (size_t)sprintf(header + header_len, "],\"data_offsets\":[%zu,%zu]}",
+                                      data_bytes, data_bytes + n);
+        data_bytes += n;
+    }
+    header_len += (size_t)sprintf(header + header_len, "}");
+    unsigned char *data = malloc(data_bytes), *p = data;
+    ck_assert_ptr_nonnull(data);
+    for (int i = 0; i < c->n; i++)
+        for (int64_t k = 0; !c->t[i].dropped && k < c->t[i].numel; k++) {
+            encode(p, &c->t[i], k);
+            p += dtype_bytes(c->t[i].dtype);
+        }
+    unsigned char len8[8];
+    for (int k = 0; k < 8; k++)
+        len8[k] = (unsigned char)((uint64_t)header_len >> (8 * k));
+    FILE *fp = fopen(path, "wb");
+    ck_assert_ptr_nonnull(fp);
+    ck_assert_uint_eq(fwrite(len8, 1, 8, fp), 8);
+    ck_assert_uint_eq(fwrite(header, 1, header_len, fp), header_len);
+    ck_assert_uint_eq(fwrite(data, 1, data_bytes, fp), data_bytes);
+    ck_assert_int_eq(fclose(fp), 0);
+    free(header);
+    free(data);
+}
+
+/* ---- the model ------------------------------------------------------------------------------ */
+
+/* The tiny preset with the given overrides (NULL-terminated). */
+static void model_make(lv_model *m, const char *const *overrides)
+{
+    lv_config c;
+    ck_assert_int_eq(lv_config_preset(&c, "tiny"), 0);
+    for (int i = 0; overrides && overrides[i]; i++)
+        ck_assert_msg(lv_config_set(&c, overrides[i]) == 0, "%s", lv_error());
+    ck_assert_msg(lv_model_build(m, &c, &lv_backend_ref) == 0, "%s", lv_error());
+}
+
+static float *param(const lv_model *m, const char *name)
+{
+    const int64_t i = lv_params_find(&m->params, name);
+    ck_assert_msg(i >= 0, "the model has no %s", name);
+    return lv_param_data(&m->params, i);
+}
+
+static int64_t param_numel(const lv_model *m, const char *name)
+{
+    const int64_t i = lv_params_find(&m->params, name);
+    ck_assert_msg(i >= 0, "the model has no %s", name);
+    return m->params.p[i].numel;
+}
+
+/* Ours from element `at` equals want (n floats), exactly. Returns n. */
+static int64_t expect_equal(const lv_model *m, const char *ours, int64_t at, const float *want,
+                            int64_t n)
+{
+    const float *x = param(m, ours) + at;
+    int64_t wrong = 0;
+    for (int64_t i = 0; i < n; i++)
+        wrong += x[i] != want[i];
+    ck_assert_msg(wrong == 0, "%s [%lld, %lld): %lld entries differ from the checkpoint", ours,
+                  (long long)at, (long long)(at + n), (long long)wrong);
+    return n;
+}
+
+static int64_t expect_zero(const lv_model *m, const char *ours)
+{
+    const float *x = param(m, ours);
+    const int64_t n = param_numel(m, ours);
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(x[i] == 0.0f, "%s[%lld] = %g, expected 0", ours, (long long)i, x[i]);
+    return n;
+}
+
+/* Where each Hugging Face tensor of one encoder layer lands: part k of a fused tensor starts at
+ * element k * numel(source). */
+static const struct {
+    const char *hf, *ours;
+    int part;
+} block_map[] = {
+    { "layer_norm1.weight", "ln1.weight", 0 },       { "layer_norm1.bias", "ln1.bias", 0 },
+    { "self_attn.q_proj.weight", "attn.qkv.weight", 0 },
+    { "self_attn.k_proj.weight", "attn.qkv.weight", 1 },
+    { "self_attn.v_proj.weight", "attn.qkv.weight", 2 },
+    { "self_attn.q_proj.bias", "attn.qkv.bias", 0 },
+    { "self_attn.k_proj.bias", "attn.qkv.bias", 1 },
+    { "self_attn.v_proj.bias", "attn.qkv.bias", 2 },
+    { "self_attn.out_proj.weight", "attn.proj.weight", 0 },
+    { "self_attn.out_proj.bias", "attn.proj.bias", 0 },
+    { "layer_norm2.weight", "ln2.weight", 0 },       { "layer_norm2.bias", "ln2.bias", 0 },
+    { "mlp.fc1.weight", "mlp.fc1.weight", 0 },       { "mlp.fc1.bias", "mlp.fc1.bias", 0 },
+    { "mlp.fc2.weight", "mlp.fc2.weight", 0 },       { "mlp.fc2.bias", "mlp.fc2.bias", 0 },
+};
+
+static const struct {
+    const char *hf, *ours;
+} once_map[] = {
+    { "vision_model.pre_layrnorm.weight", "video.ln_pre.weight" },
+    { "vision_model.pre_layrnorm.bias", "video.ln_pre.bias" },
+    { "vision_model.post_layernorm.weight", "video.ln_final.weight" },
+    { "vision_model.post_layernorm.bias", "video.ln_final.bias" },
+    { "visual_projection.weight", "video.proj.weight" },
+    { "text_model.embeddings.token_embedding.weight", "text.token_embed" },
+    { "text_model.final_layer_norm.weight", "text.ln_final.weight" },
+    { "text_model.final_layer_norm.bias", "text.ln_final.bias" },
+    { "text_projection.weight", "text.proj.weight" },
+    { "logit_scale", "logit_scale" },
+};
+
+static int64_t expect_blocks(const lv_model *m, clip_ckpt *c, const char *hf_tower,
+                             const char *tower, int64_t L)
+{
+    int64_t n = 0;
+    char hf[128], ours[LV_PARAM_NAME_MAX];
+    for (int64_t l = 0; l < L; l++)
+        for (size_t k = 0; k < sizeof block_map / sizeof block_map[0]; k++) {
+            snprintf(hf, sizeof hf, "%s.encoder.layers.%lld.%s", hf_tower, (long long)l,
+                     block_map[k].hf);
+            snprintf(ours, sizeof ours, "%s.blocks.%lld.%s", tower, (long long)l,
+                     block_map[k].ours);
+            const src_tensor *t = ckpt_find(c, hf);
+            n += expect_equal(m, ours, block_map[k].part * t->numel, t->data, t->numel);
+        }
+    return n;
+}
+
+/* The patch kernel, element by element: ours[d][(y*p + x)*3 + c] = conv[d][c][y][x]. */
+static int64_t expect_patch(const lv_model *m, clip_ckpt *c, int64_t D, int64_t p)
+{
+    const float *conv = ckpt_find(c, "vision_model.embeddings.patch_embedding.weight")->data;
+    const float *w = param(m, "video.patch.weight");
+    for (int64_t d = 0; d < D; d++)
+        for (int64_t ch = 0; ch < 3; ch++)
+            for (int64_t y = 0; y < p; y++)
+                for (int64_t x = 0; x < p; x++) {
+                    const float want = conv[((d * 3 + ch) * p + y) * p + x];
+                    const float got = w[d * p * p * 3 + (y * p + x) * 3 + ch];
+                    if (got != want)
+                        ck_abort_msg("video.patch.weight[%lld][(%lld, %lld, %lld)] = %g, conv "
+                                     "[%lld][%lld][%lld][%lld] = %g", (long long)d, (long long)y,
+                                     (long long)x, (long long)ch, got, (long long)d,
+                                     (long long)ch, (long long)y, (long long)x, want);
+                }
+    return D * p * p * 3 + expect_zero(m, "video.patch.bias");
+}
+
+/* Every mapped tensor of the tiny model equals its source; returns the entries compared. */
+static int64_t expect_loaded(const lv_model *m, clip_ckpt *c)
+{
+    const lv_config *cfg = &m->cfg;
+    int64_t n = expect_patch(m, c, cfg->width, cfg->patch);
+    const src_tensor *pos = ckpt_find(c, "vision_model.embeddings.position_embedding.weight");
+    ck_assert_int_eq(pos->shape[0] - 1, param_numel(m, "video.pos.spatial") / cfg->width);
+    n += expect_equal(m, "video.pos.spatial", 0, pos->data + cfg->width,
+                      param_numel(m, "video.pos.spatial"));          /* from row 1: CLS dropped */
+    for (size_t k = 0; k < sizeof once_map / sizeof once_map[0]; k++) {
+        const src_tensor *t = ckpt_find(c, once_map[k].hf);
+        n += expect_equal(m, once_map[k].ours, 0, t->data, t->numel);
+    }
+    n += expect_equal(m, "text.pos_embed", 0,
+                      ckpt_find(c, "text_model.embeddings.position_embedding.weight")->data,
+                      cfg->text_len * cfg->text_width);
+    n += expect_blocks(m, c, "vision_model", "video", cfg->layers);
+    n += expect_blocks(m, c, "text_model", "text", cfg->text_layers);
+    return n;
+}
+
+/* video.tubelet.weight is the patch kernel spread over t frames; its bias the patch bias. */
+static void expect_inflated(const lv_model *m, int central)
+{
+    const float *w3 = param(m, "video.tubelet.weight"), *w2 = param(m, "video.patch.weight");
+    const int64_t D = m->cfg.width, t = m->cfg.tubelet_t, V2 = param_numel(m,
+                                                                        "video.patch.weight") / D;
+    for (int64_t d = 0; d < D; d++)
+        for (int64_t dt = 0; dt < t; dt++)
+            for (int64_t e = 0; e < V2; e++) {
+                const float w = w2[d * V2 + e];
+                const float want = central ? (dt == t / 2 ? w : 0.0f) : w / (float)t;
+                ck_assert_msg(w3[(d * t + dt) * V2 + e] == want, "tubelet[%lld][%lld][%lld]",
+                              (long long)d, (long long)dt, (long long)e);
+            }
+    expect_equal(m, "video.tubelet.bias", 0, param(m, "video.patch.bias"), D);
+}
+
+/* ---- loading -------------------------------------------------------------------------------- */
+
+static void load_ok(lv_model *m, const char *path)
+{
+    ck_assert_msg(lv_model_init_from_clip(m, path) == 0, "%s", lv_error());
+}
+
+START_TEST(test_load_f32)
+{
+    lv_model m;
+    model_make(&m, NULL);
+    ckpt_sizes s = ckpt_sizes_tiny();
+    clip_ckpt c;
+    ckpt_build(&c, &s, 1);
+    char path[PATH_BYTES];
+    path_in(path, "clip.safetensors");
+    ckpt_write_f32(&c, path);
+    load_ok(&m, path);
+    const int64_t n = expect_loaded(&m, &c);
+    expect_inflated(&m, 0);
+    expect_zero(&m, "video.pos.temporal");
+    printf("load F32: %lld entries of %d checkpoint tensors equal (conv -> (dy, dx, c) element by "
+           "element, q|k|v rows, CLS row dropped, %lld of %lld text positions); class_embedding "
+           "accepted; tubelet = average inflation (w / %lld per frame), bias 0; temporal table "
+           "0\n", (long long)n, c.n, (long long)m.cfg.text_len, (long long)s.text_rows,
+           (long long)m.cfg.tubelet_t);
+    ckpt_free(&c);
+    lv_model_free(&m);
+}
+END_TEST
+
+START_TEST(test_load_half)
+{
+    static const lv_dtype cycle[3] = { LV_DT_F32, LV_DT_F16, LV_DT_BF16 };
+    lv_model m;
+    model_make(&m, NULL);
+    ckpt_sizes s = ckpt_sizes_tiny();
+    clip_ckpt c;
+    ckpt_build(&c, &s, 2);
+    int per_dtype[3] = { 0 };
+    for (int i = 0; i < c.n; i++) {
+        c.t[i].dtype = cycle[i % 3];
+        per_dtype[i % 3]++;
+    }
+    char path[PATH_BYTES];
+    path_in(path, "clip_half.safetensors");
+    ckpt_write_raw(&c, path);
+    load_ok(&m, path);
+    const int64_t n = expect_loaded(&m, &c);
+    expect_inflated(&m, 0);
+    printf("load F32/F16/BF16 (%d/%d/%d tensors, written by hand): %lld entries equal the "
+           "source values exactly\n", per_dtype[0], per_dtype[1], per_dtype[2], (long long)n);
+    ckpt_free(&c);
+    lv_model_free(&m);
+}
+END_TEST
+
+START_TEST(test_inflate_central)
+{
+    static const char *const central[] = { "inflate=central", NULL };
+    lv_model m;
+    model_make(&m, central);
+    ckpt_sizes s = ckpt_sizes_tiny();
+    clip_ckpt c;
+    ckpt_build(&c, &s, 3);
+    char path[PATH_BYTES];
+    path_in(path, "clip.safetensors");
+    ckpt_write_f32(&c, path);
+    load_ok(&m, path);
+    expect_loaded(&m, &c);
+    expect_inflated(&m, 1);
+    printf("inflate=central: tubelet frame %lld = the loaded patch kernel, the other frame 0\n",
+           (long long)(m.cfg.tubelet_t / 2));
+    ckpt_free(&c);
+    lv_model_free(&m);
+}
+END_TEST
+
+START_TEST(test_factorized_copies)
+{
+    static const char *const factorized[] = { "attn=factorized", NULL };
+    static const char *const pairs[][2] = {
+        { "temporal.ln.weight", "ln1.weight" }, { "temporal.ln.bias", "ln1.bias" },
+        { "temporal.attn.qkv.weight", "attn.qkv.weight" },
+        { "temporal.attn.qkv.bias", "attn.qkv.bias" },
+        { "temporal.attn.proj.weight", "attn.proj.weight" },
+        { "temporal.attn.proj.bias", "attn.proj.bias" },
+    };
+    lv_model m;
+    model_make(&m, factorized);
+    ckpt_sizes s = ckpt_sizes_tiny();
+    clip_ckpt c;
+    ckpt_build(&c, &s, 4);
+    char path[PATH_BYTES];
+    path_in(path, "clip.safetensors");
+    ckpt_write_f32(&c, path);
+    load_ok(&m, path);
+    expect_loaded(&m, &c);
+    int64_t n = 0;
+    char t_name[LV_PARAM_NAME_MAX], s_name[LV_PARAM_NAME_MAX];
+    for (int64_t l = 0; l < m.cfg.layers; l++) {
+        for (size_t k = 0; k < sizeof pairs / sizeof pairs[0]; k++) {
+            snprintf(t_name, sizeof t_name, "video.blocks.%lld.%s", (long long)l, pairs[k][0]);
+            snprintf(s_name, sizeof s_name, "video.blocks.%lld.%s", (long long)l, pairs[k][1]);
+            n += expect_equal(&m, t_name, 0, param(&m, s_name), param_numel(&m, s_name));
+        }
+        snprintf(t_name, sizeof t_name, "video.blocks.%lld.temporal.gate", (long long)l);
+        expect_zero(&m, t_name);
+    }
+    printf("attn=factorized: %lld temporal entries over %lld layers re-copied from the loaded "
+           "spatial attention (which equals the checkpoint); gates 0\n", (long long)n,
+           (long long)m.cfg.layers);
+    ckpt_free(&c);
+    lv_model_free(&m);
+}
+END_TEST
+
+/* Tensors CLIP has no counterpart for keep their init, in each variant that has them. */
+static const struct {
+    const char *overrides[3];
+    const char *kept;          /* a substring of the names that must not change */
+} keep_cases[] = {
+    { { "tune=adapters", NULL }, ".adapter." },
+    { { "tune=lora", NULL }, ".lora_" },
+    { { "tubes=tubevit", NULL }, "video.tubes." },
+    { { "attn=frame", "frame_pool=attn", NULL }, "video.pool." },
+};
+
+START_TEST(test_keeps_init)
+{
+    lv_model m;
+    model_make(&m, keep_cases[_i].overrides);
+    const size_t bytes = (size_t)m.params.n_floats * sizeof(float);
+    float *before = malloc(bytes);
+    ck_assert_ptr_nonnull(before);
+    memcpy(before, m.params.data, bytes);
+    ckpt_sizes s = ckpt_sizes_tiny();
+    clip_ckpt c;
+    ckpt_build(&c, &s, 5);
+    char path[PATH_BYTES];
+    path_in(path, "clip.safetensors");
+    ckpt_write_f32(&c, path);
+    load_ok(&m, path);
+    const int64_t n = expect_loaded(&m, &c);
+    int64_t kept = 0, tensors = 0;
+    for (int64_t i = 0; i < m.params.count; i++) {
+        const lv_param *p = &m.params.p[i];
+        if (!strstr(p->name, keep_cases[_i].kept))
+            continue;
+        ck_assert_msg(!memcmp(before + p->offset, lv_param_data(&m.params, i),
+                              (size_t)p->numel * sizeof(float)), "%s changed", p->name);
+        kept += p->numel;
+        tensors++;
+    }
+    ck_assert_int_gt(tensors, 0);
+    printf("%s%s%s: %lld loaded entries equal the checkpoint; %lld tensors (%lld entries) "
+           "matching \"%s\" kept their init\n", keep_cases[_i].overrides[0],
+           keep_cases[_i].overrides[1] ? " " : "",
+           keep_cases[_i].overrides[1] ? keep_cases[_i].overrides[1] : "", (long long)n,
+           (long long)tensors, (long long)kept, keep_cases[_i].kept);
+    free(before);
+    ckpt_free(&c);
+    lv_model_free(&m);
+}
+END_TEST
+
+/* torch.nn.functional.interpolate([[0, 1], [2, 3]], size=4, mode="bilinear") */
+static const float grid_2_to_4[16] = {
+    0.00f, 0.25f, 0.75f, 1.00f, 0.50f, 0.75f, 1.25f, 1.50f,
+    1.50f, 1.75f, 2.25f, 2.50f, 2.00f, 2.25f, 2.75f, 3.00f,
+};
+
+START_TEST(test_load_other_grid)
+{
+    lv_model m;
+    model_make(&m, NULL);
+    ckpt_sizes s = ckpt_sizes_tiny();
+    s.g0 = 2;
+    clip_ckpt c;
+    ckpt_build(&c, &s, 6);
+    float *pos = ckpt_find(&c, "vision_model.embeddings.position_embedding.weight")->data;
+    const int64_t D = s.D;
+    for (int64_t d = 0; d < D; d++)
+        pos[d] = 99.0f;                               /* CLS: must not reach the grid */
+    for (int64_t k = 0; k < 4; k++)
+        pos[(1 + k) * D] = (float)k;                  /* channel 0 of the 2 x 2 grid */
+    char path[PATH_BYTES];
+    path_in(path, "clip_2x2.safetensors");
+    ckpt_write_f32(&c, path);
+    load_ok(&m, path);
+    const float *ours = param(&m, "video.pos.spatial");
+    double largest = 0;
+    for (int64_t k = 0; k < 16; k++) {
+        ck_assert_msg(ours[k * D] == grid_2_to_4[k], "grid entry %lld: %g, expected %g",
+                      (long long)k, ours[k * D], grid_2_to_4[k]);
+        for (int64_t d = 0; d < D; d++)
+            largest = fmax(largest, fabs(ours[k * D + d]));
+    }
+    ck_assert(largest <= 2.0 + 1e-6);
+    printf("2x2 checkpoint grid -> our 4x4: channel 0 equals torch's bilinear table (16 values, "
+           "e.g. (1, 2) = %g); largest |entry| %g <= 2, so the CLS row (99) was dropped\n",
+           ours[6 * D], largest);
+    ckpt_free(&c);
+    lv_model_free(&m);
+}
+END_TEST
+
+/* ---- the inflation property ----------------------------------------------------------------- */
+
+START_TEST(test_inflation_tokens)
+{
+    static const char *const inflate[2][2] = { { "inflate=average", NULL },
+                                               { "inflate=central", NULL } };
+    lv_model m;
+    model_make(&m, inflate[_i]);
+    ckpt_sizes s = ckpt_sizes_tiny();
+    clip_ckpt c;
+    ckpt_build(&c, &s, 7);
+    char path[PATH_BYTES];
+    path_in(path, "clip.safetensors");
+    ckpt_write_f32(&c, path);
+    load_ok(&m, path);
+    const int64_t F = m.cfg.frames, S = m.cfg.image_size, p = m.cfg.patch, D = m.cfg.width;
+    const int64_t t = m.cfg.tubelet_t, pixels = S * S * 3;
+    lv_rng r = test_rng(100 + (uint32_t)_i);
+    float *frame = rand_floats(&r, pixels, 1.0), *video = zeros(F * pixels);
+    for (int64_t f = 0; f < F; f++)
+        memcpy(video + f * pixels, frame, (size_t)pixels * sizeof *frame);
+    const lv_tubelet_shape s3 = lv_tubelet_shape_make(F, S, S, t, p);
+    const lv_tubelet_shape s2 = lv_tubelet_shape_make(1, S, S, 1, p);
+    const int64_t N3 = lv_tubelet_grid(&s3, NULL, NULL, NULL), P = lv_tubelet_grid(&s2, NULL,
+                                                                                 NULL, NULL);
+    float *tok3 = zeros(N3 * D), *tok2 = zeros(P * D);
+    lv_tubelet_embed_forward(tok3, video, param(&m, "video.tubelet.weight"),
+                             param(&m, "video.tubelet.bias"), NULL, &s3, 1, N3, D);
+    lv_tubelet_embed_forward(tok2, frame, param(&m, "video.patch.weight"),
+                             param(&m, "video.patch.bias"), NULL, &s2, 1, P, D);
+    /* relative to sum |w x| of the 2D product, which bounds any rounding of the sum */
+    const float *w2 = param(&m, "video.patch.weight");
+    const int64_t V2 = p * p * 3;
+    double worst = 0;
+    for (int64_t n = 0; n < N3; n++) {
+        const int64_t sp = n % P, y = sp / (S / p), x = sp % (S / p);
+        for (int64_t d = 0; d < D; d++) {
+            double scale = 0;
+            for (int64_t e = 0; e < V2; e++) {
+                const int64_t dy = e / (p * 3), rest = e % (p * 3);
+                scale += fabs((double)w2[d * V2 + e] *
+                              frame[((y * p + dy) * S + x * p) * 3 + rest]);
+            }
+            const double err = fabs((double)tok3[n * D + d] - tok2[sp * D + d]);
+            worst = fmax(worst, err / (1e-6 * scale));
+        }
+    }
+    ck_assert_msg(worst <= 1.0, "worst error %g of the 1e-6 relative tolerance", worst);
+    printf("inflation (%s): %lld tokens of a video of %lld identical frames = the 2D patch tokens "
+           "of one frame; worst error %.3g of the 1e-6 relative tolerance\n", inflate[_i][0] + 8,
+           (long long)N3, (long long)F, worst);
+    free(frame);
+    free(video);
+    free(tok3);
+    free(tok2);
+    ckpt_free(&c);
+    lv_model_free(&m);
+}
+END_TEST
+
+/* ---- resizing ------------------------------------------------------------------------------- */
+
+static void expect_floats(const float *got, const float *want, int64_t n, const char *what)
+{
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(fabsf(got[i] - want[i]) <= 1e-6f * (1.0f + fabsf(want[i])),
+                      "%s[%lld] = %.9g, expected %.9g", what, (long long)i, got[i], want[i]);
+}
+
+START_TEST(test_pos_grid_resize)
+{
+    /* 2 x 2 -> 4 x 4, two channels (the second 10 times the first) */
+    float in2[8], out4[32], want4[32];
+    for (int k = 0; k < 4; k++) {
+        in2[2 * k] = (float)k;
+        in2[2 * k + 1] = 10.0f * (float)k;
+    }
+    for (int k = 0; k < 16; k++) {
+        want4[2 * k] = grid_2_to_4[k];
+        want4[2 * k + 1] = 10.0f * grid_2_to_4[k];
+    }
+    lv_pos_grid_resize(out4, in2, 2, 4, 2);
+    expect_floats(out4, want4, 32, "2x2 -> 4x4");
+    /* 4 x 4 -> 2 x 2: each output is the mean of a 2 x 2 block */
+    float in4[16], out2[4];
+    const float want2[4] = { 2.5f, 4.5f, 10.5f, 12.5f };
+    for (int k = 0; k < 16; k++)
+        in4[k] = (float)k;
+    lv_pos_grid_resize(out2, in4, 4, 2, 1);
+    expect_floats(out2, want2, 4, "4x4 -> 2x2");
+    /* same size: a copy, bit for bit */
+    lv_rng r = test_rng(200);
+    float *in3 = rand_floats(&r, 9 * 5, 1.0), *out3 = zeros(9 * 5);
+    lv_pos_grid_resize(out3, in3, 3, 3, 5);
+    ck_assert_mem_eq(out3, in3, 9 * 5 * sizeof *out3);
+    printf("pos grid: 2x2 -> 4x4 equals torch bilinear (align_corners=False) on 32 values, "
+           "4x4 -> 2x2 gives block means (2.5 4.5 10.5 12.5), 3x3 -> 3x3 copies exactly\n");
+    free(in3);
+    free(out3);
+}
+END_TEST
+
+START_TEST(test_temporal_resize)
+{
+    const float in[6] = { 0.0f, 1.0f, 4.0f, -3.0f, 10.0f, 7.0f };      /* (3, 2) */
+    const float interp[10] = { 0, 1, 2, -1, 4, -3, 7, 2, 10, 7 };       /* endpoints, midpoints */
+    const float tile[10] = { 0, 1, 4, -3, 10, 7, 0, 1, 4, -3 };
+    float out[10];
+    lv_temporal_resize(out, in, 3, 5, 2, LV_TEMPORAL_INTERPOLATE);
+    ck_assert_mem_eq(out, interp, sizeof out);
+    lv_temporal_resize(out, in, 3, 5, 2, LV_TEMPORAL_TILE);
+    ck_assert_mem_eq(out, tile, sizeof out);
+    /* 8 -> 64 (16 -> 128 frames with t = 2): the first and last rows kept exactly */
+    lv_rng r = test_rng(300);
+    const int64_t D = 4;
+    float *t8 = rand_floats(&r, 8 * D, 1.0), *t64 = zeros(64 * D), *back = zeros(8 * D);
+    lv_temporal_resize(t64, t8, 8, 64, D, LV_TEMPORAL_INTERPOLATE);
+    ck_assert_mem_eq(t64, t8, (size_t)D * sizeof *t8);
+    ck_assert_mem_eq(t64 + 63 * D, t8 + 7 * D, (size_t)D * sizeof *t8);
+    /* every 9th of the 64 rows lies on an original row: 9 * 7 / 63 = 1 */
+    lv_temporal_resize(back, t64, 64, 8, D, LV_TEMPORAL_INTERPOLATE);
+    ck_assert_mem_eq(back, t8, 8 * (size_t)D * sizeof *t8);
+    lv_temporal_resize(t64, t8, 8, 64, D, LV_TEMPORAL_TILE);
+    for (int64_t k = 0; k < 64; k++)
+        ck_assert_mem_eq(t64 + k * D, t8 + (k % 8) * D, (size_t)D * sizeof *t8);
+    printf("temporal: 3 -> 5 interpolation keeps rows 0, 2, 4 and averages between "
+           "(0 1 | 2 -1 | 4 -3 | 7 2 | 10 7), tiling repeats; 8 -> 64 keeps both endpoints and "
+           "64 -> 8 recovers the 8 rows exactly; 8 -> 64 tiling row k = row k %% 8\n");
+    free(t8);
+    free(t64);
+    free(back);
+}
+END_TEST
+
+/* ---- errors: every problem listed, nothing changed ------------------------------------------ */
+
+static void expect_fails_unchanged(lv_model *m, const char *path, const char *const *needles)
+{
+    const size_t bytes = (size_t)m->params.n_floats * sizeof(float);
+    float *before = malloc(bytes);
+    ck_assert_ptr_nonnull(before);
+    memcpy(before, m->params.data, bytes);
+    ck_assert_int_eq(lv_model_init_from_clip(m, path), -1);
+    printf("    error: %s\n", lv_error());
+    for (int i = 0; needles[i]; i++)
+        ck_assert_msg(strstr(lv_error(), needles[i]), "message lacks \"%s\": %s", needles[i],
+                      lv_error());
+    ck_assert_msg(!memcmp(before, m->params.data, bytes), "the parameters changed on failure");
+    free(before);
+}
+
+START_TEST(test_missing_tensors)
+{
+    static const char *const gone[] = { "vision_model.pre_layrnorm.bias",
+                                        "vision_model.encoder.layers.1.self_attn.k_proj.weight",
+                                        "text_projection.weight" };
+    lv_model m;
+    model_make(&m, NULL);
+    ckpt_sizes s = ckpt_sizes_tiny();
+    clip_ckpt c;
+    ckpt_build(&c, &s, 8);
+    for (int k = 0; k < 3; k++)
+        ckpt_find(&c, gone[k])->dropped = 1;
+    char path[PATH_BYTES];
+    path_in(path, "missing.safetensors");
+    ckpt_write_f32(&c, path);
+    const char *const needles[] = { path, "3 problems",
+                                    "missing vision_model.pre_layrnorm.bias, expected (32)",
+                                    "missing vision_model.encoder.layers.1.self_attn.k_proj.weight"
+                                    ", expected (32, 32)",
+                                    "missing text_projection.weight, expected (16, 32)", NULL };
+    printf("missing tensors:\n");
+    expect_fails_unchanged(&m, path, needles);
+    printf("  all 3 missing tensors named with their expected shapes; parameters unchanged\n");
+    ckpt_free(&c);
+    lv_model_free(&m);
+}
+END_TEST
+
+START_TEST(test_wrong_shapes)
+{
+    lv_model m;
+    model_make(&m, NULL);
+    ckpt_sizes s = ckpt_sizes_tiny();
+    clip_ckpt c;
+    ckpt_build(&c, &s, 9);
+    ckpt_shrink(&c, "vision_model.encoder.layers.0.mlp.fc1.weight", 2, 64, 32, 0, 0);
+    ckpt_shrink(&c, "text_model.embeddings.position_embedding.weight", 2, 8, 32, 0, 0);
+    ckpt_shrink(&c, "vision_model.embeddings.patch_embedding.weight", 4, 32, 3, 4, 4);
+    ckpt_shrink(&c, "vision_model.embeddings.position_embedding.weight", 2, 11, 32, 0, 0);
+    c.t[c.n - 1].dtype = LV_DT_I32;                    /* logit_scale */
+    char path[PATH_BYTES];
+    path_in(path, "shapes.safetensors");
+    ckpt_write_raw(&c, path);
+    const char *const needles[] = {
+        "5 problems",
+        "vision_model.encoder.layers.0.mlp.fc1.weight: expected (128, 32), found (64, 32)",
+        "text_model.embeddings.position_embedding.weight: expected (>= 12, 32), found (8, 32)",
+        "patch_embedding.weight: expected (32, 3, 8, 8), found (32, 3, 4, 4)",
+        "position_embedding.weight: expected (1 + g*g, 32) for a g x g grid, found (11, 32)",
+        "logit_scale is I32, expected F32, F16 or BF16", NULL };
+    printf("wrong shapes and dtype:\n");
+    expect_fails_unchanged(&m, path, needles);
+    printf("  all 5 problems named with expected and found shapes; parameters unchanged\n");
+    ckpt_free(&c);
+    lv_model_free(&m);
+}
+END_TEST
+
+START_TEST(test_layer_counts)
+{
+    lv_model m;
+    model_make(&m, NULL);
+    ckpt_sizes s = ckpt_sizes_tiny();
+    s.vis_layers = 3;
+    s.text_layers = 1;
+    clip_ckpt c;
+    ckpt_build(&c, &s, 10);
+    char path[PATH_BYTES];
+    path_in(path, "layers.safetensors");
+    ckpt_write_f32(&c, path);
+    const char *const needles[] = {
+        "vision_model has 3 encoder layers, the model 2 (layers=2)",
+        "text_model has 1 encoder layers, the model 2 (text_layers=2)",
+        "missing text_model.encoder.layers.1.layer_norm1.weight", "18 problems", "... and ",
+        NULL };
+    printf("layer counts (3 vision, 1 text against 2 and 2):\n");
+    expect_fails_unchanged(&m, path, needles);
+    printf("  both counts named, then the 16 missing text tensors (the list is cut to fit the "
+           "error buffer, with the number left out); parameters unchanged\n");
+    ckpt_free(&c);
+    lv_model_free(&m);
+}
+END_TEST
+
+START_TEST(test_missing_file)
+{
+    lv_model m;
+    model_make(&m, NULL);
+    char path[PATH_BYTES];
+    path_in(path, "absent.safetensors");
+    const char *const needles[] = { path, NULL };
+    printf("missing file:\n");
+    expect_fails_unchanged(&m, path, needles);
+    lv_model_free(&m);
+}
+END_TEST
+
+Suite *clip_init_suite(void)
+{
+    Suite *s = suite_create("clip_init");
+    struct { const char *name; const TTest *tests[6]; } groups[] = {
+        { "load", { test_load_f32, test_load_half, test_inflate_central, test_factorized_copies,
+                    test_load_other_grid } },
+        { "resize", { test_pos_grid_resize, test_temporal_resize } },
+        { "errors", { test_missing_tensors, test_wrong_shapes, test_layer_counts,
+                      test_missing_file } },
+    };
+    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+        TCase *tc = tcase_create(groups[g].name);
+        tcase_set_timeout(tc, 30);
+        tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
+        tcase_add_checked_fixture(tc, dir_setup, NULL);
+        for (int i = 0; i < 6 && groups[g].tests[i]; i++)
+            tcase_add_test(tc, groups[g].tests[i]);
+        suite_add_tcase(s, tc);
+    }
+    TCase *loops = tcase_create("variants");
+    tcase_set_timeout(loops, 30);
+    tcase_add_unchecked_fixture(loops, root_setup, root_teardown);
+    tcase_add_checked_fixture(loops, dir_setup, NULL);
+    tcase_add_loop_test(loops, test_keeps_init, 0, (int)(sizeof keep_cases / sizeof keep_cases[0]));
+    tcase_add_loop_test(loops, test_inflation_tokens, 0, 2);
+    suite_add_tcase(s, loops);
+    return s;
+}
