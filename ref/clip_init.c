@@ -268,9 +268,8 @@ static void check_layers(problems *pr, const lv_model *m, const lv_st_file *f)
     for (int t = 0; t < 2; t++) {
         const int64_t have = ckpt_layers(f, tw[t].ckpt);
         if (have != tw[t].layers)
-            problem(pr, "%s has %lld encoder layers, the model %lld (%s=%lld)", tw[t].ckpt,
-                    (long long)have, (long long)tw[t].layers, tw[t].layers_key,
-                    (long long)tw[t].layers);
+            problem(pr, "%s has %lld encoder layers, the model %lld (config %s)", tw[t].ckpt,
+                    (long long)have, (long long)tw[t].layers, tw[t].layers_key);
     }
 }
 

@@ -213,7 +213,7 @@ static void add_text_tower(table *t, lv_model *m)
     m->text.proj_w = MATRIX(tr, c->embed_dim, D, "text.proj.weight");
 }
 
-int lv_model_build(lv_model *m, const lv_config *c, const lv_backend *be)
+int lv_model_build_table(lv_model *m, const lv_config *c, const lv_backend *be)
 {
     *m = (lv_model){ .cfg = *c, .be = be };
     if (lv_config_validate(c) < 0)
@@ -225,7 +225,12 @@ int lv_model_build(lv_model *m, const lv_config *c, const lv_backend *be)
     add_video_tower(&t, m);
     add_text_tower(&t, m);
     m->logit_scale = add(&t, 1, 0, LV_INIT_CONST, log(1.0 / 0.07), -1, 0, 0, 0, "logit_scale");
-    if (t.failed || lv_params_alloc(&m->params) < 0)
+    return t.failed ? -1 : 0;
+}
+
+int lv_model_build(lv_model *m, const lv_config *c, const lv_backend *be)
+{
+    if (lv_model_build_table(m, c, be) < 0 || lv_params_alloc(&m->params) < 0)
         return -1;
     lv_params_init(&m->params, c->seed);
     return 0;

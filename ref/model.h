@@ -99,6 +99,9 @@ typedef struct {
 /* Builds the parameter table for c, allocates and initialises it (seed c->seed). */
 int lv_model_build(lv_model *m, const lv_config *c, const lv_backend *be);
 
+/* The parameter table alone, nothing allocated: counts and names of any preset, cheaply. */
+int lv_model_build_table(lv_model *m, const lv_config *c, const lv_backend *be);
+
 /* Activation floats of one training step with batch B (videos), computed without allocating:
  * what lv_model_alloc_acts will take. */
 int64_t lv_model_act_floats(const lv_config *c, int64_t B);

@@ -114,7 +114,7 @@ static void ckpt_layers(clip_ckpt *c, lv_rng *r, const char *tower, int64_t L, i
                         int64_t hidden)
 {
     static const char *const attn[4] = { "q_proj", "k_proj", "v_proj", "out_proj" };
-    char pre[96], name[96];
+    char pre[64], name[128];
     for (int64_t l = 0; l < L; l++) {
         snprintf(pre, sizeof pre, "%s.encoder.layers.%lld", tower, (long long)l);
         snprintf(name, sizeof name, "%s.layer_norm1", pre);
@@ -647,9 +647,9 @@ START_TEST(test_load_other_grid)
         for (int64_t d = 0; d < D; d++)
             largest = fmax(largest, fabs(ours[k * D + d]));
     }
-    ck_assert(largest <= 2.0 + 1e-6);
+    ck_assert(largest <= 3.0);
     printf("2x2 checkpoint grid -> our 4x4: channel 0 equals torch's bilinear table (16 values, "
-           "e.g. (1, 2) = %g); largest |entry| %g <= 2, so the CLS row (99) was dropped\n",
+           "e.g. (1, 2) = %g); largest |entry| %g <= 3, so the CLS row (99) was dropped\n",
            ours[6 * D], largest);
     ckpt_free(&c);
     lv_model_free(&m);
@@ -878,8 +878,8 @@ START_TEST(test_layer_counts)
     path_in(path, "layers.safetensors");
     ckpt_write_f32(&c, path);
     const char *const needles[] = {
-        "vision_model has 3 encoder layers, the model 2 (layers=2)",
-        "text_model has 1 encoder layers, the model 2 (text_layers=2)",
+        "vision_model has 3 encoder layers, the model 2 (config layers)",
+        "text_model has 1 encoder layers, the model 2 (config text_layers)",
         "missing text_model.encoder.layers.1.layer_norm1.weight", "18 problems", "... and ",
         NULL };
     printf("layer counts (3 vision, 1 text against 2 and 2):\n");

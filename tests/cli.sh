@@ -47,6 +47,17 @@ contains "truncation message names the file" "short.safetensors"
 expect 1 "inspect a missing file" "$bin" inspect "$tmp/missing.safetensors"
 contains "missing-file message names the file" "missing.safetensors"
 expect 2 "inspect without a file" "$bin" inspect
+expect 0 "gradcheck of one variant" "$bin" gradcheck --variant mask-tube --probes 1 --json
+contains "gradcheck ends with its JSON summary" '^{"variants": 1, "failed": 0, "max_rel_err": '
+expect 2 "gradcheck of an unknown variant" "$bin" gradcheck --variant sideways
+contains "the unknown variant is named" "sideways"
+expect 0 "train --dry-run" "$bin" train --dry-run --preset vit-b --frames 128 --mask 0.75 --batch 1
+contains "dry run prints the configuration" "^mask_ratio=0.75"
+contains "dry run counts the video tower" "video tower *87421440"
+contains "dry run prints the kept tokens" "kept after masking: 3136"
+expect 2 "train with a bad config value" "$bin" train --dry-run --set attn=sideways
+contains "the bad value is named" "attn=sideways"
+expect 2 "train without --dry-run (training is issue #5)" "$bin" train
 expect 0 "tolerances" "$bin" tolerances --markdown
 docs=$(dirname "$0")/../docs/tolerances.md
 if diff <(grep '^|' "$docs") "$tmp/out" >/dev/null; then

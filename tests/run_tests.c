@@ -15,6 +15,7 @@ static const struct { const char *name; suite_fn make; } suites[] = {
     { "safetensors", safetensors_suite },
     { "model_kernels", model_kernels_suite },
     { "clip_init", clip_init_suite },
+    { "model", model_suite },
 };
 
 static int selected(const char *name, int argc, char **argv)
@@ -39,8 +40,10 @@ int main(int argc, char **argv)
             srunner_add_suite(runner, suites[i].make());
     }
     if (!runner) {
-        fprintf(stderr, "run_tests: no suite matches; suites are kernels sgemm rng safetensors "
-                "model_kernels clip_init\n");
+        fprintf(stderr, "run_tests: no suite matches; suites are:");
+        for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++)
+            fprintf(stderr, " %s", suites[i].name);
+        fprintf(stderr, "\n");
         return 2;
     }
     srunner_run_all(runner, CK_NORMAL);

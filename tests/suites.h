@@ -10,5 +10,6 @@ Suite *rng_suite(void);
 Suite *safetensors_suite(void);
 Suite *model_kernels_suite(void);
 Suite *clip_init_suite(void);
+Suite *model_suite(void);
 
 #endif

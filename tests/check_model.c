@@ -1,0 +1,340 @@
+/* The model graph: the whole-model gradient check of every variant, and the properties the
+ * method relies on: masking inside the model, the factorized model at gate 0 being the image
+ * model frame by frame, initialisation rules, frozen tensors, memory, parameter counts, config. */
+#include "check_util.h"
+#include "error.h"
+#include "gradcheck.h"
+#include "model.h"
+#include "suites.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static lv_config tiny_with(const char *const *sets)
+{
+    lv_config c;
+    ck_assert_int_eq(lv_config_preset(&c, "tiny"), 0);
+    for (; sets && *sets; sets++)
+        ck_assert_msg(lv_config_set(&c, *sets) == 0, "%s", lv_error());
+    ck_assert_msg(lv_config_validate(&c) == 0, "%s", lv_error());
+    return c;
+}
+
+START_TEST(test_gradcheck_variant)
+{
+    int n;
+    const lv_gradcheck_variant *v = &lv_gradcheck_variants(&n)[_i];
+    const lv_config c = tiny_with(NULL);
+    lv_gradcheck_result r;
+    ck_assert_msg(lv_gradcheck_run(&c, v, 3, NULL, &r) == 0, "%s: %s", v->name, lv_error());
+    printf("  gradcheck %-12s %3lld tensors %4lld entries  max rel err %.2e (%s)  %s\n", v->name,
+           (long long)r.tensors, (long long)r.entries, r.max_rel_err, r.worst,
+           r.failed ? "FAILED" : "ok");
+    ck_assert_msg(r.failed == 0, "%s: %lld entries out of tolerance, worst in %s", v->name,
+                  (long long)r.failed, r.worst);
+    ck_assert_int_gt(r.tensors, 10);
+}
+END_TEST
+
+/* A random batch of B videos (or images) with captions of decreasing length. */
+typedef struct {
+    float *video;
+    int32_t *text;
+    uint8_t *valid;
+    lv_batch batch;
+} test_batch;
+
+static test_batch batch_make(const lv_config *c, int64_t B, int image, uint32_t seed)
+{
+    lv_rng r = test_rng(seed);
+    const int64_t F = image ? 1 : c->frames, T = c->text_len;
+    test_batch t = { .video = rand_floats(&r, B * F * c->image_size * c->image_size * 3, 0.5),
+                     .text = calloc((size_t)(B * T), sizeof(int32_t)),
+                     .valid = calloc((size_t)(B * T), 1) };
+    for (int64_t i = 0; i < B * T; i++) {
+        t.valid[i] = i % T < T - i / T;
+        t.text[i] = t.valid[i] ? 1 + (int32_t)lv_rng_below(&r, (uint64_t)c->vocab - 1) : 0;
+    }
+    t.batch = (lv_batch){ .B = B, .video = t.video, .is_image = image, .text = t.text,
+                          .text_valid = t.valid, .step = 3 };
+    return t;
+}
+
+static void batch_free(test_batch *t)
+{
+    free(t->video);
+    free(t->text);
+    free(t->valid);
+}
+
+/* Copies every tensor of `from` that `to` has under the same name and shape. */
+static int64_t copy_by_name(lv_model *to, const lv_model *from)
+{
+    int64_t copied = 0;
+    for (int64_t i = 0; i < from->params.count; i++) {
+        const lv_param *p = &from->params.p[i];
+        const int64_t j = lv_params_find(&to->params, p->name);
+        if (j < 0 || to->params.p[j].numel != p->numel)
+            continue;
+        memcpy(lv_param_data(&to->params, j), lv_param_data(&from->params, i),
+               (size_t)p->numel * sizeof(float));
+        copied++;
+    }
+    return copied;
+}
+
+START_TEST(test_factorized_gate_zero_is_image_model)
+{
+    /* 1-frame tubelets so each time step is one frame: with every gate at 0 the factorized
+     * model must compute exactly the frame-level image model (mean over frames) */
+    const lv_config cf = tiny_with((const char *[]){ "attn=factorized", "tubelet_t=1", NULL });
+    const lv_config ci = tiny_with((const char *[]){ "attn=frame", "frame_pool=mean", NULL });
+    lv_model mf, mi;
+    ck_assert_int_eq(lv_model_build(&mf, &cf, &lv_backend_ref), 0);
+    ck_assert_int_eq(lv_model_build(&mi, &ci, &lv_backend_ref), 0);
+    ck_assert_int_eq(lv_model_alloc_acts(&mf, 2, 0), 0);
+    ck_assert_int_eq(lv_model_alloc_acts(&mi, 2, 0), 0);
+    const int64_t copied = copy_by_name(&mf, &mi);
+    /* the tubelet of t = 1 inflated from the (copied) patch kernel is that kernel */
+    const lv_params *ps = &mf.params;
+    const int64_t tw = lv_params_find(ps, "video.tubelet.weight");
+    const int64_t tb = lv_params_find(ps, "video.tubelet.bias");
+    memcpy(lv_param_data(ps, tw), lv_param_data(ps, lv_params_find(ps, "video.patch.weight")),
+           (size_t)ps->p[tw].numel * sizeof(float));
+    memcpy(lv_param_data(ps, tb), lv_param_data(ps, lv_params_find(ps, "video.patch.bias")),
+           (size_t)ps->p[tb].numel * sizeof(float));
+    test_batch t = batch_make(&cf, 2, 0, 2000);
+    const float lf = lv_model_forward(&mf, &t.batch), li = lv_model_forward(&mi, &t.batch);
+    double worst = 0.0, worst_tok = 0.0;
+    for (int64_t i = 0; i < 2 * cf.embed_dim; i++)
+        worst = fmax(worst, fabs(mf.video.emb_n[i] - mi.video.emb_n[i]));
+    for (int64_t i = 0; i < mf.video.rows * cf.width; i++)
+        worst_tok = fmax(worst_tok, fabs(mf.video.ln_f[i] - mi.video.ln_f[i]));
+    printf("  factorized (gate 0, t=1) vs frame-level image model: %lld tensors shared, tokens "
+           "max diff %.2e, embeddings max diff %.2e, loss %.7f vs %.7f\n", (long long)copied,
+           worst_tok, worst, lf, li);
+    ck_assert(worst_tok == 0.0);      /* same kernels on the same numbers, frame by frame */
+    ck_assert(worst < 1e-6);          /* only the order of the mean over tokens differs */
+    batch_free(&t);
+    lv_model_free(&mf);
+    lv_model_free(&mi);
+}
+END_TEST
+
+START_TEST(test_masking_in_model)
+{
+    const lv_config c = tiny_with((const char *[]){ "mask_ratio=0.75", NULL });
+    lv_model m;
+    ck_assert_int_eq(lv_model_build(&m, &c, &lv_backend_ref), 0);
+    ck_assert_int_eq(lv_model_alloc_acts(&m, 3, 0), 0);
+    test_batch t = batch_make(&c, 3, 0, 2001);
+    const int64_t N = lv_config_geometry(&c, 0).N, K = lv_config_geometry(&c, 0).K;
+    ck_assert_int_eq(K, (int64_t)llround(0.25 * 64));
+    const float l1 = lv_model_forward(&m, &t.batch);
+    int64_t *first = malloc((size_t)(3 * K) * sizeof *first);
+    memcpy(first, m.kept, (size_t)(3 * K) * sizeof *first);
+    const float l2 = lv_model_forward(&m, &t.batch);
+    ck_assert(memcmp(first, m.kept, (size_t)(3 * K) * sizeof *first) == 0 && l1 == l2);
+    int differ = memcmp(first, first + K, (size_t)K * sizeof *first) != 0;   /* per sample */
+    for (int64_t b = 0; b < 3; b++)
+        for (int64_t k = 1; k < K; k++)
+            ck_assert(first[b * K + k] > first[b * K + k - 1] && first[b * K + k] < N);
+    t.batch.step = 4;
+    const float l3 = lv_model_forward(&m, &t.batch);
+    differ += memcmp(first, m.kept, (size_t)(3 * K) * sizeof *first) != 0;
+    printf("  masking in the model: %lld of %lld tokens kept per sample; same step -> same masks "
+           "and loss (%.6f), next step -> new masks (loss %.6f)\n", (long long)K, (long long)N,
+           l1, l3);
+    ck_assert_int_eq(differ, 2);
+    free(first);
+    batch_free(&t);
+    lv_model_free(&m);
+}
+END_TEST
+
+START_TEST(test_initialisation_rules)
+{
+    const lv_config c = tiny_with((const char *[]){ "attn=factorized", NULL });
+    lv_model a, b;
+    ck_assert_int_eq(lv_model_build(&a, &c, &lv_backend_ref), 0);
+    ck_assert_int_eq(lv_model_build(&b, &c, &lv_backend_ref), 0);
+    ck_assert(memcmp(a.params.data, b.params.data, (size_t)a.params.n_floats * 4) == 0);
+    const lv_params *ps = &a.params;
+    const float *patch = lv_param_data(ps, a.patch_w), *tube = lv_param_data(ps, a.tok_w[0]);
+    const int64_t D = c.width, V2 = ps->p[a.patch_w].shape[1], t = c.tubelet_t;
+    for (int64_t d = 0; d < D; d++)    /* average inflation: every frame carries w / t */
+        for (int64_t f = 0; f < t; f++)
+            for (int64_t e = 0; e < V2; e++)
+                ck_assert_float_eq(tube[(d * t + f) * V2 + e], patch[d * V2 + e] / (float)t);
+    for (int64_t l = 0; l < c.layers; l++) {
+        const lv_block_params *bp = &a.video.blocks[l];
+        ck_assert(memcmp(lv_param_data(ps, bp->t_qkv_w), lv_param_data(ps, bp->qkv_w),
+                         (size_t)ps->p[bp->qkv_w].numel * 4) == 0);
+        ck_assert(memcmp(lv_param_data(ps, bp->t_proj_w), lv_param_data(ps, bp->proj_w),
+                         (size_t)ps->p[bp->proj_w].numel * 4) == 0);
+        ck_assert_float_eq(lv_param_data(ps, bp->t_gate)[0], 0.0f);
+    }
+    const float *temporal = lv_param_data(ps, a.pos_temporal);
+    for (int64_t i = 0; i < ps->p[a.pos_temporal].numel; i++)
+        ck_assert_float_eq(temporal[i], 0.0f);
+    ck_assert_float_eq_tol(lv_param_data(ps, a.logit_scale)[0], (float)log(1 / 0.07), 1e-6f);
+    printf("  init: reproducible from the seed; tubelet = patch / %lld per frame; temporal blocks "
+           "copy the spatial ones with gate 0; temporal positions 0; log-scale log(1/0.07)\n",
+           (long long)t);
+    lv_model_free(&a);
+    lv_model_free(&b);
+}
+END_TEST
+
+START_TEST(test_tuning_modes)
+{
+    /* which tensors get gradient memory in each mode */
+    static const struct {
+        const char *sets[3];
+        const char *trains[3], *frozen[3];
+    } cases[] = {
+        { { "tune=last-k", "freeze_text=1" }, { "video.blocks.1.mlp.fc1.weight",
+          "video.tubelet.weight", "video.pos.temporal" }, { "video.blocks.0.attn.qkv.weight",
+          "text.blocks.0.ln1.weight", "text.token_embed" } },
+        { { "tune=adapters" }, { "video.blocks.0.adapter.up.weight", "video.tubelet.weight",
+          "video.pos.temporal" }, { "video.blocks.0.mlp.fc1.weight", "video.patch.weight",
+          "video.proj.weight" } },
+        { { "tune=lora" }, { "video.blocks.1.attn.qkv.lora_b", "video.blocks.0.mlp.fc2.lora_a",
+          "video.tubelet.weight" }, { "video.blocks.1.attn.qkv.weight", "video.ln_final.weight",
+          "video.pos.spatial" } },
+        { { "attn=factorized", "tune=temporal" }, { "video.blocks.0.temporal.gate",
+          "video.blocks.1.temporal.attn.qkv.weight", "video.tubelet.weight" },
+          { "video.blocks.0.attn.qkv.weight", "video.blocks.1.ln2.bias", "video.pos.spatial" } },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const lv_config c = tiny_with(cases[i].sets);
+        lv_model m;
+        ck_assert_int_eq(lv_model_build_table(&m, &c, &lv_backend_ref), 0);
+        int64_t trainable = 0;
+        for (int64_t p = 0; p < m.params.count; p++)
+            trainable += m.params.p[p].trainable ? m.params.p[p].numel : 0;
+        ck_assert_int_eq(trainable, m.params.n_grad_floats);
+        for (int k = 0; k < 3; k++) {
+            const int64_t tr = lv_params_find(&m.params, cases[i].trains[k]);
+            const int64_t fr = lv_params_find(&m.params, cases[i].frozen[k]);
+            ck_assert_msg(tr >= 0 && m.params.p[tr].grad_offset >= 0, "%s", cases[i].trains[k]);
+            ck_assert_msg(fr >= 0 && m.params.p[fr].grad_offset < 0, "%s", cases[i].frozen[k]);
+        }
+        printf("  tune %-8s %s: %lld of %lld parameters train\n", lv_tune_name(c.tune),
+               c.freeze_text ? "(text frozen)" : "", (long long)m.params.n_grad_floats,
+               (long long)m.params.n_floats);
+        lv_model_free(&m);
+    }
+}
+END_TEST
+
+START_TEST(test_memory_masking)
+{
+    /* the paper's lever: at 75% masking joint attention's activations shrink far more than 4x */
+    static const char *const presets[] = { "vit-b", "tiny" };
+    for (int i = 0; i < 2; i++) {
+        lv_config c;
+        ck_assert_int_eq(lv_config_preset(&c, presets[i]), 0);
+        if (i == 0)
+            ck_assert_int_eq(lv_config_set(&c, "frames=128"), 0);
+        const double full = (double)lv_model_act_floats(&c, 1);
+        ck_assert_int_eq(lv_config_set(&c, "mask_ratio=0.75"), 0);
+        const double masked = (double)lv_model_act_floats(&c, 1);
+        printf("  %s %lld frames, batch 1: activations %.1f MiB at mask 0, %.1f MiB at mask 0.75:"
+               " ratio %.3f\n", presets[i], (long long)c.frames, full * 4 / (1 << 20),
+               masked * 4 / (1 << 20), masked / full);
+        if (i == 0)
+            ck_assert(masked / full <= 0.3);
+        else
+            ck_assert(masked / full < 0.5);
+    }
+}
+END_TEST
+
+START_TEST(test_parameter_counts)
+{
+    static const struct { const char *preset; double video, tol; } want[] = {
+        { "vit-b", 86e6, 0.02 }, { "vit-l", 304e6, 0.02 },
+    };
+    for (int i = 0; i < 2; i++) {
+        lv_config c;
+        lv_model m;
+        ck_assert_int_eq(lv_config_preset(&c, want[i].preset), 0);
+        ck_assert_int_eq(lv_model_build_table(&m, &c, &lv_backend_ref), 0);
+        const double video = (double)lv_params_count_floats(&m.params, "video.", 0);
+        printf("  %s video tower: %.2fM parameters (ViT reference %.0fM, %+.2f%%)\n",
+               want[i].preset, video / 1e6, want[i].video / 1e6,
+               100 * (video / want[i].video - 1));
+        ck_assert(fabs(video / want[i].video - 1) <= want[i].tol);
+        lv_model_free(&m);
+    }
+    lv_config c;
+    lv_model m;
+    ck_assert_int_eq(lv_config_preset(&c, "1b"), 0);
+    ck_assert_int_eq(lv_model_build_table(&m, &c, &lv_backend_ref), 0);
+    printf("  1b: %.3fB parameters in total\n", m.params.n_floats / 1e9);
+    ck_assert(fabs(m.params.n_floats / 1e9 - 1) < 0.1);
+    lv_model_free(&m);
+}
+END_TEST
+
+START_TEST(test_config_text_and_errors)
+{
+    lv_config c, d;
+    ck_assert_int_eq(lv_config_preset(&c, "vit-b"), 0);
+    ck_assert_int_eq(lv_config_set(&c, "tubes=tubevit"), 0);
+    ck_assert_int_eq(lv_config_set(&c, "mask_ratio=0.75"), 0);
+    char text[4096], again[4096];
+    lv_config_format(&c, text, sizeof text);
+    ck_assert_int_eq(lv_config_preset(&d, "tiny"), 0);
+    char copy[4096];
+    snprintf(copy, sizeof copy, "%s", text);
+    int lines = 0;
+    for (char *save = NULL, *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+        ck_assert_msg(lv_config_set(&d, l) == 0, "%s: %s", l, lv_error()), lines++;
+    lv_config_format(&d, again, sizeof again);
+    ck_assert_str_eq(text, again);
+    static const struct { const char *set, *expect; } bad[] = {
+        { "heads=5", "multiple of heads" },
+        { "tune=temporal", "attn=factorized" },
+        { "patch=7", "tile" },
+        { "mask_ratio=0.95", "[0, 0.9]" },
+        { "attn=sideways", "one of joint" },
+        { "colour=blue", "unknown config key" },
+        { "tubes=1.2.3", "kt.kh.kw" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(lv_config_preset(&d, "tiny"), 0);
+        const int rc = lv_config_set(&d, bad[i].set) < 0 ? -1 : lv_config_validate(&d);
+        ck_assert_msg(rc < 0 && strstr(lv_error(), bad[i].expect), "%s -> '%s'", bad[i].set,
+                      lv_error());
+    }
+    ck_assert_int_lt(lv_config_preset(&d, "vit-z"), 0);
+    printf("  config: %d keys round-trip through their text form; %zu bad values rejected with "
+           "a message\n", lines, sizeof bad / sizeof bad[0]);
+}
+END_TEST
+
+Suite *model_suite(void)
+{
+    Suite *s = suite_create("model");
+    TCase *tc = tcase_create("gradcheck");
+    int n;
+    lv_gradcheck_variants(&n);
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, test_gradcheck_variant, 0, n);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("properties");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_factorized_gate_zero_is_image_model);
+    tcase_add_test(tc, test_masking_in_model);
+    tcase_add_test(tc, test_initialisation_rules);
+    tcase_add_test(tc, test_tuning_modes);
+    tcase_add_test(tc, test_memory_masking);
+    tcase_add_test(tc, test_parameter_counts);
+    tcase_add_test(tc, test_config_text_and_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}
