@@ -1,0 +1,124 @@
+/* Model parameters to and from safetensors (see model_io.h): the descriptor table gives the
+ * names and shapes, the metadata carries the configuration. Validates before it copies. */
+#include "model_io.h"
+#include "error.h"
+#include "safetensors.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int lv_model_save(const lv_model *m, const char *path)
+{
+    lv_st_writer *w = lv_st_writer_new();
+    if (!w)
+        return -1;
+    char config[4096];
+    if (lv_config_format(&m->cfg, config, sizeof config) >= sizeof config) {
+        lv_st_writer_free(w);
+        return lv_set_error("%s: the configuration text is over %zu bytes", path, sizeof config);
+    }
+    lv_st_writer_meta(w, "format", LV_PARAMS_FORMAT);
+    lv_st_writer_meta(w, "config", config);
+    for (int64_t i = 0; i < m->params.count; i++) {
+        const lv_param *p = &m->params.p[i];
+        lv_st_writer_add_f32(w, p->name, lv_param_data(&m->params, i), p->ndim, p->shape);
+    }
+    const int rc = lv_st_writer_write(w, path);
+    lv_st_writer_free(w);
+    return rc;
+}
+
+static lv_st_file *open_params(const char *path)
+{
+    lv_st_file *f = lv_st_open(path);
+    if (!f)
+        return NULL;
+    const char *format = lv_st_meta(f, "format");
+    if (!format || strcmp(format, LV_PARAMS_FORMAT) || !lv_st_meta(f, "config")) {
+        lv_set_error("%s: not a longvivit parameter file (metadata format '%s', want '%s'); "
+                     "for a CLIP checkpoint use lv_model_init_from_clip", path,
+                     format ? format : "(none)", LV_PARAMS_FORMAT);
+        lv_st_close(f);
+        return NULL;
+    }
+    return f;
+}
+
+int lv_config_from_file(lv_config *c, const char *path)
+{
+    lv_st_file *f = open_params(path);
+    if (!f)
+        return -1;
+    char *text = strdup(lv_st_meta(f, "config"));
+    lv_st_close(f);
+    if (!text)
+        return lv_set_error("out of memory reading the configuration of %s", path);
+    int rc = lv_config_preset(c, "tiny");
+    int line_no = 0;
+    for (char *save = NULL, *l = strtok_r(text, "\n", &save); l && rc == 0;
+         l = strtok_r(NULL, "\n", &save)) {
+        line_no++;
+        if (lv_config_set(c, l) < 0)
+            rc = lv_set_error("%s: configuration line %d: %s", path, line_no, lv_error());
+    }
+    free(text);
+    return rc == 0 ? lv_config_validate(c) : rc;
+}
+
+/* A bounded list of names for an error message; the count is always exact. */
+typedef struct {
+    char text[400];
+    int count;
+} name_list;
+
+static void name_add(name_list *l, const char *name)
+{
+    const size_t n = strlen(l->text);
+    if (n + strlen(name) + 4 < sizeof l->text)
+        snprintf(l->text + n, sizeof l->text - n, "%s%s", l->count ? ", " : "", name);
+    else if (n + 5 < sizeof l->text && !strstr(l->text, "..."))
+        snprintf(l->text + n, sizeof l->text - n, ", ...");
+    l->count++;
+}
+
+int lv_model_load(lv_model *m, const char *path)
+{
+    lv_st_file *f = open_params(path);
+    if (!f)
+        return -1;
+    const lv_params *ps = &m->params;
+    name_list missing = { "", 0 }, reshaped = { "", 0 };
+    for (int64_t i = 0; i < ps->count; i++) {
+        const lv_param *p = &ps->p[i];
+        const lv_st_tensor *t = lv_st_find(f, p->name);
+        int same = t && t->ndim == p->ndim;
+        for (int d = 0; same && d < p->ndim; d++)
+            same = t->shape[d] == p->shape[d];
+        if (!t)
+            name_add(&missing, p->name);
+        else if (!same)
+            name_add(&reshaped, p->name);
+    }
+    const int count = missing.count + reshaped.count;
+    float *staged = count ? NULL : lv_malloc((size_t)ps->n_floats * sizeof(float),
+                                             "the staged parameters");
+    for (int64_t i = 0; staged && i < ps->count; i++) {
+        const lv_param *p = &ps->p[i];
+        if (lv_st_read_f32(f, lv_st_find(f, p->name), staged + p->offset, p->numel) < 0) {
+            free(staged);
+            staged = NULL;
+        }
+    }
+    lv_st_close(f);
+    if (count)
+        return lv_set_error("%s: %d tensors do not fit this model: %d missing (%s), %d of another "
+                            "shape (%s); rebuild the model from the file's own configuration "
+                            "(lv_config_from_file)", path, count, missing.count, missing.text,
+                            reshaped.count, reshaped.text);
+    if (!staged)
+        return -1;
+    memcpy(ps->data, staged, (size_t)ps->n_floats * sizeof(float));
+    free(staged);
+    return 0;
+}
