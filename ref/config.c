@@ -55,7 +55,7 @@ int lv_config_preset(lv_config *c, const char *name)
         { "vit-s", 16, 224, 16, 384, 12, 6, 30522, 32, 512, 4, 8, 384 },       /* BERT-small */
         { "vit-b", 16, 224, 16, 768, 12, 12, 30522, 32, 512, 8, 8, 512 },      /* BERT-medium */
         { "vit-l", 16, 224, 16, 1024, 24, 16, 30522, 32, 768, 12, 12, 768 },   /* BERT-base */
-        { "1b", 16, 224, 16, 1280, 32, 16, 30522, 32, 1024, 24, 16, 1024 },    /* ViT-H + BERT-large */
+        { "1b", 16, 224, 16, 1280, 32, 16, 30522, 32, 1024, 24, 16, 1024 },    /* ViT-H, BERT-L */
     };
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
         if (strcmp(presets[i].name, name))

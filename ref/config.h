@@ -13,7 +13,7 @@
 typedef enum {
     LV_ATTN_JOINT = 0,       /* joint space-time attention over all kept tokens (ViViT model 1) */
     LV_ATTN_FACTORIZED,      /* spatial attention + tanh-gated temporal attention per block */
-    LV_ATTN_FRAME            /* frame-level: the image ViT on each frame, then pooling over frames */
+    LV_ATTN_FRAME            /* frame-level: the image ViT on each frame, then pooled over frames */
 } lv_attn_kind;
 
 typedef enum { LV_FRAME_POOL_MEAN = 0, LV_FRAME_POOL_ATTN } lv_frame_pool;

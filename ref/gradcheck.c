@@ -226,8 +226,8 @@ int lv_gradcheck_run(const lv_config *base, const lv_gradcheck_variant *v, int64
                 x[j] += (float)(GC_NOISE * lv_rng_normal(&r));
         }
         if (log)
-            fprintf(log, "variant %s (%s%s)\n", v->name, v->overrides[0] ? v->overrides : "defaults",
-                    v->image ? ", image batch" : "");
+            fprintf(log, "variant %s (%s%s)\n", v->name,
+                    v->overrides[0] ? v->overrides : "defaults", v->image ? ", image batch" : "");
         rc = check_model(&m, &d, probes, log, res, &r);
     }
     data_free(&d);

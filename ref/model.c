@@ -556,6 +556,27 @@ static int video_groups(lv_model *m, int64_t B, uint32_t step)
     return 0;
 }
 
+/* Sample b's kept tokens from tokenizer j: rows [k0, k1) of the sample (kept lists ascend and
+ * tokenizers own consecutive ranges, so they follow k0, where tokenizer j-1 stopped), and the
+ * tensors that tokenizer uses for this batch (images: the 2D patch kernel, no temporal table). */
+typedef struct {
+    int64_t k0, k1, w, bias, pos_s, pos_t;
+} token_span;
+
+static token_span tokenizer_span(const lv_model *m, int64_t b, int64_t j, int64_t k0)
+{
+    const lv_video_geometry *g = &m->geo;
+    const int64_t *kept = m->kept + b * g->K;
+    token_span t = { .k0 = k0, .k1 = k0 };
+    while (t.k1 < g->K && kept[t.k1] < g->tok[j].start + g->tok[j].N)
+        t.k1++;
+    t.w = m->image ? m->patch_w : m->tok_w[j];
+    t.bias = m->image ? m->patch_b : m->tok_b[j];
+    t.pos_s = m->pos_s[j];
+    t.pos_t = m->image ? -1 : m->pos_t[j];
+    return t;
+}
+
 /* Tokens of every sample and tokenizer: tubelet (or 2D patch) embedding of the kept tokens,
  * spatial + temporal position embeddings, then CLIP's pre-LayerNorm into x[0]. */
 static void video_tokens(lv_model *m, const lv_batch *batch)
@@ -566,20 +587,14 @@ static void video_tokens(lv_model *m, const lv_batch *batch)
     const int64_t sample = g->tok[0].shape.F * g->tok[0].shape.H * g->tok[0].shape.W * 3;
     for (int64_t b = 0; b < B; b++)
         for (int64_t j = 0, k0 = 0; j < g->n_tokenizers; j++) {
-            int64_t k1 = k0;
-            while (k1 < K && m->kept[b * K + k1] < g->tok[j].start + g->tok[j].N)
-                k1++;
-            const int64_t rows = (b * K + k0) * D;
-            const int64_t w = m->image ? m->patch_w : m->tok_w[j];
-            const int64_t bias = m->image ? m->patch_b : m->tok_b[j];
-            const int64_t pt = m->image ? -1 : m->pos_t[j];
-            be->tubelet_embed_forward(m->tokens + rows, batch->video + b * sample, W(w), W(bias),
-                                      m->kept_local + b * K + k0, &g->tok[j].shape, 1, k1 - k0,
-                                      D);
-            be->pos_embed_forward(m->embedded + rows, m->tokens + rows, W(m->pos_s[j]), W(pt),
-                                  m->kept_local + b * K + k0, 1, k1 - k0, g->tok[j].P,
-                                  g->tok[j].Ft, D);
-            k0 = k1;
+            const token_span t = tokenizer_span(m, b, j, k0);
+            k0 = t.k1;
+            const int64_t rows = (b * K + t.k0) * D, n = t.k1 - t.k0;
+            const int64_t *local = m->kept_local + b * K + t.k0;
+            be->tubelet_embed_forward(m->tokens + rows, batch->video + b * sample, W(t.w),
+                                      W(t.bias), local, &g->tok[j].shape, 1, n, D);
+            be->pos_embed_forward(m->embedded + rows, m->tokens + rows, W(t.pos_s), W(t.pos_t),
+                                  local, 1, n, g->tok[j].P, g->tok[j].Ft, D);
         }
     be->layernorm_forward(m->video.x, m->ln_pre_mean, m->ln_pre_rstd, m->embedded,
                           W(m->ln_pre_w), W(m->ln_pre_b), B * K, D, (float)m->cfg.ln_eps);
@@ -807,20 +822,15 @@ static void video_tokens_backward(lv_model *m, const lv_batch *batch, const floa
         be->zero(m->dvideo, B * sample);
     for (int64_t b = 0; b < B; b++)
         for (int64_t j = 0, k0 = 0; j < g->n_tokenizers; j++) {
-            int64_t k1 = k0;
-            while (k1 < K && m->kept[b * K + k1] < g->tok[j].start + g->tok[j].N)
-                k1++;
-            const int64_t rows = (b * K + k0) * D;
-            const int64_t w = m->image ? m->patch_w : m->tok_w[j];
-            const int64_t bias = m->image ? m->patch_b : m->tok_b[j];
-            const int64_t pt = m->image ? -1 : m->pos_t[j];
-            const int64_t *local = m->kept_local + b * K + k0;
-            be->pos_embed_backward(m->dtokens + rows, G(m->pos_s[j]), G(pt), dembedded + rows,
-                                   local, 1, k1 - k0, g->tok[j].P, g->tok[j].Ft, D);
-            be->tubelet_embed_backward(m->dvideo ? m->dvideo + b * sample : NULL, G(w), G(bias),
-                                       m->dtokens + rows, batch->video + b * sample, W(w),
-                                       local, &g->tok[j].shape, 1, k1 - k0, D);
-            k0 = k1;
+            const token_span t = tokenizer_span(m, b, j, k0);
+            k0 = t.k1;
+            const int64_t rows = (b * K + t.k0) * D, n = t.k1 - t.k0;
+            const int64_t *local = m->kept_local + b * K + t.k0;
+            be->pos_embed_backward(m->dtokens + rows, G(t.pos_s), G(t.pos_t), dembedded + rows,
+                                   local, 1, n, g->tok[j].P, g->tok[j].Ft, D);
+            be->tubelet_embed_backward(m->dvideo ? m->dvideo + b * sample : NULL, G(t.w),
+                                       G(t.bias), m->dtokens + rows, batch->video + b * sample,
+                                       W(t.w), local, &g->tok[j].shape, 1, n, D);
         }
 }
 

@@ -16,7 +16,7 @@ typedef enum {
     LV_INIT_ONE,
     LV_INIT_NORMAL,           /* N(0, std^2) from the tensor's own Philox stream */
     LV_INIT_CONST,            /* every entry = value (the contrastive log-scale) */
-    LV_INIT_COPY,             /* a copy of tensor `source` (factorized attention's temporal block) */
+    LV_INIT_COPY,             /* a copy of tensor `source` (the factorized temporal block) */
     LV_INIT_INFLATE_AVERAGE,  /* 2D kernel `source` repeated over t frames, divided by t */
     LV_INIT_INFLATE_CENTRAL   /* 2D kernel `source` at frame t/2, zeros elsewhere */
 } lv_init_kind;

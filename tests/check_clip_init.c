@@ -2,9 +2,6 @@
  * lv_st_writer, F16/BF16 written by hand) loaded into the tiny model, every mapped tensor compared
  * with its source; the resizes against hand-computed values; each error with its message and the
  * parameters left as they were. Seeded; every test gets a fresh mkdtemp folder. */
-#ifndef _XOPEN_SOURCE
-#define _XOPEN_SOURCE 700
-#endif
 #include "suites.h"
 #include "check_util.h"
 #include "clip_init.h"
@@ -12,45 +9,12 @@
 #include "kernels.h"
 #include "safetensors.h"
 
-#include <ftw.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-#define PATH_BYTES 512
-
-static char root[64];        /* per test case, made and removed in the parent process */
-static char dir[128];        /* per test, inside root */
-
-static void root_setup(void)
-{
-    snprintf(root, sizeof root, "/tmp/lv_clip_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(root));
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-static void root_teardown(void)
-{
-    ck_assert_int_eq(nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
-}
-
-static void dir_setup(void)
-{
-    snprintf(dir, sizeof dir, "%s/test_XXXXXX", root);
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void path_in(char *out, const char *name)
-{
-    snprintf(out, PATH_BYTES, "%s/%s", dir, name);
-}
 
 /* ---- tiny CLIPModel checkpoints ------------------------------------------------------------- */
 
@@ -463,8 +427,8 @@ START_TEST(test_load_f32)
     ckpt_sizes s = ckpt_sizes_tiny();
     clip_ckpt c;
     ckpt_build(&c, &s, 1);
-    char path[PATH_BYTES];
-    path_in(path, "clip.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "clip.safetensors");
     ckpt_write_f32(&c, path);
     load_ok(&m, path);
     const int64_t n = expect_loaded(&m, &c);
@@ -493,8 +457,8 @@ START_TEST(test_load_half)
         c.t[i].dtype = cycle[i % 3];
         per_dtype[i % 3]++;
     }
-    char path[PATH_BYTES];
-    path_in(path, "clip_half.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "clip_half.safetensors");
     ckpt_write_raw(&c, path);
     load_ok(&m, path);
     const int64_t n = expect_loaded(&m, &c);
@@ -514,8 +478,8 @@ START_TEST(test_inflate_central)
     ckpt_sizes s = ckpt_sizes_tiny();
     clip_ckpt c;
     ckpt_build(&c, &s, 3);
-    char path[PATH_BYTES];
-    path_in(path, "clip.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "clip.safetensors");
     ckpt_write_f32(&c, path);
     load_ok(&m, path);
     expect_loaded(&m, &c);
@@ -542,8 +506,8 @@ START_TEST(test_factorized_copies)
     ckpt_sizes s = ckpt_sizes_tiny();
     clip_ckpt c;
     ckpt_build(&c, &s, 4);
-    char path[PATH_BYTES];
-    path_in(path, "clip.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "clip.safetensors");
     ckpt_write_f32(&c, path);
     load_ok(&m, path);
     expect_loaded(&m, &c);
@@ -588,8 +552,8 @@ START_TEST(test_keeps_init)
     ckpt_sizes s = ckpt_sizes_tiny();
     clip_ckpt c;
     ckpt_build(&c, &s, 5);
-    char path[PATH_BYTES];
-    path_in(path, "clip.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "clip.safetensors");
     ckpt_write_f32(&c, path);
     load_ok(&m, path);
     const int64_t n = expect_loaded(&m, &c);
@@ -635,8 +599,8 @@ START_TEST(test_load_other_grid)
         pos[d] = 99.0f;                               /* CLS: must not reach the grid */
     for (int64_t k = 0; k < 4; k++)
         pos[(1 + k) * D] = (float)k;                  /* channel 0 of the 2 x 2 grid */
-    char path[PATH_BYTES];
-    path_in(path, "clip_2x2.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "clip_2x2.safetensors");
     ckpt_write_f32(&c, path);
     load_ok(&m, path);
     const float *ours = param(&m, "video.pos.spatial");
@@ -667,8 +631,8 @@ START_TEST(test_inflation_tokens)
     ckpt_sizes s = ckpt_sizes_tiny();
     clip_ckpt c;
     ckpt_build(&c, &s, 7);
-    char path[PATH_BYTES];
-    path_in(path, "clip.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "clip.safetensors");
     ckpt_write_f32(&c, path);
     load_ok(&m, path);
     const int64_t F = m.cfg.frames, S = m.cfg.image_size, p = m.cfg.patch, D = m.cfg.width;
@@ -718,7 +682,7 @@ END_TEST
 
 /* ---- resizing ------------------------------------------------------------------------------- */
 
-static void expect_floats(const float *got, const float *want, int64_t n, const char *what)
+static void expect_same_floats(const float *got, const float *want, int64_t n, const char *what)
 {
     for (int64_t i = 0; i < n; i++)
         ck_assert_msg(fabsf(got[i] - want[i]) <= 1e-6f * (1.0f + fabsf(want[i])),
@@ -738,14 +702,14 @@ START_TEST(test_pos_grid_resize)
         want4[2 * k + 1] = 10.0f * grid_2_to_4[k];
     }
     lv_pos_grid_resize(out4, in2, 2, 4, 2);
-    expect_floats(out4, want4, 32, "2x2 -> 4x4");
+    expect_same_floats(out4, want4, 32, "2x2 -> 4x4");
     /* 4 x 4 -> 2 x 2: each output is the mean of a 2 x 2 block */
     float in4[16], out2[4];
     const float want2[4] = { 2.5f, 4.5f, 10.5f, 12.5f };
     for (int k = 0; k < 16; k++)
         in4[k] = (float)k;
     lv_pos_grid_resize(out2, in4, 4, 2, 1);
-    expect_floats(out2, want2, 4, "4x4 -> 2x2");
+    expect_same_floats(out2, want2, 4, "4x4 -> 2x2");
     /* same size: a copy, bit for bit */
     lv_rng r = test_rng(200);
     float *in3 = rand_floats(&r, 9 * 5, 1.0), *out3 = zeros(9 * 5);
@@ -819,8 +783,8 @@ START_TEST(test_missing_tensors)
     ckpt_build(&c, &s, 8);
     for (int k = 0; k < 3; k++)
         ckpt_find(&c, gone[k])->dropped = 1;
-    char path[PATH_BYTES];
-    path_in(path, "missing.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "missing.safetensors");
     ckpt_write_f32(&c, path);
     const char *const needles[] = { path, "3 problems",
                                     "missing vision_model.pre_layrnorm.bias, expected (32)",
@@ -847,8 +811,8 @@ START_TEST(test_wrong_shapes)
     ckpt_shrink(&c, "vision_model.embeddings.patch_embedding.weight", 4, 32, 3, 4, 4);
     ckpt_shrink(&c, "vision_model.embeddings.position_embedding.weight", 2, 11, 32, 0, 0);
     c.t[c.n - 1].dtype = LV_DT_I32;                    /* logit_scale */
-    char path[PATH_BYTES];
-    path_in(path, "shapes.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "shapes.safetensors");
     ckpt_write_raw(&c, path);
     const char *const needles[] = {
         "5 problems",
@@ -874,8 +838,8 @@ START_TEST(test_layer_counts)
     s.text_layers = 1;
     clip_ckpt c;
     ckpt_build(&c, &s, 10);
-    char path[PATH_BYTES];
-    path_in(path, "layers.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "layers.safetensors");
     ckpt_write_f32(&c, path);
     const char *const needles[] = {
         "vision_model has 3 encoder layers, the model 2 (config layers)",
@@ -895,8 +859,8 @@ START_TEST(test_missing_file)
 {
     lv_model m;
     model_make(&m, NULL);
-    char path[PATH_BYTES];
-    path_in(path, "absent.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "absent.safetensors");
     const char *const needles[] = { path, NULL };
     printf("missing file:\n");
     expect_fails_unchanged(&m, path, needles);
@@ -917,16 +881,16 @@ Suite *clip_init_suite(void)
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         TCase *tc = tcase_create(groups[g].name);
         tcase_set_timeout(tc, 30);
-        tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
-        tcase_add_checked_fixture(tc, dir_setup, NULL);
+        tcase_add_unchecked_fixture(tc, tmp_root_setup, tmp_root_teardown);
+        tcase_add_checked_fixture(tc, tmp_dir_setup, NULL);
         for (int i = 0; i < 6 && groups[g].tests[i]; i++)
             tcase_add_test(tc, groups[g].tests[i]);
         suite_add_tcase(s, tc);
     }
     TCase *loops = tcase_create("variants");
     tcase_set_timeout(loops, 30);
-    tcase_add_unchecked_fixture(loops, root_setup, root_teardown);
-    tcase_add_checked_fixture(loops, dir_setup, NULL);
+    tcase_add_unchecked_fixture(loops, tmp_root_setup, tmp_root_teardown);
+    tcase_add_checked_fixture(loops, tmp_dir_setup, NULL);
     tcase_add_loop_test(loops, test_keeps_init, 0, (int)(sizeof keep_cases / sizeof keep_cases[0]));
     tcase_add_loop_test(loops, test_inflation_tokens, 0, 2);
     suite_add_tcase(s, loops);

@@ -14,18 +14,6 @@
 
 #define FD_MAX 96       /* entries probed per tensor: enough to hit every code path */
 
-static void expect_floats(const char *what, const float *got, const double *want, int64_t n,
-                          double tol)
-{
-    double worst = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        worst = fmax(worst, fabs(got[i] - want[i]));
-        ck_assert_msg(fabs(got[i] - want[i]) <= tol, "%s[%lld]: got %.9g want %.9g", what,
-                      (long long)i, got[i], want[i]);
-    }
-    printf("  %-40s hand-computed, max abs err %.2e (tol %.0e)\n", what, worst, tol);
-}
-
 /* ---- linear --------------------------------------------------------------------------------- */
 
 START_TEST(test_linear_hand)
@@ -801,8 +789,7 @@ END_TEST
 
 Suite *kernels_suite(void)
 {
-    Suite *s = suite_create("kernels");
-    struct { const char *name; const TTest *test; int loops; } cases[] = {
+    const test_row rows[] = {
         { "linear", test_linear_hand, 1 },
         { "linear", test_linear_random, 4 },
         { "layernorm", test_layernorm_hand, 1 },
@@ -826,16 +813,5 @@ Suite *kernels_suite(void)
         { "tubelet", test_tubelet_hand, 1 },
         { "tubelet", test_tubelet_random, 4 },
     };
-    TCase *tc = NULL;
-    const char *current = "";
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        if (strcmp(current, cases[i].name)) {
-            current = cases[i].name;
-            tc = tcase_create(current);
-            tcase_set_timeout(tc, 60);
-            suite_add_tcase(s, tc);
-        }
-        tcase_add_loop_test(tc, cases[i].test, 0, cases[i].loops);
-    }
-    return s;
+    return suite_from_rows("kernels", rows, sizeof rows / sizeof rows[0], 60);
 }

@@ -18,18 +18,6 @@
 
 #define FD_MAX 96       /* entries probed per tensor: enough to hit every code path */
 
-static void expect_hand(const char *what, const float *got, const double *want, int64_t n,
-                        double tol)
-{
-    double worst = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        worst = fmax(worst, fabs(got[i] - want[i]));
-        ck_assert_msg(fabs(got[i] - want[i]) <= tol, "%s[%lld]: got %.9g want %.9g", what,
-                      (long long)i, got[i], want[i]);
-    }
-    printf("  %-40s hand-computed, max abs err %.2e (tol %.0e)\n", what, worst, tol);
-}
-
 /* ---- InfoNCE -------------------------------------------------------------------------------- */
 
 START_TEST(test_infonce_hand)
@@ -42,8 +30,8 @@ START_TEST(test_infonce_hand)
     const float log_scale = (float)log(2.0);
     float loss, logits[2 * 2];
     lv_infonce_forward(&loss, logits, v, t, &log_scale, 2, 2);
-    expect_hand("infonce logits (B=2, scale 2)", logits, (double[]){ 2, 1.2, 0, 1.6 }, 4, 1e-6);
-    expect_hand("infonce loss (B=2, scale 2)", &loss, (double[]){ 0.2987361675697604 }, 1, 1e-6);
+    expect_floats("infonce logits (B=2, scale 2)", logits, (double[]){ 2, 1.2, 0, 1.6 }, 4, 1e-6);
+    expect_floats("infonce loss (B=2, scale 2)", &loss, (double[]){ 0.2987361675697604 }, 1, 1e-6);
 }
 END_TEST
 
@@ -162,11 +150,11 @@ START_TEST(test_segment_mean_hand)
     const int64_t start[4] = { 0, 2, 2, 5 };
     float out[3 * 2], dx[5 * 2] = { 0 };
     lv_segment_mean_forward(out, x, start, 3, 2);
-    expect_hand("segment_mean forward (empty segment -> 0)", out,
+    expect_floats("segment_mean forward (empty segment -> 0)", out,
                 (double[]){ 2, 3, 0, 0, 7, 8 }, 6, 0);
     const float dout[3 * 2] = { 1, 2, 100, 100, 3, 6 };
     lv_segment_mean_backward(dx, dout, start, 3, 2);
-    expect_hand("segment_mean backward (dout / count)", dx,
+    expect_floats("segment_mean backward (dout / count)", dx,
                 (double[]){ 0.5, 1, 0.5, 1, 1, 2, 1, 2, 1, 2 }, 10, 0);
 }
 END_TEST
@@ -434,8 +422,7 @@ END_TEST
 
 Suite *model_kernels_suite(void)
 {
-    Suite *s = suite_create("model_kernels");
-    struct { const char *name; const TTest *test; int loops; } cases[] = {
+    const test_row rows[] = {
         { "infonce", test_infonce_hand, 1 },
         { "infonce", test_infonce_random, 6 },
         { "infonce", test_infonce_clamped, 1 },
@@ -448,16 +435,5 @@ Suite *model_kernels_suite(void)
         { "mask", test_mask_uniform, 1 },
         { "mask", test_mask_errors, 1 },
     };
-    TCase *tc = NULL;
-    const char *current = "";
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        if (strcmp(current, cases[i].name)) {
-            current = cases[i].name;
-            tc = tcase_create(current);
-            tcase_set_timeout(tc, 60);
-            suite_add_tcase(s, tc);
-        }
-        tcase_add_loop_test(tc, cases[i].test, 0, cases[i].loops);
-    }
-    return s;
+    return suite_from_rows("model_kernels", rows, sizeof rows / sizeof rows[0], 60);
 }

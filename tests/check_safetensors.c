@@ -1,15 +1,12 @@
 /* Check suite for ref/safetensors: round trips, exact F16/BF16 decoding, byte-identical output
  * (also against the byte layouts the Rust crate's tests spell out), atomic writes, and one case
  * per malformed file asserting its message. Every test gets a fresh mkdtemp folder; no RNG. */
-#ifndef _XOPEN_SOURCE
-#define _XOPEN_SOURCE 700
-#endif
 #include "suites.h"
+#include "check_util.h"
 #include "error.h"
 #include "safetensors.h"
 
 #include <dirent.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,39 +14,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define PATH_BYTES 512
-
-static char root[64];        /* per test case, made and removed in the parent process */
-static char dir[128];        /* per test, inside root */
-
-static void root_setup(void)
-{
-    snprintf(root, sizeof root, "/tmp/lv_st_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(root));
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-/* Runs even when a test failed, so nothing is left under /tmp. */
-static void root_teardown(void)
-{
-    ck_assert_int_eq(nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
-}
-
-static void dir_setup(void)
-{
-    snprintf(dir, sizeof dir, "%s/test_XXXXXX", root);
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void path_in(char *out, const char *name)
-{
-    snprintf(out, PATH_BYTES, "%s/%s", dir, name);
-}
 
 static void write_bytes(const char *path, const void *bytes, size_t n)
 {
@@ -95,7 +59,7 @@ static unsigned char *read_bytes(const char *path, size_t *n)
 
 static int count_temp_files(void)
 {
-    DIR *d = opendir(dir);
+    DIR *d = opendir(test_dir);
     ck_assert_ptr_nonnull(d);
     int count = 0;
     for (struct dirent *e = readdir(d); e; e = readdir(d))
@@ -153,8 +117,8 @@ START_TEST(test_roundtrip)
     const int64_t w_shape[2] = { 2, 3 }, ids_shape[1] = { 4 };
     const char *quote = "say \"hi\" \\ back\nslash\ttab";
     const char *unicode = "caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9d\x84\x9e";
-    char path[PATH_BYTES];
-    path_in(path, "rt.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "rt.safetensors");
 
     lv_st_writer *wr = lv_st_writer_new();
     ck_assert_ptr_nonnull(wr);
@@ -223,8 +187,8 @@ END_TEST
 
 START_TEST(test_metadata_escapes)
 {
-    char path[PATH_BYTES];
-    path_in(path, "esc.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "esc.safetensors");
     write_st(path, "{\"__metadata__\": {\"q\": \"a\\\"b\\\\c\\n\", "
              "\"u\": \"\\u00e9\\u2713\\ud834\\udd1e\"}}", NULL, 0);
     lv_st_file *f = open_ok(path);
@@ -243,8 +207,8 @@ START_TEST(test_zero_size)
     const int64_t b[1] = { 7 };
     const int64_t a_shape[1] = { 2 }, empty_shape[2] = { 0, 5 }, b_shape[1] = { 1 };
     const int64_t tail_shape[2] = { 3, 0 };
-    char path[PATH_BYTES];
-    path_in(path, "zero.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "zero.safetensors");
     lv_st_writer *w = lv_st_writer_new();
     ck_assert_int_eq(lv_st_writer_add_f32(w, "a", a, 1, a_shape), 0);
     ck_assert_int_eq(lv_st_writer_add_f32(w, "empty", NULL, 2, empty_shape), 0);
@@ -288,8 +252,8 @@ START_TEST(test_large_chunked)
         x[i] = 0.5f * (float)i - 1000.0f;
         put_le(raw + 4 * (size_t)i, (uint32_t)(i - N / 2), 4);
     }
-    char path[PATH_BYTES];
-    path_in(path, "large.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "large.safetensors");
     lv_st_writer *w = lv_st_writer_new();
     ck_assert_int_eq(lv_st_writer_add_f32(w, "head", &head, 1, head_shape), 0);
     ck_assert_int_eq(lv_st_writer_add_f32(w, "big", x, 2, big_shape), 0);
@@ -358,10 +322,10 @@ START_TEST(test_deterministic)
 {
     const float x[6] = { 0.5f, -1.0f, 3.0f, 1e-3f, 7.0f, -0.0f };
     const int64_t ids[2] = { 3, -9 };
-    char p1[PATH_BYTES], p2[PATH_BYTES], p3[PATH_BYTES];
-    path_in(p1, "d1.safetensors");
-    path_in(p2, "d2.safetensors");
-    path_in(p3, "d3.safetensors");
+    char p1[TEST_PATH_BYTES], p2[TEST_PATH_BYTES], p3[TEST_PATH_BYTES];
+    tmp_path(p1, "d1.safetensors");
+    tmp_path(p2, "d2.safetensors");
+    tmp_path(p3, "d3.safetensors");
     lv_st_writer *w = sample_writer(x, ids), *w2 = sample_writer(x, ids);
     ck_assert_int_eq(lv_st_writer_write(w, p1), 0);
     ck_assert_int_eq(lv_st_writer_write(w, p2), 0);
@@ -382,8 +346,8 @@ START_TEST(test_reference_bytes)
 {
     const float data[6] = { 0.0f, 1.0f, 2.0f, 3.0f, 4.0f, 5.0f };
     const int64_t shape3[3] = { 1, 2, 3 }, shape4[4] = { 1, 1, 2, 3 };
-    char path[PATH_BYTES];
-    path_in(path, "ref.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "ref.safetensors");
 
     lv_st_writer *w = lv_st_writer_new();
     ck_assert_int_eq(lv_st_writer_add_f32(w, "attn.0", data, 3, shape3), 0);
@@ -431,8 +395,8 @@ START_TEST(test_atomic_writer_error)
 {
     const float x[2] = { 1.0f, 2.0f };
     const int64_t shape[1] = { 2 };
-    char path[PATH_BYTES];
-    path_in(path, "keep.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "keep.safetensors");
     lv_st_writer *good = lv_st_writer_new();
     ck_assert_int_eq(lv_st_writer_add_f32(good, "x", x, 1, shape), 0);
     ck_assert_int_eq(lv_st_writer_write(good, path), 0);
@@ -462,8 +426,8 @@ END_TEST
 
 START_TEST(test_atomic_missing_dir)
 {
-    char path[PATH_BYTES];
-    path_in(path, "no_such_dir/out.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "no_such_dir/out.safetensors");
     lv_st_writer *w = lv_st_writer_new();
     ck_assert_int_eq(lv_st_writer_meta(w, "k", "v"), 0);
     ck_assert_int_eq(lv_st_writer_write(w, path), -1);
@@ -476,9 +440,9 @@ END_TEST
 
 START_TEST(test_atomic_rename_fails)
 {
-    char path[PATH_BYTES], inner[PATH_BYTES];
-    path_in(path, "ckpt.safetensors");
-    path_in(inner, "ckpt.safetensors/inner");
+    char path[TEST_PATH_BYTES], inner[TEST_PATH_BYTES];
+    tmp_path(path, "ckpt.safetensors");
+    tmp_path(inner, "ckpt.safetensors/inner");
     ck_assert_int_eq(mkdir(path, 0700), 0);
     write_bytes(inner, "keep", 4);
     const int64_t ids[3] = { 1, 2, 3 }, shape[1] = { 3 };
@@ -509,8 +473,8 @@ START_TEST(test_f16)
     unsigned char data[22];
     for (int i = 0; i < 11; i++)
         put_le(data + 2 * i, h[i], 2);
-    char path[PATH_BYTES];
-    path_in(path, "f16.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "f16.safetensors");
     write_st(path, "{\n  \"h\": {\"dtype\": \"F16\", \"shape\": [11], "
              "\"data_offsets\": [0, 22]}\n}\n ", data, sizeof data);
     lv_st_file *f = open_ok(path);
@@ -537,8 +501,8 @@ START_TEST(test_bf16)
     unsigned char data[16];
     for (int i = 0; i < 8; i++)
         put_le(data + 2 * i, h[i], 2);
-    char path[PATH_BYTES];
-    path_in(path, "bf16.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "bf16.safetensors");
     write_st(path, "{\"b\":{\"dtype\":\"BF16\",\"shape\":[2,4],\"data_offsets\":[0,16]}}", data,
              sizeof data);
     lv_st_file *f = open_ok(path);
@@ -581,8 +545,8 @@ START_TEST(test_ints_and_f64)
             put_le(data + at, (uint64_t)ints[i].v[j], ints[i].bytes);
     for (int j = 0; j < 3; j++, at += 8)
         memcpy(data + at, &f64[j], 8);
-    char path[PATH_BYTES];
-    path_in(path, "ints.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "ints.safetensors");
     write_st(path, header, data, sizeof data);
 
     lv_st_file *f = open_ok(path);
@@ -615,8 +579,8 @@ START_TEST(test_read_errors)
 {
     const float w[6] = { 1, 2, 3, 4, 5, 6 };
     const int64_t ids[4] = { 1, 2, 3, 4 }, w_shape[2] = { 2, 3 }, ids_shape[1] = { 4 };
-    char path[PATH_BYTES];
-    path_in(path, "err.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "err.safetensors");
     lv_st_writer *wr = lv_st_writer_new();
     ck_assert_int_eq(lv_st_writer_add_f32(wr, "w", w, 2, w_shape), 0);
     ck_assert_int_eq(lv_st_writer_add_i64(wr, "ids", ids, 1, ids_shape), 0);
@@ -668,8 +632,8 @@ END_TEST
 /* rc came from a failing writer call: check the message, then that the write refuses. */
 static void expect_poisoned(lv_st_writer *w, int rc, const char *needle)
 {
-    char path[PATH_BYTES];
-    path_in(path, "never.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "never.safetensors");
     ck_assert_int_eq(rc, -1);
     expect_error(needle, NULL);
     ck_assert_int_eq(lv_st_writer_write(w, path), -1);
@@ -704,13 +668,13 @@ END_TEST
 
 START_TEST(test_bad_prefix)
 {
-    char path[PATH_BYTES];
+    char path[TEST_PATH_BYTES];
     unsigned char buf[24] = { 0 };
-    path_in(path, "missing.safetensors");
+    tmp_path(path, "missing.safetensors");
     expect_open_fails(path, "cannot open");
-    path_in(path, "");
+    tmp_path(path, "");
     expect_open_fails(path, "not a regular file");
-    path_in(path, "short.safetensors");
+    tmp_path(path, "short.safetensors");
     write_bytes(path, buf, 5);
     expect_open_fails(path, "shorter than the 8-byte");
     put_le(buf, (uint64_t)200 << 20, 8);
@@ -803,8 +767,8 @@ static const bad_case bad_cases[] = {
 START_TEST(test_bad_header)
 {
     const bad_case *c = &bad_cases[_i];
-    char path[PATH_BYTES];
-    path_in(path, "bad.safetensors");
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "bad.safetensors");
     write_st(path, c->header, NULL, c->data_bytes);
     printf("bad header %d (%s):\n", _i, c->what);
     expect_open_fails(path, c->needle);
@@ -826,16 +790,16 @@ Suite *safetensors_suite(void)
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         TCase *tc = tcase_create(groups[g].name);
         tcase_set_timeout(tc, 10);
-        tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
-        tcase_add_checked_fixture(tc, dir_setup, NULL);
+        tcase_add_unchecked_fixture(tc, tmp_root_setup, tmp_root_teardown);
+        tcase_add_checked_fixture(tc, tmp_dir_setup, NULL);
         for (int i = 0; i < 5 && groups[g].tests[i]; i++)
             tcase_add_test(tc, groups[g].tests[i]);
         suite_add_tcase(s, tc);
     }
     TCase *bad = tcase_create("bad_header");
     tcase_set_timeout(bad, 10);
-    tcase_add_unchecked_fixture(bad, root_setup, root_teardown);
-    tcase_add_checked_fixture(bad, dir_setup, NULL);
+    tcase_add_unchecked_fixture(bad, tmp_root_setup, tmp_root_teardown);
+    tcase_add_checked_fixture(bad, tmp_dir_setup, NULL);
     tcase_add_loop_test(bad, test_bad_header, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));
     suite_add_tcase(s, bad);
     return s;

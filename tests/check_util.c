@@ -1,4 +1,7 @@
 /* Test helpers (see check_util.h). */
+#ifndef _XOPEN_SOURCE
+#define _XOPEN_SOURCE 700      /* nftw */
+#endif
 #include "check_util.h"
 
 #include <check.h>
@@ -6,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
+#include <sys/stat.h>
 
 #define FD_STEP 1e-5
 
@@ -145,4 +150,66 @@ double fd_check(const char *kernel, fd_tensor *tensors, int count, fd_objective 
             worst = w;
     }
     return worst;
+}
+
+/* ---- temporary folders ---------------------------------------------------------------------- */
+
+static char test_root[64];
+char test_dir[128];
+
+void tmp_root_setup(void)
+{
+    snprintf(test_root, sizeof test_root, "/tmp/lv_test_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(test_root));
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+void tmp_root_teardown(void)
+{
+    ck_assert_int_eq(nftw(test_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
+void tmp_dir_setup(void)
+{
+    snprintf(test_dir, sizeof test_dir, "%s/test_XXXXXX", test_root);
+    ck_assert_ptr_nonnull(mkdtemp(test_dir));
+}
+
+void tmp_path(char *out, const char *name)
+{
+    snprintf(out, TEST_PATH_BYTES, "%s/%s", test_dir, name);
+}
+
+/* ---- small checks and suites ---------------------------------------------------------------- */
+
+void expect_floats(const char *what, const float *got, const double *want, int64_t n, double tol)
+{
+    double worst = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        worst = fmax(worst, fabs(got[i] - want[i]));
+        ck_assert_msg(fabs(got[i] - want[i]) <= tol, "%s[%lld]: got %.9g want %.9g", what,
+                      (long long)i, got[i], want[i]);
+    }
+    printf("  %-40s hand-computed, max abs err %.2e (tol %.0e)\n", what, worst, tol);
+}
+
+Suite *suite_from_rows(const char *suite, const test_row *rows, size_t n, int timeout)
+{
+    Suite *s = suite_create(suite);
+    TCase *tc = NULL;
+    const char *current = "";
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(current, rows[i].name)) {
+            current = rows[i].name;
+            tc = tcase_create(current);
+            tcase_set_timeout(tc, timeout);
+            suite_add_tcase(s, tc);
+        }
+        tcase_add_loop_test(tc, rows[i].test, 0, rows[i].loops);
+    }
+    return s;
 }

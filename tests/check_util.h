@@ -6,6 +6,8 @@
 #include "rng.h"
 #include "tolerance.h"
 
+#include <check.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* A seeded stream for one test: the same numbers on every run and machine. */
@@ -49,6 +51,28 @@ typedef struct {
 grad_buf grad_new(lv_rng *r, int64_t n);
 const float *grad_delta(grad_buf *g);       /* in place: grad -= prior; returns grad */
 void grad_free(grad_buf *g);
+
+/* Per-test temporary folders: tmp_root_setup/tmp_root_teardown as an unchecked fixture (they run
+ * in the parent, so the root is removed even when a test fails), tmp_dir_setup as a checked one
+ * (a fresh folder per test); tmp_path puts a file name inside it. */
+#define TEST_PATH_BYTES 512
+extern char test_dir[128];
+void tmp_root_setup(void);
+void tmp_root_teardown(void);
+void tmp_dir_setup(void);
+void tmp_path(char *out, const char *name);      /* out: TEST_PATH_BYTES */
+
+/* got[i] == want[i] within tol for every i; prints what was checked and the worst error. */
+void expect_floats(const char *what, const float *got, const double *want, int64_t n, double tol);
+
+/* A suite from a table of (test case name, test, loop count); consecutive rows with the same
+ * name share a TCase with the given timeout. */
+typedef struct {
+    const char *name;
+    const TTest *test;
+    int loops;
+} test_row;
+Suite *suite_from_rows(const char *suite, const test_row *rows, size_t n, int timeout);
 
 /* sum(a * b) in double */
 double dot_f64(const double *a, const double *b, int64_t n);

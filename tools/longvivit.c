@@ -191,7 +191,8 @@ static int train_usage(FILE *out)
 {
     fprintf(out,
             "usage: longvivit train --dry-run [--preset P] [--frames F] [--mask R]\n"
-            "           [--attn joint|factorized|frame] [--tune full|last-k|adapters|lora|temporal]\n"
+            "           [--attn joint|factorized|frame]\n"
+            "           [--tune full|last-k|adapters|lora|temporal]\n"
             "           [--batch B] [--set key=value ...]\n"
             "--dry-run prints the full configuration (every key accepts --set key=value), the\n"
             "parameter counts per tower, and the analytic memory of one training step.\n"
@@ -206,7 +207,8 @@ static void print_memory_row(const char *what, double floats)
 
 /* The shorthand options of train and the config keys they set. */
 static const char *const train_shorthands[][2] = {
-    { "--frames", "frames" }, { "--mask", "mask_ratio" }, { "--attn", "attn" }, { "--tune", "tune" },
+    { "--frames", "frames" }, { "--mask", "mask_ratio" },
+    { "--attn", "attn" }, { "--tune", "tune" },
 };
 
 static int cmd_train(int argc, char **argv)
