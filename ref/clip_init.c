@@ -144,7 +144,7 @@ static map_item *table_expand(const lv_model *m, int64_t *n)
 /* ---- checking ------------------------------------------------------------------------------- */
 
 /* The problems found, as lines that fit lv_error()'s buffer next to the header and the fix. */
-#define REPORT_BYTES 640
+#define REPORT_BYTES 15000
 
 typedef struct {
     char text[REPORT_BYTES];

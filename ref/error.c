@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static _Thread_local char last_error[1024];
+static _Thread_local char last_error[16384];   /* room to name every bad tensor of a file */
 
 int lv_set_error(const char *fmt, ...)
 {

@@ -68,7 +68,7 @@ int lv_config_from_file(lv_config *c, const char *path)
 
 /* A bounded list of names for an error message; the count is always exact. */
 typedef struct {
-    char text[400];
+    char text[12000];
     int count;
 } name_list;
 
