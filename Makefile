@@ -56,6 +56,15 @@ ifeq ($(HAVE_BLAS),yes)
   BLAS_LIBDIR := $(shell PKG_CONFIG_PATH=$(OPENBLAS_PC) $(PKG) --variable=libdir openblas)
   LDLIBS   += -L$(BLAS_LIBDIR) -Wl,-rpath,$(BLAS_LIBDIR) -lopenblas
 endif
+ifeq ($(HAVE_FFMPEG),yes)
+  DATA_CFLAGS += $(shell $(PKG) --cflags libavformat libavcodec libavutil libswscale)
+  LDLIBS      += $(shell $(PKG) --libs libavformat libavcodec libavutil libswscale)
+endif
+ifeq ($(HAVE_PNG),yes)
+  DATA_CFLAGS += $(shell $(PKG) --cflags libpng)
+  LDLIBS      += $(shell $(PKG) --libs libpng)
+endif
+LDLIBS += -lpthread
 ifeq ($(HAVE_CJSON),yes)
   CPPFLAGS += $(shell $(PKG) --cflags libcjson)
   LDLIBS   += $(shell $(PKG) --libs libcjson)
@@ -65,13 +74,15 @@ endif
 REF_SRC   := $(wildcard ref/*.c)
 FAST_SRC  := $(wildcard blas_glue/*.c)
 DATA_SRC  := $(wildcard data/*.c)
-TOOL_SRC  := $(wildcard tools/*.c)
+TOOL_SRC  := tools/longvivit.c $(wildcard tools/cmd_*.c)     # the one program
+BENCH_SRC := $(wildcard tools/bench_*.c)                       # one program each
 TEST_SRC  := $(wildcard tests/*.c)
 
 REF_OBJ   := $(REF_SRC:%.c=$(BUILD)/%.o)
 FAST_OBJ  := $(FAST_SRC:%.c=$(BUILD)/%.o)
 DATA_OBJ  := $(DATA_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ  := $(TOOL_SRC:%.c=$(BUILD)/%.o)
+BENCHES   := $(BENCH_SRC:tools/%.c=$(BUILD)/%)
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 LIB       := $(BUILD)/liblongvivit.a
@@ -79,7 +90,7 @@ PROGRAM   := $(BUILD)/longvivit
 TESTS     := $(BUILD)/run_tests
 
 .PHONY: all check clean config cuda docs
-all: config $(LIB) $(PROGRAM)
+all: config $(LIB) $(PROGRAM) $(BENCHES)
 
 config:
 	@echo "longvivit build in $(BUILD)/"
@@ -93,6 +104,8 @@ config:
 	@echo "  sanitize : $(or $(SANITIZE),off)"
 	@test "$(HAVE_CJSON)" = yes || \
 	  { echo "cJSON is required (safetensors headers): run tools/install-deps.sh"; exit 1; }
+	@test "$(HAVE_FFMPEG)$(HAVE_PNG)" = yesyes || \
+	  { echo "FFmpeg and libpng are required (data/): run tools/install-deps.sh"; exit 1; }
 
 $(BUILD)/ref/%.o: ref/%.c $(wildcard ref/*.h) | $(BUILD)/ref
 	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
@@ -101,13 +114,14 @@ $(BUILD)/blas_glue/%.o: blas_glue/%.c $(wildcard ref/*.h blas_glue/*.h) | $(BUIL
 	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) $(FASTFLAGS) $(OMPFLAGS) $(BLAS_CFLAGS) -c $< -o $@
 
 $(BUILD)/data/%.o: data/%.c $(wildcard ref/*.h data/*.h) | $(BUILD)/data
-	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) $(OMPFLAGS) -c $< -o $@
+	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) $(OMPFLAGS) $(DATA_CFLAGS) -c $< -o $@
 
 $(BUILD)/tools/%.o: tools/%.c $(wildcard ref/*.h blas_glue/*.h data/*.h tools/*.h) | $(BUILD)/tools
-	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) $(OMPFLAGS) -c $< -o $@
+	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) $(OMPFLAGS) $(DATA_CFLAGS) -c $< -o $@
 
 $(BUILD)/tests/%.o: tests/%.c $(wildcard ref/*.h blas_glue/*.h data/*.h tests/*.h) | $(BUILD)/tests
-	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) $(OMPFLAGS) $(shell $(PKG) --cflags check) -c $< -o $@
+	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) $(OMPFLAGS) $(DATA_CFLAGS) \
+	  $(shell $(PKG) --cflags check) -c $< -o $@
 
 $(BUILD)/ref $(BUILD)/blas_glue $(BUILD)/data $(BUILD)/tools $(BUILD)/tests:
 	@mkdir -p $@
@@ -118,6 +132,9 @@ $(LIB): $(REF_OBJ) $(FAST_OBJ) $(DATA_OBJ)
 
 $(PROGRAM): $(TOOL_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $(CFLAGS) $(TOOL_OBJ) $(LIB) $(LDLIBS) -o $@
+
+$(BUILD)/bench_%: $(BUILD)/tools/bench_%.o $(LIB)
+	$(CC) $(LDFLAGS) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
 $(TESTS): $(TEST_OBJ) $(LIB)
 	@test "$(HAVE_CHECK)" = yes || \
