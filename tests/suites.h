@@ -11,5 +11,7 @@ Suite *safetensors_suite(void);
 Suite *model_kernels_suite(void);
 Suite *clip_init_suite(void);
 Suite *model_suite(void);
+Suite *text_data_suite(void);
+Suite *image_suite(void);
 
 #endif
