@@ -813,5 +813,5 @@ Suite *kernels_suite(void)
         { "tubelet", test_tubelet_hand, 1 },
         { "tubelet", test_tubelet_random, 4 },
     };
-    return suite_from_rows("kernels", rows, sizeof rows / sizeof rows[0], 60);
+    return suite_from_rows("kernels", rows, sizeof rows / sizeof rows[0], 60, 0);
 }

@@ -435,5 +435,5 @@ Suite *model_kernels_suite(void)
         { "mask", test_mask_uniform, 1 },
         { "mask", test_mask_errors, 1 },
     };
-    return suite_from_rows("model_kernels", rows, sizeof rows / sizeof rows[0], 60);
+    return suite_from_rows("model_kernels", rows, sizeof rows / sizeof rows[0], 60, 0);
 }

@@ -197,7 +197,8 @@ void expect_floats(const char *what, const float *got, const double *want, int64
     printf("  %-40s hand-computed, max abs err %.2e (tol %.0e)\n", what, worst, tol);
 }
 
-Suite *suite_from_rows(const char *suite, const test_row *rows, size_t n, int timeout)
+Suite *suite_from_rows(const char *suite, const test_row *rows, size_t n, int timeout,
+                       int tmp_dirs)
 {
     Suite *s = suite_create(suite);
     TCase *tc = NULL;
@@ -207,6 +208,10 @@ Suite *suite_from_rows(const char *suite, const test_row *rows, size_t n, int ti
             current = rows[i].name;
             tc = tcase_create(current);
             tcase_set_timeout(tc, timeout);
+            if (tmp_dirs) {
+                tcase_add_unchecked_fixture(tc, tmp_root_setup, tmp_root_teardown);
+                tcase_add_checked_fixture(tc, tmp_dir_setup, NULL);
+            }
             suite_add_tcase(s, tc);
         }
         tcase_add_loop_test(tc, rows[i].test, 0, rows[i].loops);

@@ -66,13 +66,14 @@ void tmp_path(char *out, const char *name);      /* out: TEST_PATH_BYTES */
 void expect_floats(const char *what, const float *got, const double *want, int64_t n, double tol);
 
 /* A suite from a table of (test case name, test, loop count); consecutive rows with the same
- * name share a TCase with the given timeout. */
+ * name share a TCase with the given timeout; tmp_dirs gives every test a fresh temp folder. */
 typedef struct {
     const char *name;
     const TTest *test;
     int loops;
 } test_row;
-Suite *suite_from_rows(const char *suite, const test_row *rows, size_t n, int timeout);
+Suite *suite_from_rows(const char *suite, const test_row *rows, size_t n, int timeout,
+                       int tmp_dirs);
 
 /* sum(a * b) in double */
 double dot_f64(const double *a, const double *b, int64_t n);

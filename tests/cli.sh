@@ -58,6 +58,16 @@ contains "dry run prints the kept tokens" "kept after masking: 3136"
 expect 2 "train with a bad config value" "$bin" train --dry-run --set attn=sideways
 contains "the bad value is named" "attn=sideways"
 expect 2 "train without --dry-run (training is issue #5)" "$bin" train
+expect 0 "synth writes a small benchmark" "$bin" synth --out "$tmp/synth" --videos 4 --frames 8 --size 32
+contains "synth names its files" "train.jsonl test.jsonl mcq.jsonl vocab.txt"
+expect 0 "frames writes a contact sheet" "$bin" frames "$tmp/synth/videos/v0000.mp4" \
+    --max-frames 8 --size 32 --patch 8 --mask 0.75 --png "$tmp/sheet.png"
+contains "frames prints each sample's source frame" "sample   7  t=   7.000s  <- frame #14 at 7.000s"
+if [ -s "$tmp/sheet.png" ]; then ok "the sheet exists"; else fail "no sheet written"; fi
+printf 'not a video\n' >"$tmp/fake.mp4"
+expect 1 "frames of a file that is not a video" "$bin" frames "$tmp/fake.mp4" --png "$tmp/x.png"
+contains "the bad video is named" "fake.mp4"
+expect 1 "synth into an unwritable place" "$bin" synth --out /proc/none --videos 1
 expect 0 "tolerances" "$bin" tolerances --markdown
 docs=$(dirname "$0")/../docs/tolerances.md
 if diff <(grep '^|' "$docs") "$tmp/out" >/dev/null; then

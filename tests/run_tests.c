@@ -16,8 +16,10 @@ static const struct { const char *name; suite_fn make; } suites[] = {
     { "model_kernels", model_kernels_suite },
     { "clip_init", clip_init_suite },
     { "model", model_suite },
+    { "video", video_suite },
     { "text_data", text_data_suite },
     { "image", image_suite },
+    { "pipeline", pipeline_suite },
 };
 
 static int selected(const char *name, int argc, char **argv)

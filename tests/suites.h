@@ -11,7 +11,9 @@ Suite *safetensors_suite(void);
 Suite *model_kernels_suite(void);
 Suite *clip_init_suite(void);
 Suite *model_suite(void);
+Suite *video_suite(void);
 Suite *text_data_suite(void);
 Suite *image_suite(void);
+Suite *pipeline_suite(void);
 
 #endif

@@ -1,9 +1,11 @@
 /* The longvivit program: one binary, git-style subcommands. This file only parses arguments and
  * dispatches; the work lives in the library (ref/, blas_glue/, data/). */
 #include "blas_glue.h"
+#include "commands.h"
 #include "gradcheck.h"
 #include "longvivit.h"
 #include "model.h"
+#include "video.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +20,9 @@ static int usage(FILE *out)
             "\n"
             "commands:\n"
             "  gradcheck [--variant V]    model gradients against finite differences, per variant\n"
+            "  frames VIDEO --png OUT     decode as training does and write a contact sheet\n"
             "  inspect FILE.safetensors   list the tensors and metadata of a safetensors file\n"
+            "  synth --out DIR            write the synthetic long-range video-text benchmark\n"
             "  train --dry-run [options]  print the configuration, parameters and memory of a run\n"
             "  tolerances [--markdown]    print the per-kernel, per-tensor tolerance table\n"
             "  version                    print the version and what the build uses\n"
@@ -310,6 +314,7 @@ int main(int argc, char **argv)
     if (argc < 2)
         return usage(stderr);
     const char *cmd = argv[1];
+    lv_video_quiet(1);      /* our own messages name the file and the fix */
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h"))
         return usage(stdout);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version"))
@@ -318,6 +323,10 @@ int main(int argc, char **argv)
         return cmd_gradcheck(argc - 1, argv + 1);
     if (!strcmp(cmd, "train"))
         return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "synth"))
+        return cmd_synth(argc - 1, argv + 1);
+    if (!strcmp(cmd, "frames"))
+        return cmd_frames(argc - 1, argv + 1);
     if (!strcmp(cmd, "inspect"))
         return cmd_inspect(argc - 1, argv + 1);
     if (!strcmp(cmd, "tolerances"))

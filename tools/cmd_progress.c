@@ -1,0 +1,34 @@
+/* Progress lines for long commands: rewritten in place on a terminal (rate and ETA), printed as
+ * plain lines every few seconds when the output is a file or a pipe (CI logs stay readable). */
+#include "commands.h"
+
+#include <time.h>
+#include <unistd.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+void progress_report(const char *what, long long done, long long total)
+{
+    static double start, last;
+    static const char *current;
+    const double t = now();
+    if (current != what || done <= 1) {
+        current = what;
+        start = last = t;
+    }
+    const double rate = t > start ? done / (t - start) : 0.0;
+    const double eta = rate > 0 ? (total - done) / rate : 0.0;
+    if (isatty(STDERR_FILENO)) {
+        fprintf(stderr, "\r%s: %lld/%lld  %.1f/s  ETA %.0fs   ", what, done, total, rate, eta);
+        if (done == total)
+            fprintf(stderr, "\n");
+    } else if (t - last >= 5.0 || done == total) {
+        fprintf(stderr, "%s: %lld/%lld (%.1f/s)\n", what, done, total, rate);
+        last = t;
+    }
+}

@@ -1,0 +1,14 @@
+/* The subcommands of the longvivit program that live in their own files (tools/cmd_*.c).
+ * Each takes argv after the program name (argv[0] is the command) and returns the exit code. */
+#ifndef LV_COMMANDS_H
+#define LV_COMMANDS_H
+
+#include <stdio.h>
+
+int cmd_synth(int argc, char **argv);
+int cmd_frames(int argc, char **argv);
+
+/* Progress for long work: a live line on a terminal, a plain line every few seconds otherwise. */
+void progress_report(const char *what, long long done, long long total);
+
+#endif
