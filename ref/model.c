@@ -348,6 +348,7 @@ static int64_t layout(lv_model *m, float *base, int64_t B, int want_pixel_grad)
     m->loss = take(&s, 1);
     m->demb_v = take(&s, B * E);
     m->demb_t = take(&s, B * E);
+    m->zero_emb = take(&s, B * E);
     /* temporaries: rows x the widest matrix of either tower (qkv, MLP, pooling kv) */
     const int64_t Rmax = Rv > Rt ? Rv : Rt, Rf = frame_level ? B * F : 0;
     const int64_t W = max3(3 * D, m->video.hidden, max3(3 * c->text_width, m->text.hidden, E));
@@ -502,7 +503,7 @@ static void tower_project(lv_model *m, lv_tower *tw, int64_t B)
 
 /* Host side: each sample's kept tokens, relative to their tokenizer, and the attention groups
  * of the variant (kept lists are ascending, so one time step's tokens are contiguous). */
-static int video_groups(lv_model *m, int64_t B, uint32_t step)
+static int video_groups(lv_model *m, int64_t B, uint32_t step, uint32_t first)
 {
     const lv_config *c = &m->cfg;
     const lv_video_geometry *g = &m->geo;
@@ -511,7 +512,7 @@ static int video_groups(lv_model *m, int64_t B, uint32_t step)
     for (int64_t b = 0; b < B; b++) {
         int64_t *kept = m->kept + b * K;
         if (lv_mask_keep(kept, c->mask_kind, c->mask_ratio, g->N, single ? P : g->N, c->seed,
-                         step, (uint32_t)b) != K)
+                         step, first + (uint32_t)b) != K)
             return -1;
         for (int64_t k = 0, j = 0; k < K; k++) {
             while (kept[k] >= g->tok[j].start + g->tok[j].N)
@@ -645,23 +646,30 @@ static void text_forward(lv_model *m, const lv_batch *batch)
     tower_project(m, tw, B);
 }
 
-float lv_model_forward(lv_model *m, const lv_batch *batch)
+int lv_model_encode(lv_model *m, const lv_batch *batch)
 {
     const int64_t B = batch->B;
     LV_REQUIRE(B >= 1 && B <= m->B);
     m->image = batch->is_image;
     m->geo = lv_config_geometry(&m->cfg, batch->is_image);
     m->video.rows = B * m->geo.K;
-    if (video_groups(m, B, batch->step) < 0)
-        return NAN;
+    if (video_groups(m, B, batch->step, batch->first_sample) < 0)
+        return -1;
     video_tokens(m, batch);
     const int temporal = m->video.factorized && !m->image;
     tower_forward(m, &m->video, &m->g_video, temporal ? &m->g_time : NULL);
     video_pool(m, B);
     tower_project(m, &m->video, B);
     text_forward(m, batch);
+    return 0;
+}
+
+float lv_model_forward(lv_model *m, const lv_batch *batch)
+{
+    if (lv_model_encode(m, batch) < 0)
+        return NAN;
     m->be->infonce_forward(m->loss, m->logits, m->video.emb_n, m->text.emb_n, W(m->logit_scale),
-                           B, m->cfg.embed_dim);
+                           batch->B, m->cfg.embed_dim);
     return m->loss[0];
 }
 
@@ -858,6 +866,18 @@ void lv_model_backward(lv_model *m, const lv_batch *batch)
     be->zero(m->demb_t, B * E);
     be->infonce_backward(m->demb_v, m->demb_t, G(m->logit_scale), &one, m->logits,
                          m->video.emb_n, m->text.emb_n, W(m->logit_scale), B, E);
+    lv_model_backward_embeddings(m, batch, m->demb_v, m->demb_t);
+}
+
+void lv_model_backward_embeddings(lv_model *m, const lv_batch *batch, const float *demb_v,
+                                  const float *demb_t)
+{
+    const lv_backend *be = m->be;
+    const int64_t B = batch->B, E = m->cfg.embed_dim;
+    if (demb_v != m->demb_v)
+        be->residual_forward(m->demb_v, demb_v, m->zero_emb, B * E);
+    if (demb_t != m->demb_t)
+        be->residual_forward(m->demb_t, demb_t, m->zero_emb, B * E);
     if (!m->cfg.freeze_text)
         text_backward(m, batch);
     lv_tower *tw = &m->video;
@@ -868,4 +888,56 @@ void lv_model_backward(lv_model *m, const lv_batch *batch)
     const int temporal = tw->factorized && !m->image;
     const float *dres = tower_backward(m, tw, dln_f, &m->g_video, temporal ? &m->g_time : NULL);
     video_tokens_backward(m, batch, dres);
+}
+
+/* ---- a step over micro-batches -------------------------------------------------------------- */
+
+int lv_accum_alloc(lv_accum *a, int64_t B, int64_t E)
+{
+    *a = (lv_accum){ .B = B, .E = E };
+    a->emb_v = lv_calloc((size_t)(4 * B * E + B * B), sizeof(float), "the step's embeddings");
+    if (!a->emb_v)
+        return -1;
+    a->emb_t = a->emb_v + B * E;
+    a->demb_v = a->emb_t + B * E;
+    a->demb_t = a->demb_v + B * E;
+    a->logits = a->demb_t + B * E;
+    return 0;
+}
+
+void lv_accum_free(lv_accum *a)
+{
+    free(a->emb_v);
+    *a = (lv_accum){ 0 };
+}
+
+float lv_model_step(lv_model *m, const lv_batch *micro, int64_t n_micro, lv_accum *a)
+{
+    if (n_micro == 1) {
+        const float loss = lv_model_forward(m, micro);
+        if (!isnan(loss))
+            lv_model_backward(m, micro);
+        return loss;
+    }
+    const lv_backend *be = m->be;
+    const int64_t E = m->cfg.embed_dim;
+    int64_t B = 0;
+    for (int64_t i = 0; i < n_micro; B += micro[i++].B) {      /* 1: every embedding */
+        LV_REQUIRE(micro[i].first_sample == B && B + micro[i].B <= a->B);
+        if (lv_model_encode(m, &micro[i]) < 0)
+            return NAN;
+        be->residual_forward(a->emb_v + B * E, m->video.emb_n, m->zero_emb, micro[i].B * E);
+        be->residual_forward(a->emb_t + B * E, m->text.emb_n, m->zero_emb, micro[i].B * E);
+    }
+    static const float one = 1.0f;                             /* 2: the loss over all */
+    be->infonce_forward(&a->loss, a->logits, a->emb_v, a->emb_t, W(m->logit_scale), B, E);
+    be->zero(a->demb_v, B * E);
+    be->zero(a->demb_t, B * E);
+    be->infonce_backward(a->demb_v, a->demb_t, G(m->logit_scale), &one, a->logits, a->emb_v,
+                         a->emb_t, W(m->logit_scale), B, E);
+    for (int64_t i = 0, b0 = 0; i < n_micro; b0 += micro[i++].B) {   /* 3: back, per micro */
+        lv_model_encode(m, &micro[i]);
+        lv_model_backward_embeddings(m, &micro[i], a->demb_v + b0 * E, a->demb_t + b0 * E);
+    }
+    return a->loss;
 }

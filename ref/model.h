@@ -56,6 +56,7 @@ typedef struct {
     const int32_t *text;        /* (B, T) token ids */
     const uint8_t *text_valid;  /* (B, T) 1 = token, 0 = padding */
     uint32_t step;              /* keys the masks: (seed, step, sample) */
+    uint32_t first_sample;      /* sample number of row 0 within the step (micro-batches) */
 } lv_batch;
 
 typedef struct {
@@ -80,6 +81,7 @@ typedef struct {
     float *pool_q, *pool_kv, *pool_att;          /* attentional pooling */
     float *logits, *loss;       /* (B, B) (1) */
     float *demb_v, *demb_t;     /* (B, E) loss gradients of the normalised embeddings */
+    float *zero_emb;            /* (B, E) zeros: copying through residual_forward */
     float *scratch, *dscratch[6];                /* forward temporaries, backward temporaries */
     float *dtokens, *dvideo;    /* (B, K, D); (B, F, S, S, 3) or NULL when pixels need no grad */
     /* host-side index arrays, built per batch: masks and attention groups */
@@ -115,6 +117,33 @@ float lv_model_forward(lv_model *m, const lv_batch *batch);
 /* Backward of the last forward: accumulates into the gradient slab (zero it first) and, if
  * allocated, into m->dvideo (zeroed here). */
 void lv_model_backward(lv_model *m, const lv_batch *batch);
+
+/* Both towers without the loss: the normalised embeddings land in m->video.emb_n and
+ * m->text.emb_n (B, E). With lv_model_backward_embeddings this is gradient accumulation with
+ * negatives across micro-batches: encode every micro-batch (keeping a copy of its embeddings),
+ * compute the loss over all of them, then per micro-batch encode again (recomputing its
+ * activations) and run the backward from its slice of the embedding gradients. */
+int lv_model_encode(lv_model *m, const lv_batch *batch);
+
+/* Backward of the last lv_model_encode from given embedding gradients (B, E) each. */
+void lv_model_backward_embeddings(lv_model *m, const lv_batch *batch, const float *demb_v,
+                                  const float *demb_t);
+
+/* Buffers for a step over several micro-batches whose negatives span the whole batch. */
+typedef struct {
+    int64_t B, E;                        /* the whole batch */
+    float *emb_v, *emb_t, *demb_v, *demb_t, *logits, loss;
+} lv_accum;
+
+int lv_accum_alloc(lv_accum *a, int64_t B, int64_t E);
+void lv_accum_free(lv_accum *a);
+
+/* Loss and gradients (accumulated into the gradient slab) of one step made of n_micro
+ * micro-batches, as if they were one batch: every embedding is computed first, then the InfoNCE
+ * loss over all of them, then each micro-batch is encoded again and back-propagated from its
+ * share of the embedding gradients. One micro-batch is a plain forward + backward. Returns the
+ * loss (NaN + lv_error() if masking failed). */
+float lv_model_step(lv_model *m, const lv_batch *micro, int64_t n_micro, lv_accum *a);
 
 void lv_model_free(lv_model *m);
 

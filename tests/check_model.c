@@ -370,6 +370,45 @@ START_TEST(test_save_and_load)
 }
 END_TEST
 
+START_TEST(test_accumulation_global_negatives)
+{
+    /* 2 micro-batches of 2 must give the loss and gradients of one batch of 4 */
+    const lv_config c = tiny_with((const char *[]){ "mask_ratio=0.5", NULL });
+    lv_model m;
+    ck_assert_int_eq(lv_model_build(&m, &c, &lv_backend_ref), 0);
+    ck_assert_int_eq(lv_model_alloc_acts(&m, 4, 0), 0);
+    test_batch t = batch_make(&c, 4, 0, 2002);
+    lv_accum acc;
+    ck_assert_int_eq(lv_accum_alloc(&acc, 4, c.embed_dim), 0);
+    lv_params_zero_grad(&m.params);
+    const float whole = lv_model_step(&m, &t.batch, 1, &acc);
+    float *g_whole = malloc((size_t)m.params.n_grad_floats * 4);
+    memcpy(g_whole, m.params.grad, (size_t)m.params.n_grad_floats * 4);
+    const int64_t F = c.frames, S = c.image_size, T = c.text_len;
+    lv_batch micro[2] = { t.batch, t.batch };
+    micro[0].B = micro[1].B = 2;
+    micro[1].video = t.video + 2 * F * S * S * 3;
+    micro[1].text = t.text + 2 * T;
+    micro[1].text_valid = t.valid + 2 * T;
+    micro[1].first_sample = 2;
+    lv_params_zero_grad(&m.params);
+    const float split = lv_model_step(&m, micro, 2, &acc);
+    double worst = 0, scale = 0;
+    for (int64_t i = 0; i < m.params.n_grad_floats; i++) {
+        worst = fmax(worst, fabs(m.params.grad[i] - g_whole[i]));
+        scale = fmax(scale, fabs(g_whole[i]));
+    }
+    printf("  accumulation: loss %.7f as one batch of 4, %.7f as 2 x 2 with global negatives; "
+           "gradients max diff %.2e (largest gradient %.2e)\n", whole, split, worst, scale);
+    ck_assert(fabs(whole - split) < 1e-6);
+    ck_assert(worst <= 1e-5 * scale);
+    free(g_whole);
+    lv_accum_free(&acc);
+    batch_free(&t);
+    lv_model_free(&m);
+}
+END_TEST
+
 Suite *model_suite(void)
 {
     Suite *s = suite_create("model");
@@ -389,6 +428,7 @@ Suite *model_suite(void)
     tcase_add_test(tc, test_parameter_counts);
     tcase_add_test(tc, test_config_text_and_errors);
     tcase_add_test(tc, test_save_and_load);
+    tcase_add_test(tc, test_accumulation_global_negatives);
     suite_add_tcase(s, tc);
     return s;
 }
