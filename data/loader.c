@@ -125,14 +125,16 @@ static int fill(lv_loader *l, lv_loader_batch *out)
         }
         l->skipped++;
         snprintf(l->last_error, sizeof l->last_error, "%s", lv_error());
-        if ((double)l->skipped > l->spec.max_bad_fraction * (double)l->tried && l->tried >= 10)
+        const int64_t tried = l->tried - l->spec.start_position;   /* in this run */
+        if ((double)l->skipped > l->spec.max_bad_fraction * (double)tried && tried >= 10)
             return -1;
-        if (l->skipped >= l->n && l->skipped == l->tried)
+        if (l->skipped >= l->n && l->skipped == tried)
             return -1;                        /* not one sample of a whole epoch decodes */
     }
     out->B = l->spec.batch;
     out->epoch = l->epoch;
     out->skipped = l->skipped;
+    out->position = l->tried;
     return 0;
 }
 
@@ -210,6 +212,8 @@ lv_loader *lv_loader_open(const lv_clip_list *clips, const lv_tokenizer *tok,
     }
     l->cursor = l->n;          /* the first next_clip() starts epoch 0 */
     l->epoch = -1;
+    for (l->tried = 0; l->tried < spec->start_position; l->tried++)
+        next_clip(l);
     pthread_mutex_init(&l->lock, NULL);
     pthread_cond_init(&l->changed, NULL);
     if (pthread_create(&l->thread, NULL, worker, l) != 0) {

@@ -23,6 +23,7 @@ typedef struct {
     int shuffle;                 /* a new permutation every epoch; 0 keeps list order */
     uint64_t seed;
     double max_bad_fraction;     /* stop when more than this fraction of samples fails (0.1) */
+    int64_t start_position;      /* resume: skip this many positions of the sample stream */
 } lv_loader_spec;
 
 typedef struct {
@@ -34,6 +35,8 @@ typedef struct {
     int64_t *valid_frames;       /* (B) frames taken from the video (the rest repeat the last) */
     int64_t epoch, step;         /* step counts batches from 0 */
     int64_t skipped;             /* samples skipped (failed to load) before this batch was made */
+    int64_t position;            /* positions of the sample stream consumed through this batch
+                                  * (bad samples included): where a resumed run starts */
 } lv_loader_batch;
 
 typedef struct lv_loader lv_loader;

@@ -100,20 +100,27 @@ size_t lv_synth_caption(char *out, size_t size, const lv_synth_story *s)
     return n;
 }
 
+/* e with every attribute changed (so the change is visible however the model looks). */
+static lv_synth_event other_event(lv_synth_event e, int k)
+{
+    return (lv_synth_event){ (e.colour + 1 + k % (N_COLOURS - 1)) % N_COLOURS,
+                             (e.shape + 1 + k % (N_SHAPES - 1)) % N_SHAPES,
+                             (e.motion + 1 + k % (N_MOTIONS - 1)) % N_MOTIONS };
+}
+
 void lv_synth_distractors(lv_synth_story out[4], const lv_synth_story *s,
                           const lv_synth_spec *spec)
 {
     const int64_t a = spec->shared, last = s->n - 1;
-    for (int k = 0; k < 4; k++)
-        out[k] = *s;
+    const int k = s->ev[0].colour + s->ev[a].shape;        /* varies the replacements */
+    for (int i = 0; i < 4; i++)
+        out[i] = *s;
     out[0].ev[a] = s->ev[last];                           /* the late events reordered */
     out[0].ev[last] = s->ev[a];
-    out[1].ev[last].colour = (s->ev[last].colour + 1 + (int)(s->ev[a].shape % (N_COLOURS - 1)))
-                             % N_COLOURS;                 /* the last event's colour */
-    out[2].ev[last].motion = (s->ev[last].motion + 1 + s->ev[a].colour % (N_MOTIONS - 1))
-                             % N_MOTIONS;                 /* the last event's motion */
-    out[3].ev[a].shape = (s->ev[a].shape + 1 + s->ev[last].motion % (N_SHAPES - 1))
-                         % N_SHAPES;                      /* the first late event's shape */
+    out[1].ev[last] = other_event(s->ev[last], k);        /* another last event */
+    out[2].ev[a] = other_event(s->ev[a], k + 1);          /* another first late event */
+    out[3].ev[a] = other_event(s->ev[a], k + 2);          /* both late events replaced */
+    out[3].ev[last] = other_event(s->ev[last], k + 3);
 }
 
 /* ---- rendering ------------------------------------------------------------------------------ */

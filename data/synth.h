@@ -46,8 +46,8 @@ void lv_synth_render(uint8_t *rgb, const lv_synth_story *s, const lv_synth_spec 
                      int64_t v, double t);
 
 /* Four hard negatives: the same first `shared` events, then (1) the late events in another
- * order, (2) the last event's colour changed, (3) its motion changed, (4) the first late
- * event's shape changed. */
+ * order, (2) another last event, (3) another first late event, (4) both late events replaced
+ * ("another" event differs in colour, shape and motion). */
 void lv_synth_distractors(lv_synth_story out[4], const lv_synth_story *s,
                           const lv_synth_spec *spec);
 

@@ -646,7 +646,7 @@ static void text_forward(lv_model *m, const lv_batch *batch)
     tower_project(m, tw, B);
 }
 
-int lv_model_encode(lv_model *m, const lv_batch *batch)
+int lv_model_encode_video(lv_model *m, const lv_batch *batch)
 {
     const int64_t B = batch->B;
     LV_REQUIRE(B >= 1 && B <= m->B);
@@ -660,7 +660,20 @@ int lv_model_encode(lv_model *m, const lv_batch *batch)
     tower_forward(m, &m->video, &m->g_video, temporal ? &m->g_time : NULL);
     video_pool(m, B);
     tower_project(m, &m->video, B);
+    return 0;
+}
+
+void lv_model_encode_text(lv_model *m, const lv_batch *batch)
+{
+    LV_REQUIRE(batch->B >= 1 && batch->B <= m->B);
     text_forward(m, batch);
+}
+
+int lv_model_encode(lv_model *m, const lv_batch *batch)
+{
+    if (lv_model_encode_video(m, batch) < 0)
+        return -1;
+    lv_model_encode_text(m, batch);
     return 0;
 }
 

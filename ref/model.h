@@ -125,6 +125,11 @@ void lv_model_backward(lv_model *m, const lv_batch *batch);
  * activations) and run the backward from its slice of the embedding gradients. */
 int lv_model_encode(lv_model *m, const lv_batch *batch);
 
+/* One tower alone (evaluation): the video tower of batch->video (batch->text unused), or the
+ * text tower of batch->text (batch->video unused). */
+int lv_model_encode_video(lv_model *m, const lv_batch *batch);
+void lv_model_encode_text(lv_model *m, const lv_batch *batch);
+
 /* Backward of the last lv_model_encode from given embedding gradients (B, E) each. */
 void lv_model_backward_embeddings(lv_model *m, const lv_batch *batch, const float *demb_v,
                                   const float *demb_t);

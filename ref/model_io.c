@@ -1,6 +1,7 @@
 /* Model parameters to and from safetensors (see model_io.h): the descriptor table gives the
  * names and shapes, the metadata carries the configuration. Validates before it copies. */
 #include "model_io.h"
+#include "clip_init.h"
 #include "error.h"
 #include "safetensors.h"
 
@@ -8,22 +9,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-int lv_model_save(const lv_model *m, const char *path)
+void lv_model_add_to_writer(lv_st_writer *w, const lv_model *m, const char *format)
 {
-    lv_st_writer *w = lv_st_writer_new();
-    if (!w)
-        return -1;
     char config[4096];
-    if (lv_config_format(&m->cfg, config, sizeof config) >= sizeof config) {
-        lv_st_writer_free(w);
-        return lv_set_error("%s: the configuration text is over %zu bytes", path, sizeof config);
-    }
-    lv_st_writer_meta(w, "format", LV_PARAMS_FORMAT);
+    LV_REQUIRE(lv_config_format(&m->cfg, config, sizeof config) < sizeof config);
+    lv_st_writer_meta(w, "format", format);
     lv_st_writer_meta(w, "config", config);
     for (int64_t i = 0; i < m->params.count; i++) {
         const lv_param *p = &m->params.p[i];
         lv_st_writer_add_f32(w, p->name, lv_param_data(&m->params, i), p->ndim, p->shape);
     }
+}
+
+int lv_model_save(const lv_model *m, const char *path)
+{
+    lv_st_writer *w = lv_st_writer_new();
+    if (!w)
+        return -1;
+    lv_model_add_to_writer(w, m, LV_PARAMS_FORMAT);
     const int rc = lv_st_writer_write(w, path);
     lv_st_writer_free(w);
     return rc;
@@ -35,10 +38,11 @@ static lv_st_file *open_params(const char *path)
     if (!f)
         return NULL;
     const char *format = lv_st_meta(f, "format");
-    if (!format || strcmp(format, LV_PARAMS_FORMAT) || !lv_st_meta(f, "config")) {
-        lv_set_error("%s: not a longvivit parameter file (metadata format '%s', want '%s'); "
+    if (!format || (strcmp(format, LV_PARAMS_FORMAT) && strcmp(format, LV_CKPT_FORMAT)) ||
+        !lv_st_meta(f, "config")) {
+        lv_set_error("%s: not a longvivit parameter file or checkpoint (metadata format '%s'); "
                      "for a CLIP checkpoint use lv_model_init_from_clip", path,
-                     format ? format : "(none)", LV_PARAMS_FORMAT);
+                     format ? format : "(none)");
         lv_st_close(f);
         return NULL;
     }
@@ -121,4 +125,64 @@ int lv_model_load(lv_model *m, const char *path)
     memcpy(ps->data, staged, (size_t)ps->n_floats * sizeof(float));
     free(staged);
     return 0;
+}
+
+static int is_temporal_table(const char *name)
+{
+    const size_t n = strlen(name), k = strlen("pos.temporal");
+    return n >= k && !strcmp(name + n - k, "pos.temporal");
+}
+
+int lv_model_start_from(lv_model *m, const char *path, int64_t *copied, int64_t *resized,
+                        int64_t *kept)
+{
+    lv_st_file *f = open_params(path);
+    if (!f)
+        return -1;
+    const lv_params *ps = &m->params;
+    name_list bad = { "", 0 };
+    *copied = *resized = *kept = 0;
+    for (int64_t i = 0; i < ps->count; i++) {
+        const lv_param *p = &ps->p[i];
+        const lv_st_tensor *t = lv_st_find(f, p->name);
+        if (!t)
+            continue;
+        int same = t->ndim == p->ndim;
+        for (int d = 0; same && d < p->ndim; d++)
+            same = t->shape[d] == p->shape[d];
+        if (!same && !(is_temporal_table(p->name) && t->ndim == 2 && t->shape[1] == p->shape[1]))
+            name_add(&bad, p->name);
+    }
+    float *staged = bad.count ? NULL : lv_malloc((size_t)ps->n_floats * sizeof(float),
+                                                 "the staged parameters");
+    int rc = staged ? 0 : -1;
+    if (staged)
+        memcpy(staged, ps->data, (size_t)ps->n_floats * sizeof(float));
+    for (int64_t i = 0; rc == 0 && i < ps->count; i++) {
+        const lv_param *p = &ps->p[i];
+        const lv_st_tensor *t = lv_st_find(f, p->name);
+        if (!t) {
+            (*kept)++;
+        } else if (t->numel == p->numel) {
+            rc = lv_st_read_f32(f, t, staged + p->offset, p->numel);
+            (*copied)++;
+        } else {
+            float *old = lv_malloc((size_t)t->numel * sizeof(float), "a temporal table");
+            rc = old ? lv_st_read_f32(f, t, old, t->numel) : -1;
+            if (rc == 0)
+                lv_temporal_resize(staged + p->offset, old, t->shape[0], p->shape[0],
+                                   p->shape[1], m->cfg.temporal_extend);
+            free(old);
+            (*resized)++;
+        }
+    }
+    lv_st_close(f);
+    if (bad.count)
+        rc = lv_set_error("%s: %d tensors have another shape than this model's (%s); only the "
+                          "number of frames may differ between the runs", path, bad.count,
+                          bad.text);
+    if (rc == 0)
+        memcpy(ps->data, staged, (size_t)ps->n_floats * sizeof(float));
+    free(staged);
+    return rc;
 }

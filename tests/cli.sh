@@ -57,8 +57,9 @@ contains "dry run counts the video tower" "video tower *87421440"
 contains "dry run prints the kept tokens" "kept after masking: 3136"
 expect 2 "train with a bad config value" "$bin" train --dry-run --set attn=sideways
 contains "the bad value is named" "attn=sideways"
-expect 2 "train without --dry-run (training is issue #5)" "$bin" train
-expect 0 "synth writes a small benchmark" "$bin" synth --out "$tmp/synth" --videos 4 --frames 8 --size 32
+expect 1 "train without data" "$bin" train
+contains "train asks for --data" "data MANIFEST is required"
+expect 0 "synth writes a small benchmark" "$bin" synth --out "$tmp/synth" --videos 8 --frames 8 --size 32
 contains "synth names its files" "train.jsonl test.jsonl mcq.jsonl vocab.txt"
 expect 0 "frames writes a contact sheet" "$bin" frames "$tmp/synth/videos/v0000.mp4" \
     --max-frames 8 --size 32 --patch 8 --mask 0.75 --png "$tmp/sheet.png"
@@ -68,6 +69,57 @@ printf 'not a video\n' >"$tmp/fake.mp4"
 expect 1 "frames of a file that is not a video" "$bin" frames "$tmp/fake.mp4" --png "$tmp/x.png"
 contains "the bad video is named" "fake.mp4"
 expect 1 "synth into an unwritable place" "$bin" synth --out /proc/none --videos 1
+# training: bit-exact resume, NaN stop, SIGINT, SIGKILL, a falling loss
+train=(--data "$tmp/synth/train.jsonl" --batch 2 --set text_len=40 --frames 8 --eval /dev/null
+       --mcq /dev/null --out "$tmp/run")
+expect 0 "train 6 steps" "$bin" train "${train[@]}" --steps 6
+mv "$tmp/run/ckpt.safetensors" "$tmp/whole.safetensors"
+expect 0 "train 3 of 6 steps (--stop-at)" "$bin" train "${train[@]}" --steps 6 --stop-at 3
+contains "the stop says how to continue" "continue with --resume"
+expect 0 "resume to step 6" "$bin" train --resume "$tmp/run/ckpt.safetensors"
+if cmp -s "$tmp/whole.safetensors" "$tmp/run/ckpt.safetensors"; then
+    ok "3 + resume + 3 steps = 6 steps, byte for byte (parameters, moments, losses)"
+else
+    fail "the resumed run differs from the uninterrupted one"
+fi
+cp "$tmp/run/ckpt.safetensors" "$tmp/good.safetensors"
+expect 1 "a NaN loss stops training" "$bin" train "${train[@]}" --steps 6 --lr 1e30 --save-every 1
+contains "the NaN is named with its step" "step [0-9]*: the loss is NaN"
+expect 0 "the last good checkpoint is intact" "$bin" inspect "$tmp/run/ckpt.safetensors"
+rm -rf "$tmp/run"
+"$bin" train "${train[@]}" --steps 100000 --save-every 1 >"$tmp/out" 2>&1 &
+pid=$!
+sleep 2
+kill -INT $pid
+wait $pid
+code=$?
+if [ $code -eq 0 ] && grep -q "interrupted at step" "$tmp/out"; then ok "SIGINT saves and exits 0"
+else fail "SIGINT: exit $code"; cat "$tmp/out"; fi
+expect 0 "the checkpoint after SIGINT loads" "$bin" inspect "$tmp/run/ckpt.safetensors"
+"$bin" train --resume "$tmp/run/ckpt.safetensors" --steps 100000 >"$tmp/out" 2>&1 &
+pid=$!
+sleep 2
+kill -KILL $pid
+wait $pid 2>/dev/null
+expect 0 "after SIGKILL the last complete checkpoint loads" "$bin" inspect "$tmp/run/ckpt.safetensors"
+rm -rf "$tmp/run"
+expect 0 "a short training run" "$bin" train "${train[@]}" --steps 40 --lr 1e-3 --batch 4 --json
+if grep -q loss_start "$tmp/out" &&
+   awk -F'[:,]' '/loss_start/ { exit !($4 < $2 - 0.05) }' "$tmp/out"; then
+    ok "its loss falls: $(grep -o '"loss_start": [0-9.]*, "loss_end": [0-9.]*' "$tmp/out")"
+else
+    fail "the loss did not fall"; cat "$tmp/out"
+fi
+expect 0 "eval of the trained model" "$bin" eval --ckpt "$tmp/run/ckpt.safetensors" \
+    --data "$tmp/synth/test.jsonl" --mcq "$tmp/synth/mcq.jsonl" --json
+contains "eval reports retrieval and MCQ" '"mcq_questions": [1-9]'
+expect 0 "encode two videos" "$bin" encode --ckpt "$tmp/run/ckpt.safetensors" \
+    --out "$tmp/emb.safetensors" "$tmp/synth/videos/v0000.mp4" "$tmp/synth/videos/v0001.mp4"
+expect 0 "the embeddings file" "$bin" inspect "$tmp/emb.safetensors"
+contains "two embeddings" "video_embeddings .*\[2, 16\]"
+expect 1 "eval of a missing checkpoint" "$bin" eval --ckpt "$tmp/none.safetensors" \
+    --data "$tmp/synth/test.jsonl"
+contains "the missing checkpoint is named" "none.safetensors"
 expect 0 "tolerances" "$bin" tolerances --markdown
 docs=$(dirname "$0")/../docs/tolerances.md
 if diff <(grep '^|' "$docs") "$tmp/out" >/dev/null; then

@@ -20,6 +20,8 @@ static const struct { const char *name; suite_fn make; } suites[] = {
     { "text_data", text_data_suite },
     { "image", image_suite },
     { "pipeline", pipeline_suite },
+    { "metrics", metrics_suite },
+    { "adamw", adamw_suite },
 };
 
 static int selected(const char *name, int argc, char **argv)

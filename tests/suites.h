@@ -15,5 +15,7 @@ Suite *video_suite(void);
 Suite *text_data_suite(void);
 Suite *image_suite(void);
 Suite *pipeline_suite(void);
+Suite *metrics_suite(void);
+Suite *adamw_suite(void);
 
 #endif

@@ -6,6 +6,9 @@
 #include <stdio.h>
 
 int cmd_synth(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_encode(int argc, char **argv);
 int cmd_frames(int argc, char **argv);
 
 /* Progress for long work: a live line on a terminal, a plain line every few seconds otherwise. */

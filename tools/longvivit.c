@@ -23,7 +23,9 @@ static int usage(FILE *out)
             "  frames VIDEO --png OUT     decode as training does and write a contact sheet\n"
             "  inspect FILE.safetensors   list the tensors and metadata of a safetensors file\n"
             "  synth --out DIR            write the synthetic long-range video-text benchmark\n"
-            "  train --dry-run [options]  print the configuration, parameters and memory of a run\n"
+            "  train --data MANIFEST      contrastive training (ShortViViT, LongViViT recipes)\n"
+            "  eval --ckpt CKPT --data M  zero-shot retrieval and multiple-choice accuracy\n"
+            "  encode --ckpt CKPT VIDEO.. video embeddings to a safetensors file\n"
             "  tolerances [--markdown]    print the per-kernel, per-tensor tolerance table\n"
             "  version                    print the version and what the build uses\n"
             "  help                       this text\n"
@@ -191,112 +193,6 @@ static int cmd_gradcheck(int argc, char **argv)
     return failed ? 1 : 0;
 }
 
-static int train_usage(FILE *out)
-{
-    fprintf(out,
-            "usage: longvivit train --dry-run [--preset P] [--frames F] [--mask R]\n"
-            "           [--attn joint|factorized|frame]\n"
-            "           [--tune full|last-k|adapters|lora|temporal]\n"
-            "           [--batch B] [--set key=value ...]\n"
-            "--dry-run prints the full configuration (every key accepts --set key=value), the\n"
-            "parameter counts per tower, and the analytic memory of one training step.\n"
-            "(Training itself arrives with the training issue, #5.)\n");
-    return out == stderr ? 2 : 0;
-}
-
-static void print_memory_row(const char *what, double floats)
-{
-    printf("  %-34s %10.1f MiB\n", what, floats * 4.0 / (1 << 20));
-}
-
-/* The shorthand options of train and the config keys they set. */
-static const char *const train_shorthands[][2] = {
-    { "--frames", "frames" }, { "--mask", "mask_ratio" },
-    { "--attn", "attn" }, { "--tune", "tune" },
-};
-
-static int cmd_train(int argc, char **argv)
-{
-    enum { MAX_SETS = 64 };
-    static char sets[MAX_SETS][128];     /* "key=value" overrides, in command-line order */
-    int n_sets = 0, dry_run = 0;
-    const char *preset = "tiny";
-    long batch = 8;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h"))
-            return train_usage(stdout);
-        if (!strcmp(a, "--dry-run")) {
-            dry_run = 1;
-            continue;
-        }
-        if (!v || n_sets == MAX_SETS) {
-            fprintf(stderr, "longvivit train: '%s' needs a value\n", a);
-            return train_usage(stderr);
-        }
-        i++;
-        const char *key = NULL;
-        for (size_t k = 0; k < sizeof train_shorthands / sizeof train_shorthands[0]; k++)
-            if (!strcmp(a, train_shorthands[k][0]))
-                key = train_shorthands[k][1];
-        if (key)
-            snprintf(sets[n_sets++], sizeof sets[0], "%s=%s", key, v);
-        else if (!strcmp(a, "--set"))
-            snprintf(sets[n_sets++], sizeof sets[0], "%s", v);
-        else if (!strcmp(a, "--preset"))
-            preset = v;
-        else if (strcmp(a, "--batch") || (batch = atol(v)) <= 0) {
-            fprintf(stderr, "longvivit train: bad argument '%s %s'\n", a, v);
-            return train_usage(stderr);
-        }
-    }
-    if (!dry_run) {
-        fprintf(stderr, "longvivit train: only --dry-run exists so far; training arrives with "
-                        "the training issue (#5)\n");
-        return 2;
-    }
-    lv_config c;
-    if (lv_config_preset(&c, preset) < 0) {
-        fprintf(stderr, "longvivit train: %s\n", lv_error());
-        return 2;
-    }
-    for (int i = 0; i < n_sets; i++)
-        if (lv_config_set(&c, sets[i]) < 0) {
-            fprintf(stderr, "longvivit train: %s\n", lv_error());
-            return 2;
-        }
-    lv_model m;
-    if (lv_model_build_table(&m, &c, &lv_backend_ref) < 0) {
-        fprintf(stderr, "longvivit train: %s\n", lv_error());
-        lv_model_free(&m);
-        return 2;
-    }
-    char text[4096];
-    lv_config_format(&c, text, sizeof text);
-    const lv_video_geometry g = lv_config_geometry(&c, 0);
-    printf("configuration\n%s", text);
-    printf("tokens per video: %lld, kept after masking: %lld\n", (long long)g.N, (long long)g.K);
-    printf("parameters\n");
-    printf("  video tower %12lld  (trainable %lld)\n",
-           (long long)lv_params_count_floats(&m.params, "video.", 0),
-           (long long)lv_params_count_floats(&m.params, "video.", 1));
-    printf("  text tower  %12lld  (trainable %lld)\n",
-           (long long)lv_params_count_floats(&m.params, "text.", 0),
-           (long long)lv_params_count_floats(&m.params, "text.", 1));
-    printf("  total       %12lld  (trainable %lld) in %lld tensors\n",
-           (long long)m.params.n_floats, (long long)m.params.n_grad_floats,
-           (long long)m.params.count);
-    printf("memory of one training step, batch %ld (analytic, fp32)\n", batch);
-    print_memory_row("parameters", (double)m.params.n_floats);
-    print_memory_row("gradients (trainable only)", (double)m.params.n_grad_floats);
-    print_memory_row("AdamW moments", 2.0 * (double)m.params.n_grad_floats);
-    print_memory_row("activations", (double)lv_model_act_floats(&c, batch));
-    print_memory_row("total", (double)m.params.n_floats + 3.0 * (double)m.params.n_grad_floats +
-                                  (double)lv_model_act_floats(&c, batch));
-    lv_model_free(&m);
-    return 0;
-}
-
 static int cmd_version(void)
 {
     printf("longvivit %s\n", LV_VERSION);
@@ -323,6 +219,10 @@ int main(int argc, char **argv)
         return cmd_gradcheck(argc - 1, argv + 1);
     if (!strcmp(cmd, "train"))
         return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval"))
+        return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "encode"))
+        return cmd_encode(argc - 1, argv + 1);
     if (!strcmp(cmd, "synth"))
         return cmd_synth(argc - 1, argv + 1);
     if (!strcmp(cmd, "frames"))

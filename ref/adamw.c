@@ -1,0 +1,106 @@
+/* AdamW, the learning rate schedule and gradient clipping (see adamw.h). Plain single-threaded
+ * loops in double per entry; the state stays float, like the parameters. */
+#include "adamw.h"
+#include "error.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+lv_adamw_config lv_adamw_defaults(void)
+{
+    return (lv_adamw_config){ .lr = 1e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
+                              .weight_decay = 0.05, .clip = 1.0, .warmup = 0, .total = 0,
+                              .min_lr_ratio = 0.0 };
+}
+
+double lv_lr_at(const lv_adamw_config *c, int64_t step)
+{
+    LV_REQUIRE(step >= 0 && c->warmup >= 0 && (c->total <= 0 || c->total >= c->warmup));
+    if (step < c->warmup)
+        return c->lr * (double)(step + 1) / (double)c->warmup;
+    if (c->total <= 0)
+        return c->lr;
+    const double lr_min = c->min_lr_ratio * c->lr;
+    if (step >= c->total)
+        return lr_min;
+    const double progress = (double)(step - c->warmup) / (double)(c->total - c->warmup);
+    return lr_min + (c->lr - lr_min) * 0.5 * (1.0 + cos(M_PI * progress));
+}
+
+int lv_adamw_init(lv_adamw *a, const lv_params *ps)
+{
+    *a = (lv_adamw){ .n = ps->n_grad_floats };
+    a->m = lv_calloc((size_t)a->n, sizeof(float), "the AdamW first moments");
+    a->v = lv_calloc((size_t)a->n, sizeof(float), "the AdamW second moments");
+    if (!a->m || !a->v) {
+        lv_adamw_free(a);
+        return -1;
+    }
+    return 0;
+}
+
+void lv_adamw_free(lv_adamw *a)
+{
+    free(a->m);
+    free(a->v);
+    *a = (lv_adamw){ 0 };
+}
+
+double lv_grad_norm(const lv_params *ps)
+{
+    double sum = 0.0;
+    for (int64_t k = 0; k < ps->n_grad_floats; k++)      /* the slab holds trainable tensors only */
+        sum += (double)ps->grad[k] * ps->grad[k];
+    return sqrt(sum);
+}
+
+double lv_clip_grad_norm(lv_params *ps, double clip)
+{
+    const double norm = lv_grad_norm(ps);
+    if (clip > 0.0 && isfinite(norm) && norm > clip) {
+        const double scale = clip / norm;
+        for (int64_t k = 0; k < ps->n_grad_floats; k++)
+            ps->grad[k] = (float)(ps->grad[k] * scale);
+    }
+    return norm;
+}
+
+void lv_adamw_step(lv_adamw *a, lv_params *ps, double lr, const lv_adamw_config *c)
+{
+    LV_REQUIRE(a->n == ps->n_grad_floats);
+    a->t++;
+    const double bc1 = 1.0 - pow(c->beta1, (double)a->t);
+    const double bc2 = 1.0 - pow(c->beta2, (double)a->t);
+    for (int64_t i = 0; i < ps->count; i++) {
+        const lv_param *p = &ps->p[i];
+        if (p->grad_offset < 0)
+            continue;
+        const double keep = p->decay ? 1.0 - lr * c->weight_decay : 1.0;
+        float *x = lv_param_data(ps, i);                 /* (numel) */
+        const float *g = lv_param_grad(ps, i);           /* (numel) */
+        float *m = a->m + p->grad_offset, *v = a->v + p->grad_offset;
+        for (int64_t k = 0; k < p->numel; k++) {
+            const double gk = g[k];
+            m[k] = (float)(c->beta1 * m[k] + (1.0 - c->beta1) * gk);
+            v[k] = (float)(c->beta2 * v[k] + (1.0 - c->beta2) * gk * gk);
+            const double update = (m[k] / bc1) / (sqrt(v[k] / bc2) + c->eps);
+            x[k] = (float)(keep * x[k] - lr * update);
+        }
+    }
+}
+
+int lv_grads_finite(const lv_params *ps)
+{
+    for (int64_t i = 0; i < ps->count; i++) {
+        const float *g = lv_param_grad(ps, i);
+        if (!g)
+            continue;
+        for (int64_t k = 0; k < ps->p[i].numel; k++)
+            if (!isfinite(g[k]))
+                return lv_set_error("the gradient of %s is %s at entry %lld of %lld: lower the "
+                                    "learning rate or resume from the last good checkpoint",
+                                    ps->p[i].name, isnan(g[k]) ? "NaN" : g[k] > 0 ? "+Inf" : "-Inf",
+                                    (long long)k, (long long)ps->p[i].numel);
+    }
+    return 0;
+}

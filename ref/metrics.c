@@ -1,0 +1,125 @@
+/* Retrieval and multiple-choice figures (see metrics.h): every rank is a count of candidates not
+ * below the correct score, one pass over the scores, so ties and NaN are pessimistic by
+ * construction. Only the ranks are sorted (for the median); the candidates never are. */
+#include "metrics.h"
+#include "error.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static int compare_rank(const void *a, const void *b)
+{
+    const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Recall@1/5/10, median and mean of ranks (n >= 1), which are sorted in place. */
+static void summarise_ranks(lv_retrieval *out, int64_t *ranks, int64_t n)
+{
+    int64_t within[3] = { 0, 0, 0 };
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        within[0] += ranks[i] <= 1;
+        within[1] += ranks[i] <= 5;
+        within[2] += ranks[i] <= 10;
+        sum += (double)ranks[i];
+    }
+    qsort(ranks, (size_t)n, sizeof *ranks, compare_rank);
+    out->n = n;
+    out->r1 = (double)within[0] / (double)n;
+    out->r5 = (double)within[1] / (double)n;
+    out->r10 = (double)within[2] / (double)n;
+    out->mean_rank = sum / (double)n;
+    out->median_rank = n % 2 ? (double)ranks[n / 2]
+                             : 0.5 * ((double)ranks[n / 2 - 1] + (double)ranks[n / 2]);
+}
+
+int lv_retrieval_metrics(lv_retrieval *out, const float *sim, const int64_t *gt, int64_t Q,
+                         int64_t C)
+{
+    LV_REQUIRE(Q >= 1 && C >= 1);
+    int64_t *ranks = lv_malloc((size_t)Q * sizeof *ranks, "the retrieval ranks");
+    if (!ranks)
+        return -1;
+    for (int64_t q = 0; q < Q; q++) {
+        LV_REQUIRE(gt[q] >= 0 && gt[q] < C);
+        const float *row = sim + q * C;
+        const float s = row[gt[q]];
+        int64_t rank = 1;
+        for (int64_t c = 0; c < C; c++)
+            rank += c != gt[q] && !(row[c] < s);
+        ranks[q] = rank;
+    }
+    summarise_ranks(out, ranks, Q);
+    free(ranks);
+    return 0;
+}
+
+/* v2t ranks: best[v] is the highest non-NaN score of a caption of v (-inf if none), then every
+ * caption of another video scoring not below it pushes v down one place. Row-major passes. */
+static int video_to_text(lv_retrieval *out, const float *sim, const int64_t *owner, int64_t T,
+                         int64_t V)
+{
+    float *best = lv_malloc((size_t)V * sizeof *best, "the best caption score per video");
+    int64_t *captions = lv_calloc((size_t)V, sizeof *captions, "the captions per video");
+    int64_t *ranks = lv_malloc((size_t)V * sizeof *ranks, "the video-to-text ranks");
+    int rc = -1;
+    if (!best || !captions || !ranks)
+        goto end;
+    for (int64_t v = 0; v < V; v++) {
+        best[v] = -INFINITY;
+        ranks[v] = 1;
+    }
+    for (int64_t t = 0; t < T; t++) {
+        const float s = sim[t * V + owner[t]];
+        captions[owner[t]]++;
+        if (s > best[owner[t]])
+            best[owner[t]] = s;
+    }
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t v = 0; v < V; v++)
+            ranks[v] += v != owner[t] && !(sim[t * V + v] < best[v]);
+    int64_t n = 0;                              /* >= 1: T >= 1 captions have an owner */
+    for (int64_t v = 0; v < V; v++)
+        if (captions[v])
+            ranks[n++] = ranks[v];
+    summarise_ranks(out, ranks, n);
+    rc = 0;
+end:
+    free(best);
+    free(captions);
+    free(ranks);
+    return rc;
+}
+
+int lv_retrieval_both(lv_retrieval *t2v, lv_retrieval *v2t, const float *sim,
+                      const int64_t *owner, int64_t T, int64_t V)
+{
+    LV_REQUIRE(T >= 1 && V >= 1);
+    for (int64_t t = 0; t < T; t++)
+        LV_REQUIRE(owner[t] >= 0 && owner[t] < V);
+    if (lv_retrieval_metrics(t2v, sim, owner, T, V))
+        return -1;
+    return video_to_text(v2t, sim, owner, T, V);
+}
+
+double lv_mcq_accuracy(const float *scores, const int32_t *answer, int64_t Q, int64_t O,
+                       int64_t *answered)
+{
+    LV_REQUIRE(Q >= 0 && O >= 1);
+    int64_t asked = 0, right = 0;
+    for (int64_t q = 0; q < Q; q++) {
+        LV_REQUIRE(answer[q] >= -1 && answer[q] < O);
+        if (answer[q] < 0)
+            continue;
+        const float *row = scores + q * O;
+        int unique_max = !isnan(row[answer[q]]);
+        for (int64_t o = 0; o < O; o++)
+            unique_max &= o == answer[q] || row[answer[q]] > row[o];
+        asked++;
+        right += unique_max;
+    }
+    if (answered)
+        *answered = asked;
+    return asked ? (double)right / (double)asked : NAN;
+}
