@@ -89,7 +89,7 @@ LIB       := $(BUILD)/liblongvivit.a
 PROGRAM   := $(BUILD)/longvivit
 TESTS     := $(BUILD)/run_tests
 
-.PHONY: all check clean config cuda docs
+.PHONY: all check clean config cuda docs demo deps
 all: config $(LIB) $(PROGRAM) $(BENCHES)
 
 config:
@@ -142,9 +142,18 @@ $(TESTS): $(TEST_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $(CFLAGS) $(TEST_OBJ) $(LIB) $(LDLIBS) $(shell $(PKG) --libs check) -o $@
 
 # Check forks per test (CK_FORK); each suite sets explicit timeouts. The verdict is the exit status.
-check: all $(TESTS)
+check: deps
+	@$(MAKE) --no-print-directory all $(TESTS)
 	$(TESTS)
 	bash tests/cli.sh $(PROGRAM)
+
+# The README's first command: installs what is missing (root) or says what to install, builds,
+# then runs the method end to end on the synthetic benchmark (tools/demo.sh, a few minutes).
+deps:
+	@bash tools/install-deps.sh
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@bash tools/demo.sh
 
 # docs/tolerances.md is printed from the one table in ref/tolerance.c (tests/cli.sh checks it).
 docs: $(PROGRAM)

@@ -2,6 +2,7 @@
  * its time with a 5x7 bitmap font, write one PNG. No text rendering library, no scaling of the
  * frames: the sheet shows the exact pixels given. */
 #include "sheet.h"
+#include "font.h"
 
 #include "error.h"
 #include "image.h"
@@ -16,24 +17,6 @@ typedef struct {
     int64_t width;
     int64_t x1, y1;         /* drawing is clipped to x < x1, y < y1 (the current frame's cell) */
 } lv_canvas;
-
-/* Rows of 5 bits, most significant bit leftmost, for "0123456789.s:". */
-static const uint8_t glyphs[13][7] = {
-    { 0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E }, { 0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E },
-    { 0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F }, { 0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E },
-    { 0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02 }, { 0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E },
-    { 0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E }, { 0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08 },
-    { 0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E }, { 0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C },
-    { 0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C }, { 0x00, 0x00, 0x0E, 0x10, 0x0E, 0x01, 0x1E },
-    { 0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x0C, 0x00 },
-};
-
-static int glyph_index(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    return ch == '.' ? 10 : ch == 's' ? 11 : ch == ':' ? 12 : -1;
-}
 
 static void fill_rect(const lv_canvas *cv, int64_t x, int64_t y, int64_t w, int64_t h, uint8_t v)
 {
@@ -61,10 +44,10 @@ static void draw_label(const lv_canvas *cv, int64_t x, int64_t y, int64_t zoom, 
     const int64_t len = (int64_t)strlen(text);
     fill_rect(cv, x, y, (6 * len + 1) * zoom, 9 * zoom, 0);
     for (int64_t i = 0; i < len; i++) {
-        const int g = glyph_index(text[i]);
-        for (int64_t r = 0; g >= 0 && r < 7; r++)
+        const uint8_t *g = lv_font_glyph(text[i]);
+        for (int64_t r = 0; r < 7; r++)
             for (int64_t c = 0; c < 5; c++)
-                if (glyphs[g][r] >> (4 - c) & 1)
+                if (g[r] >> (4 - c) & 1)
                     fill_rect(cv, x + (1 + 6 * i + c) * zoom, y + (1 + r) * zoom, zoom, zoom,
                               255);
     }

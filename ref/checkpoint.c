@@ -16,14 +16,16 @@ int lv_checkpoint_save(const char *path, const lv_model *m, const lv_adamw *opt,
     lv_st_writer *w = lv_st_writer_new();
     if (!w)
         return -1;
-    char num[3][32];
+    char num[4][32];
     snprintf(num[0], sizeof num[0], "%" PRId64, st->step);
     snprintf(num[1], sizeof num[1], "%" PRId64, st->data_position);
     snprintf(num[2], sizeof num[2], "%" PRId64, opt->t);
+    snprintf(num[3], sizeof num[3], "%" PRId64, st->image_position);
     lv_model_add_to_writer(w, m, LV_CKPT_FORMAT);
     lv_st_writer_meta(w, "step", num[0]);
     lv_st_writer_meta(w, "data_position", num[1]);
     lv_st_writer_meta(w, "adamw_t", num[2]);
+    lv_st_writer_meta(w, "image_position", num[3]);
     lv_st_writer_meta(w, "train_args", st->train_args ? st->train_args : "");
     lv_st_writer_add_f32(w, "optimizer.adamw.m", opt->m, 1, &opt->n);
     lv_st_writer_add_f32(w, "optimizer.adamw.v", opt->v, 1, &opt->n);
@@ -74,6 +76,8 @@ int lv_checkpoint_load(const char *path, lv_model *m, lv_adamw *opt, lv_train_st
         rc = meta_int(f, path, "data_position", &st->data_position);
     if (rc == 0)
         rc = meta_int(f, path, "adamw_t", &adamw_t);
+    if (rc == 0)
+        rc = meta_int(f, path, "image_position", &st->image_position);
     const lv_st_tensor *loss = rc == 0 ? lv_st_find(f, "train.loss") : NULL;
     float *losses = NULL, *m_new = NULL;
     if (rc == 0 && !loss)

@@ -10,7 +10,8 @@
 
 typedef struct {
     int64_t step;                /* optimiser steps done */
-    int64_t data_position;       /* samples the data stream has consumed (the loader resumes here) */
+    int64_t data_position;       /* positions of the sample stream consumed (resume point) */
+    int64_t image_position;      /* the same for the image-text stream of mixed training */
     const float *losses;         /* (n_losses) loss of each step so far */
     int64_t n_losses;
     const char *train_args;      /* the training options as key=value lines */

@@ -194,7 +194,8 @@ START_TEST(test_loader_order_and_content)
     }
     ck_assert(memcmp(order, order + clips.n, (size_t)clips.n * sizeof *order) != 0);
     printf("  loader: two loaders with seed %llu give identical batches for %d steps; every "
-           "epoch visits each of the %lld clips once, in a new order\n", (unsigned long long)spec.seed, steps,
+           "epoch visits each of the %lld clips once, in a new order\n",
+           (unsigned long long)spec.seed, steps,
            (long long)clips.n);
     lv_loader_close(a);
     lv_loader_close(b);

@@ -117,6 +117,15 @@ expect 0 "encode two videos" "$bin" encode --ckpt "$tmp/run/ckpt.safetensors" \
     --out "$tmp/emb.safetensors" "$tmp/synth/videos/v0000.mp4" "$tmp/synth/videos/v0001.mp4"
 expect 0 "the embeddings file" "$bin" inspect "$tmp/emb.safetensors"
 contains "two embeddings" "video_embeddings .*\[2, 16\]"
+# mixed image + video training: image entries go through the 2D patch path
+mkdir -p "$tmp/mixed"
+cp "$tmp/sheet.png" "$tmp/mixed/a.png"
+cp "$tmp/synth/vocab.txt" "$tmp/mixed/"
+printf '{"video": "%s", "caption": "a red square moves up."}\n{"video": "%s", "caption": "a blue circle moves up."}\n{"image": "a.png", "caption": "a red square."}\n{"image": "a.png", "caption": "a blue circle."}\n' \
+    "$tmp/synth/videos/v0000.mp4" "$tmp/synth/videos/v0001.mp4" >"$tmp/mixed/train.jsonl"
+expect 0 "mixed image + video training" "$bin" train --data "$tmp/mixed/train.jsonl" --steps 3 \
+    --batch 2 --set text_len=40 --frames 8 --out "$tmp/mixrun" --json
+contains "mixed training reports its loss" '"loss_end": [0-9]'
 expect 1 "eval of a missing checkpoint" "$bin" eval --ckpt "$tmp/none.safetensors" \
     --data "$tmp/synth/test.jsonl"
 contains "the missing checkpoint is named" "none.safetensors"

@@ -29,8 +29,8 @@ int eval_model_make(lv_model *em, const lv_model *trained, int64_t batch)
 }
 
 /* Decodes and preprocesses one video into dst (F, S, S, 3); scratch grows as needed. */
-static int eval_load_video(float *dst, const char *path, double start, double end, const lv_config *c,
-                    float **scratch, int64_t *scratch_floats)
+static int eval_load_video(float *dst, const char *path, double start, double end,
+                           const lv_config *c, float **scratch, int64_t *scratch_floats)
 {
     lv_sample_spec spec = lv_sample_spec_default(c->frames);
     spec.start = start;
@@ -205,7 +205,8 @@ int eval_run(eval_result *r, const lv_model *trained, const lv_tokenizer *tok,
 void eval_print(const eval_result *r, FILE *out, int json)
 {
     if (json) {
-        fprintf(out, "{\"t2v\": {\"r1\": %.4f, \"r5\": %.4f, \"r10\": %.4f, \"median_rank\": %.1f}, "
+        fprintf(out, "{\"t2v\": {\"r1\": %.4f, \"r5\": %.4f, \"r10\": %.4f, "
+                "\"median_rank\": %.1f}, "
                 "\"v2t\": {\"r1\": %.4f, \"r5\": %.4f, \"r10\": %.4f, \"median_rank\": %.1f}, "
                 "\"clips\": %lld, \"mcq_accuracy\": %.4f, \"mcq_questions\": %lld}",
                 r->t2v.r1, r->t2v.r5, r->t2v.r10, r->t2v.median_rank, r->v2t.r1, r->v2t.r5,

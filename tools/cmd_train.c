@@ -240,8 +240,9 @@ typedef struct {
     lv_tokenizer *tok;
     lv_clip_list clips;
     lv_loader *loader;
+    lv_loader *images;           /* image-text pairs of the manifest, if any (mixed training) */
     float *losses;
-    int64_t steps, batch, micro, step, position, save_every;
+    int64_t steps, batch, micro, step, position, image_position, save_every;
     char out[2048], ckpt[2100], args[MAX_OPTS * OPT_LEN];
     int json;
     int64_t stop_at;
@@ -268,6 +269,7 @@ static void args_text(run *r)
 static int save(run *r)
 {
     const lv_train_state st = { .step = r->step, .data_position = r->position,
+                                .image_position = r->image_position,
                                 .losses = r->losses, .n_losses = r->step,
                                 .train_args = r->args };
     return lv_checkpoint_save(r->ckpt, &r->model, &r->adam, &st);
@@ -303,6 +305,7 @@ static int setup_model(run *r, const char *resume)
         free(saved_args);
         r->step = st.step;
         r->position = st.data_position;
+        r->image_position = st.image_position;
         memcpy(r->losses, st.losses, (size_t)(st.n_losses < r->steps ? st.n_losses : r->steps) *
                                          sizeof(float));
         free((void *)st.losses);
@@ -335,29 +338,47 @@ static int setup_data(run *r)
 
 static int setup_loader(run *r)
 {
-    const lv_loader_spec spec = {
+    lv_loader_spec spec = {
         .batch = r->batch, .frames = r->cfg.frames, .size = r->cfg.image_size,
         .text_len = r->cfg.text_len, .fps = atof(opt_get(&r->opt, "fps", "1")),
         .mode = LV_SAMPLE_FIRST, .mean = { LV_CLIP_MEAN[0], LV_CLIP_MEAN[1], LV_CLIP_MEAN[2] },
         .std = { LV_CLIP_STD[0], LV_CLIP_STD[1], LV_CLIP_STD[2] }, .shuffle = 1,
         .seed = r->cfg.seed, .max_bad_fraction = 0.1, .start_position = r->position };
-    r->loader = lv_loader_open(&r->clips, r->tok, &spec);
-    return r->loader ? 0 : -1;
+    int has_video = 0, has_image = 0;
+    for (int64_t i = 0; i < r->clips.n; i++)
+        *(r->clips.e[i].is_image ? &has_image : &has_video) = 1;
+    if (has_video && !(r->loader = lv_loader_open(&r->clips, r->tok, &spec)))
+        return -1;
+    if (!has_image)
+        return 0;
+    /* one micro-batch of image-text pairs per step, through the 2D patch path */
+    spec.images = 1;
+    spec.batch = r->batch / r->micro;
+    spec.start_position = r->image_position;
+    r->images = lv_loader_open(&r->clips, r->tok, &spec);
+    return r->images ? 0 : -1;
 }
 
-/* One optimiser step on one batch; -1 on a NaN/Inf loss or gradient. */
-static int train_step(run *r, const lv_loader_batch *b, float *loss)
+/* One optimiser step on one video batch and, in mixed training, one image micro-batch (the
+ * two contrastive losses add up); -1 on a NaN/Inf loss or gradient. */
+static int train_step(run *r, const lv_loader_batch *b, const lv_loader_batch *img, float *loss)
 {
     const lv_config *c = &r->cfg;
     const int64_t mb = r->batch / r->micro, per = c->frames * c->image_size * c->image_size * 3;
     lv_batch micro[64];
-    for (int64_t i = 0; i < r->micro; i++)
+    for (int64_t i = 0; b && i < r->micro; i++)
         micro[i] = (lv_batch){ .B = mb, .video = b->video + i * mb * per,
                                .text = b->text + i * mb * c->text_len,
                                .text_valid = b->text_valid + i * mb * c->text_len,
                                .step = (uint32_t)r->step, .first_sample = (uint32_t)(i * mb) };
     lv_params_zero_grad(&r->model.params);
-    *loss = lv_model_step(&r->model, micro, r->micro, &r->acc);
+    *loss = b ? lv_model_step(&r->model, micro, r->micro, &r->acc) : 0.0f;
+    if (img && isfinite(*loss)) {
+        const lv_batch ib = { .B = img->B, .video = img->video, .is_image = 1,
+                              .text = img->text, .text_valid = img->text_valid,
+                              .step = (uint32_t)r->step };
+        *loss += lv_model_step(&r->model, &ib, 1, &r->acc);
+    }
     if (!isfinite(*loss))
         return lv_set_error("step %lld: the loss is %s", (long long)r->step + 1,
                             isnan(*loss) ? "NaN" : "infinite");
@@ -378,9 +399,10 @@ static void report(run *r, float loss, double t0, int64_t first)
     const double rate = dt > 0 ? (double)((r->step + 1 - first) * r->batch) / dt : 0;
     const float scale = expf(fminf(lv_param_data(&r->model.params, r->model.logit_scale)[0],
                                    logf(LV_LOGIT_SCALE_MAX)));
-    snprintf(line, sizeof line, "train step %lld/%lld loss %.4f temp %.4f lr %.2e %.1f samples/s",
-             (long long)r->step + 1, (long long)r->steps, loss, 1.0 / scale,
-             lv_lr_at(&r->ac, r->step), rate);
+    const double eta = rate > 0 ? (double)((r->steps - r->step - 1) * r->batch) / rate : 0;
+    snprintf(line, sizeof line, "train step %lld/%lld loss %.4f temp %.4f lr %.2e %.1f samples/s"
+             " ETA %.0fs", (long long)r->step + 1, (long long)r->steps, loss, 1.0 / scale,
+             lv_lr_at(&r->ac, r->step), rate, eta);
     static double last;
     const int tty = isatty(STDERR_FILENO);
     if (tty)
@@ -405,7 +427,20 @@ static int finish(run *r)
 {
     char png[2100], folder[2048];
     snprintf(png, sizeof png, "%s/loss.png", r->out);
-    if (lv_plot_lines(png, r->losses, NULL, r->step, 640, 360, "loss") < 0)
+    float *smooth = lv_malloc((size_t)(r->step ? r->step : 1) * sizeof *smooth, "a curve");
+    if (!smooth)
+        return -1;
+    for (int64_t i = 0; i < r->step; i++) {        /* mean of the last (up to) 20 steps */
+        const int64_t from = i >= 19 ? i - 19 : 0;
+        double s = 0;
+        for (int64_t j = from; j <= i; j++)
+            s += r->losses[j];
+        smooth[i] = (float)(s / (double)(i - from + 1));
+    }
+    const int plotted = lv_plot_lines(png, r->losses, smooth, r->step, 640, 360,
+                                      "loss per step, mean of 20");
+    free(smooth);
+    if (plotted < 0)
         return -1;
     const char *data = opt_get(&r->opt, "data", "");
     char test[2100], mcq_path[2100];
@@ -452,18 +487,20 @@ static int train_loop(run *r)
     signal(SIGTERM, on_signal);
     const int64_t end = r->stop_at > 0 && r->stop_at < r->steps ? r->stop_at : r->steps;
     while (r->step < end && !interrupted) {
-        const lv_loader_batch *b;
+        const lv_loader_batch *b = NULL, *img = NULL;
         float loss;
-        if (lv_loader_next(r->loader, &b) < 0)
+        if ((r->loader && lv_loader_next(r->loader, &b) < 0) ||
+            (r->images && lv_loader_next(r->images, &img) < 0))
             return -1;
-        if (train_step(r, b, &loss) < 0) {
+        if (train_step(r, b, img, &loss) < 0) {
             char why[1024];
             snprintf(why, sizeof why, "%s", lv_error());
             return lv_set_error("%s; stopped without saving: %s keeps the last good state "
                                 "(lower --lr, then --resume it)", why, r->ckpt);
         }
         r->losses[r->step] = loss;
-        r->position = b->position;
+        r->position = b ? b->position : 0;
+        r->image_position = img ? img->position : 0;
         report(r, loss, t0, first);
         r->step++;
         if (r->save_every > 0 && r->step % r->save_every == 0 && save(r) < 0)
@@ -482,6 +519,7 @@ static int train_loop(run *r)
 static void run_free(run *r)
 {
     lv_loader_close(r->loader);
+    lv_loader_close(r->images);
     lv_accum_free(&r->acc);
     lv_adamw_free(&r->adam);
     lv_model_free(&r->model);

@@ -11,6 +11,7 @@ packages=(
     check
     libcjson-dev
     python3 python3-numpy python3-torch
+    time                            # /usr/bin/time -v: peak memory as the OS reports it
 )
 
 missing=()
