@@ -95,6 +95,7 @@ int lv_checkpoint_load(const char *path, lv_model *m, lv_adamw *opt, lv_train_st
         rc = read_flat(f, path, "optimizer.adamw.v", m_new + opt->n, opt->n);
     const char *args = lv_st_meta(f, "train_args");
     *train_args = rc == 0 ? strdup(args ? args : "") : NULL;
+    const int64_t n_losses = loss ? loss->numel : 0;     /* loss lives in f: read before close */
     lv_st_close(f);
     if (rc == 0)
         rc = lv_model_load(m, path);       /* validates every tensor before touching any */
@@ -103,7 +104,7 @@ int lv_checkpoint_load(const char *path, lv_model *m, lv_adamw *opt, lv_train_st
         memcpy(opt->v, m_new + opt->n, (size_t)opt->n * sizeof(float));
         opt->t = adamw_t;
         st->losses = losses;
-        st->n_losses = loss->numel;
+        st->n_losses = n_losses;
         losses = NULL;
     } else {
         free(*train_args);
