@@ -3,7 +3,7 @@
 #ifndef LV_BLAS_GLUE_H
 #define LV_BLAS_GLUE_H
 
-#include "kernels.h"
+#include "backend.h"
 
 /* Same contract as lv_sgemm_ref (row-major, BLAS alpha/beta/transpose semantics). */
 void lv_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
@@ -12,5 +12,15 @@ void lv_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float a
 
 /* What does the matmul: "OpenBLAS <version> (<core>, openmp)" or the fallback's name. */
 const char *lv_sgemm_backend(void);
+
+/* The fast CPU backend: the kernels of lv_backend_ref with the same contracts and cache layouts,
+ * on lv_sgemm and OpenMP. Threads: OMP_NUM_THREADS (OpenBLAS's OpenMP build follows it too). */
+extern const lv_backend lv_backend_cpu;
+
+/* 1 when every kernel of lv_backend_cpu, matmuls included, is bit-identical on any number of
+ * threads (NO_BLAS builds); 0 with OpenBLAS, whose sgemm blocking follows the thread count:
+ * there only the kernels without a matmul are (linear, tubelet and InfoNCE agree within
+ * tolerance). */
+int lv_backend_cpu_thread_exact(void);
 
 #endif

@@ -208,7 +208,7 @@ static int check_model(lv_model *m, gc_data *d, int64_t probes, FILE *log,
 }
 
 int lv_gradcheck_run(const lv_config *base, const lv_gradcheck_variant *v, int64_t probes,
-                     FILE *log, lv_gradcheck_result *res)
+                     const lv_backend *be, FILE *log, lv_gradcheck_result *res)
 {
     *res = (lv_gradcheck_result){ 0 };
     lv_config c = *base;
@@ -218,7 +218,7 @@ int lv_gradcheck_run(const lv_config *base, const lv_gradcheck_variant *v, int64
     gc_data d = { 0 };
     lv_rng r = lv_rng_stream(c.seed, LV_RNG_TEST, 1, 0);
     int rc = -1;
-    if (lv_model_build(&m, &c, &lv_backend_ref) == 0 && lv_model_alloc_acts(&m, GC_BATCH, 1) == 0
+    if (lv_model_build(&m, &c, be) == 0 && lv_model_alloc_acts(&m, GC_BATCH, 1) == 0
         && data_make(&d, &c, v->image, &r) == 0) {
         for (int64_t i = 0; i < m.params.count; i++) {   /* move off the initial point */
             float *x = lv_param_data(&m.params, i);

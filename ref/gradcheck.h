@@ -4,6 +4,7 @@
 #ifndef LV_GRADCHECK_H
 #define LV_GRADCHECK_H
 
+#include "backend.h"
 #include "config.h"
 
 #include <stdio.h>
@@ -29,6 +30,6 @@ typedef struct {
  * tensor. Per-tensor lines go to log (NULL: silent). Returns 0 when it ran (see res->failed),
  * -1 + lv_error() when the variant could not be built. */
 int lv_gradcheck_run(const lv_config *base, const lv_gradcheck_variant *v, int64_t probes,
-                     FILE *log, lv_gradcheck_result *res);
+                     const lv_backend *be, FILE *log, lv_gradcheck_result *res);
 
 #endif

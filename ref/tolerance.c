@@ -10,6 +10,17 @@
 #define FD_REASON "fp32 rounding of the analytic gradient (double-accumulated); FD truncation " \
                   "O(h^2) ~ 1e-10 with h = 1e-5 on the fp64 reference is far below it"
 
+#define FAST_MATMUL "sgemm's fp32 (blocked, FMA) sums of K products vs ref's double sums: error " \
+                    "~ K eps_fp32 for O(1) factors, K up to ~430 in the tests"
+#define FAST_DOUBLE "double sums in both, in another order: one fp32 rounding apart"
+#define FAST_EXACT "the same fp32 operations in the same order as ref: bit-identical"
+#define FAST_COLUMNS "one double column sum, rounded once (ref: an fp32 += per row)"
+#define FAST_RECIPROCAL "dout * fp32(1 / count) vs dout / count in double: two roundings"
+#define FAST_ATTENTION "fp32 dot products over the head (ref: double), fp32 softmax and " \
+                       "accumulation over the keys: a few roundings of O(1) terms"
+#define FAST_INFONCE "the logit gradient in fp32, then sgemm's fp32 sums over 2B terms " \
+                     "times the scale (ref: double)"
+
 static const lv_tolerance table[] = {
     { "linear", "out", LV_CHECK_F64, 1e-6, 1e-6, ONE_ROUNDING },
     { "linear", "dinp", LV_CHECK_FD, 1e-6, 1e-5, FD_REASON },
@@ -80,6 +91,70 @@ static const lv_tolerance table[] = {
       "softmaxes of the fp32 logits (error ~scale eps_fp32), summed in fp32 over 2B terms" },
     { "infonce", "dlog_scale", LV_CHECK_FD, 1e-5, 1e-4,
       "sum of dlogits * logits over 2 B^2 terms in double, from the fp32 logits" },
+    /* the cpu backend (blas_glue/backend_cpu.c) against ref, kernel by kernel and per step */
+    { "linear", "out", LV_CHECK_FAST, 5e-5, 1e-5, FAST_MATMUL },
+    { "linear", "dinp", LV_CHECK_FAST, 5e-5, 1e-5, FAST_MATMUL },
+    { "linear", "dweight", LV_CHECK_FAST, 2e-4, 1e-5,
+      FAST_MATMUL "; here summed over N = 300 rows, twice" },
+    { "linear", "dbias", LV_CHECK_FAST, 1e-6, 1e-6, FAST_DOUBLE },
+    { "layernorm", "out", LV_CHECK_FAST, 2e-6, 1e-5,
+      "fp32 normalisation from fp32-rounded mean and rstd (ref: double), a few roundings" },
+    { "layernorm", "mean", LV_CHECK_FAST, 1e-6, 1e-6, FAST_DOUBLE },
+    { "layernorm", "rstd", LV_CHECK_FAST, 1e-6, 1e-6, FAST_DOUBLE },
+    { "layernorm", "dinp", LV_CHECK_FAST, 5e-6, 1e-5,
+      "row sums in double, the rest in fp32 (ref: double): a few roundings of O(1) terms" },
+    { "layernorm", "dweight", LV_CHECK_FAST, 1e-4, 2e-5, FAST_COLUMNS },
+    { "layernorm", "dbias", LV_CHECK_FAST, 1e-4, 2e-5, FAST_COLUMNS },
+    { "gelu", "out", LV_CHECK_FAST, 1e-6, 2e-6, "erfcf in fp32 vs erf in double: a few roundings" },
+    { "gelu", "dinp", LV_CHECK_FAST, 1e-6, 1e-5,
+      "erfcf and expf in fp32 vs double: a few roundings of O(1) terms" },
+    { "attention", "out", LV_CHECK_FAST, 5e-6, 1e-5, FAST_ATTENTION },
+    { "attention", "att", LV_CHECK_FAST, 1e-6, 1e-5, FAST_ATTENTION },
+    { "attention", "dq", LV_CHECK_FAST, 5e-6, 1e-5, FAST_ATTENTION },
+    { "attention", "dk", LV_CHECK_FAST, 5e-6, 1e-5, FAST_ATTENTION },
+    { "attention", "dv", LV_CHECK_FAST, 5e-6, 1e-5, FAST_ATTENTION },
+    { "residual", "out", LV_CHECK_FAST, 0.0, 0.0, FAST_EXACT },
+    { "residual", "da", LV_CHECK_FAST, 0.0, 0.0, FAST_EXACT },
+    { "residual", "db", LV_CHECK_FAST, 0.0, 0.0, FAST_EXACT },
+    { "gated_residual", "out", LV_CHECK_FAST, 0.0, 0.0, FAST_EXACT },
+    { "gated_residual", "dh", LV_CHECK_FAST, 0.0, 0.0, FAST_EXACT },
+    { "gated_residual", "df", LV_CHECK_FAST, 0.0, 0.0, FAST_EXACT },
+    { "gated_residual", "dgate", LV_CHECK_FAST, 1e-6, 1e-6,
+      "a double sum in 64 fixed parts vs one double sum, one fp32 rounding" },
+    { "mean_pool", "out", LV_CHECK_FAST, 1e-7, 1e-6, FAST_DOUBLE },
+    { "mean_pool", "dinp", LV_CHECK_FAST, 1e-6, 1e-6, FAST_RECIPROCAL },
+    { "segment_mean", "out", LV_CHECK_FAST, 1e-7, 1e-6, FAST_DOUBLE },
+    { "segment_mean", "dinp", LV_CHECK_FAST, 1e-6, 1e-6, FAST_RECIPROCAL },
+    { "l2norm", "out", LV_CHECK_FAST, 1e-7, 1e-6, FAST_DOUBLE },
+    { "l2norm", "norm", LV_CHECK_FAST, 1e-7, 1e-6, FAST_DOUBLE },
+    { "l2norm", "dinp", LV_CHECK_FAST, 2e-6, 2e-5,
+      "the projection dy - y (y . dy) in fp32 (ref: double): cancellation, a few roundings" },
+    { "embedding", "out", LV_CHECK_FAST, 0.0, 0.0, "a copy: exact" },
+    { "embedding", "dtable", LV_CHECK_FAST, 0.0, 0.0, FAST_EXACT },
+    { "pos_embed", "out", LV_CHECK_FAST, 0.0, 0.0, FAST_EXACT },
+    { "pos_embed", "dinp", LV_CHECK_FAST, 0.0, 0.0, FAST_EXACT },
+    { "pos_embed", "dspatial", LV_CHECK_FAST, 0.0, 0.0, FAST_EXACT },
+    { "pos_embed", "dtemporal", LV_CHECK_FAST, 0.0, 0.0, FAST_EXACT },
+    { "tubelet", "out", LV_CHECK_FAST, 5e-5, 1e-5, FAST_MATMUL },
+    { "tubelet", "dvideo", LV_CHECK_FAST, 2e-5, 1e-5, FAST_MATMUL },
+    { "tubelet", "dweight", LV_CHECK_FAST, 2e-4, 1e-5,
+      FAST_MATMUL "; here summed over up to 2 x 128 tokens, twice" },
+    { "tubelet", "dbias", LV_CHECK_FAST, 1e-5, 1e-5, FAST_COLUMNS },
+    { "infonce", "loss", LV_CHECK_FAST, 1e-5, 1e-6,
+      "log-sum-exps in double of logits that differ by a few fp32 roundings" },
+    { "infonce", "logits", LV_CHECK_FAST, 2e-5, 1e-5,
+      "sgemm's fp32 dot products of E <= 64 terms, times the scale (<= 100), vs double" },
+    { "infonce", "dv", LV_CHECK_FAST, 2e-5, 1e-4, FAST_INFONCE },
+    { "infonce", "dt", LV_CHECK_FAST, 2e-5, 1e-4, FAST_INFONCE },
+    { "infonce", "dlog_scale", LV_CHECK_FAST, 1e-5, 1e-5,
+      "sum of G L in double over B^2 terms, G from exp in double: a few roundings" },
+    { "elementwise", "scale", LV_CHECK_FAST, 0.0, 0.0, FAST_EXACT },
+    { "elementwise", "zero", LV_CHECK_FAST, 0.0, 0.0, "zeros: exact" },
+    { "model_step", "loss", LV_CHECK_FAST, 0.0, 2e-6,
+      "a whole training step (tiny preset): every kernel's fp32 vs double sums, compounded" },
+    { "model_step", "grad", LV_CHECK_FAST, 0.0, 1e-4,
+      "a whole training step (tiny preset), every gradient tensor in units of its largest entry: "
+      "every kernel's fp32 vs double sums, compounded through the layers" },
     { "sgemm", "C", LV_CHECK_FAST, 1e-5, 1e-5,
       "blocked fp32 (FMA) accumulation of K products vs a double-accumulated loop: "
       "error ~ sqrt(K) eps_fp32 |a||b|; abs floor scaled by sqrt(K) in the test" },

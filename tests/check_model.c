@@ -31,7 +31,7 @@ START_TEST(test_gradcheck_variant)
     const lv_gradcheck_variant *v = &lv_gradcheck_variants(&n)[_i];
     const lv_config c = tiny_with(NULL);
     lv_gradcheck_result r;
-    ck_assert_msg(lv_gradcheck_run(&c, v, 3, NULL, &r) == 0, "%s: %s", v->name, lv_error());
+    ck_assert_msg(lv_gradcheck_run(&c, v, 3, &lv_backend_ref, NULL, &r) == 0, "%s: %s", v->name, lv_error());
     printf("  gradcheck %-12s %3lld tensors %4lld entries  max rel err %.2e (%s)  %s\n", v->name,
            (long long)r.tensors, (long long)r.entries, r.max_rel_err, r.worst,
            r.failed ? "FAILED" : "ok");

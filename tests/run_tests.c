@@ -22,6 +22,7 @@ static const struct { const char *name; suite_fn make; } suites[] = {
     { "pipeline", pipeline_suite },
     { "metrics", metrics_suite },
     { "adamw", adamw_suite },
+    { "backend", backend_suite },
 };
 
 static int selected(const char *name, int argc, char **argv)

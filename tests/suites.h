@@ -17,5 +17,6 @@ Suite *image_suite(void);
 Suite *pipeline_suite(void);
 Suite *metrics_suite(void);
 Suite *adamw_suite(void);
+Suite *backend_suite(void);
 
 #endif

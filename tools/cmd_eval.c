@@ -3,6 +3,7 @@
  * similarity, retrieval metrics both ways, and multiple-choice accuracy (the option whose text
  * is most similar to the video). Used by `eval`, `encode` and at the end of `train`. */
 #include "evaluate.h"
+#include "blas_glue.h"
 #include "commands.h"
 #include "error.h"
 #include "metrics.h"
@@ -21,7 +22,7 @@ int eval_model_make(lv_model *em, const lv_model *trained, int64_t batch)
 {
     lv_config c = trained->cfg;
     c.mask_ratio = 0.0;           /* evaluation sees every token */
-    if (lv_model_build(em, &c, &lv_backend_ref) < 0)
+    if (lv_model_build(em, &c, trained->be) < 0)
         return -1;
     LV_REQUIRE(em->params.n_floats == trained->params.n_floats);
     memcpy(em->params.data, trained->params.data, (size_t)em->params.n_floats * sizeof(float));
@@ -227,10 +228,12 @@ void eval_print(const eval_result *r, FILE *out, int json)
 /* ---- the commands --------------------------------------------------------------------------- */
 
 /* A model from a parameter file or checkpoint (its own configuration). */
-static int load_trained(lv_model *m, const char *path)
+static int load_trained(lv_model *m, const char *path, const lv_backend *be)
 {
     lv_config c;
-    if (lv_config_from_file(&c, path) < 0 || lv_model_build(m, &c, &lv_backend_ref) < 0)
+    if (!be)
+        return lv_set_error("--backend must be ref or cpu");
+    if (lv_config_from_file(&c, path) < 0 || lv_model_build(m, &c, be) < 0)
         return -1;
     return lv_model_load(m, path);
 }
@@ -242,7 +245,7 @@ static int eval_usage(FILE *out)
             "           [--msrvtt JSON --videos DIR [--split test]]\n"
             "           [--youcook2 JSON --videos DIR [--split validation]]\n"
             "           [--egoschema QUESTIONS.json [--answers ANSWERS.json] --videos DIR]\n"
-            "           [--vocab FILE] [--sim-png OUT.png] [--json]\n"
+            "           [--vocab FILE] [--sim-png OUT.png] [--backend cpu|ref] [--json]\n"
             "Zero-shot text->video and video->text retrieval (Recall@1/5/10, median rank) and\n"
             "multiple-choice accuracy (the option most similar to the video). The model sees\n"
             "every token (no masking). --vocab defaults to vocab.txt beside the data.\n");
@@ -251,7 +254,7 @@ static int eval_usage(FILE *out)
 
 typedef struct {
     const char *ckpt, *data, *mcq, *msrvtt, *youcook2, *egoschema, *answers, *videos, *split;
-    const char *vocab, *sim_png;
+    const char *vocab, *sim_png, *backend;
     int json;
 } eval_args;
 
@@ -259,10 +262,10 @@ static int eval_parse(eval_args *a, int argc, char **argv)
 {
     static const char *const keys[] = { "--ckpt", "--data", "--mcq", "--msrvtt", "--youcook2",
                                         "--egoschema", "--answers", "--videos", "--split",
-                                        "--vocab", "--sim-png" };
+                                        "--vocab", "--sim-png", "--backend" };
     const char **slots[] = { &a->ckpt, &a->data, &a->mcq, &a->msrvtt, &a->youcook2,
                              &a->egoschema, &a->answers, &a->videos, &a->split, &a->vocab,
-                             &a->sim_png };
+                             &a->sim_png, &a->backend };
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) {
             a->json = 1;
@@ -314,7 +317,7 @@ int cmd_eval(int argc, char **argv)
     lv_clip_list clips = { 0 };
     lv_mcq_list q = { 0 };
     lv_tokenizer *tok = eval_tokenizer(&a);
-    int rc = tok ? load_trained(&m, a.ckpt) : -1;
+    int rc = tok ? load_trained(&m, a.ckpt, backend_by_name(a.backend ? a.backend : "cpu")) : -1;
     const int have_clips = a.data || a.msrvtt || a.youcook2;
     if (rc == 0 && a.data)
         rc = lv_manifest_load(&clips, a.data, 1);
@@ -371,7 +374,7 @@ int cmd_encode(int argc, char **argv)
     }
     lv_model m = { 0 }, em = { 0 };
     float *emb = NULL;
-    int rc = load_trained(&m, ckpt);
+    int rc = load_trained(&m, ckpt, &lv_backend_cpu);
     if (rc == 0)
         rc = eval_model_make(&em, &m, 8);
     if (rc == 0) {

@@ -1,6 +1,9 @@
-/* Progress lines for long commands: rewritten in place on a terminal (rate and ETA), printed as
- * plain lines every few seconds when the output is a file or a pipe (CI logs stay readable). */
+/* Small services of the commands: progress lines (rewritten in place on a terminal, plain
+ * lines every few seconds otherwise, so CI logs stay readable) and the backend by name. */
 #include "commands.h"
+#include "blas_glue.h"
+
+#include <string.h>
 
 #include <time.h>
 #include <unistd.h>
@@ -31,4 +34,14 @@ void progress_report(const char *what, long long done, long long total)
         fprintf(stderr, "%s: %lld/%lld (%.1f/s)\n", what, done, total, rate);
         last = t;
     }
+}
+
+const lv_backend *backend_by_name(const char *name)
+{
+    if (!strcmp(name, "ref"))
+        return &lv_backend_ref;
+    if (!strcmp(name, "cpu"))
+        return &lv_backend_cpu;
+    fprintf(stderr, "longvivit: unknown backend '%s': use ref or cpu\n", name);
+    return NULL;
 }

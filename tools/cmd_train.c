@@ -51,7 +51,7 @@ static int opt_set(options *o, const char *key, const char *value)
 /* Options that are training settings (the rest are config keys, given as config.KEY). */
 static const char *const train_keys[] = {
     "data", "vocab", "out", "preset", "recipe", "steps", "batch", "micro", "lr", "warmup",
-    "wd", "clip", "fps", "save_every", "eval", "mcq", "init", "from", NULL
+    "wd", "clip", "fps", "save_every", "eval", "mcq", "init", "from", "backend", NULL
 };
 
 /* Shorthand flags for config keys. */
@@ -69,7 +69,8 @@ static int usage(FILE *out)
             "           [--from PARAMS] [--resume CKPT] [--steps N] [--batch B] [--micro M]\n"
             "           [--lr X] [--warmup W] [--wd X] [--clip X] [--out DIR]\n"
             "           [--save-every N] [--eval MANIFEST] [--mcq MCQ.jsonl] [--vocab FILE]\n"
-            "           [--seed K] [--set key=value ...] [--stop-at N] [--json] [--dry-run]\n"
+            "           [--seed K] [--backend cpu|ref] [--set key=value ...] [--stop-at N]\n"
+            "           [--json] [--dry-run]\n"
             "Recipes (SPEC 2.7): short = ShortViViT (16 frames, full tuning, lr 1e-4);\n"
             "long = LongViViT (128 frames, mask 0.75, last 4 blocks, text frozen, lr 1e-5,\n"
             "from a ShortViViT: --from its ckpt.safetensors, temporal embeddings interpolated).\n"
@@ -291,7 +292,10 @@ static int setup_optimizer(run *r)
 /* Model, optimiser and position: fresh (with --init / --from) or from --resume. */
 static int setup_model(run *r, const char *resume)
 {
-    if (lv_model_build(&r->model, &r->cfg, &lv_backend_ref) < 0 || setup_optimizer(r) < 0)
+    const lv_backend *be = backend_by_name(opt_get(&r->opt, "backend", "cpu"));
+    if (!be)
+        return lv_set_error("--backend must be ref or cpu");
+    if (lv_model_build(&r->model, &r->cfg, be) < 0 || setup_optimizer(r) < 0)
         return -1;
     r->losses = lv_calloc((size_t)(r->steps ? r->steps : 1), sizeof(float), "the loss history");
     if (!r->losses)

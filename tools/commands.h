@@ -11,6 +11,11 @@ int cmd_eval(int argc, char **argv);
 int cmd_encode(int argc, char **argv);
 int cmd_frames(int argc, char **argv);
 
+/* The backend called NAME ("ref": the plain kernels, "cpu": OpenBLAS + OpenMP); NULL + a
+ * message on stderr for any other name. */
+#include "backend.h"
+const lv_backend *backend_by_name(const char *name);
+
 /* Progress for long work: a live line on a terminal, a plain line every few seconds otherwise. */
 void progress_report(const char *what, long long done, long long total);
 

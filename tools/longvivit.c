@@ -115,7 +115,7 @@ static int gradcheck_usage(FILE *out)
     const lv_gradcheck_variant *v = lv_gradcheck_variants(&n);
     fprintf(out,
             "usage: longvivit gradcheck [--preset P] [--variant NAME|all] [--probes N] [--json]\n"
-            "                           [--set key=value ...]\n"
+            "                           [--backend ref|cpu] [--set key=value ...]\n"
             "For each model variant: the loss gradient of sampled entries of every trainable\n"
             "tensor and of the input pixels against central finite differences. Exits non-zero\n"
             "if any entry is out of tolerance. --json prints one JSON object last.\n"
@@ -129,6 +129,7 @@ static int gradcheck_usage(FILE *out)
 static int cmd_gradcheck(int argc, char **argv)
 {
     const char *preset = "tiny", *variant = "all";
+    const lv_backend *be = &lv_backend_ref;
     int json = 0;
     long probes = 6;
     lv_config c;
@@ -144,6 +145,8 @@ static int cmd_gradcheck(int argc, char **argv)
             preset = argv[++i];
         else if (!strcmp(argv[i], "--variant") && has_value)
             variant = argv[++i];
+        else if (!strcmp(argv[i], "--backend") && has_value && (be = backend_by_name(argv[++i])))
+            continue;
         else if (!strcmp(argv[i], "--probes") && has_value && (probes = atol(argv[++i])) > 0)
             continue;
         else if (!strcmp(argv[i], "--set") && has_value && n_sets < 32)
@@ -176,7 +179,7 @@ static int cmd_gradcheck(int argc, char **argv)
     double worst = 0.0;
     for (int i = 0; i < n; i++) {
         lv_gradcheck_result r;
-        if (lv_gradcheck_run(&c, &all[i], probes, stdout, &r) < 0) {
+        if (lv_gradcheck_run(&c, &all[i], probes, be, stdout, &r) < 0) {
             fprintf(stderr, "longvivit gradcheck: variant %s: %s\n", all[i].name, lv_error());
             failed++;
             continue;

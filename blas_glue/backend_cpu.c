@@ -1,0 +1,981 @@
+/* The fast CPU backend: every kernel of ref/kernels.h with the contracts and cache layouts of
+ * lv_backend_ref, so the graph runs unchanged. Matmuls (linear, tubelet, InfoNCE) go through
+ * lv_sgemm, never inside a parallel region (one threading level at a time); the rest is OpenMP
+ * over rows, (group, head) pairs or parameter columns. No atomics and no per-thread gradient
+ * copies: each output element is written by one thread in a fixed order, so a result does not
+ * depend on the number of threads (lv_sgemm aside: see lv_backend_cpu_thread_exact). */
+#include "backend.h"
+#include "blas_glue.h"
+#include "error.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+static int max_threads(void) { return omp_get_max_threads(); }
+static int thread_id(void) { return omp_get_thread_num(); }
+#else
+static int max_threads(void) { return 1; }
+static int thread_id(void) { return 0; }
+#endif
+
+enum {
+    PAR_MIN = 1 << 15,      /* floats of work below which a loop stays serial */
+    COLS = 16,              /* columns per task in column reductions */
+    DOT_PARTS = 64          /* fixed partial sums of a whole-tensor dot product */
+};
+
+#define INV_SQRT2 0.70710678118654752440f
+#define INV_SQRT2PI 0.39894228040143267794f
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* ---- scratch -------------------------------------------------------------------------------
+ * Temporaries (im2col columns, attention offsets and per-thread rows, InfoNCE gradients) live in
+ * a few slots grown to the largest size seen and kept, so steady-state steps allocate nothing.
+ * A kernel holds the lock while it uses them: concurrent callers wait instead of sharing. */
+enum { SLOT_A, SLOT_B, SLOT_INDEX, SLOT_COUNT };
+static pthread_mutex_t scratch_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    void *p;
+    size_t bytes;
+} scratch[SLOT_COUNT];
+
+static void *scratch_get(int slot, size_t bytes)
+{
+    if (bytes > scratch[slot].bytes) {
+        free(scratch[slot].p);
+        scratch[slot].p = lv_malloc(bytes, "the cpu backend's scratch");
+        if (!scratch[slot].p) {          /* a kernel has no error return: stop, saying why */
+            fprintf(stderr, "longvivit: %s\n", lv_error());
+            abort();
+        }
+        scratch[slot].bytes = bytes;
+    }
+    return scratch[slot].p;
+}
+
+/* ---- small vector helpers (vectorised by omp simd; plain loops without OpenMP) ------------- */
+
+static float dot_f32(const float *a, const float *b, int64_t n)
+{
+    float s = 0.0f;
+    #pragma omp simd reduction(+:s)
+    for (int64_t i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+static void axpy_f32(float *y, float a, const float *x, int64_t n)
+{
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+/* dst[c] += sum_r x[r, c]: tasks own column slices and sum the rows in order in double, so the
+ * result is the same on any number of threads. */
+static void column_sums_add(float *dst, const float *x, int64_t rows, int64_t cols)
+{
+    const int64_t tasks = (cols + COLS - 1) / COLS;
+    #pragma omp parallel for schedule(static) if (rows * cols > PAR_MIN)
+    for (int64_t t = 0; t < tasks; t++) {
+        const int64_t c0 = t * COLS, nc = min64(COLS, cols - c0);
+        double acc[COLS] = { 0 };
+        for (int64_t r = 0; r < rows; r++) {
+            const float *row = x + r * cols + c0;
+            #pragma omp simd
+            for (int64_t c = 0; c < nc; c++)
+                acc[c] += row[c];
+        }
+        for (int64_t c = 0; c < nc; c++)
+            dst[c0 + c] += (float)acc[c];
+    }
+}
+
+static void add_bias_rows(float *out, const float *bias, int64_t N, int64_t C)
+{
+    #pragma omp parallel for schedule(static) if (N * C > PAR_MIN)
+    for (int64_t n = 0; n < N; n++)
+        axpy_f32(out + n * C, 1.0f, bias, C);
+}
+
+/* ---- linear --------------------------------------------------------------------------------- */
+
+static void cpu_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
+                               int64_t N, int64_t C, int64_t OC)
+{
+    /* out (N, OC) = inp (N, C) W^T, W (OC, C) */
+    lv_sgemm(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC);
+    if (bias)
+        add_bias_rows(out, bias, N, OC);
+}
+
+static void cpu_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                                const float *inp, const float *weight, int64_t N, int64_t C,
+                                int64_t OC)
+{
+    /* forward: out = inp W^T + b => dinp += dout W, dW += dout^T inp, db += colsum(dout) */
+    if (dinp)
+        lv_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
+    if (dweight)
+        lv_sgemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+    if (dbias)
+        column_sums_add(dbias, dout, N, OC);
+}
+
+/* ---- layernorm ------------------------------------------------------------------------------ */
+
+static void cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                                  const float *weight, const float *bias, int64_t N, int64_t C,
+                                  float eps)
+{
+    #pragma omp parallel for schedule(static) if (N * C > PAR_MIN)
+    for (int64_t n = 0; n < N; n++) {
+        const float *x = inp + n * C;
+        double sum = 0.0, var = 0.0;
+        #pragma omp simd reduction(+:sum)
+        for (int64_t c = 0; c < C; c++)
+            sum += x[c];
+        const double m = sum / (double)C;
+        #pragma omp simd reduction(+:var)
+        for (int64_t c = 0; c < C; c++)
+            var += ((double)x[c] - m) * ((double)x[c] - m);
+        const float mf = (float)m, s = (float)(1.0 / sqrt(var / (double)C + eps));
+        float *y = out + n * C;
+        #pragma omp simd
+        for (int64_t c = 0; c < C; c++)
+            y[c] = (x[c] - mf) * s * weight[c] + bias[c];
+        mean[n] = mf;
+        rstd[n] = s;
+    }
+}
+
+static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                                   const float *inp, const float *weight, const float *mean,
+                                   const float *rstd, int64_t N, int64_t C)
+{
+    /* forward: y = xhat * w + b, xhat = (x - mean) * rstd
+     * dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * w */
+    if (dinp) {
+        #pragma omp parallel for schedule(static) if (N * C > PAR_MIN)
+        for (int64_t n = 0; n < N; n++) {
+            const float *x = inp + n * C, *dy = dout + n * C;
+            const float m = mean[n], s = rstd[n];
+            double sum_dxhat = 0.0, sum_dxhat_xhat = 0.0;
+            #pragma omp simd reduction(+:sum_dxhat, sum_dxhat_xhat)
+            for (int64_t c = 0; c < C; c++) {
+                const float dxhat = dy[c] * weight[c];
+                sum_dxhat += dxhat;
+                sum_dxhat_xhat += dxhat * ((x[c] - m) * s);
+            }
+            const float a = (float)(sum_dxhat / (double)C);
+            const float b = (float)(sum_dxhat_xhat / (double)C);
+            float *dx = dinp + n * C;
+            #pragma omp simd
+            for (int64_t c = 0; c < C; c++)
+                dx[c] += s * (dy[c] * weight[c] - a - (x[c] - m) * s * b);
+        }
+    }
+    if (!dweight && !dbias)
+        return;
+    /* dw[c] += sum_n dy[n,c] xhat[n,c], db[c] += sum_n dy[n,c]: tasks own column slices */
+    const int64_t tasks = (C + COLS - 1) / COLS;
+    #pragma omp parallel for schedule(static) if (N * C > PAR_MIN)
+    for (int64_t t = 0; t < tasks; t++) {
+        const int64_t c0 = t * COLS, nc = min64(COLS, C - c0);
+        double aw[COLS] = { 0 }, ab[COLS] = { 0 };
+        for (int64_t n = 0; n < N; n++) {
+            const float *x = inp + n * C + c0, *dy = dout + n * C + c0;
+            const float m = mean[n], s = rstd[n];
+            #pragma omp simd
+            for (int64_t c = 0; c < nc; c++) {
+                aw[c] += dy[c] * ((x[c] - m) * s);
+                ab[c] += dy[c];
+            }
+        }
+        for (int64_t c = 0; c < nc; c++) {
+            if (dweight)
+                dweight[c0 + c] += (float)aw[c];
+            if (dbias)
+                dbias[c0 + c] += (float)ab[c];
+        }
+    }
+}
+
+/* ---- GELU (erf form; Phi through erfc, accurate for negative x too) ------------------------ */
+
+static void cpu_gelu_forward(float *out, const float *inp, int64_t n)
+{
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN / 8)
+    for (int64_t i = 0; i < n; i++)
+        out[i] = 0.5f * inp[i] * erfcf(-inp[i] * INV_SQRT2);
+}
+
+static void cpu_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n)
+{
+    /* forward: y = x Phi(x); dy/dx = Phi(x) + x phi(x) */
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN / 8)
+    for (int64_t i = 0; i < n; i++) {
+        const float x = inp[i];
+        const float cdf = 0.5f * erfcf(-x * INV_SQRT2), pdf = INV_SQRT2PI * expf(-0.5f * x * x);
+        dinp[i] += dout[i] * (cdf + x * pdf);
+    }
+}
+
+/* ---- attention ------------------------------------------------------------------------------
+ * The math and the probability cache of ref/attention.c (group by group, head by head, query by
+ * query, nk floats each), in fp32. A (group, head) pair first copies its keys' and values' head
+ * slices transposed, (hs, nk), into the thread's scratch, so every loop runs along the keys,
+ * contiguous and vectorised. A pair writes only its own rows' head slice of out, dq, dk and dv,
+ * so pairs run in parallel when no row belongs to two groups; otherwise heads (disjoint column
+ * slices) run in parallel, groups in order. */
+
+typedef struct {
+    const lv_attn_groups *g;
+    const float *q, *k, *v;
+    int64_t ldq, ldkv, H, hs, D;
+    float scale;
+    const int64_t *offset;       /* (G+1) cache offset of each group */
+    float *work;                 /* per-thread scratch, `stride` floats each */
+    int64_t stride, max_nk;
+} attn_args;
+
+static int64_t list_row(const int64_t *index, int64_t i)
+{
+    return index ? index[i] : i;
+}
+
+/* exp(x) for x <= 0, vectorisable (no library call, no branch): Cephes' expf, range reduction by
+ * ln 2 in two parts and a degree-6 polynomial, ~1 ulp. Below -87 (and -INFINITY, a masked key)
+ * exactly 0; NaN stays NaN. */
+static float exp_neg(float x)
+{
+    const float magic = 12582912.0f;          /* 1.5 * 2^23: adding it rounds to an integer */
+    const float xc = x < -87.0f ? -87.0f : x;
+    const float t = xc * 1.44269504088896341f + magic, n = t - magic;   /* n = round(x / ln 2) */
+    const float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    uint32_t bits;                            /* t's low mantissa bits hold n: 2^n from them */
+    memcpy(&bits, &t, sizeof bits);
+    bits = (bits - 0x4B400000u + 127u) << 23;
+    float two_n;
+    memcpy(&two_n, &bits, sizeof two_n);
+    return x < -87.0f ? 0.0f : p * two_n;
+}
+
+/* 1 when no row appears in two different groups of one list (start, index). */
+static int rows_disjoint(const int64_t *start, const int64_t *index, int64_t G)
+{
+    if (!index)
+        return 1;                /* ranges of consecutive rows, ascending by contract */
+    int64_t rows = 0;
+    for (int64_t i = start[0]; i < start[G]; i++)
+        rows = index[i] + 1 > rows ? index[i] + 1 : rows;
+    int64_t *owner = scratch_get(SLOT_B, (size_t)rows * sizeof *owner);
+    for (int64_t r = 0; r < rows; r++)
+        owner[r] = -1;
+    for (int64_t gi = 0; gi < G; gi++)
+        for (int64_t i = start[gi]; i < start[gi + 1]; i++) {
+            if (owner[index[i]] >= 0 && owner[index[i]] != gi)
+                return 0;
+            owner[index[i]] = gi;
+        }
+    return 1;
+}
+
+static int attn_pairs_disjoint(const lv_attn_groups *g)
+{
+    return rows_disjoint(g->q_start, g->q_index, g->n_groups) &&
+           rows_disjoint(g->k_start, g->k_index, g->n_groups);
+}
+
+/* Cache offsets (SLOT_INDEX) and per-thread scratch (SLOT_A) of `slices` (hs, nk) blocks plus
+ * two key rows each; call with the scratch lock held. */
+static attn_args attn_setup(const float *q, const float *k, const float *v,
+                            const lv_attn_groups *g, int64_t ldq, int64_t ldkv, int64_t H,
+                            int64_t D, int slices)
+{
+    LV_REQUIRE(H > 0 && D % H == 0);
+    attn_args x = { .g = g, .q = q, .k = k, .v = v, .ldq = ldq, .ldkv = ldkv, .H = H,
+                    .hs = D / H, .D = D, .scale = (float)(1.0 / sqrt((double)(D / H))) };
+    int64_t *off = scratch_get(SLOT_INDEX, (size_t)(g->n_groups + 1) * sizeof *off);
+    off[0] = 0;
+    for (int64_t gi = 0; gi < g->n_groups; gi++) {
+        const int64_t nq = g->q_start[gi + 1] - g->q_start[gi];
+        const int64_t nk = g->k_start[gi + 1] - g->k_start[gi];
+        off[gi + 1] = off[gi] + H * nq * nk;
+        x.max_nk = nk > x.max_nk ? nk : x.max_nk;
+    }
+    x.offset = off;
+    x.stride = (slices * x.hs + 2) * x.max_nk;
+    x.work = scratch_get(SLOT_A, (size_t)(max_threads() * x.stride) * sizeof *x.work);
+    return x;
+}
+
+/* kt, vt (hs, nk) = the head slices (offset ho) of the group's keys and values, transposed */
+static void attn_gather(float *kt, float *vt, const attn_args *x, int64_t k0, int64_t nk,
+                        int64_t ho)
+{
+    for (int64_t j = 0; j < nk; j++) {
+        const int64_t kr = list_row(x->g->k_index, k0 + j);
+        const float *kj = x->k + kr * x->ldkv + ho, *vj = x->v + kr * x->ldkv + ho;
+        for (int64_t d = 0; d < x->hs; d++) {
+            kt[d * nk + j] = kj[d];
+            vt[d * nk + j] = vj[d];
+        }
+    }
+}
+
+/* a (nk) = max-subtracted softmax of the scores in a over the valid keys; 0 when none is */
+static int attn_softmax(float *a, const attn_args *x, int64_t k0, int64_t nk)
+{
+    const uint8_t *valid = x->g->k_valid;
+    for (int64_t j = 0; valid && j < nk; j++)
+        if (!valid[list_row(x->g->k_index, k0 + j)])
+            a[j] = -INFINITY;
+    float mx = -INFINITY;
+    #pragma omp simd reduction(max:mx)
+    for (int64_t j = 0; j < nk; j++)
+        mx = a[j] > mx ? a[j] : mx;
+    if (mx == -INFINITY) {
+        memset(a, 0, (size_t)nk * sizeof *a);
+        return 0;
+    }
+    #pragma omp simd
+    for (int64_t j = 0; j < nk; j++)
+        a[j] = exp_neg(a[j] - mx);
+    double sum = 0.0;
+    #pragma omp simd reduction(+:sum)
+    for (int64_t j = 0; j < nk; j++)
+        sum += a[j];
+    const float inv = (float)(1.0 / sum);
+    #pragma omp simd
+    for (int64_t j = 0; j < nk; j++)
+        a[j] *= inv;
+    return 1;
+}
+
+static void attn_pair_forward(float *out, float *att, const attn_args *x, int64_t gi, int64_t h)
+{
+    const lv_attn_groups *g = x->g;
+    const int64_t q0 = g->q_start[gi], nq = g->q_start[gi + 1] - q0;
+    const int64_t k0 = g->k_start[gi], nk = g->k_start[gi + 1] - k0;
+    const int64_t ho = h * x->hs, hs = x->hs;
+    float *kt = x->work + thread_id() * x->stride, *vt = kt + hs * nk;
+    float *a = att + x->offset[gi] + h * nq * nk;
+    attn_gather(kt, vt, x, k0, nk, ho);
+    for (int64_t i = 0; i < nq; i++, a += nk) {
+        const int64_t qr = list_row(g->q_index, q0 + i);
+        const float *qi = x->q + qr * x->ldq + ho;
+        float *o = out + qr * x->D + ho;
+        /* s_j = scale q . k_j, then a = softmax(s) */
+        memset(a, 0, (size_t)nk * sizeof *a);
+        for (int64_t d = 0; d < hs; d++)
+            axpy_f32(a, qi[d] * x->scale, kt + d * nk, nk);
+        const int any = attn_softmax(a, x, k0, nk);
+        for (int64_t d = 0; d < hs; d++)      /* o = att . V; no valid key: 0 */
+            o[d] = any ? dot_f32(a, vt + d * nk, nk) : 0.0f;
+    }
+}
+
+/* dst rows of the group (head slice ho) += the transposed block t (hs, nk) */
+static void attn_scatter_add(float *dst, const float *t, const attn_args *x, int64_t k0,
+                             int64_t nk, int64_t ho)
+{
+    for (int64_t j = 0; j < nk; j++) {
+        float *row = dst + list_row(x->g->k_index, k0 + j) * x->ldkv + ho;
+        for (int64_t d = 0; d < x->hs; d++)
+            row[d] += t[d * nk + j];
+    }
+}
+
+static void attn_pair_backward(float *dq, float *dk, float *dv, const float *dout,
+                               const float *att, const attn_args *x, int64_t gi, int64_t h)
+{
+    const lv_attn_groups *g = x->g;
+    const int64_t q0 = g->q_start[gi], nq = g->q_start[gi + 1] - q0;
+    const int64_t k0 = g->k_start[gi], nk = g->k_start[gi + 1] - k0;
+    const int64_t ho = h * x->hs, hs = x->hs;
+    float *kt = x->work + thread_id() * x->stride, *vt = kt + hs * nk;
+    float *dkt = vt + hs * nk, *dvt = dkt + hs * nk, *da = dvt + hs * nk, *ds = da + nk;
+    const float *a = att + x->offset[gi] + h * nq * nk;
+    attn_gather(kt, vt, x, k0, nk, ho);
+    memset(dkt, 0, (size_t)(2 * hs * nk) * sizeof *dkt);
+    for (int64_t i = 0; i < nq; i++, a += nk) {
+        const int64_t qr = list_row(g->q_index, q0 + i);
+        const float *qi = x->q + qr * x->ldq + ho, *doi = dout + qr * x->D + ho;
+        /* forward: o = sum_j a_j v_j  =>  da_j = do . v_j,  dv_j += a_j do */
+        memset(da, 0, (size_t)nk * sizeof *da);
+        for (int64_t d = 0; d < hs; d++) {
+            axpy_f32(da, doi[d], vt + d * nk, nk);
+            axpy_f32(dvt + d * nk, doi[d], a, nk);
+        }
+        /* forward: a = softmax(s), s_j = scale q . k_j
+         * =>  ds_j = a_j (da_j - sum_l a_l da_l),  dq += scale ds_j k_j,  dk_j += scale ds_j q */
+        double dot = 0.0;
+        #pragma omp simd reduction(+:dot)
+        for (int64_t j = 0; j < nk; j++)
+            dot += a[j] * da[j];
+        #pragma omp simd
+        for (int64_t j = 0; j < nk; j++)
+            ds[j] = a[j] * (da[j] - (float)dot) * x->scale;
+        for (int64_t d = 0; d < hs; d++) {
+            if (dq)
+                dq[qr * x->ldq + ho + d] += dot_f32(ds, kt + d * nk, nk);
+            axpy_f32(dkt + d * nk, qi[d], ds, nk);
+        }
+    }
+    if (dk)
+        attn_scatter_add(dk, dkt, x, k0, nk, ho);
+    if (dv)
+        attn_scatter_add(dv, dvt, x, k0, nk, ho);
+}
+
+static void cpu_attention_forward(float *out, float *att, const float *q, const float *k,
+                                  const float *v, const lv_attn_groups *g, int64_t ldq,
+                                  int64_t ldkv, int64_t H, int64_t D)
+{
+    pthread_mutex_lock(&scratch_lock);
+    const attn_args x = attn_setup(q, k, v, g, ldq, ldkv, H, D, 2);
+    const int64_t G = g->n_groups;
+    if (attn_pairs_disjoint(g)) {
+        #pragma omp parallel for schedule(dynamic) if (x.offset[G] * x.hs > PAR_MIN)
+        for (int64_t p = 0; p < G * H; p++)
+            attn_pair_forward(out, att, &x, p / H, p % H);
+    } else {
+        #pragma omp parallel for schedule(static) if (x.offset[G] * x.hs > PAR_MIN)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t gi = 0; gi < G; gi++)
+                attn_pair_forward(out, att, &x, gi, h);
+    }
+    pthread_mutex_unlock(&scratch_lock);
+}
+
+static void cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout,
+                                   const float *att, const float *q, const float *k,
+                                   const float *v, const lv_attn_groups *g, int64_t ldq,
+                                   int64_t ldkv, int64_t H, int64_t D)
+{
+    pthread_mutex_lock(&scratch_lock);
+    const attn_args x = attn_setup(q, k, v, g, ldq, ldkv, H, D, 4);
+    const int64_t G = g->n_groups;
+    if (attn_pairs_disjoint(g)) {
+        #pragma omp parallel for schedule(dynamic) if (x.offset[G] * x.hs > PAR_MIN)
+        for (int64_t p = 0; p < G * H; p++)
+            attn_pair_backward(dq, dk, dv, dout, att, &x, p / H, p % H);
+    } else {
+        #pragma omp parallel for schedule(static) if (x.offset[G] * x.hs > PAR_MIN)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t gi = 0; gi < G; gi++)
+                attn_pair_backward(dq, dk, dv, dout, att, &x, gi, h);
+    }
+    pthread_mutex_unlock(&scratch_lock);
+}
+
+/* ---- residuals ------------------------------------------------------------------------------ */
+
+static void cpu_residual_forward(float *out, const float *a, const float *b, int64_t n)
+{
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++)
+        out[i] = a[i] + b[i];
+}
+
+static void cpu_residual_backward(float *da, float *db, const float *dout, int64_t n)
+{
+    if (da)
+        cpu_residual_forward(da, da, dout, n);
+    if (db)
+        cpu_residual_forward(db, db, dout, n);
+}
+
+static void cpu_gated_residual_forward(float *out, const float *h, const float *f,
+                                       const float *gate, int64_t n)
+{
+    const float g = tanhf(gate[0]);
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++)
+        out[i] = h[i] + g * f[i];
+}
+
+static void cpu_gated_residual_backward(float *dh, float *df, float *dgate, const float *dout,
+                                        const float *f, const float *gate, int64_t n)
+{
+    /* forward: out = h + tanh(a) f; d/da = (1 - tanh(a)^2) sum(dout * f) */
+    const float g = tanhf(gate[0]);
+    if (dh)
+        cpu_residual_forward(dh, dh, dout, n);
+    if (df)
+        cpu_gated_residual_forward(df, df, dout, gate, n);
+    if (!dgate)
+        return;
+    /* the sum in DOT_PARTS fixed parts, added in order: the same on any number of threads */
+    double part[DOT_PARTS];
+    const int64_t len = (n + DOT_PARTS - 1) / DOT_PARTS;
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (int64_t p = 0; p < DOT_PARTS; p++) {
+        const int64_t i0 = min64(n, p * len), i1 = min64(n, i0 + len);
+        double s = 0.0;
+        #pragma omp simd reduction(+:s)
+        for (int64_t i = i0; i < i1; i++)
+            s += dout[i] * f[i];
+        part[p] = s;
+    }
+    double dot = 0.0;
+    for (int64_t p = 0; p < DOT_PARTS; p++)
+        dot += part[p];
+    dgate[0] += (float)((1.0 - (double)g * g) * dot);
+}
+
+/* ---- pooling and normalisation -------------------------------------------------------------- */
+
+static int64_t count_valid(const uint8_t *valid, int64_t T)
+{
+    if (!valid)
+        return T;
+    int64_t n = 0;
+    for (int64_t t = 0; t < T; t++)
+        n += valid[t] != 0;
+    return n;
+}
+
+static void cpu_mean_pool_forward(float *out, const float *inp, const uint8_t *valid, int64_t B,
+                                  int64_t T, int64_t D)
+{
+    /* tasks: (sample, column slice), rows summed in order in double */
+    const int64_t slices = (D + COLS - 1) / COLS;
+    #pragma omp parallel for schedule(static) if (B * T * D > PAR_MIN)
+    for (int64_t task = 0; task < B * slices; task++) {
+        const int64_t b = task / slices, c0 = (task % slices) * COLS, nc = min64(COLS, D - c0);
+        const uint8_t *vb = valid ? valid + b * T : NULL;
+        const int64_t cnt = count_valid(vb, T);
+        double acc[COLS] = { 0 };
+        for (int64_t t = 0; t < T; t++) {
+            if (vb && !vb[t])
+                continue;
+            const float *x = inp + (b * T + t) * D + c0;
+            #pragma omp simd
+            for (int64_t c = 0; c < nc; c++)
+                acc[c] += x[c];
+        }
+        for (int64_t c = 0; c < nc; c++)
+            out[b * D + c0 + c] = cnt ? (float)(acc[c] / (double)cnt) : 0.0f;
+    }
+}
+
+static void cpu_mean_pool_backward(float *dinp, const float *dout, const uint8_t *valid,
+                                   int64_t B, int64_t T, int64_t D)
+{
+    /* forward: out[b] = sum_{t valid} inp[b,t] / count  =>  dinp[b,t] += dout[b] / count */
+    pthread_mutex_lock(&scratch_lock);
+    float *inv = scratch_get(SLOT_A, (size_t)B * sizeof *inv);
+    for (int64_t b = 0; b < B; b++) {
+        const int64_t cnt = count_valid(valid ? valid + b * T : NULL, T);
+        inv[b] = cnt ? (float)(1.0 / (double)cnt) : 0.0f;
+    }
+    #pragma omp parallel for schedule(static) if (B * T * D > PAR_MIN)
+    for (int64_t r = 0; r < B * T; r++)
+        if (!valid || valid[r])
+            axpy_f32(dinp + r * D, inv[r / T], dout + (r / T) * D, D);
+    pthread_mutex_unlock(&scratch_lock);
+}
+
+static void cpu_segment_mean_forward(float *out, const float *inp, const int64_t *start,
+                                     int64_t G, int64_t D)
+{
+    const int64_t slices = (D + COLS - 1) / COLS;
+    #pragma omp parallel for schedule(static) if (start[G] * D > PAR_MIN)
+    for (int64_t task = 0; task < G * slices; task++) {
+        const int64_t g = task / slices, c0 = (task % slices) * COLS, nc = min64(COLS, D - c0);
+        const int64_t r0 = start[g], cnt = start[g + 1] - r0;
+        LV_REQUIRE(r0 >= 0 && cnt >= 0);
+        double acc[COLS] = { 0 };
+        for (int64_t r = r0; r < r0 + cnt; r++) {
+            const float *x = inp + r * D + c0;
+            #pragma omp simd
+            for (int64_t c = 0; c < nc; c++)
+                acc[c] += x[c];
+        }
+        for (int64_t c = 0; c < nc; c++)
+            out[g * D + c0 + c] = cnt ? (float)(acc[c] / (double)cnt) : 0.0f;
+    }
+}
+
+static void cpu_segment_mean_backward(float *dinp, const float *dout, const int64_t *start,
+                                      int64_t G, int64_t D)
+{
+    /* forward: out[g] = sum_{r in segment g} inp[r] / count  =>  dinp[r] += dout[g] / count;
+     * segments are disjoint row ranges, so each task owns its rows */
+    #pragma omp parallel for schedule(static) if (start[G] * D > PAR_MIN)
+    for (int64_t g = 0; g < G; g++) {
+        const int64_t r0 = start[g], cnt = start[g + 1] - r0;
+        LV_REQUIRE(r0 >= 0 && cnt >= 0);
+        const float inv = cnt ? (float)(1.0 / (double)cnt) : 0.0f;
+        for (int64_t r = r0; r < r0 + cnt; r++)
+            axpy_f32(dinp + r * D, inv, dout + g * D, D);
+    }
+}
+
+static void cpu_l2norm_forward(float *out, float *norm, const float *inp, int64_t N, int64_t C)
+{
+    #pragma omp parallel for schedule(static) if (N * C > PAR_MIN)
+    for (int64_t n = 0; n < N; n++) {
+        const float *x = inp + n * C;
+        double ss = 0.0;
+        #pragma omp simd reduction(+:ss)
+        for (int64_t c = 0; c < C; c++)
+            ss += (double)x[c] * x[c];
+        const double nrm = fmax(sqrt(ss), LV_L2NORM_EPS);
+        for (int64_t c = 0; c < C; c++)
+            out[n * C + c] = (float)(x[c] / nrm);
+        norm[n] = (float)nrm;
+    }
+}
+
+static void cpu_l2norm_backward(float *dinp, const float *dout, const float *out,
+                                const float *norm, int64_t N, int64_t C)
+{
+    /* forward: y = x / |x|  =>  dx = (dy - y (y . dy)) / |x|; below eps, dx = dy / eps */
+    #pragma omp parallel for schedule(static) if (N * C > PAR_MIN)
+    for (int64_t n = 0; n < N; n++) {
+        const float *y = out + n * C, *dy = dout + n * C;
+        double dot = 0.0;
+        if (norm[n] > LV_L2NORM_EPS) {
+            #pragma omp simd reduction(+:dot)
+            for (int64_t c = 0; c < C; c++)
+                dot += y[c] * dy[c];
+        }
+        const float d = (float)dot, inv = 1.0f / norm[n];
+        float *dx = dinp + n * C;
+        #pragma omp simd
+        for (int64_t c = 0; c < C; c++)
+            dx[c] += (dy[c] - y[c] * d) * inv;
+    }
+}
+
+/* ---- embeddings ------------------------------------------------------------------------------
+ * Gradients of lookup tables scatter rows by id. A task owns a range of table rows and takes,
+ * in token order, the tokens that land there: no two tasks write one row, and each row sums in
+ * the same order on any number of threads. */
+
+static void cpu_embedding_forward(float *out, const int32_t *ids, const float *table, int64_t N,
+                                  int64_t V, int64_t D)
+{
+    #pragma omp parallel for schedule(static) if (N * D > PAR_MIN)
+    for (int64_t n = 0; n < N; n++) {
+        LV_REQUIRE(ids[n] >= 0 && ids[n] < V);
+        memcpy(out + n * D, table + (int64_t)ids[n] * D, (size_t)D * sizeof *out);
+    }
+}
+
+static void cpu_embedding_backward(float *dtable, const float *dout, const int32_t *ids,
+                                   int64_t N, int64_t V, int64_t D)
+{
+    const int64_t parts = max_threads();
+    #pragma omp parallel for schedule(static) if (N * D > PAR_MIN)
+    for (int64_t p = 0; p < parts; p++) {
+        const int64_t v0 = V * p / parts, v1 = V * (p + 1) / parts;
+        for (int64_t n = 0; n < N; n++)
+            if (ids[n] >= v0 && ids[n] < v1)
+                axpy_f32(dtable + (int64_t)ids[n] * D, 1.0f, dout + n * D, D);
+    }
+}
+
+static void cpu_pos_embed_forward(float *out, const float *inp, const float *spatial,
+                                  const float *temporal, const int64_t *kept, int64_t B,
+                                  int64_t K, int64_t P, int64_t Ft, int64_t D)
+{
+    #pragma omp parallel for schedule(static) if (B * K * D > PAR_MIN)
+    for (int64_t r = 0; r < B * K; r++) {
+        const int64_t n = kept ? kept[r] : r % K;
+        LV_REQUIRE(n >= 0 && n < P * Ft);
+        const float *sp = spatial + (n % P) * D;
+        const float *tp = temporal ? temporal + (n / P) * D : NULL;
+        const float *x = inp + r * D;
+        float *y = out + r * D;
+        #pragma omp simd
+        for (int64_t d = 0; d < D; d++)
+            y[d] = x[d] + sp[d] + (tp ? tp[d] : 0.0f);
+    }
+}
+
+/* dtab[row(n)] += dout[r] for every token r, row(n) = n % P (spatial) or n / P (temporal) */
+static void pos_table_add(float *dtab, int64_t rows, int temporal, const float *dout,
+                          const int64_t *kept, int64_t B, int64_t K, int64_t P, int64_t D)
+{
+    const int64_t parts = max_threads();
+    #pragma omp parallel for schedule(static) if (B * K * D > PAR_MIN)
+    for (int64_t p = 0; p < parts; p++) {
+        const int64_t t0 = rows * p / parts, t1 = rows * (p + 1) / parts;
+        for (int64_t r = 0; r < B * K; r++) {
+            const int64_t n = kept ? kept[r] : r % K, row = temporal ? n / P : n % P;
+            if (row >= t0 && row < t1)
+                axpy_f32(dtab + row * D, 1.0f, dout + r * D, D);
+        }
+    }
+}
+
+static void cpu_pos_embed_backward(float *dinp, float *dspatial, float *dtemporal,
+                                   const float *dout, const int64_t *kept, int64_t B, int64_t K,
+                                   int64_t P, int64_t Ft, int64_t D)
+{
+    /* forward: out[b,k] = inp[b,k] + spatial[n % P] + temporal[n / P] */
+    if (dinp)
+        cpu_residual_forward(dinp, dinp, dout, B * K * D);
+    if (dspatial)
+        pos_table_add(dspatial, P, 0, dout, kept, B, K, P, D);
+    if (dtemporal)
+        pos_table_add(dtemporal, Ft, 1, dout, kept, B, K, P, D);
+}
+
+/* ---- tubelet embedding ----------------------------------------------------------------------
+ * im2col: the kept tokens' voxels gathered into a (B*K, V) matrix, then one sgemm. */
+
+typedef struct {
+    const lv_tubelet_shape *s;
+    const int64_t *kept;
+    int64_t B, K, N, Hp, Wp, V, sample;
+} tube_geom;
+
+static tube_geom tube_setup(const lv_tubelet_shape *s, const int64_t *kept, int64_t B, int64_t K)
+{
+    tube_geom t = { .s = s, .kept = kept, .B = B, .K = K };
+    t.N = lv_tubelet_grid(s, NULL, &t.Hp, &t.Wp);
+    LV_REQUIRE(t.N > 0 && (kept || K == t.N));
+    t.V = s->kt * s->kh * s->kw * s->C;
+    t.sample = s->F * s->H * s->W * s->C;
+    return t;
+}
+
+/* Video row (b * F + f) * H + y of the first voxel row of token row r (= b * K + k); *x0 its
+ * first column. */
+static int64_t tube_first_row(const tube_geom *t, int64_t r, int64_t *x0)
+{
+    const lv_tubelet_shape *s = t->s;
+    const int64_t b = r / t->K, n = t->kept ? t->kept[r] : r % t->K;
+    LV_REQUIRE(n >= 0 && n < t->N);
+    const int64_t ti = n / (t->Hp * t->Wp), y = (n / t->Wp) % t->Hp, x = n % t->Wp;
+    *x0 = s->ow + x * s->sw;
+    return (b * s->F + s->ot + ti * s->st) * s->H + s->oh + y * s->sh;
+}
+
+static void tube_gather(float *cols, const float *video, const tube_geom *t)
+{
+    const lv_tubelet_shape *s = t->s;
+    const int64_t row_len = s->kw * s->C, pitch = s->W * s->C;
+    #pragma omp parallel for schedule(static) if (t->B * t->K * t->V > PAR_MIN)
+    for (int64_t r = 0; r < t->B * t->K; r++) {
+        int64_t x0;
+        const int64_t vr = tube_first_row(t, r, &x0);
+        float *dst = cols + r * t->V;
+        for (int64_t dt = 0; dt < s->kt; dt++)
+            for (int64_t dy = 0; dy < s->kh; dy++, dst += row_len)
+                memcpy(dst, video + (vr + dt * s->H + dy) * pitch + x0 * s->C,
+                       (size_t)row_len * sizeof *dst);
+    }
+}
+
+/* dvideo += the columns put back at their pixels. Overlapping tubes add to one pixel, so a task
+ * owns a range of video rows and takes, in token order, the voxel rows that land in it: no two
+ * tasks write one pixel, and each pixel sums in the same order on any number of threads. */
+static void tube_scatter_add(float *dvideo, const float *dcols, const tube_geom *t)
+{
+    const lv_tubelet_shape *s = t->s;
+    const int64_t row_len = s->kw * s->C, pitch = s->W * s->C;
+    const int64_t rows = t->B * s->F * s->H, parts = max_threads();
+    #pragma omp parallel for schedule(static) if (t->B * t->K * t->V > PAR_MIN)
+    for (int64_t p = 0; p < parts; p++) {
+        const int64_t v0 = rows * p / parts, v1 = rows * (p + 1) / parts;
+        for (int64_t r = 0; r < t->B * t->K; r++) {
+            int64_t x0;
+            const int64_t vr = tube_first_row(t, r, &x0);
+            const float *src = dcols + r * t->V;
+            for (int64_t dt = 0; dt < s->kt; dt++)
+                for (int64_t dy = 0; dy < s->kh; dy++, src += row_len) {
+                    const int64_t at = vr + dt * s->H + dy;
+                    if (at >= v0 && at < v1)
+                        axpy_f32(dvideo + at * pitch + x0 * s->C, 1.0f, src, row_len);
+                }
+        }
+    }
+}
+
+static void cpu_tubelet_embed_forward(float *out, const float *video, const float *weight,
+                                      const float *bias, const int64_t *kept,
+                                      const lv_tubelet_shape *s, int64_t B, int64_t K, int64_t D)
+{
+    const tube_geom t = tube_setup(s, kept, B, K);
+    pthread_mutex_lock(&scratch_lock);
+    float *cols = scratch_get(SLOT_A, (size_t)(B * K * t.V) * sizeof *cols);
+    tube_gather(cols, video, &t);
+    /* out (B*K, D) = cols (B*K, V) W^T, W (D, V) */
+    lv_sgemm(0, 1, B * K, D, t.V, 1.0f, cols, t.V, weight, t.V, 0.0f, out, D);
+    pthread_mutex_unlock(&scratch_lock);
+    if (bias)
+        add_bias_rows(out, bias, B * K, D);
+}
+
+static void cpu_tubelet_embed_backward(float *dvideo, float *dweight, float *dbias,
+                                       const float *dout, const float *video, const float *weight,
+                                       const int64_t *kept, const lv_tubelet_shape *s, int64_t B,
+                                       int64_t K, int64_t D)
+{
+    /* forward: out = cols W^T + b  =>  dW += dout^T cols, dcols = dout W, db += colsum(dout) */
+    const tube_geom t = tube_setup(s, kept, B, K);
+    if (dbias)
+        column_sums_add(dbias, dout, B * K, D);
+    pthread_mutex_lock(&scratch_lock);
+    if (dweight) {
+        float *cols = scratch_get(SLOT_A, (size_t)(B * K * t.V) * sizeof *cols);
+        tube_gather(cols, video, &t);
+        lv_sgemm(1, 0, D, t.V, B * K, 1.0f, dout, D, cols, t.V, 1.0f, dweight, t.V);
+    }
+    if (dvideo) {
+        float *dcols = scratch_get(SLOT_B, (size_t)(B * K * t.V) * sizeof *dcols);
+        lv_sgemm(0, 0, B * K, t.V, D, 1.0f, dout, D, weight, t.V, 0.0f, dcols, t.V);
+        tube_scatter_add(dvideo, dcols, &t);
+    }
+    pthread_mutex_unlock(&scratch_lock);
+}
+
+/* ---- symmetric InfoNCE ----------------------------------------------------------------------
+ * The logits are one sgemm; the backward builds the (B, B) logit gradient G and makes dv and dt
+ * two more. The O(B^2) log-sum-exps are serial: small next to the matmuls. */
+
+static double logit_scale(float log_scale, int *clamped)
+{
+    *clamped = log_scale > log((double)LV_LOGIT_SCALE_MAX);
+    return *clamped ? (double)LV_LOGIT_SCALE_MAX : exp((double)log_scale);
+}
+
+/* log sum_i exp(x[i * stride]), i < n, in double */
+static double lse_strided(const float *x, int64_t n, int64_t stride)
+{
+    double mx = -INFINITY, sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        mx = fmax(mx, x[i * stride]);
+    for (int64_t i = 0; i < n; i++)
+        sum += exp(x[i * stride] - mx);
+    return mx + log(sum);
+}
+
+static void cpu_infonce_forward(float *loss, float *logits, const float *v, const float *t,
+                                const float *log_scale, int64_t B, int64_t E)
+{
+    LV_REQUIRE(B > 0 && E > 0);
+    int clamped;
+    const double scale = logit_scale(*log_scale, &clamped);
+    lv_sgemm(0, 1, B, B, E, (float)scale, v, E, t, E, 0.0f, logits, B);
+    double total = 0.0;
+    for (int64_t i = 0; i < B; i++)
+        total += lse_strided(logits + i * B, B, 1) + lse_strided(logits + i, B, B)
+                 - 2.0 * logits[i * B + i];
+    *loss = (float)(total / (2.0 * (double)B));
+}
+
+static void cpu_infonce_backward(float *dv, float *dt, float *dlog_scale, const float *dloss,
+                                 const float *logits, const float *v, const float *t,
+                                 const float *log_scale, int64_t B, int64_t E)
+{
+    /* forward: loss = sum_a (lse(row a) - L_aa + lse(column a) - L_aa) / 2B, L = scale v t^T
+     * =>  G = dL = c (softmax of rows + softmax of columns - 2 I), c = dloss / 2B;
+     *     dv += scale G t,  dt += scale G^T v,  dlog_scale += sum G L unless clamped */
+    LV_REQUIRE(B > 0 && E > 0);
+    int clamped;
+    const double scale = logit_scale(*log_scale, &clamped);
+    const double c = *dloss / (2.0 * (double)B);
+    pthread_mutex_lock(&scratch_lock);
+    float *G = scratch_get(SLOT_A, (size_t)(B * B) * sizeof *G);
+    double *lse = scratch_get(SLOT_B, (size_t)(2 * B) * sizeof *lse);
+    for (int64_t i = 0; i < B; i++) {
+        lse[i] = lse_strided(logits + i * B, B, 1);
+        lse[B + i] = lse_strided(logits + i, B, B);
+    }
+    double ds = 0.0;
+    for (int64_t i = 0; i < B; i++)
+        for (int64_t j = 0; j < B; j++) {
+            const double L = logits[i * B + j];
+            const double g = c * (exp(L - lse[i]) + exp(L - lse[B + j]) - (i == j ? 2.0 : 0.0));
+            G[i * B + j] = (float)g;
+            ds += g * L;
+        }
+    if (dv)
+        lv_sgemm(0, 0, B, E, B, (float)scale, G, B, t, E, 1.0f, dv, E);
+    if (dt)
+        lv_sgemm(1, 0, B, E, B, (float)scale, G, B, v, E, 1.0f, dt, E);
+    pthread_mutex_unlock(&scratch_lock);
+    if (dlog_scale && !clamped)
+        *dlog_scale += (float)ds;
+}
+
+/* ---- elementwise utilities ------------------------------------------------------------------ */
+
+static void cpu_scale(float *x, float s, int64_t n)
+{
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++)
+        x[i] *= s;
+}
+
+static void cpu_zero(float *x, int64_t n)
+{
+    enum { CHUNK = 1 << 16 };
+    #pragma omp parallel for schedule(static) if (n > 4 * CHUNK)
+    for (int64_t i0 = 0; i0 < n; i0 += CHUNK)
+        memset(x + i0, 0, (size_t)min64(CHUNK, n - i0) * sizeof *x);
+}
+
+int lv_backend_cpu_thread_exact(void)
+{
+#ifdef LV_HAVE_BLAS
+    return 0;       /* OpenBLAS splits a matmul by the thread count, and its sums with it */
+#else
+    return 1;       /* the built-in loop sums each entry of C in one order on any thread count */
+#endif
+}
+
+const lv_backend lv_backend_cpu = {
+    .name = "cpu",
+    .linear_forward = cpu_linear_forward,
+    .linear_backward = cpu_linear_backward,
+    .layernorm_forward = cpu_layernorm_forward,
+    .layernorm_backward = cpu_layernorm_backward,
+    .gelu_forward = cpu_gelu_forward,
+    .gelu_backward = cpu_gelu_backward,
+    .attention_forward = cpu_attention_forward,
+    .attention_backward = cpu_attention_backward,
+    .residual_forward = cpu_residual_forward,
+    .residual_backward = cpu_residual_backward,
+    .gated_residual_forward = cpu_gated_residual_forward,
+    .gated_residual_backward = cpu_gated_residual_backward,
+    .mean_pool_forward = cpu_mean_pool_forward,
+    .mean_pool_backward = cpu_mean_pool_backward,
+    .segment_mean_forward = cpu_segment_mean_forward,
+    .segment_mean_backward = cpu_segment_mean_backward,
+    .l2norm_forward = cpu_l2norm_forward,
+    .l2norm_backward = cpu_l2norm_backward,
+    .embedding_forward = cpu_embedding_forward,
+    .embedding_backward = cpu_embedding_backward,
+    .tubelet_embed_forward = cpu_tubelet_embed_forward,
+    .tubelet_embed_backward = cpu_tubelet_embed_backward,
+    .pos_embed_forward = cpu_pos_embed_forward,
+    .pos_embed_backward = cpu_pos_embed_backward,
+    .infonce_forward = cpu_infonce_forward,
+    .infonce_backward = cpu_infonce_backward,
+    .scale = cpu_scale,
+    .zero = cpu_zero,
+};
