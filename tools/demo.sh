@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 bin=build/longvivit
 out=${DEMO_OUT:-build/demo}
-steps=${DEMO_STEPS:-400}
+steps=${DEMO_STEPS:-600}
 rm -rf "$out"
 mkdir -p "$out"
 start=$SECONDS
