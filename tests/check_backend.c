@@ -863,30 +863,6 @@ static lv_config variant_config(const lv_gradcheck_variant *v)
     return c;
 }
 
-/* A random batch of B videos (or images) with captions of decreasing length (as check_model). */
-typedef struct {
-    float *video;
-    int32_t *text;
-    uint8_t *valid;
-    lv_batch batch;
-} test_batch;
-
-static test_batch batch_make(const lv_config *c, int64_t B, int image, uint32_t seed)
-{
-    lv_rng r = test_rng(seed);
-    const int64_t F = image ? 1 : c->frames, T = c->text_len;
-    test_batch t = { .video = rand_floats(&r, B * F * c->image_size * c->image_size * 3, 0.5),
-                     .text = calloc((size_t)(B * T), sizeof(int32_t)),
-                     .valid = calloc((size_t)(B * T), 1) };
-    for (int64_t i = 0; i < B * T; i++) {
-        t.valid[i] = i % T < T - i / T;
-        t.text[i] = t.valid[i] ? 1 + (int32_t)lv_rng_below(&r, (uint64_t)c->vocab - 1) : 0;
-    }
-    t.batch = (lv_batch){ .B = B, .video = t.video, .is_image = image, .text = t.text,
-                          .text_valid = t.valid, .step = 3 };
-    return t;
-}
-
 /* One step (zeroed gradients) of m at the given thread count; returns the loss. */
 static float step_at(lv_model *m, const lv_batch *batch, lv_accum *acc, int threads)
 {
@@ -974,7 +950,7 @@ static step_result step_compare(const lv_gradcheck_variant *v)
                   memcmp(m1.params.grad, m2.params.grad,
                          (size_t)m1.params.n_grad_floats * sizeof(float)) == 0 &&
                   memcmp(m1.dvideo, m2.dvideo, (size_t)pixels * sizeof(float)) == 0;
-    free(t.video), free(t.text), free(t.valid);
+    batch_free(&t);
     lv_accum_free(&acc);
     lv_model_free(&mr);
     lv_model_free(&m1);

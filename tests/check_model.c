@@ -41,37 +41,6 @@ START_TEST(test_gradcheck_variant)
 }
 END_TEST
 
-/* A random batch of B videos (or images) with captions of decreasing length. */
-typedef struct {
-    float *video;
-    int32_t *text;
-    uint8_t *valid;
-    lv_batch batch;
-} test_batch;
-
-static test_batch batch_make(const lv_config *c, int64_t B, int image, uint32_t seed)
-{
-    lv_rng r = test_rng(seed);
-    const int64_t F = image ? 1 : c->frames, T = c->text_len;
-    test_batch t = { .video = rand_floats(&r, B * F * c->image_size * c->image_size * 3, 0.5),
-                     .text = calloc((size_t)(B * T), sizeof(int32_t)),
-                     .valid = calloc((size_t)(B * T), 1) };
-    for (int64_t i = 0; i < B * T; i++) {
-        t.valid[i] = i % T < T - i / T;
-        t.text[i] = t.valid[i] ? 1 + (int32_t)lv_rng_below(&r, (uint64_t)c->vocab - 1) : 0;
-    }
-    t.batch = (lv_batch){ .B = B, .video = t.video, .is_image = image, .text = t.text,
-                          .text_valid = t.valid, .step = 3 };
-    return t;
-}
-
-static void batch_free(test_batch *t)
-{
-    free(t->video);
-    free(t->text);
-    free(t->valid);
-}
-
 /* Copies every tensor of `from` that `to` has under the same name and shape. */
 static int64_t copy_by_name(lv_model *to, const lv_model *from)
 {

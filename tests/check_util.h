@@ -3,6 +3,7 @@
 #ifndef LV_CHECK_UTIL_H
 #define LV_CHECK_UTIL_H
 
+#include "model.h"
 #include "rng.h"
 #include "tolerance.h"
 
@@ -74,6 +75,17 @@ typedef struct {
 } test_row;
 Suite *suite_from_rows(const char *suite, const test_row *rows, size_t n, int timeout,
                        int tmp_dirs);
+
+/* A seeded random batch of B videos (or images) with captions of decreasing length: sample b's
+ * caption has T - b tokens, then padding. Free with batch_free. */
+typedef struct {
+    float *video;
+    int32_t *text;
+    uint8_t *valid;
+    lv_batch batch;
+} test_batch;
+test_batch batch_make(const lv_config *c, int64_t B, int image, uint32_t seed);
+void batch_free(test_batch *t);
 
 /* sum(a * b) in double */
 double dot_f64(const double *a, const double *b, int64_t n);
