@@ -870,29 +870,20 @@ END_TEST
 
 Suite *clip_init_suite(void)
 {
-    Suite *s = suite_create("clip_init");
-    struct { const char *name; const TTest *tests[6]; } groups[] = {
-        { "load", { test_load_f32, test_load_half, test_inflate_central, test_factorized_copies,
-                    test_load_other_grid } },
-        { "resize", { test_pos_grid_resize, test_temporal_resize } },
-        { "errors", { test_missing_tensors, test_wrong_shapes, test_layer_counts,
-                      test_missing_file } },
+    const test_row rows[] = {
+        { "load", test_load_f32, 1 },
+        { "load", test_load_half, 1 },
+        { "load", test_inflate_central, 1 },
+        { "load", test_factorized_copies, 1 },
+        { "load", test_load_other_grid, 1 },
+        { "resize", test_pos_grid_resize, 1 },
+        { "resize", test_temporal_resize, 1 },
+        { "errors", test_missing_tensors, 1 },
+        { "errors", test_wrong_shapes, 1 },
+        { "errors", test_layer_counts, 1 },
+        { "errors", test_missing_file, 1 },
+        { "variants", test_keeps_init, (int)(sizeof keep_cases / sizeof keep_cases[0]) },
+        { "variants", test_inflation_tokens, 2 },
     };
-    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
-        TCase *tc = tcase_create(groups[g].name);
-        tcase_set_timeout(tc, 30);
-        tcase_add_unchecked_fixture(tc, tmp_root_setup, tmp_root_teardown);
-        tcase_add_checked_fixture(tc, tmp_dir_setup, NULL);
-        for (int i = 0; i < 6 && groups[g].tests[i]; i++)
-            tcase_add_test(tc, groups[g].tests[i]);
-        suite_add_tcase(s, tc);
-    }
-    TCase *loops = tcase_create("variants");
-    tcase_set_timeout(loops, 30);
-    tcase_add_unchecked_fixture(loops, tmp_root_setup, tmp_root_teardown);
-    tcase_add_checked_fixture(loops, tmp_dir_setup, NULL);
-    tcase_add_loop_test(loops, test_keeps_init, 0, (int)(sizeof keep_cases / sizeof keep_cases[0]));
-    tcase_add_loop_test(loops, test_inflation_tokens, 0, 2);
-    suite_add_tcase(s, loops);
-    return s;
+    return suite_from_rows("clip_init", rows, sizeof rows / sizeof rows[0], 30, 1);
 }

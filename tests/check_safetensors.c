@@ -777,30 +777,23 @@ END_TEST
 
 Suite *safetensors_suite(void)
 {
-    Suite *s = suite_create("safetensors");
-    struct { const char *name; const TTest *tests[5]; } groups[] = {
-        { "roundtrip", { test_roundtrip, test_metadata_escapes, test_zero_size,
-                        test_large_chunked } },
-        { "deterministic", { test_deterministic, test_reference_bytes } },
-        { "atomic", { test_atomic_writer_error, test_atomic_missing_dir,
-                      test_atomic_rename_fails } },
-        { "dtypes", { test_f16, test_bf16, test_ints_and_f64 } },
-        { "errors", { test_read_errors, test_writer_errors, test_bad_prefix } },
+    const test_row rows[] = {
+        { "roundtrip", test_roundtrip, 1 },
+        { "roundtrip", test_metadata_escapes, 1 },
+        { "roundtrip", test_zero_size, 1 },
+        { "roundtrip", test_large_chunked, 1 },
+        { "deterministic", test_deterministic, 1 },
+        { "deterministic", test_reference_bytes, 1 },
+        { "atomic", test_atomic_writer_error, 1 },
+        { "atomic", test_atomic_missing_dir, 1 },
+        { "atomic", test_atomic_rename_fails, 1 },
+        { "dtypes", test_f16, 1 },
+        { "dtypes", test_bf16, 1 },
+        { "dtypes", test_ints_and_f64, 1 },
+        { "errors", test_read_errors, 1 },
+        { "errors", test_writer_errors, 1 },
+        { "errors", test_bad_prefix, 1 },
+        { "bad_header", test_bad_header, (int)(sizeof bad_cases / sizeof bad_cases[0]) },
     };
-    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
-        TCase *tc = tcase_create(groups[g].name);
-        tcase_set_timeout(tc, 10);
-        tcase_add_unchecked_fixture(tc, tmp_root_setup, tmp_root_teardown);
-        tcase_add_checked_fixture(tc, tmp_dir_setup, NULL);
-        for (int i = 0; i < 5 && groups[g].tests[i]; i++)
-            tcase_add_test(tc, groups[g].tests[i]);
-        suite_add_tcase(s, tc);
-    }
-    TCase *bad = tcase_create("bad_header");
-    tcase_set_timeout(bad, 10);
-    tcase_add_unchecked_fixture(bad, tmp_root_setup, tmp_root_teardown);
-    tcase_add_checked_fixture(bad, tmp_dir_setup, NULL);
-    tcase_add_loop_test(bad, test_bad_header, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));
-    suite_add_tcase(s, bad);
-    return s;
+    return suite_from_rows("safetensors", rows, sizeof rows / sizeof rows[0], 10, 1);
 }
