@@ -1,30 +1,20 @@
 /* The fast CPU backend: every kernel of ref/kernels.h with the contracts and cache layouts of
- * lv_backend_ref, so the graph runs unchanged. Matmuls (linear, tubelet, InfoNCE) go through
+ * lv_backend_ref (attention's cache aside: attention_cpu.c), so the graph runs unchanged. Matmuls (linear, tubelet, InfoNCE) go through
  * lv_sgemm, never inside a parallel region (one threading level at a time); the rest is OpenMP
  * over rows, (group, head) pairs or parameter columns. No atomics and no per-thread gradient
  * copies: each output element is written by one thread in a fixed order, so a result does not
  * depend on the number of threads (lv_sgemm aside: see lv_backend_cpu_thread_exact). */
 #include "backend.h"
 #include "blas_glue.h"
+#include "cpu_common.h"
 #include "error.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-static int max_threads(void) { return omp_get_max_threads(); }
-static int thread_id(void) { return omp_get_thread_num(); }
-#else
-static int max_threads(void) { return 1; }
-static int thread_id(void) { return 0; }
-#endif
-
 enum {
-    PAR_MIN = 1 << 15,      /* floats of work below which a loop stays serial */
     COLS = 16,              /* columns per task in column reductions */
     DOT_PARTS = 64          /* fixed partial sums of a whole-tensor dot product */
 };
@@ -32,23 +22,15 @@ enum {
 #define INV_SQRT2 0.70710678118654752440f
 #define INV_SQRT2PI 0.39894228040143267794f
 
-static int64_t min64(int64_t a, int64_t b)
-{
-    return a < b ? a : b;
-}
+/* ---- scratch (see cpu_common.h) ----------------------------------------------------------- */
 
-/* ---- scratch -------------------------------------------------------------------------------
- * Temporaries (im2col columns, attention offsets and per-thread rows, InfoNCE gradients) live in
- * a few slots grown to the largest size seen and kept, so steady-state steps allocate nothing.
- * A kernel holds the lock while it uses them: concurrent callers wait instead of sharing. */
-enum { SLOT_A, SLOT_B, SLOT_INDEX, SLOT_COUNT };
-static pthread_mutex_t scratch_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t lv_cpu_scratch_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     void *p;
     size_t bytes;
 } scratch[SLOT_COUNT];
 
-static void *scratch_get(int slot, size_t bytes)
+void *lv_cpu_scratch(int slot, size_t bytes)
 {
     if (bytes > scratch[slot].bytes) {
         free(scratch[slot].p);
@@ -63,15 +45,6 @@ static void *scratch_get(int slot, size_t bytes)
 }
 
 /* ---- small vector helpers (vectorised by omp simd; plain loops without OpenMP) ------------- */
-
-static float dot_f32(const float *a, const float *b, int64_t n)
-{
-    float s = 0.0f;
-    #pragma omp simd reduction(+:s)
-    for (int64_t i = 0; i < n; i++)
-        s += a[i] * b[i];
-    return s;
-}
 
 static void axpy_f32(float *y, float a, const float *x, int64_t n)
 {
@@ -230,62 +203,17 @@ static void cpu_gelu_backward(float *dinp, const float *inp, const float *dout, 
     }
 }
 
-/* ---- attention ------------------------------------------------------------------------------
- * The math and the probability cache of ref/attention.c (group by group, head by head, query by
- * query, nk floats each), in fp32. A (group, head) pair first copies its keys' and values' head
- * slices transposed, (hs, nk), into the thread's scratch, so every loop runs along the keys,
- * contiguous and vectorised. A pair writes only its own rows' head slice of out, dq, dk and dv,
- * so pairs run in parallel when no row belongs to two groups; otherwise heads (disjoint column
- * slices) run in parallel, groups in order. */
-
-typedef struct {
-    const lv_attn_groups *g;
-    const float *q, *k, *v;
-    int64_t ldq, ldkv, H, hs, D;
-    float scale;
-    const int64_t *offset;       /* (G+1) cache offset of each group */
-    float *work;                 /* per-thread scratch, `stride` floats each */
-    int64_t stride, max_nk;
-} attn_args;
-
-static int64_t list_row(const int64_t *index, int64_t i)
-{
-    return index ? index[i] : i;
-}
-
-/* exp(x) for x <= 0, vectorisable (no library call, no branch): Cephes' expf, range reduction by
- * ln 2 in two parts and a degree-6 polynomial, ~1 ulp. Below -87 (and -INFINITY, a masked key)
- * exactly 0; NaN stays NaN. */
-static float exp_neg(float x)
-{
-    const float magic = 12582912.0f;          /* 1.5 * 2^23: adding it rounds to an integer */
-    const float xc = x < -87.0f ? -87.0f : x;
-    const float t = xc * 1.44269504088896341f + magic, n = t - magic;   /* n = round(x / ln 2) */
-    const float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    uint32_t bits;                            /* t's low mantissa bits hold n: 2^n from them */
-    memcpy(&bits, &t, sizeof bits);
-    bits = (bits - 0x4B400000u + 127u) << 23;
-    float two_n;
-    memcpy(&two_n, &bits, sizeof two_n);
-    return x < -87.0f ? 0.0f : p * two_n;
-}
+/* ---- group lists (attention itself: attention_cpu.c) ---------------------------------------- */
 
 /* 1 when no row appears in two different groups of one list (start, index). */
-static int rows_disjoint(const int64_t *start, const int64_t *index, int64_t G)
+int lv_cpu_rows_disjoint(const int64_t *start, const int64_t *index, int64_t G)
 {
     if (!index)
         return 1;                /* ranges of consecutive rows, ascending by contract */
     int64_t rows = 0;
     for (int64_t i = start[0]; i < start[G]; i++)
         rows = index[i] + 1 > rows ? index[i] + 1 : rows;
-    int64_t *owner = scratch_get(SLOT_B, (size_t)rows * sizeof *owner);
+    int64_t *owner = lv_cpu_scratch(SLOT_B, (size_t)rows * sizeof *owner);
     for (int64_t r = 0; r < rows; r++)
         owner[r] = -1;
     for (int64_t gi = 0; gi < G; gi++)
@@ -295,195 +223,6 @@ static int rows_disjoint(const int64_t *start, const int64_t *index, int64_t G)
             owner[index[i]] = gi;
         }
     return 1;
-}
-
-static int attn_pairs_disjoint(const lv_attn_groups *g)
-{
-    return rows_disjoint(g->q_start, g->q_index, g->n_groups) &&
-           rows_disjoint(g->k_start, g->k_index, g->n_groups);
-}
-
-/* Cache offsets (SLOT_INDEX) and per-thread scratch (SLOT_A) of `slices` (hs, nk) blocks plus
- * two key rows each; call with the scratch lock held. */
-static attn_args attn_setup(const float *q, const float *k, const float *v,
-                            const lv_attn_groups *g, int64_t ldq, int64_t ldkv, int64_t H,
-                            int64_t D, int slices)
-{
-    LV_REQUIRE(H > 0 && D % H == 0);
-    attn_args x = { .g = g, .q = q, .k = k, .v = v, .ldq = ldq, .ldkv = ldkv, .H = H,
-                    .hs = D / H, .D = D, .scale = (float)(1.0 / sqrt((double)(D / H))) };
-    int64_t *off = scratch_get(SLOT_INDEX, (size_t)(g->n_groups + 1) * sizeof *off);
-    off[0] = 0;
-    for (int64_t gi = 0; gi < g->n_groups; gi++) {
-        const int64_t nq = g->q_start[gi + 1] - g->q_start[gi];
-        const int64_t nk = g->k_start[gi + 1] - g->k_start[gi];
-        off[gi + 1] = off[gi] + H * nq * nk;
-        x.max_nk = nk > x.max_nk ? nk : x.max_nk;
-    }
-    x.offset = off;
-    x.stride = (slices * x.hs + 2) * x.max_nk;
-    x.work = scratch_get(SLOT_A, (size_t)(max_threads() * x.stride) * sizeof *x.work);
-    return x;
-}
-
-/* kt, vt (hs, nk) = the head slices (offset ho) of the group's keys and values, transposed */
-static void attn_gather(float *kt, float *vt, const attn_args *x, int64_t k0, int64_t nk,
-                        int64_t ho)
-{
-    for (int64_t j = 0; j < nk; j++) {
-        const int64_t kr = list_row(x->g->k_index, k0 + j);
-        const float *kj = x->k + kr * x->ldkv + ho, *vj = x->v + kr * x->ldkv + ho;
-        for (int64_t d = 0; d < x->hs; d++) {
-            kt[d * nk + j] = kj[d];
-            vt[d * nk + j] = vj[d];
-        }
-    }
-}
-
-/* a (nk) = max-subtracted softmax of the scores in a over the valid keys; 0 when none is */
-static int attn_softmax(float *a, const attn_args *x, int64_t k0, int64_t nk)
-{
-    const uint8_t *valid = x->g->k_valid;
-    for (int64_t j = 0; valid && j < nk; j++)
-        if (!valid[list_row(x->g->k_index, k0 + j)])
-            a[j] = -INFINITY;
-    float mx = -INFINITY;
-    #pragma omp simd reduction(max:mx)
-    for (int64_t j = 0; j < nk; j++)
-        mx = a[j] > mx ? a[j] : mx;
-    if (mx == -INFINITY) {
-        memset(a, 0, (size_t)nk * sizeof *a);
-        return 0;
-    }
-    #pragma omp simd
-    for (int64_t j = 0; j < nk; j++)
-        a[j] = exp_neg(a[j] - mx);
-    double sum = 0.0;
-    #pragma omp simd reduction(+:sum)
-    for (int64_t j = 0; j < nk; j++)
-        sum += a[j];
-    const float inv = (float)(1.0 / sum);
-    #pragma omp simd
-    for (int64_t j = 0; j < nk; j++)
-        a[j] *= inv;
-    return 1;
-}
-
-static void attn_pair_forward(float *out, float *att, const attn_args *x, int64_t gi, int64_t h)
-{
-    const lv_attn_groups *g = x->g;
-    const int64_t q0 = g->q_start[gi], nq = g->q_start[gi + 1] - q0;
-    const int64_t k0 = g->k_start[gi], nk = g->k_start[gi + 1] - k0;
-    const int64_t ho = h * x->hs, hs = x->hs;
-    float *kt = x->work + thread_id() * x->stride, *vt = kt + hs * nk;
-    float *a = att + x->offset[gi] + h * nq * nk;
-    attn_gather(kt, vt, x, k0, nk, ho);
-    for (int64_t i = 0; i < nq; i++, a += nk) {
-        const int64_t qr = list_row(g->q_index, q0 + i);
-        const float *qi = x->q + qr * x->ldq + ho;
-        float *o = out + qr * x->D + ho;
-        /* s_j = scale q . k_j, then a = softmax(s) */
-        memset(a, 0, (size_t)nk * sizeof *a);
-        for (int64_t d = 0; d < hs; d++)
-            axpy_f32(a, qi[d] * x->scale, kt + d * nk, nk);
-        const int any = attn_softmax(a, x, k0, nk);
-        for (int64_t d = 0; d < hs; d++)      /* o = att . V; no valid key: 0 */
-            o[d] = any ? dot_f32(a, vt + d * nk, nk) : 0.0f;
-    }
-}
-
-/* dst rows of the group (head slice ho) += the transposed block t (hs, nk) */
-static void attn_scatter_add(float *dst, const float *t, const attn_args *x, int64_t k0,
-                             int64_t nk, int64_t ho)
-{
-    for (int64_t j = 0; j < nk; j++) {
-        float *row = dst + list_row(x->g->k_index, k0 + j) * x->ldkv + ho;
-        for (int64_t d = 0; d < x->hs; d++)
-            row[d] += t[d * nk + j];
-    }
-}
-
-static void attn_pair_backward(float *dq, float *dk, float *dv, const float *dout,
-                               const float *att, const attn_args *x, int64_t gi, int64_t h)
-{
-    const lv_attn_groups *g = x->g;
-    const int64_t q0 = g->q_start[gi], nq = g->q_start[gi + 1] - q0;
-    const int64_t k0 = g->k_start[gi], nk = g->k_start[gi + 1] - k0;
-    const int64_t ho = h * x->hs, hs = x->hs;
-    float *kt = x->work + thread_id() * x->stride, *vt = kt + hs * nk;
-    float *dkt = vt + hs * nk, *dvt = dkt + hs * nk, *da = dvt + hs * nk, *ds = da + nk;
-    const float *a = att + x->offset[gi] + h * nq * nk;
-    attn_gather(kt, vt, x, k0, nk, ho);
-    memset(dkt, 0, (size_t)(2 * hs * nk) * sizeof *dkt);
-    for (int64_t i = 0; i < nq; i++, a += nk) {
-        const int64_t qr = list_row(g->q_index, q0 + i);
-        const float *qi = x->q + qr * x->ldq + ho, *doi = dout + qr * x->D + ho;
-        /* forward: o = sum_j a_j v_j  =>  da_j = do . v_j,  dv_j += a_j do */
-        memset(da, 0, (size_t)nk * sizeof *da);
-        for (int64_t d = 0; d < hs; d++) {
-            axpy_f32(da, doi[d], vt + d * nk, nk);
-            axpy_f32(dvt + d * nk, doi[d], a, nk);
-        }
-        /* forward: a = softmax(s), s_j = scale q . k_j
-         * =>  ds_j = a_j (da_j - sum_l a_l da_l),  dq += scale ds_j k_j,  dk_j += scale ds_j q */
-        double dot = 0.0;
-        #pragma omp simd reduction(+:dot)
-        for (int64_t j = 0; j < nk; j++)
-            dot += a[j] * da[j];
-        #pragma omp simd
-        for (int64_t j = 0; j < nk; j++)
-            ds[j] = a[j] * (da[j] - (float)dot) * x->scale;
-        for (int64_t d = 0; d < hs; d++) {
-            if (dq)
-                dq[qr * x->ldq + ho + d] += dot_f32(ds, kt + d * nk, nk);
-            axpy_f32(dkt + d * nk, qi[d], ds, nk);
-        }
-    }
-    if (dk)
-        attn_scatter_add(dk, dkt, x, k0, nk, ho);
-    if (dv)
-        attn_scatter_add(dv, dvt, x, k0, nk, ho);
-}
-
-static void cpu_attention_forward(float *out, float *att, const float *q, const float *k,
-                                  const float *v, const lv_attn_groups *g, int64_t ldq,
-                                  int64_t ldkv, int64_t H, int64_t D)
-{
-    pthread_mutex_lock(&scratch_lock);
-    const attn_args x = attn_setup(q, k, v, g, ldq, ldkv, H, D, 2);
-    const int64_t G = g->n_groups;
-    if (attn_pairs_disjoint(g)) {
-        #pragma omp parallel for schedule(dynamic) if (x.offset[G] * x.hs > PAR_MIN)
-        for (int64_t p = 0; p < G * H; p++)
-            attn_pair_forward(out, att, &x, p / H, p % H);
-    } else {
-        #pragma omp parallel for schedule(static) if (x.offset[G] * x.hs > PAR_MIN)
-        for (int64_t h = 0; h < H; h++)
-            for (int64_t gi = 0; gi < G; gi++)
-                attn_pair_forward(out, att, &x, gi, h);
-    }
-    pthread_mutex_unlock(&scratch_lock);
-}
-
-static void cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout,
-                                   const float *att, const float *q, const float *k,
-                                   const float *v, const lv_attn_groups *g, int64_t ldq,
-                                   int64_t ldkv, int64_t H, int64_t D)
-{
-    pthread_mutex_lock(&scratch_lock);
-    const attn_args x = attn_setup(q, k, v, g, ldq, ldkv, H, D, 4);
-    const int64_t G = g->n_groups;
-    if (attn_pairs_disjoint(g)) {
-        #pragma omp parallel for schedule(dynamic) if (x.offset[G] * x.hs > PAR_MIN)
-        for (int64_t p = 0; p < G * H; p++)
-            attn_pair_backward(dq, dk, dv, dout, att, &x, p / H, p % H);
-    } else {
-        #pragma omp parallel for schedule(static) if (x.offset[G] * x.hs > PAR_MIN)
-        for (int64_t h = 0; h < H; h++)
-            for (int64_t gi = 0; gi < G; gi++)
-                attn_pair_backward(dq, dk, dv, dout, att, &x, gi, h);
-    }
-    pthread_mutex_unlock(&scratch_lock);
 }
 
 /* ---- residuals ------------------------------------------------------------------------------ */
@@ -581,8 +320,8 @@ static void cpu_mean_pool_backward(float *dinp, const float *dout, const uint8_t
                                    int64_t B, int64_t T, int64_t D)
 {
     /* forward: out[b] = sum_{t valid} inp[b,t] / count  =>  dinp[b,t] += dout[b] / count */
-    pthread_mutex_lock(&scratch_lock);
-    float *inv = scratch_get(SLOT_A, (size_t)B * sizeof *inv);
+    pthread_mutex_lock(&lv_cpu_scratch_lock);
+    float *inv = lv_cpu_scratch(SLOT_A, (size_t)B * sizeof *inv);
     for (int64_t b = 0; b < B; b++) {
         const int64_t cnt = count_valid(valid ? valid + b * T : NULL, T);
         inv[b] = cnt ? (float)(1.0 / (double)cnt) : 0.0f;
@@ -591,7 +330,7 @@ static void cpu_mean_pool_backward(float *dinp, const float *dout, const uint8_t
     for (int64_t r = 0; r < B * T; r++)
         if (!valid || valid[r])
             axpy_f32(dinp + r * D, inv[r / T], dout + (r / T) * D, D);
-    pthread_mutex_unlock(&scratch_lock);
+    pthread_mutex_unlock(&lv_cpu_scratch_lock);
 }
 
 static void cpu_segment_mean_forward(float *out, const float *inp, const int64_t *start,
@@ -819,12 +558,12 @@ static void cpu_tubelet_embed_forward(float *out, const float *video, const floa
                                       const lv_tubelet_shape *s, int64_t B, int64_t K, int64_t D)
 {
     const tube_geom t = tube_setup(s, kept, B, K);
-    pthread_mutex_lock(&scratch_lock);
-    float *cols = scratch_get(SLOT_A, (size_t)(B * K * t.V) * sizeof *cols);
+    pthread_mutex_lock(&lv_cpu_scratch_lock);
+    float *cols = lv_cpu_scratch(SLOT_A, (size_t)(B * K * t.V) * sizeof *cols);
     tube_gather(cols, video, &t);
     /* out (B*K, D) = cols (B*K, V) W^T, W (D, V) */
     lv_sgemm(0, 1, B * K, D, t.V, 1.0f, cols, t.V, weight, t.V, 0.0f, out, D);
-    pthread_mutex_unlock(&scratch_lock);
+    pthread_mutex_unlock(&lv_cpu_scratch_lock);
     if (bias)
         add_bias_rows(out, bias, B * K, D);
 }
@@ -838,18 +577,18 @@ static void cpu_tubelet_embed_backward(float *dvideo, float *dweight, float *dbi
     const tube_geom t = tube_setup(s, kept, B, K);
     if (dbias)
         column_sums_add(dbias, dout, B * K, D);
-    pthread_mutex_lock(&scratch_lock);
+    pthread_mutex_lock(&lv_cpu_scratch_lock);
     if (dweight) {
-        float *cols = scratch_get(SLOT_A, (size_t)(B * K * t.V) * sizeof *cols);
+        float *cols = lv_cpu_scratch(SLOT_A, (size_t)(B * K * t.V) * sizeof *cols);
         tube_gather(cols, video, &t);
         lv_sgemm(1, 0, D, t.V, B * K, 1.0f, dout, D, cols, t.V, 1.0f, dweight, t.V);
     }
     if (dvideo) {
-        float *dcols = scratch_get(SLOT_B, (size_t)(B * K * t.V) * sizeof *dcols);
+        float *dcols = lv_cpu_scratch(SLOT_B, (size_t)(B * K * t.V) * sizeof *dcols);
         lv_sgemm(0, 0, B * K, t.V, D, 1.0f, dout, D, weight, t.V, 0.0f, dcols, t.V);
         tube_scatter_add(dvideo, dcols, &t);
     }
-    pthread_mutex_unlock(&scratch_lock);
+    pthread_mutex_unlock(&lv_cpu_scratch_lock);
 }
 
 /* ---- symmetric InfoNCE ----------------------------------------------------------------------
@@ -898,9 +637,9 @@ static void cpu_infonce_backward(float *dv, float *dt, float *dlog_scale, const 
     int clamped;
     const double scale = logit_scale(*log_scale, &clamped);
     const double c = *dloss / (2.0 * (double)B);
-    pthread_mutex_lock(&scratch_lock);
-    float *G = scratch_get(SLOT_A, (size_t)(B * B) * sizeof *G);
-    double *lse = scratch_get(SLOT_B, (size_t)(2 * B) * sizeof *lse);
+    pthread_mutex_lock(&lv_cpu_scratch_lock);
+    float *G = lv_cpu_scratch(SLOT_A, (size_t)(B * B) * sizeof *G);
+    double *lse = lv_cpu_scratch(SLOT_B, (size_t)(2 * B) * sizeof *lse);
     for (int64_t i = 0; i < B; i++) {
         lse[i] = lse_strided(logits + i * B, B, 1);
         lse[B + i] = lse_strided(logits + i, B, B);
@@ -917,7 +656,7 @@ static void cpu_infonce_backward(float *dv, float *dt, float *dlog_scale, const 
         lv_sgemm(0, 0, B, E, B, (float)scale, G, B, t, E, 1.0f, dv, E);
     if (dt)
         lv_sgemm(1, 0, B, E, B, (float)scale, G, B, v, E, 1.0f, dt, E);
-    pthread_mutex_unlock(&scratch_lock);
+    pthread_mutex_unlock(&lv_cpu_scratch_lock);
     if (dlog_scale && !clamped)
         *dlog_scale += (float)ds;
 }
@@ -939,6 +678,26 @@ static void cpu_zero(float *x, int64_t n)
         memset(x + i0, 0, (size_t)min64(CHUNK, n - i0) * sizeof *x);
 }
 
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+int64_t lv_backend_cpu_scratch_floats(const lv_config *c, int64_t B)
+{
+    const lv_video_geometry g = lv_config_geometry(c, 0);
+    int64_t voxel = 0;
+    for (int64_t i = 0; i < g.n_tokenizers; i++)
+        voxel = max64(voxel, g.tok[i].voxel);
+    const int64_t Rv = B * g.K, Rt = B * c->text_len, R = max64(Rv, Rt);
+    const int64_t D = max64(c->width, c->text_width), H = max64(c->heads, c->text_heads);
+    const int64_t hs = max64(c->width / c->heads, c->text_width / c->text_heads);
+    const int64_t a = max64(max64(Rv * voxel, max_threads() * lv_cpu_attention_thread_floats(hs)),
+                            B * B);                     /* im2col; attention tiles; logits */
+    const int64_t b = max64(Rv * voxel, 2 * R);         /* im2col gradient; row owners */
+    return a + b + R * H + ATT_CHUNKS * R * D;          /* + attention's delta and dq planes */
+}
+
 int lv_backend_cpu_thread_exact(void)
 {
 #ifdef LV_HAVE_BLAS
@@ -956,8 +715,9 @@ const lv_backend lv_backend_cpu = {
     .layernorm_backward = cpu_layernorm_backward,
     .gelu_forward = cpu_gelu_forward,
     .gelu_backward = cpu_gelu_backward,
-    .attention_forward = cpu_attention_forward,
-    .attention_backward = cpu_attention_backward,
+    .attention_forward = lv_cpu_attention_forward,
+    .attention_backward = lv_cpu_attention_backward,
+    .attention_lse = 1,
     .residual_forward = cpu_residual_forward,
     .residual_backward = cpu_residual_backward,
     .gated_residual_forward = cpu_gated_residual_forward,

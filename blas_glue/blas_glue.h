@@ -23,4 +23,9 @@ extern const lv_backend lv_backend_cpu;
  * tolerance). */
 int lv_backend_cpu_thread_exact(void);
 
+/* Floats of scratch lv_backend_cpu keeps (grown to the largest call and reused) for a training
+ * step of config c with batch B on the current number of threads: an upper bound. */
+#include "config.h"
+int64_t lv_backend_cpu_scratch_floats(const lv_config *c, int64_t B);
+
 #endif

@@ -21,9 +21,16 @@ typedef struct {
     void (*gelu_backward)(float *, const float *, const float *, int64_t);
     void (*attention_forward)(float *, float *, const float *, const float *, const float *,
                               const lv_attn_groups *, int64_t, int64_t, int64_t, int64_t);
+    /* (dq, dk, dv, dout, out, cache, q, k, v, ...): out is the forward's output, which the
+     * memory-efficient kernels need (rowsum(dout * out)); the plain ones ignore it. */
     void (*attention_backward)(float *, float *, float *, const float *, const float *,
-                               const float *, const float *, const float *,
+                               const float *, const float *, const float *, const float *,
                                const lv_attn_groups *, int64_t, int64_t, int64_t, int64_t);
+    /* What the attention cache holds: 0, every probability (lv_attention_cache_size floats,
+     * quadratic in tokens); 1, per query row and head the row's maximum score and the log of its
+     * sum of exponentials (2 H floats per query row, linear in tokens), the backward
+     * recomputing the probabilities tile by tile as exp((s - max) - log sum). */
+    int attention_lse;
     void (*residual_forward)(float *, const float *, const float *, int64_t);
     void (*residual_backward)(float *, float *, const float *, int64_t);
     void (*gated_residual_forward)(float *, const float *, const float *, const float *, int64_t);
@@ -59,5 +66,21 @@ typedef struct {
 } lv_backend;
 
 extern const lv_backend lv_backend_ref;
+
+/* Floats of the attention cache of backend be for groups g with H heads. */
+static inline int64_t lv_backend_attention_cache(const lv_backend *be, const lv_attn_groups *g,
+                                                 int64_t H)
+{
+    return be->attention_lse ? 2 * H * (g->q_start[g->n_groups] - g->q_start[0])
+                             : lv_attention_cache_size(g, H);
+}
+
+/* The same, bounded from above by group shapes alone (activations are sized before the groups
+ * exist): q_rows query rows in groups of at most max_keys keys. */
+static inline int64_t lv_backend_attention_bound(const lv_backend *be, int64_t q_rows,
+                                                 int64_t max_keys, int64_t H)
+{
+    return be->attention_lse ? 2 * H * q_rows : H * q_rows * max_keys;
+}
 
 #endif

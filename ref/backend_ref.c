@@ -1,6 +1,16 @@
 /* The reference backend: the plain kernels of ref/, in the table the graph calls. */
 #include "backend.h"
 
+/* The plain kernel keeps every probability, so it has no use for the forward's output. */
+static void ref_attention_backward(float *dq, float *dk, float *dv, const float *dout,
+                                   const float *out, const float *att, const float *q,
+                                   const float *k, const float *v, const lv_attn_groups *g,
+                                   int64_t ldq, int64_t ldkv, int64_t H, int64_t D)
+{
+    (void)out;
+    lv_attention_backward(dq, dk, dv, dout, att, q, k, v, g, ldq, ldkv, H, D);
+}
+
 const lv_backend lv_backend_ref = {
     .name = "ref",
     .linear_forward = lv_linear_forward,
@@ -10,7 +20,8 @@ const lv_backend lv_backend_ref = {
     .gelu_forward = lv_gelu_forward,
     .gelu_backward = lv_gelu_backward,
     .attention_forward = lv_attention_forward,
-    .attention_backward = lv_attention_backward,
+    .attention_backward = ref_attention_backward,
+    .attention_lse = 0,
     .residual_forward = lv_residual_forward,
     .residual_backward = lv_residual_backward,
     .gated_residual_forward = lv_gated_residual_forward,

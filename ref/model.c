@@ -257,14 +257,16 @@ static int64_t max3(int64_t a, int64_t b, int64_t c)
     return a > b ? (a > c ? a : c) : (b > c ? b : c);
 }
 
-/* Attention-cache floats of each variant, bounded for any mask: a sample's K kept tokens
- * in groups of at most P (one time step) give sum n^2 <= K P; per spatial position <= K Ft. */
-static void cache_bounds(const lv_config *c, const lv_video_geometry *g, int64_t B,
-                         int64_t *video_cache, int64_t *temporal_cache)
+/* Attention-cache floats of each variant for backend be, bounded for any mask: a sample's K
+ * kept tokens in groups of at most P keys (one time step), or Ft (one spatial position). */
+static void cache_bounds(const lv_config *c, const lv_backend *be, const lv_video_geometry *g,
+                         int64_t B, int64_t *video_cache, int64_t *temporal_cache)
 {
     const int64_t H = c->heads, K = g->K, P = g->tok[0].P, Ft = g->tok[0].Ft;
-    *temporal_cache = c->attn == LV_ATTN_FACTORIZED ? B * H * K * (Ft < K ? Ft : K) : 0;
-    *video_cache = c->attn == LV_ATTN_JOINT ? B * H * K * K : B * H * K * (P < K ? P : K);
+    *temporal_cache = c->attn == LV_ATTN_FACTORIZED
+                      ? lv_backend_attention_bound(be, B * K, Ft < K ? Ft : K, H) : 0;
+    *video_cache = lv_backend_attention_bound(be, B * K, c->attn == LV_ATTN_JOINT ? K
+                                              : (P < K ? P : K), H);
 }
 
 static void layout_block(fslab *s, const lv_tower *tw, lv_block_acts *a, float *out, int64_t R,
@@ -330,10 +332,11 @@ static int64_t layout(lv_model *m, float *base, int64_t B, int want_pixel_grad)
     const int64_t E = c->embed_dim, F = c->frames, T = c->text_len, D = c->width;
     const int64_t Rv = B * g.K, Rt = B * T;
     int64_t cache, tcache;
-    cache_bounds(c, &g, B, &cache, &tcache);
+    cache_bounds(c, m->be, &g, B, &cache, &tcache);
     fslab s = { base, 0 };
     layout_tower(&s, &m->video, Rv, B, E, cache, tcache);
-    layout_tower(&s, &m->text, Rt, B, E, B * c->text_heads * T * T, 0);
+    layout_tower(&s, &m->text, Rt, B, E, lv_backend_attention_bound(m->be, Rt, T, c->text_heads),
+                 0);
     m->tokens = take(&s, Rv * D);
     m->embedded = take(&s, Rv * D);
     m->ln_pre_mean = take(&s, Rv);
@@ -343,7 +346,8 @@ static int64_t layout(lv_model *m, float *base, int64_t B, int want_pixel_grad)
     const int attn_pool = frame_level && c->frame_pool == LV_FRAME_POOL_ATTN;
     m->pool_q = attn_pool ? take(&s, B * D) : NULL;
     m->pool_kv = attn_pool ? take(&s, B * F * 2 * D) : NULL;
-    m->pool_att = attn_pool ? take(&s, B * c->heads * F) : NULL;
+    m->pool_att = attn_pool ? take(&s, lv_backend_attention_bound(m->be, B, F, c->heads))
+                             : NULL;
     m->logits = take(&s, B * B);
     m->loss = take(&s, 1);
     m->demb_v = take(&s, B * E);
@@ -360,11 +364,51 @@ static int64_t layout(lv_model *m, float *base, int64_t B, int want_pixel_grad)
     return s.used;
 }
 
-int64_t lv_model_act_floats(const lv_config *c, int64_t B)
+int64_t lv_model_act_floats(const lv_config *c, const lv_backend *be, int64_t B)
 {
-    lv_model m = { .cfg = *c };
+    lv_model m = { .cfg = *c, .be = be };
     towers_from_config(&m.video, &m.text, c);
     return layout(&m, NULL, B, 0);
+}
+
+/* Forward matmul FLOPs (2 per multiply-add) of one tower's blocks over R rows, with attention
+ * over groups whose query x key sizes sum to qk per head slice. */
+static double tower_flops(const lv_tower *tw, double R, double qk)
+{
+    const double D = (double)tw->D, Hd = (double)tw->hidden;
+    double per_row = 2.0 * (3.0 * D * D + D * D + 2.0 * D * Hd);        /* qkv, proj, fc1, fc2 */
+    if (tw->factorized)
+        per_row += 2.0 * 4.0 * D * D;                                   /* temporal qkv, proj */
+    if (tw->adapters)
+        per_row += 2.0 * 2.0 * D * (double)tw->adapter_dim;
+    if (tw->lora)
+        per_row += 2.0 * (double)tw->lora_rank * (4.0 * D + 2.0 * D + (D + Hd) + (Hd + D));
+    return (double)tw->L * (R * per_row + 2.0 * 2.0 * qk * D);         /* + QK^T and PV */
+}
+
+double lv_model_step_flops(const lv_config *c, int64_t B)
+{
+    lv_tower video, text;
+    towers_from_config(&video, &text, c);
+    const lv_video_geometry g = lv_config_geometry(c, 0);
+    const double K = (double)g.K, Rv = (double)B * K, T = (double)c->text_len;
+    const double P = (double)g.tok[0].P, Ft = (double)g.tok[0].Ft;
+    double voxel = 0.0;           /* average over the tokenizers, weighted by their tokens */
+    for (int64_t i = 0; i < g.n_tokenizers; i++)
+        voxel += (double)g.tok[i].voxel * (double)g.tok[i].N / (double)g.N;
+    /* attention pairs per sample: joint K^2; factorized K min(P, K) + K min(Ft, K); frame K P */
+    double qk = K * K;
+    if (c->attn == LV_ATTN_FACTORIZED)
+        qk = K * fmin(P, K) + K * fmin(Ft, K);
+    else if (c->attn == LV_ATTN_FRAME)
+        qk = K * fmin(P, K);
+    const double E = (double)c->embed_dim;
+    double fwd = 2.0 * Rv * voxel * (double)c->width                    /* tubelet embedding */
+                 + tower_flops(&video, Rv, (double)B * qk)
+                 + tower_flops(&text, (double)B * T, (double)B * T * T)
+                 + 2.0 * (double)B * E * (double)(c->width + c->text_width)   /* projections */
+                 + 2.0 * (double)B * (double)B * E;                          /* logits */
+    return 3.0 * fwd;
 }
 
 int lv_model_alloc_acts(lv_model *m, int64_t B, int want_pixel_grad)
@@ -749,8 +793,8 @@ static void block_backward(lv_model *m, lv_tower *tw, int64_t l, const float *x,
         be->linear_backward(d2, G(b->t_proj_w), G(b->t_proj_b), d1, a->t_atty, W(b->t_proj_w),
                             R, D, D);
         be->zero(d3, R * 3 * D);
-        be->attention_backward(d3, d3 + D, d3 + 2 * D, d2, a->t_att, a->t_qkv, a->t_qkv + D,
-                               a->t_qkv + 2 * D, tg, 3 * D, 3 * D, H, D);
+        be->attention_backward(d3, d3 + D, d3 + 2 * D, d2, a->t_atty, a->t_att, a->t_qkv,
+                               a->t_qkv + D, a->t_qkv + 2 * D, tg, 3 * D, 3 * D, H, D);
         be->zero(d1, R * D);
         be->linear_backward(d1, G(b->t_qkv_w), G(b->t_qkv_b), d3, a->t_ln, W(b->t_qkv_w), R, D,
                             3 * D);
@@ -762,7 +806,7 @@ static void block_backward(lv_model *m, lv_tower *tw, int64_t l, const float *x,
     linear_backward(m, tw, d1, dres, a->atty, b->proj_w, b->proj_b, b->lora_a[LV_LORA_PROJ],
                     b->lora_b[LV_LORA_PROJ], a->lora_u[LV_LORA_PROJ], R, D, D);
     be->zero(d2, R * 3 * D);
-    be->attention_backward(d2, d2 + D, d2 + 2 * D, d1, a->att, a->qkv, a->qkv + D,
+    be->attention_backward(d2, d2 + D, d2 + 2 * D, d1, a->atty, a->att, a->qkv, a->qkv + D,
                            a->qkv + 2 * D, g, 3 * D, 3 * D, H, D);
     be->zero(d3, R * D);
     linear_backward(m, tw, d3, d2, a->ln1, b->qkv_w, b->qkv_b, b->lora_a[LV_LORA_QKV],
@@ -817,8 +861,8 @@ static void video_pool_backward(lv_model *m, const float *dpooled, float *dln_f,
         float *dq = m->dscratch[2], *dkv = m->dscratch[3];
         be->zero(dq, B * D);
         be->zero(dkv, B * Ft * 2 * D);
-        be->attention_backward(dq, dkv, dkv + D, dpooled, m->pool_att, m->pool_q, m->pool_kv,
-                               m->pool_kv + D, &m->g_pool, D, 2 * D, tw->H, D);
+        be->attention_backward(dq, dkv, dkv + D, dpooled, tw->pooled, m->pool_att, m->pool_q,
+                               m->pool_kv, m->pool_kv + D, &m->g_pool, D, 2 * D, tw->H, D);
         be->linear_backward(dframe, G(m->pool_kv_w), G(m->pool_kv_b), dkv, m->frame_emb,
                             W(m->pool_kv_w), B * Ft, D, 2 * D);
         be->embedding_backward(G(m->pool_query), dq, m->zeros_ids, B, 1, D);

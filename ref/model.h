@@ -104,9 +104,15 @@ int lv_model_build(lv_model *m, const lv_config *c, const lv_backend *be);
 /* The parameter table alone, nothing allocated: counts and names of any preset, cheaply. */
 int lv_model_build_table(lv_model *m, const lv_config *c, const lv_backend *be);
 
-/* Activation floats of one training step with batch B (videos), computed without allocating:
- * what lv_model_alloc_acts will take. */
-int64_t lv_model_act_floats(const lv_config *c, int64_t B);
+/* Activation floats of one training step with batch B (videos) on backend be (its attention
+ * cache), computed without allocating: what lv_model_alloc_acts will take. */
+int64_t lv_model_act_floats(const lv_config *c, const lv_backend *be, int64_t B);
+
+/* Model FLOPs of one training step with batch B: 3 x the forward's matmul FLOPs (linear layers,
+ * tubelet embedding, attention's QK^T and PV, projections, logits; 2 per multiply-add), the
+ * usual convention: the backward's input and weight gradients are two more matmuls of each.
+ * Recomputation (memory-efficient attention) and elementwise work are not counted. */
+double lv_model_step_flops(const lv_config *c, int64_t B);
 
 /* Allocates the activation slab for batches of up to B pairs (once; reused every step). */
 int lv_model_alloc_acts(lv_model *m, int64_t B, int want_pixel_grad);

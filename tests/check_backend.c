@@ -326,24 +326,42 @@ static groups_case groups_shared_keys(int64_t G, int64_t Q, int64_t T)
 }
 
 typedef struct {
-    const float *q, *k, *v, *dout, *att;
+    const float *q, *k, *v, *dout;
     const lv_attn_groups *g;
-    int64_t ldq, ldkv, H, D;
+    int64_t ldq, ldkv, H, D, nq_rows;
 } attention_ctx;
+
+/* Each backend keeps its own attention cache (ref: every probability; cpu: a (max, log-sum)
+ * pair per query row and head), so a run makes its own and only out, dq, dk, dv are compared. */
+static float *attention_cache(const lv_backend *be, const attention_ctx *c)
+{
+    const int64_t n = lv_backend_attention_cache(be, c->g, c->H);
+    float *cache = malloc((size_t)(n ? n : 1) * sizeof *cache);
+    ck_assert_ptr_nonnull(cache);
+    return cache;
+}
 
 static void attention_fwd(const lv_backend *be, void *p, float *const *o)
 {
     const attention_ctx *c = p;
-    be->attention_forward(o[0], o[1], c->q, c->k, c->v, c->g, c->ldq, c->ldkv, c->H, c->D);
+    float *cache = attention_cache(be, c);
+    be->attention_forward(o[0], cache, c->q, c->k, c->v, c->g, c->ldq, c->ldkv, c->H, c->D);
+    free(cache);
 }
 
+/* forward, then the backward twice: all three gradients, then dk alone (NULL dq, dv skipped) */
 static void attention_bwd(const lv_backend *be, void *p, float *const *o)
 {
     const attention_ctx *c = p;
-    be->attention_backward(o[0], o[1], o[2], c->dout, c->att, c->q, c->k, c->v, c->g, c->ldq,
-                           c->ldkv, c->H, c->D);
-    be->attention_backward(NULL, o[1], NULL, c->dout, c->att, c->q, c->k, c->v, c->g, c->ldq,
-                           c->ldkv, c->H, c->D);
+    float *cache = attention_cache(be, c);
+    float *out = calloc((size_t)(c->nq_rows * c->D), sizeof *out);
+    ck_assert_ptr_nonnull(out);
+    be->attention_forward(out, cache, c->q, c->k, c->v, c->g, c->ldq, c->ldkv, c->H, c->D);
+    be->attention_backward(o[0], o[1], o[2], c->dout, out, cache, c->q, c->k, c->v, c->g,
+                           c->ldq, c->ldkv, c->H, c->D);
+    be->attention_backward(NULL, o[1], NULL, c->dout, out, cache, c->q, c->k, c->v, c->g,
+                           c->ldq, c->ldkv, c->H, c->D);
+    free(cache), free(out);
 }
 
 /* q in rows of ldq (the packed qkv layout for self-attention), k and v in rows of an odd
@@ -354,7 +372,6 @@ static void attention_case(const char *label, groups_case *gc, int64_t H, int64_
                            int wide, lv_rng *r)
 {
     const int64_t ldkv = 2 * D + 1, nq = gc->nq_rows, nk = gc->nk_rows;
-    const int64_t cache = lv_attention_cache_size(&gc->g, H);
     float *q = rand_floats(r, nq * ldq, 1), *k = rand_floats(r, nk * ldkv, 1);
     float *v = rand_floats(r, nk * ldkv, 1), *g = rand_floats(r, nq * D, 1);
     for (int64_t i = 0; wide && i < nq * ldq; i++)
@@ -363,21 +380,30 @@ static void attention_case(const char *label, groups_case *gc, int64_t H, int64_
         k[i] = (float)((int)lv_rng_below(r, 9) - 4);
     printf("attention %s: groups=%lld H=%lld D=%lld query rows=%lld key rows=%lld\n", label,
            (long long)gc->g.n_groups, (long long)H, (long long)D, (long long)nq, (long long)nk);
-    attention_ctx c = { q, k, v, g, NULL, &gc->g, ldq, ldkv, H, D };
-    out_spec fwd[] = { { "out", nq * D, NULL }, { "att", cache, NULL } };
-    compare_backends("attention", attention_fwd, &c, fwd, 2, r, NO_MATMUL);
-    c.att = fwd[1].ref;
-    int64_t underflow = 0;
-    for (int64_t i = 0; wide && i < cache; i++)
-        underflow += c.att[i] == 0.0f;
-    if (wide)
+    attention_ctx c = { q, k, v, g, &gc->g, ldq, ldkv, H, D, nq };
+    const int64_t cache_ref = lv_backend_attention_cache(&lv_backend_ref, &gc->g, H);
+    const int64_t cache_cpu = lv_backend_attention_cache(&lv_backend_cpu, &gc->g, H);
+    printf("  attention cache: ref %lld floats (probabilities), cpu %lld (max, log-sum)\n",
+           (long long)cache_ref, (long long)cache_cpu);
+    ck_assert_int_eq(cache_cpu, 2 * H * (gc->g.q_start[gc->g.n_groups] - gc->g.q_start[0]));
+    if (wide) {   /* the plain kernel's probabilities: many underflow, which the cpu must match */
+        float *att = malloc((size_t)cache_ref * sizeof *att), *out = calloc((size_t)(nq * D), 4);
+        ck_assert(att && out);
+        lv_backend_ref.attention_forward(out, att, q, k, v, &gc->g, ldq, ldkv, H, D);
+        int64_t underflow = 0;
+        for (int64_t i = 0; i < cache_ref; i++)
+            underflow += att[i] == 0.0f;
         printf("  %lld of %lld probabilities underflow to 0\n", (long long)underflow,
-               (long long)cache);
-    ck_assert(!wide || underflow > 0);
+               (long long)cache_ref);
+        ck_assert(underflow > 0);
+        free(att), free(out);
+    }
+    out_spec fwd[] = { { "out", nq * D, NULL } };
+    compare_backends("attention", attention_fwd, &c, fwd, 1, r, MATMUL);
     out_spec bwd[] = { { "dq", nq * ldq, NULL }, { "dk", nk * ldkv, NULL },
                        { "dv", nk * ldkv, NULL } };
-    compare_backends("attention", attention_bwd, &c, bwd, 3, r, NO_MATMUL);
-    free_outs(fwd, 2), free_outs(bwd, 3);
+    compare_backends("attention", attention_bwd, &c, bwd, 3, r, MATMUL);
+    free_outs(fwd, 1), free_outs(bwd, 3);
     free(q), free(k), free(v), free(g);
     groups_free(gc);
 }
@@ -420,10 +446,20 @@ START_TEST(test_attention)
         gc = groups_shared_keys(6, 9, 40);
         attention_case("shared keys (6 query groups -> the same 40 keys)", &gc, 2, 16, 19, 0, &r);
         break;
-    default:
+    case 8:
         gc = groups_joint(2, 33);
         attention_case("joint (2 x 33 tokens), exact scores spanning hundreds", &gc, 2, 32, 96,
                        1, &r);
+        break;
+    case 9:     /* 18 query tiles, 5 key tiles in 4 uneven backward chunks */
+        gc = groups_joint(1, 1100);
+        attention_case("joint (1 x 1100 tokens: many query and key tiles)", &gc, 2, 32, 96, 0,
+                       &r);
+        break;
+    default:    /* padding spread over 3 key tiles, 2 query tiles */
+        gc = groups_cross(&r, 2, 70, 530);
+        attention_case("cross (70 queries -> 530 padded keys, 2 samples)", &gc, 2, 16, 19, 0,
+                       &r);
         break;
     }
 }
@@ -1002,7 +1038,7 @@ Suite *backend_suite(void)
         { "linear", test_linear, 5 },
         { "layernorm", test_layernorm, 4 },
         { "gelu", test_gelu, 4 },
-        { "attention", test_attention, 9 },
+        { "attention", test_attention, 11 },
         { "residual", test_residual, 3 },
         { "residual", test_gated_residual, 3 },
         { "pool", test_mean_pool, 2 },

@@ -211,8 +211,9 @@ static int dry_run(const options *o)
     printf("  total       %12lld  (trainable %lld) in %lld tensors\n",
            (long long)m.params.n_floats, (long long)m.params.n_grad_floats,
            (long long)m.params.count);
-    const double acts = (double)lv_model_act_floats(&c, B);
-    printf("memory of one training step, micro-batch %lld (analytic, fp32)\n", (long long)B);
+    const double acts = (double)lv_model_act_floats(&c, m.be, B);
+    printf("memory of one training step, micro-batch %lld, %s backend (analytic, fp32)\n",
+           (long long)B, m.be->name);
     memory_row("parameters", (double)m.params.n_floats);
     memory_row("gradients (trainable only)", (double)m.params.n_grad_floats);
     memory_row("AdamW moments", 2.0 * (double)m.params.n_grad_floats);

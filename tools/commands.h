@@ -10,6 +10,8 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_encode(int argc, char **argv);
 int cmd_frames(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_memory(int argc, char **argv);
 
 /* The backend called NAME ("ref": the plain kernels, "cpu": OpenBLAS + OpenMP); NULL + a
  * message on stderr for any other name. */

@@ -26,6 +26,8 @@ static int usage(FILE *out)
             "  train --data MANIFEST      contrastive training (ShortViViT, LongViViT recipes)\n"
             "  eval --ckpt CKPT --data M  zero-shot retrieval and multiple-choice accuracy\n"
             "  encode --ckpt CKPT VIDEO.. video embeddings to a safetensors file\n"
+            "  bench --preset P           time training steps; GFLOP/s beside this machine's sgemm\n"
+            "  memory --preset P          analytic peak memory of a step (--measure: and measured)\n"
             "  tolerances [--markdown]    print the per-kernel, per-tensor tolerance table\n"
             "  version                    print the version and what the build uses\n"
             "  help                       this text\n"
@@ -230,6 +232,10 @@ int main(int argc, char **argv)
         return cmd_synth(argc - 1, argv + 1);
     if (!strcmp(cmd, "frames"))
         return cmd_frames(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench"))
+        return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "memory"))
+        return cmd_memory(argc - 1, argv + 1);
     if (!strcmp(cmd, "inspect"))
         return cmd_inspect(argc - 1, argv + 1);
     if (!strcmp(cmd, "tolerances"))

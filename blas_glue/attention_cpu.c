@@ -1,0 +1,340 @@
+/* Memory-efficient multi-head attention for the cpu backend: the contract of ref/attention.c
+ * (groups of query rows attending to groups of key rows, strided q/k/v, padded keys, empty rows
+ * giving 0), but its cache holds two floats per query row and head instead of every
+ * probability, so memory grows linearly with tokens: the row's maximum score m and log l, the
+ * log of its sum of exp(s - m). (One float, lse = m + log l, would cost accuracy: exp(s - lse)
+ * then carries the rounding of lse, which grows with |lse|; s - m is rounded relative to itself.)
+ *
+ * Forward, per (group, head, tile of ATT_BQ queries): the scores against ATT_BK keys at a time,
+ * S = scale Q K^T by lv_sgemm; an online softmax keeps each row's running maximum m and sum l,
+ * and rescales the output accumulator by exp(m_old - m_new) as the maximum grows; at the end
+ * out = O / l and the cache gets (m, log l). A row with no valid key gets out = 0 and
+ * m = +inf, so that the backward's exp(s - m) is 0 for it.
+ *
+ * Backward, per (group, head, chunk of key tiles): for every key tile of the chunk and every query
+ * tile, the probabilities are recomputed, P = exp((scale Q K^T - m) - log l), and
+ *     dV += P^T dO,   dP = dO V^T,   dS = P * (dP - delta) * scale,
+ *     dK += dS^T Q,   dQ += dS K,    with delta = rowsum(dO * out) (FlashAttention-2).
+ * dK and dV of a key tile are complete inside its chunk. dQ is summed per chunk into its own
+ * scratch plane (ATT_CHUNKS planes of query rows x D) and the planes are added in order at the
+ * end, so no two threads write one element and the result does not depend on the thread count.
+ * Scratch: O(tile^2) per thread plus ATT_CHUNKS x query rows x D: linear in tokens.
+ *
+ * The tile matmuls run inside the OpenMP loop over (group, head, tile); OpenBLAS's OpenMP build
+ * runs a call made inside a parallel region on the calling thread, so there is one threading
+ * level at a time. */
+#include "blas_glue.h"
+#include "cpu_common.h"
+#include "error.h"
+
+#include <math.h>
+
+typedef struct {
+    const lv_attn_groups *g;
+    const float *q, *k, *v;
+    int64_t ldq, ldkv, H, hs, D;
+    float scale;
+    int64_t q_base, q_rows;      /* first query-list position, query-list length */
+    float *work;                 /* per-thread tiles, `stride` floats each */
+    int64_t stride;
+} att_args;
+
+static att_args att_setup(const float *q, const float *k, const float *v, const lv_attn_groups *g,
+                          int64_t ldq, int64_t ldkv, int64_t H, int64_t D)
+{
+    LV_REQUIRE(H > 0 && D % H == 0);
+    const int64_t hs = D / H;
+    att_args x = { .g = g, .q = q, .k = k, .v = v, .ldq = ldq, .ldkv = ldkv, .H = H, .hs = hs,
+                   .D = D, .scale = (float)(1.0 / sqrt((double)hs)), .q_base = g->q_start[0],
+                   .q_rows = g->q_start[g->n_groups] - g->q_start[0] };
+    x.stride = lv_cpu_attention_thread_floats(hs);
+    x.work = lv_cpu_scratch(SLOT_A, (size_t)(max_threads() * x.stride) * sizeof *x.work);
+    return x;
+}
+
+/* Rows first .. first+n-1 of a group list, head slice at column ho, as a matrix with leading
+ * dimension *ld: a view into x when the list is a range of rows, else a copy into buf. */
+static const float *rows_view(const float *x, int64_t ldx, const int64_t *index, int64_t first,
+                              int64_t n, int64_t ho, int64_t hs, float *buf, int64_t *ld)
+{
+    if (!index) {
+        *ld = ldx;
+        return x + first * ldx + ho;
+    }
+    for (int64_t i = 0; i < n; i++)
+        memcpy(buf + i * hs, x + index[first + i] * ldx + ho, (size_t)hs * sizeof *buf);
+    *ld = hs;
+    return buf;
+}
+
+/* Scores of a tile with padded keys: columns of invalid keys to -inf. */
+static void mask_keys(float *s, int64_t n, int64_t nb, int64_t ld, const att_args *x,
+                      int64_t kpos)
+{
+    const uint8_t *valid = x->g->k_valid;
+    if (!valid)
+        return;
+    for (int64_t j = 0; j < nb; j++)
+        if (!valid[list_row(x->g->k_index, kpos + j)])
+            for (int64_t r = 0; r < n; r++)
+                s[r * ld + j] = -INFINITY;
+}
+
+/* ---- forward -------------------------------------------------------------------------------- */
+
+/* One tile: queries qpos .. qpos+n-1 of group gi, head h. */
+static void att_tile_forward(float *out, float *stats, const att_args *x, int64_t gi, int64_t h,
+                             int64_t qpos, int64_t n)
+{
+    const lv_attn_groups *g = x->g;
+    const int64_t hs = x->hs, ho = h * hs;
+    const int64_t k0 = g->k_start[gi], nk = g->k_start[gi + 1] - k0;
+    float *w = x->work + thread_id() * x->stride;
+    float *qbuf = w, *o = qbuf + 2 * ATT_BQ * hs, *kbuf = o + ATT_BQ * hs;
+    float *vbuf = kbuf + ATT_BK * hs, *s = vbuf + 3 * ATT_BK * hs;
+    float *m = s + 2 * ATT_BQ * ATT_BK, *l = m + ATT_BQ;
+    int64_t ldqv, ldk, ldv;
+    const float *qv = rows_view(x->q, x->ldq, g->q_index, qpos, n, ho, hs, qbuf, &ldqv);
+    for (int64_t r = 0; r < n; r++) {
+        m[r] = -INFINITY;
+        l[r] = 0.0f;
+    }
+    memset(o, 0, (size_t)(n * hs) * sizeof *o);
+    for (int64_t j0 = 0; j0 < nk; j0 += ATT_BK) {
+        const int64_t nb = min64(ATT_BK, nk - j0);
+        const float *kv = rows_view(x->k, x->ldkv, g->k_index, k0 + j0, nb, ho, hs, kbuf, &ldk);
+        const float *vv = rows_view(x->v, x->ldkv, g->k_index, k0 + j0, nb, ho, hs, vbuf, &ldv);
+        /* S = scale Q K^T */
+        lv_sgemm(0, 1, n, nb, hs, x->scale, qv, ldqv, kv, ldk, 0.0f, s, ATT_BK);
+        mask_keys(s, n, nb, ATT_BK, x, k0 + j0);
+        for (int64_t r = 0; r < n; r++) {
+            float *sr = s + r * ATT_BK;
+            float mx = m[r];
+            #pragma omp simd reduction(max:mx)
+            for (int64_t j = 0; j < nb; j++)
+                mx = sr[j] > mx ? sr[j] : mx;
+            if (mx == -INFINITY) {             /* no valid key yet: this tile adds nothing */
+                memset(sr, 0, (size_t)nb * sizeof *sr);
+                continue;
+            }
+            /* online softmax: rescale what was summed under the old maximum */
+            const float alpha = exp_neg(m[r] - mx);
+            float sum = 0.0f;
+            #pragma omp simd reduction(+:sum)
+            for (int64_t j = 0; j < nb; j++) {
+                sr[j] = exp_neg(sr[j] - mx);
+                sum += sr[j];
+            }
+            l[r] = l[r] * alpha + sum;
+            m[r] = mx;
+            if (alpha != 1.0f)
+                for (int64_t d = 0; d < hs; d++)
+                    o[r * hs + d] *= alpha;
+        }
+        /* O += P V */
+        lv_sgemm(0, 0, n, hs, nb, 1.0f, s, ATT_BK, vv, ldv, 1.0f, o, hs);
+    }
+    for (int64_t r = 0; r < n; r++) {
+        const int64_t p = qpos + r;
+        float *orow = out + list_row(g->q_index, p) * x->D + ho;
+        const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+        for (int64_t d = 0; d < hs; d++)
+            orow[d] = o[r * hs + d] * inv;
+        float *cache = stats + 2 * ((p - x->q_base) * x->H + h);
+        cache[0] = l[r] > 0.0f ? m[r] : INFINITY;
+        cache[1] = l[r] > 0.0f ? logf(l[r]) : 0.0f;
+    }
+}
+
+/* Work units are (query tile, head) pairs numbered in group order; tile_start (G+1) holds each
+ * group's first tile. */
+static int64_t group_of(const int64_t *start, int64_t G, int64_t unit)
+{
+    int64_t lo = 0, hi = G - 1;      /* the last group with start[gi] <= unit */
+    while (lo < hi) {
+        const int64_t mid = (lo + hi + 1) / 2;
+        if (start[mid] <= unit)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+void lv_cpu_attention_forward(float *out, float *stats, const float *q, const float *k,
+                              const float *v, const lv_attn_groups *g, int64_t ldq, int64_t ldkv,
+                              int64_t H, int64_t D)
+{
+    pthread_mutex_lock(&lv_cpu_scratch_lock);
+    const att_args x = att_setup(q, k, v, g, ldq, ldkv, H, D);
+    const int64_t G = g->n_groups;
+    int64_t *tile_start = lv_cpu_scratch(SLOT_INDEX, (size_t)(G + 1) * sizeof *tile_start);
+    tile_start[0] = 0;
+    int64_t work = 0;
+    for (int64_t gi = 0; gi < G; gi++) {
+        const int64_t nq = g->q_start[gi + 1] - g->q_start[gi];
+        tile_start[gi + 1] = tile_start[gi] + (nq + ATT_BQ - 1) / ATT_BQ;
+        work += nq * (g->k_start[gi + 1] - g->k_start[gi]);
+    }
+    const int64_t units = tile_start[G] * H;
+    /* a query row in two groups would be written by two units: then one unit at a time */
+    const int parallel = work * x.hs > PAR_MIN &&
+                         lv_cpu_rows_disjoint(g->q_start, g->q_index, G);
+    #pragma omp parallel for schedule(dynamic) if (parallel)
+    for (int64_t u = 0; u < units; u++) {
+        const int64_t t = u / H, h = u % H, gi = group_of(tile_start, G, t);
+        const int64_t qpos = g->q_start[gi] + (t - tile_start[gi]) * ATT_BQ;
+        att_tile_forward(out, stats, &x, gi, h, qpos, min64(ATT_BQ, g->q_start[gi + 1] - qpos));
+    }
+    pthread_mutex_unlock(&lv_cpu_scratch_lock);
+}
+
+/* ---- backward ------------------------------------------------------------------------------- */
+
+typedef struct {
+    const float *dout, *stats, *delta;   /* stats: the forward's (m, log l) pairs */
+    float *dq_part;              /* ATT_CHUNKS planes of (q_rows, D); NULL: no dq wanted */
+    float *dk, *dv;
+} att_grads;
+
+/* Key tiles [t0, t1) of group gi, head h, against every query tile of the group; the chunk's
+ * dQ share goes to plane `chunk`. */
+static void att_chunk_backward(const att_grads *gr, const att_args *x, int64_t gi, int64_t h,
+                               int64_t chunk, int64_t t0, int64_t t1)
+{
+    const lv_attn_groups *g = x->g;
+    const int64_t hs = x->hs, ho = h * hs, H = x->H;
+    const int64_t q0 = g->q_start[gi], nq = g->q_start[gi + 1] - q0;
+    const int64_t k0 = g->k_start[gi], nk = g->k_start[gi + 1] - k0;
+    float *w = x->work + thread_id() * x->stride;
+    float *qbuf = w, *dobuf = qbuf + ATT_BQ * hs, *kbuf = dobuf + 2 * ATT_BQ * hs;
+    float *vbuf = kbuf + ATT_BK * hs, *dk = vbuf + ATT_BK * hs, *dv = dk + ATT_BK * hs;
+    float *s = dv + ATT_BK * hs, *dp = s + ATT_BQ * ATT_BK;
+    float *plane = gr->dq_part ? gr->dq_part + chunk * x->q_rows * x->D : NULL;
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t j0 = t * ATT_BK, nb = min64(ATT_BK, nk - j0);
+        int64_t ldk, ldv, ldqv, ldo;
+        const float *kv = rows_view(x->k, x->ldkv, g->k_index, k0 + j0, nb, ho, hs, kbuf, &ldk);
+        const float *vv = rows_view(x->v, x->ldkv, g->k_index, k0 + j0, nb, ho, hs, vbuf, &ldv);
+        memset(dk, 0, (size_t)(2 * ATT_BK * hs) * sizeof *dk);      /* dk and dv */
+        for (int64_t i0 = 0; i0 < nq; i0 += ATT_BQ) {
+            const int64_t n = min64(ATT_BQ, nq - i0), qpos = q0 + i0;
+            const float *qv = rows_view(x->q, x->ldq, g->q_index, qpos, n, ho, hs, qbuf, &ldqv);
+            const float *dov = rows_view(gr->dout, x->D, g->q_index, qpos, n, ho, hs, dobuf,
+                                         &ldo);
+            /* forward: s = scale q k^T, p = exp((s - m) - log l) */
+            lv_sgemm(0, 1, n, nb, hs, x->scale, qv, ldqv, kv, ldk, 0.0f, s, ATT_BK);
+            mask_keys(s, n, nb, ATT_BK, x, k0 + j0);
+            for (int64_t r = 0; r < n; r++) {
+                const float *cache = gr->stats + 2 * ((qpos + r - x->q_base) * H + h);
+                const float mr = cache[0], log_l = cache[1];
+                float *sr = s + r * ATT_BK;
+                #pragma omp simd
+                for (int64_t j = 0; j < nb; j++)
+                    sr[j] = exp_neg((sr[j] - mr) - log_l);
+            }
+            /* forward: o = p v  =>  dv += p^T do,  dp = do v^T */
+            lv_sgemm(1, 0, nb, hs, n, 1.0f, s, ATT_BK, dov, ldo, 1.0f, dv, hs);
+            lv_sgemm(0, 1, n, nb, hs, 1.0f, dov, ldo, vv, ldv, 0.0f, dp, ATT_BK);
+            /* forward: p = softmax(s)  =>  ds = p (dp - delta); then the 1/sqrt(hs) of s */
+            for (int64_t r = 0; r < n; r++) {
+                const float dr = gr->delta[(qpos + r - x->q_base) * H + h];
+                const float *pr = s + r * ATT_BK;
+                float *dsr = dp + r * ATT_BK;
+                #pragma omp simd
+                for (int64_t j = 0; j < nb; j++)
+                    dsr[j] = pr[j] * (dsr[j] - dr) * x->scale;
+            }
+            /* forward: s = q k^T  =>  dk += ds^T q,  dq += ds k */
+            lv_sgemm(1, 0, nb, hs, n, 1.0f, dp, ATT_BK, qv, ldqv, 1.0f, dk, hs);
+            if (plane)
+                lv_sgemm(0, 0, n, hs, nb, 1.0f, dp, ATT_BK, kv, ldk, 1.0f,
+                         plane + (qpos - x->q_base) * x->D + ho, x->D);
+        }
+        for (int64_t j = 0; j < nb; j++) {
+            const int64_t kr = list_row(g->k_index, k0 + j0 + j);
+            for (int64_t d = 0; gr->dk && d < hs; d++)
+                gr->dk[kr * x->ldkv + ho + d] += dk[j * hs + d];
+            for (int64_t d = 0; gr->dv && d < hs; d++)
+                gr->dv[kr * x->ldkv + ho + d] += dv[j * hs + d];
+        }
+    }
+}
+
+/* Key tiles of a group split into at most ATT_CHUNKS chunks: chunk c holds [t0, t1). */
+static int64_t chunk_count(int64_t nk)
+{
+    return min64(ATT_CHUNKS, (nk + ATT_BK - 1) / ATT_BK);
+}
+
+static void chunk_range(int64_t nk, int64_t c, int64_t *t0, int64_t *t1)
+{
+    const int64_t tiles = (nk + ATT_BK - 1) / ATT_BK, n = chunk_count(nk);
+    *t0 = tiles * c / n;
+    *t1 = tiles * (c + 1) / n;
+}
+
+void lv_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout,
+                               const float *out, const float *stats, const float *q, const float *k,
+                               const float *v, const lv_attn_groups *g, int64_t ldq,
+                               int64_t ldkv, int64_t H, int64_t D)
+{
+    pthread_mutex_lock(&lv_cpu_scratch_lock);
+    const att_args x = att_setup(q, k, v, g, ldq, ldkv, H, D);
+    const int64_t G = g->n_groups, hs = x.hs, Q = x.q_rows;
+    /* delta = rowsum(dout * out) per query-list position and head */
+    float *delta = lv_cpu_scratch(SLOT_C, (size_t)(Q * H) * sizeof *delta);
+    #pragma omp parallel for schedule(static) if (Q * D > PAR_MIN)
+    for (int64_t p = 0; p < Q; p++) {
+        const int64_t row = list_row(g->q_index, x.q_base + p);
+        for (int64_t h = 0; h < H; h++) {
+            const float *a = dout + row * D + h * hs, *b = out + row * D + h * hs;
+            float acc = 0.0f;
+            #pragma omp simd reduction(+:acc)
+            for (int64_t d = 0; d < hs; d++)
+                acc += a[d] * b[d];
+            delta[p * H + h] = acc;
+        }
+    }
+    float *part = NULL;
+    if (dq) {
+        part = lv_cpu_scratch(SLOT_D, (size_t)(ATT_CHUNKS * Q * D) * sizeof *part);
+        memset(part, 0, (size_t)(ATT_CHUNKS * Q * D) * sizeof *part);
+    }
+    const att_grads gr = { dout, stats, delta, part, dk, dv };
+    int64_t *unit_start = lv_cpu_scratch(SLOT_INDEX, (size_t)(G + 1) * sizeof *unit_start);
+    unit_start[0] = 0;
+    int64_t work = 0;
+    for (int64_t gi = 0; gi < G; gi++) {
+        const int64_t nk = g->k_start[gi + 1] - g->k_start[gi];
+        unit_start[gi + 1] = unit_start[gi] + chunk_count(nk);
+        work += (g->q_start[gi + 1] - g->q_start[gi]) * nk;
+    }
+    /* a key row in two groups would get dk, dv from two units: then one unit at a time */
+    const int parallel = work * hs > PAR_MIN && lv_cpu_rows_disjoint(g->k_start, g->k_index, G);
+    const int64_t units = unit_start[G] * H;
+    #pragma omp parallel for schedule(dynamic) if (parallel)
+    for (int64_t u = 0; u < units; u++) {
+        const int64_t t = u / H, h = u % H, gi = group_of(unit_start, G, t);
+        const int64_t c = t - unit_start[gi];
+        int64_t t0, t1;
+        chunk_range(g->k_start[gi + 1] - g->k_start[gi], c, &t0, &t1);
+        att_chunk_backward(&gr, &x, gi, h, c, t0, t1);
+    }
+    /* dq += the chunk planes, added in chunk order; rows of one list position each (a query
+     * row in two groups sums its positions one after the other) */
+    if (dq) {
+        const int q_disjoint = lv_cpu_rows_disjoint(g->q_start, g->q_index, G);
+        #pragma omp parallel for schedule(static) if (q_disjoint && Q * D > PAR_MIN)
+        for (int64_t p = 0; p < Q; p++) {
+            float *row = dq + list_row(g->q_index, x.q_base + p) * ldq;
+            for (int64_t c = 0; c < ATT_CHUNKS; c++) {
+                const float *src = part + (c * Q + p) * D;
+                #pragma omp simd
+                for (int64_t d = 0; d < D; d++)
+                    row[d] += src[d];
+            }
+        }
+    }
+    pthread_mutex_unlock(&lv_cpu_scratch_lock);
+}

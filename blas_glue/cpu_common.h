@@ -1,0 +1,93 @@
+/* Internal to blas_glue/: what the cpu kernels share (scratch slots, threads, a vectorisable exp,
+ * group-list helpers). Not part of the public API. */
+#ifndef LV_CPU_COMMON_H
+#define LV_CPU_COMMON_H
+
+#include "kernels.h"
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+static inline int max_threads(void) { return omp_get_max_threads(); }
+static inline int thread_id(void) { return omp_get_thread_num(); }
+#else
+static inline int max_threads(void) { return 1; }
+static inline int thread_id(void) { return 0; }
+#endif
+
+enum {
+    PAR_MIN = 1 << 15,      /* floats of work below which a loop stays serial */
+};
+
+/* Temporaries (im2col columns, attention tiles and offsets, InfoNCE gradients) live in a few
+ * slots grown to the largest size seen and kept, so steady-state steps allocate nothing. A
+ * kernel holds lv_cpu_scratch_lock while it uses them: concurrent callers wait, never share.
+ * Out of memory aborts with the reason (a kernel has no error return). */
+enum { SLOT_A, SLOT_B, SLOT_C, SLOT_D, SLOT_INDEX, SLOT_COUNT };
+extern pthread_mutex_t lv_cpu_scratch_lock;
+void *lv_cpu_scratch(int slot, size_t bytes);
+
+static inline int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+static inline int64_t list_row(const int64_t *index, int64_t i)
+{
+    return index ? index[i] : i;
+}
+
+/* exp(x) for x <= 0, vectorisable (no library call, no branch): Cephes' expf, range reduction by
+ * ln 2 in two parts and a degree-6 polynomial, ~1 ulp. Below -87 (and -INFINITY, a masked key)
+ * exactly 0; NaN stays NaN. */
+static inline float exp_neg(float x)
+{
+    const float magic = 12582912.0f;          /* 1.5 * 2^23: adding it rounds to an integer */
+    const float xc = x < -87.0f ? -87.0f : x;
+    const float t = xc * 1.44269504088896341f + magic, n = t - magic;   /* n = round(x / ln 2) */
+    const float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    uint32_t bits;                            /* t's low mantissa bits hold n: 2^n from them */
+    memcpy(&bits, &t, sizeof bits);
+    bits = (bits - 0x4B400000u + 127u) << 23;
+    float two_n;
+    memcpy(&two_n, &bits, sizeof two_n);
+    return x < -87.0f ? 0.0f : p * two_n;
+}
+
+/* 1 when no row appears in two different groups of one list (start, index); uses SLOT_B. */
+int lv_cpu_rows_disjoint(const int64_t *start, const int64_t *index, int64_t G);
+
+/* blas_glue/attention_cpu.c: the memory-efficient attention of lv_backend_cpu */
+enum {
+    ATT_BQ = 64,        /* query rows per tile */
+    ATT_BK = 256,       /* key rows per tile */
+    ATT_CHUNKS = 4      /* key chunks per (group, head) in the backward: parallel work units */
+};
+
+/* Per-thread tile scratch for head size hs: Q, dO, O tiles (BQ x hs), K, V, dK, dV tiles
+ * (BK x hs), S and dP (BQ x BK), 4 row vectors. */
+static inline int64_t lv_cpu_attention_thread_floats(int64_t hs)
+{
+    return 3 * ATT_BQ * hs + 4 * ATT_BK * hs + 2 * ATT_BQ * ATT_BK + 4 * ATT_BQ;
+}
+
+void lv_cpu_attention_forward(float *out, float *stats, const float *q, const float *k,
+                              const float *v, const lv_attn_groups *g, int64_t ldq, int64_t ldkv,
+                              int64_t H, int64_t D);
+void lv_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout,
+                               const float *out, const float *stats, const float *q, const float *k,
+                               const float *v, const lv_attn_groups *g, int64_t ldq,
+                               int64_t ldkv, int64_t H, int64_t D);
+
+#endif

@@ -1,0 +1,405 @@
+/* longvivit bench: times whole training steps (forward + backward + AdamW) of any config on a
+ * backend, next to the sgemm rate of this machine measured in the same run.
+ * longvivit memory: the analytic peak memory of a training step (parameters, gradients, AdamW
+ * moments, activations, inputs, backend scratch) and, with --measure, the peak RSS of one step.
+ * Figures for comparisons are ratios measured in one run: the machine may be shared. */
+#include "adamw.h"
+#include "blas_glue.h"
+#include "commands.h"
+#include "error.h"
+#include "model.h"
+#include "rng.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+typedef struct {
+    lv_config cfg;
+    const lv_backend *be;
+    int64_t batch, warmup, steps;
+    int json, measure;
+} bench_opts;
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static double peak_rss_mib(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)u.ru_maxrss / 1024.0;      /* Linux: KiB */
+}
+
+static double current_rss_mib(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, resident = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return (double)resident * 4096.0 / (1024.0 * 1024.0);
+}
+
+static int threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *x, int64_t n)
+{
+    qsort(x, (size_t)n, sizeof *x, compare_double);
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
+/* ---- options -------------------------------------------------------------------------------- */
+
+static int usage(const char *cmd, FILE *out)
+{
+    fprintf(out,
+            "usage: longvivit %s [--preset P] [--set key=value ...] [--frames F] [--mask R]\n"
+            "                 [--attn joint|factorized|frame] [--batch B] [--backend ref|cpu]\n"
+            "                 %s[--json]\n", cmd,
+            !strcmp(cmd, "bench") ? "[--warmup W] [--steps N] " : "[--measure] ");
+    if (!strcmp(cmd, "bench"))
+        fprintf(out,
+                "Times N training steps (forward, backward, AdamW) after W warm-up steps on\n"
+                "random inputs; prints the median ms/step, kept video tokens/s, the model's\n"
+                "GFLOP/s (lv_model_step_flops: 3 x the forward's matmul FLOPs), the sgemm rate\n"
+                "of this machine measured in the same run and the ratio, and the peak RSS.\n"
+                "Threads: OMP_NUM_THREADS. Defaults: --preset vit-s --batch 1 --backend cpu\n"
+                "--warmup 1 --steps 5.\n");
+    else
+        fprintf(out,
+                "Prints the analytic peak memory of one training step (parameters, gradients,\n"
+                "AdamW moments, activations, the input batch, the backend's scratch); with\n"
+                "--measure runs one step and prints the peak RSS beside it.\n"
+                "Defaults: --preset vit-s --batch 1 --backend cpu.\n");
+    return out == stderr ? 2 : 0;
+}
+
+static int parse(const char *cmd, int argc, char **argv, bench_opts *o, int *done)
+{
+    const char *preset = "vit-s", *sets[64];
+    char own[3][64];             /* --frames, --mask, --attn as key=value */
+    int n_sets = 0;
+    *o = (bench_opts){ .be = &lv_backend_cpu, .batch = 1, .warmup = 1, .steps = 5 };
+    *done = 0;
+    for (int i = 1; i < argc; i++) {
+        const int v = i + 1 < argc;
+        char *end = NULL;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            *done = 1;
+            return usage(cmd, stdout);
+        } else if (!strcmp(argv[i], "--json")) {
+            o->json = 1;
+        } else if (!strcmp(argv[i], "--measure") && !strcmp(cmd, "memory")) {
+            o->measure = 1;
+        } else if (!strcmp(argv[i], "--preset") && v) {
+            preset = argv[++i];
+        } else if (!strcmp(argv[i], "--backend") && v) {
+            if (!(o->be = backend_by_name(argv[++i])))
+                return 2;
+        } else if (!strcmp(argv[i], "--set") && v && n_sets < 60) {
+            sets[n_sets++] = argv[++i];
+        } else if (!strcmp(argv[i], "--frames") && v) {
+            snprintf(own[0], sizeof own[0], "frames=%s", argv[++i]);
+            sets[n_sets++] = own[0];
+        } else if (!strcmp(argv[i], "--mask") && v) {
+            snprintf(own[1], sizeof own[1], "mask_ratio=%s", argv[++i]);
+            sets[n_sets++] = own[1];
+        } else if (!strcmp(argv[i], "--attn") && v) {
+            snprintf(own[2], sizeof own[2], "attn=%s", argv[++i]);
+            sets[n_sets++] = own[2];
+        } else if (!strcmp(argv[i], "--batch") && v) {
+            o->batch = strtoll(argv[++i], &end, 10);
+            if (*end || o->batch < 1)
+                goto bad;
+        } else if (!strcmp(argv[i], "--warmup") && v && !strcmp(cmd, "bench")) {
+            o->warmup = strtoll(argv[++i], &end, 10);
+            if (*end || o->warmup < 0)
+                goto bad;
+        } else if (!strcmp(argv[i], "--steps") && v && !strcmp(cmd, "bench")) {
+            o->steps = strtoll(argv[++i], &end, 10);
+            if (*end || o->steps < 1)
+                goto bad;
+        } else {
+            goto bad;
+        }
+        continue;
+bad:
+        fprintf(stderr, "longvivit %s: bad argument '%s'\n", cmd, argv[i]);
+        return usage(cmd, stderr);
+    }
+    if (lv_config_preset(&o->cfg, preset) < 0) {
+        fprintf(stderr, "longvivit %s: %s\n", cmd, lv_error());
+        return 2;
+    }
+    for (int i = 0; i < n_sets; i++)
+        if (lv_config_set(&o->cfg, sets[i]) < 0) {
+            fprintf(stderr, "longvivit %s: %s\n", cmd, lv_error());
+            return 2;
+        }
+    if (lv_config_validate(&o->cfg) < 0) {
+        fprintf(stderr, "longvivit %s: %s\n", cmd, lv_error());
+        return 2;
+    }
+    return 0;
+}
+
+/* ---- the step ------------------------------------------------------------------------------- */
+
+typedef struct {
+    lv_model m;
+    lv_adamw adam;
+    lv_adamw_config ac;
+    float *video;
+    int32_t *text;
+    uint8_t *valid;
+    lv_batch batch;
+} bench_run;
+
+static void run_free(bench_run *r)
+{
+    lv_model_free(&r->m);
+    lv_adamw_free(&r->adam);
+    free(r->video), free(r->text), free(r->valid);
+}
+
+/* Model, optimiser and one random batch, all allocated once. */
+static int run_setup(bench_run *r, const bench_opts *o)
+{
+    const lv_config *c = &o->cfg;
+    const int64_t B = o->batch, T = c->text_len;
+    const int64_t pixels = B * c->frames * c->image_size * c->image_size * 3;
+    *r = (bench_run){ 0 };
+    if (lv_model_build(&r->m, c, o->be) < 0 || lv_model_alloc_acts(&r->m, B, 0) < 0 ||
+        lv_adamw_init(&r->adam, &r->m.params) < 0)
+        return -1;
+    r->ac = lv_adamw_defaults();
+    r->video = lv_malloc((size_t)pixels * sizeof *r->video, "the benchmark's videos");
+    r->text = lv_malloc((size_t)(B * T) * sizeof *r->text, "the benchmark's text");
+    r->valid = lv_malloc((size_t)(B * T), "the benchmark's text mask");
+    if (!r->video || !r->text || !r->valid)
+        return -1;
+    lv_rng g = lv_rng_stream(c->seed, 0x62656e63u, 0, 0);       /* "benc" */
+    for (int64_t i = 0; i < pixels; i++)
+        r->video[i] = (float)lv_rng_normal(&g);
+    for (int64_t i = 0; i < B * T; i++) {
+        r->valid[i] = i % T < T - (i / T) % (T / 2 + 1);
+        r->text[i] = r->valid[i] ? 1 + (int32_t)lv_rng_below(&g, (uint64_t)c->vocab - 1) : 0;
+    }
+    r->batch = (lv_batch){ .B = B, .video = r->video, .text = r->text, .text_valid = r->valid };
+    return 0;
+}
+
+static float run_step(bench_run *r, uint32_t step)
+{
+    r->batch.step = step;
+    lv_params_zero_grad(&r->m.params);
+    const float loss = lv_model_forward(&r->m, &r->batch);
+    lv_model_backward(&r->m, &r->batch);
+    lv_clip_grad_norm(&r->m.params, r->ac.clip);
+    lv_adamw_step(&r->adam, &r->m.params, r->ac.lr, &r->ac);
+    return loss;
+}
+
+/* Best-of-5 GFLOP/s of a square sgemm (n = 1536: large enough for the peak, 7 GFLOP a call). */
+static double sgemm_gflops(void)
+{
+    const int64_t n = 1536;
+    float *a = lv_malloc((size_t)(3 * n * n) * sizeof *a, "the sgemm probe");
+    if (!a)
+        return 0.0;
+    for (int64_t i = 0; i < 3 * n * n; i++)
+        a[i] = (float)((i * 7919) % 1000) * 1e-3f - 0.5f;
+    double best = 0.0;
+    for (int k = 0; k < 6; k++) {
+        const double t0 = now_s();
+        lv_sgemm(0, 1, n, n, n, 1.0f, a, n, a + n * n, n, 0.0f, a + 2 * n * n, n);
+        const double dt = now_s() - t0;
+        if (k > 0 && 2.0 * n * n * n / dt * 1e-9 > best)      /* the first call warms up */
+            best = 2.0 * n * n * n / dt * 1e-9;
+    }
+    free(a);
+    return best;
+}
+
+static const char *coretype(void)
+{
+    const char *e = getenv("OPENBLAS_CORETYPE");
+    return e && *e ? e : "(unset: OpenBLAS picks by cpuid)";
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    bench_opts o;
+    int done;
+    int rc = parse("bench", argc, argv, &o, &done);
+    if (rc || done)
+        return rc;
+    const lv_config *c = &o.cfg;
+    const lv_video_geometry g = lv_config_geometry(c, 0);
+    const double flops = lv_model_step_flops(c, o.batch);
+    const double peak = sgemm_gflops();
+    bench_run r;
+    if (run_setup(&r, &o) < 0) {
+        fprintf(stderr, "longvivit bench: %s\n", lv_error());
+        run_free(&r);
+        return 1;
+    }
+    if (!o.json)
+        printf("bench: preset %s, width %lld, %lld layers, %lld heads, attn %s, %lld frames, "
+               "mask %.2f: %lld of %lld tokens kept, batch %lld, backend %s, %d threads\n"
+               "matmul: %s; OPENBLAS_CORETYPE=%s (the environment as it is)\n",
+               c->preset, (long long)c->width, (long long)c->layers, (long long)c->heads,
+               lv_attn_kind_name(c->attn), (long long)c->frames, c->mask_ratio, (long long)g.K,
+               (long long)g.N, (long long)o.batch, o.be->name, threads(), lv_sgemm_backend(),
+               coretype());
+    double *ms = calloc((size_t)o.steps, sizeof *ms);
+    float loss = 0.0f;
+    for (int64_t s = 0; s < o.warmup + o.steps; s++) {
+        const double t0 = now_s();
+        loss = run_step(&r, (uint32_t)s);
+        const double dt = (now_s() - t0) * 1e3;
+        if (!isfinite(loss)) {
+            fprintf(stderr, "longvivit bench: step %lld: loss %g: %s\n", (long long)s, loss,
+                    lv_error());
+            free(ms);
+            run_free(&r);
+            return 1;
+        }
+        if (s >= o.warmup)
+            ms[s - o.warmup] = dt;
+        if (!o.json)
+            printf("  step %lld%s: %.1f ms, loss %.4f\n", (long long)s,
+                   s < o.warmup ? " (warm-up)" : "", dt, loss);
+    }
+    const double med = median(ms, o.steps);
+    const double gflops = flops / (med * 1e-3) * 1e-9;
+    const double tokens = (double)(o.batch * g.K) / (med * 1e-3);
+    const double rss = peak_rss_mib();
+    if (o.json) {
+        printf("{\"impl\": \"longvivit\", \"backend\": \"%s\", \"preset\": \"%s\", \"width\": %lld, "
+               "\"layers\": %lld, \"heads\": %lld, \"attn\": \"%s\", \"frames\": %lld, "
+               "\"mask\": %.4f, \"kept_tokens\": %lld, \"batch\": %lld, \"threads\": %d, "
+               "\"warmup\": %lld, \"steps\": %lld, \"ms_per_step\": %.3f, \"ms_all\": [",
+               o.be->name, c->preset, (long long)c->width, (long long)c->layers,
+               (long long)c->heads, lv_attn_kind_name(c->attn), (long long)c->frames,
+               c->mask_ratio, (long long)g.K, (long long)o.batch, threads(),
+               (long long)o.warmup, (long long)o.steps, med);
+        for (int64_t s = 0; s < o.steps; s++)
+            printf("%s%.3f", s ? ", " : "", ms[s]);
+        printf("], \"tokens_per_s\": %.1f, \"gflop_per_step\": %.3f, \"gflops\": %.2f, "
+               "\"sgemm_gflops\": %.2f, \"ratio_sgemm\": %.4f, \"peak_rss_mib\": %.1f, "
+               "\"loss\": %.6f, \"matmul\": \"%s\", \"openblas_core\": \"%s\"}\n",
+               tokens, flops * 1e-9, gflops, peak, peak > 0 ? gflops / peak : 0.0, rss, loss,
+               lv_sgemm_backend(), coretype());
+    } else {
+        printf("median %.1f ms/step over %lld steps; %.0f kept tokens/s; %.1f GFLOP/step -> "
+               "%.1f GFLOP/s\nsgemm (1536^3, best of 5, same run): %.1f GFLOP/s; the step "
+               "runs at %.1f%% of it\npeak RSS %.1f MiB\n", med, (long long)o.steps, tokens,
+               flops * 1e-9, gflops, peak, peak > 0 ? 100.0 * gflops / peak : 0.0, rss);
+    }
+    free(ms);
+    run_free(&r);
+    return 0;
+}
+
+/* ---- memory --------------------------------------------------------------------------------- */
+
+static void memory_row(int json, const char *key, const char *label, double floats, int last)
+{
+    if (json)
+        printf("\"%s_mib\": %.2f%s", key, floats * 4.0 / (1 << 20), last ? "" : ", ");
+    else
+        printf("  %-34s %10.1f MiB\n", label, floats * 4.0 / (1 << 20));
+}
+
+int cmd_memory(int argc, char **argv)
+{
+    bench_opts o;
+    int done;
+    int rc = parse("memory", argc, argv, &o, &done);
+    if (rc || done)
+        return rc;
+    const lv_config *c = &o.cfg;
+    const lv_video_geometry g = lv_config_geometry(c, 0);
+    const double base = current_rss_mib();       /* the program and its libraries */
+    lv_model m;
+    if (lv_model_build_table(&m, c, o.be) < 0) {
+        fprintf(stderr, "longvivit memory: %s\n", lv_error());
+        return 2;
+    }
+    const double params = (double)m.params.n_floats, grads = (double)m.params.n_grad_floats;
+    lv_model_free(&m);
+    const double acts = (double)lv_model_act_floats(c, o.be, o.batch);
+    const double inputs = (double)(o.batch * c->frames * c->image_size * c->image_size * 3) +
+                          (double)(o.batch * c->text_len) * 1.25;
+    const double scratch = o.be == &lv_backend_cpu
+                           ? (double)lv_backend_cpu_scratch_floats(c, o.batch) : 0.0;
+    const double total = params + 3.0 * grads + acts + inputs + scratch;
+    if (o.json)
+        printf("{\"preset\": \"%s\", \"backend\": \"%s\", \"kept_tokens\": %lld, \"batch\": %lld, ",
+               c->preset, o.be->name, (long long)g.K, (long long)o.batch);
+    else
+        printf("memory of one training step: preset %s, %lld of %lld tokens kept, batch %lld, "
+               "%s backend (analytic, fp32)\n", c->preset, (long long)g.K, (long long)g.N,
+               (long long)o.batch, o.be->name);
+    memory_row(o.json, "params", "parameters", params, 0);
+    memory_row(o.json, "grads", "gradients (trainable only)", grads, 0);
+    memory_row(o.json, "adamw", "AdamW moments", 2.0 * grads, 0);
+    memory_row(o.json, "activations", "activations (attention cache incl.)", acts, 0);
+    memory_row(o.json, "inputs", "input batch", inputs, 0);
+    memory_row(o.json, "scratch", "backend scratch (bound)", scratch, 0);
+    memory_row(o.json, "analytic", "total (analytic)", total, !o.measure);
+    if (!o.measure) {
+        if (o.json)
+            printf("}\n");
+        return 0;
+    }
+    bench_run r;
+    if (run_setup(&r, &o) < 0) {
+        fprintf(stderr, "longvivit memory: %s\n", lv_error());
+        run_free(&r);
+        return 1;
+    }
+    const double t0 = now_s();
+    const float loss = run_step(&r, 0);
+    const double secs = now_s() - t0;
+    run_free(&r);
+    const double peak = peak_rss_mib(), analytic = total * 4.0 / (1 << 20);
+    if (o.json)
+        printf(", \"baseline_mib\": %.1f, \"peak_rss_mib\": %.1f, \"ratio\": %.4f, "
+               "\"step_s\": %.2f, \"loss\": %.6f}\n", base, peak, peak / (analytic + base), secs,
+               loss);
+    else
+        printf("measured (one step, %.2f s, loss %.4f)\n"
+               "  %-34s %10.1f MiB\n  %-34s %10.1f MiB\n"
+               "  peak RSS / (analytic + baseline)   %10.3f\n", secs, loss,
+               "baseline before the model", base, "peak RSS (getrusage)", peak,
+               peak / (analytic + base));
+    return isfinite(loss) ? 0 : 1;
+}
