@@ -44,6 +44,27 @@ void *lv_cpu_scratch(int slot, size_t bytes)
     return scratch[slot].p;
 }
 
+/* sum_i a[i] b[i] in double over DOT_PARTS fixed parts added in order: the same on any number
+ * of threads */
+static double dot_parts(const float *a, const float *b, int64_t n)
+{
+    double part[DOT_PARTS];
+    const int64_t len = (n + DOT_PARTS - 1) / DOT_PARTS;
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (int64_t p = 0; p < DOT_PARTS; p++) {
+        const int64_t i0 = min64(n, p * len), i1 = min64(n, i0 + len);
+        double s = 0.0;
+        #pragma omp simd reduction(+:s)
+        for (int64_t i = i0; i < i1; i++)
+            s += (double)a[i] * b[i];
+        part[p] = s;
+    }
+    double dot = 0.0;
+    for (int64_t p = 0; p < DOT_PARTS; p++)
+        dot += part[p];
+    return dot;
+}
+
 /* ---- small vector helpers (vectorised by omp simd; plain loops without OpenMP) ------------- */
 
 static void axpy_f32(float *y, float a, const float *x, int64_t n)
@@ -183,23 +204,36 @@ static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, co
     }
 }
 
-/* ---- GELU (erf form; Phi through erfc, accurate for negative x too) ------------------------ */
+/* ---- GELU (erf form) --------------------------------------------------------------------------
+ * Phi(x) = erfc(-x / sqrt 2) / 2 with erfc(z) for z >= 0 from Abramowitz & Stegun 7.1.26:
+ * erfc(z) = t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) exp(-z^2), t = 1 / (1 + p z), absolute
+ * error <= 1.5e-7; erfc(-z) = 2 - erfc(z). No library call and no branch, so the loops
+ * vectorise (libm's erfcf does not); exp through exp_neg. */
+
+static inline float std_normal_cdf(float x)
+{
+    const float z = fabsf(x) * INV_SQRT2, t = 1.0f / (1.0f + 0.3275911f * z);
+    const float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f +
+                       t * (-1.453152027f + t * 1.061405429f))));
+    const float half_erfc = 0.5f * poly * exp_neg(-z * z);        /* Phi(-|x|) */
+    return x < 0.0f ? half_erfc : 1.0f - half_erfc;
+}
 
 static void cpu_gelu_forward(float *out, const float *inp, int64_t n)
 {
-    #pragma omp parallel for schedule(static) if (n > PAR_MIN / 8)
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN / 8)
     for (int64_t i = 0; i < n; i++)
-        out[i] = 0.5f * inp[i] * erfcf(-inp[i] * INV_SQRT2);
+        out[i] = inp[i] * std_normal_cdf(inp[i]);
 }
 
 static void cpu_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n)
 {
     /* forward: y = x Phi(x); dy/dx = Phi(x) + x phi(x) */
-    #pragma omp parallel for schedule(static) if (n > PAR_MIN / 8)
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN / 8)
     for (int64_t i = 0; i < n; i++) {
         const float x = inp[i];
-        const float cdf = 0.5f * erfcf(-x * INV_SQRT2), pdf = INV_SQRT2PI * expf(-0.5f * x * x);
-        dinp[i] += dout[i] * (cdf + x * pdf);
+        const float pdf = INV_SQRT2PI * exp_neg(-0.5f * x * x);
+        dinp[i] += dout[i] * (std_normal_cdf(x) + x * pdf);
     }
 }
 
@@ -262,21 +296,7 @@ static void cpu_gated_residual_backward(float *dh, float *df, float *dgate, cons
         cpu_gated_residual_forward(df, df, dout, gate, n);
     if (!dgate)
         return;
-    /* the sum in DOT_PARTS fixed parts, added in order: the same on any number of threads */
-    double part[DOT_PARTS];
-    const int64_t len = (n + DOT_PARTS - 1) / DOT_PARTS;
-    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
-    for (int64_t p = 0; p < DOT_PARTS; p++) {
-        const int64_t i0 = min64(n, p * len), i1 = min64(n, i0 + len);
-        double s = 0.0;
-        #pragma omp simd reduction(+:s)
-        for (int64_t i = i0; i < i1; i++)
-            s += dout[i] * f[i];
-        part[p] = s;
-    }
-    double dot = 0.0;
-    for (int64_t p = 0; p < DOT_PARTS; p++)
-        dot += part[p];
+    const double dot = dot_parts(dout, f, n);
     dgate[0] += (float)((1.0 - (double)g * g) * dot);
 }
 
@@ -698,6 +718,26 @@ int64_t lv_backend_cpu_scratch_floats(const lv_config *c, int64_t B)
     return a + b + R * H + ATT_CHUNKS * R * D;          /* + attention's delta and dq planes */
 }
 
+/* ---- the optimiser's per-entry work (ref/elementwise.c's rule, entries in parallel) ---------- */
+
+static void cpu_adamw_update(float *x, const float *g, float *m, float *v, int64_t n,
+                             const lv_adamw_coef *k)
+{
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        const double gi = g[i];
+        m[i] = (float)(k->beta1 * m[i] + (1.0 - k->beta1) * gi);
+        v[i] = (float)(k->beta2 * v[i] + (1.0 - k->beta2) * gi * gi);
+        const double update = (m[i] / k->bc1) / (sqrt(v[i] / k->bc2) + k->eps);
+        x[i] = (float)(k->keep * x[i] - k->lr * update);
+    }
+}
+
+static double cpu_sum_squares(const float *x, int64_t n)
+{
+    return dot_parts(x, x, n);
+}
+
 int lv_backend_cpu_thread_exact(void)
 {
 #ifdef LV_HAVE_BLAS
@@ -738,4 +778,6 @@ const lv_backend lv_backend_cpu = {
     .infonce_backward = cpu_infonce_backward,
     .scale = cpu_scale,
     .zero = cpu_zero,
+    .adamw_update = cpu_adamw_update,
+    .sum_squares = cpu_sum_squares,
 };

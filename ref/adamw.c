@@ -1,5 +1,6 @@
-/* AdamW, the learning rate schedule and gradient clipping (see adamw.h). Plain single-threaded
- * loops in double per entry; the state stays float, like the parameters. */
+/* AdamW, the learning rate schedule and gradient clipping (see adamw.h). The per-entry work runs
+ * through the backend table (ref: plain loops in double per entry, ref/elementwise.c); the
+ * state stays float, like the parameters. */
 #include "adamw.h"
 #include "error.h"
 
@@ -46,46 +47,35 @@ void lv_adamw_free(lv_adamw *a)
     *a = (lv_adamw){ 0 };
 }
 
-double lv_grad_norm(const lv_params *ps)
+double lv_grad_norm(const lv_backend *be, const lv_params *ps)
 {
-    double sum = 0.0;
-    for (int64_t k = 0; k < ps->n_grad_floats; k++)      /* the slab holds trainable tensors only */
-        sum += (double)ps->grad[k] * ps->grad[k];
-    return sqrt(sum);
+    /* the slab holds trainable tensors only */
+    return sqrt(be->sum_squares(ps->grad, ps->n_grad_floats));
 }
 
-double lv_clip_grad_norm(lv_params *ps, double clip)
+double lv_clip_grad_norm(const lv_backend *be, lv_params *ps, double clip)
 {
-    const double norm = lv_grad_norm(ps);
-    if (clip > 0.0 && isfinite(norm) && norm > clip) {
-        const double scale = clip / norm;
-        for (int64_t k = 0; k < ps->n_grad_floats; k++)
-            ps->grad[k] = (float)(ps->grad[k] * scale);
-    }
+    const double norm = lv_grad_norm(be, ps);
+    if (clip > 0.0 && isfinite(norm) && norm > clip)
+        be->scale(ps->grad, (float)(clip / norm), ps->n_grad_floats);
     return norm;
 }
 
-void lv_adamw_step(lv_adamw *a, lv_params *ps, double lr, const lv_adamw_config *c)
+void lv_adamw_step(const lv_backend *be, lv_adamw *a, lv_params *ps, double lr,
+                   const lv_adamw_config *c)
 {
     LV_REQUIRE(a->n == ps->n_grad_floats);
     a->t++;
-    const double bc1 = 1.0 - pow(c->beta1, (double)a->t);
-    const double bc2 = 1.0 - pow(c->beta2, (double)a->t);
+    lv_adamw_coef k = { .lr = lr, .beta1 = c->beta1, .beta2 = c->beta2, .eps = c->eps,
+                        .bc1 = 1.0 - pow(c->beta1, (double)a->t),
+                        .bc2 = 1.0 - pow(c->beta2, (double)a->t) };
     for (int64_t i = 0; i < ps->count; i++) {
         const lv_param *p = &ps->p[i];
         if (p->grad_offset < 0)
             continue;
-        const double keep = p->decay ? 1.0 - lr * c->weight_decay : 1.0;
-        float *x = lv_param_data(ps, i);                 /* (numel) */
-        const float *g = lv_param_grad(ps, i);           /* (numel) */
-        float *m = a->m + p->grad_offset, *v = a->v + p->grad_offset;
-        for (int64_t k = 0; k < p->numel; k++) {
-            const double gk = g[k];
-            m[k] = (float)(c->beta1 * m[k] + (1.0 - c->beta1) * gk);
-            v[k] = (float)(c->beta2 * v[k] + (1.0 - c->beta2) * gk * gk);
-            const double update = (m[k] / bc1) / (sqrt(v[k] / bc2) + c->eps);
-            x[k] = (float)(keep * x[k] - lr * update);
-        }
+        k.keep = p->decay ? 1.0 - lr * c->weight_decay : 1.0;
+        be->adamw_update(lv_param_data(ps, i), lv_param_grad(ps, i), a->m + p->grad_offset,
+                         a->v + p->grad_offset, p->numel, &k);
     }
 }
 

@@ -4,6 +4,7 @@
 #ifndef LV_ADAMW_H
 #define LV_ADAMW_H
 
+#include "backend.h"
 #include "params.h"
 
 #include <stdint.h>
@@ -43,13 +44,13 @@ int lv_adamw_init(lv_adamw *a, const lv_params *ps);
 void lv_adamw_free(lv_adamw *a);
 
 /* sqrt(sum of g^2) over every trainable gradient, accumulated in double. */
-double lv_grad_norm(const lv_params *ps);
+double lv_grad_norm(const lv_backend *be, const lv_params *ps);
 
 /* Global-norm clipping: when norm > clip > 0 (and the norm is finite), scales every gradient by
  * clip / norm, so the clipped norm is clip (torch's clip_grad_norm_ divides by norm + 1e-6
  * instead). Returns the norm before clipping. Check lv_grads_finite first: a NaN or Inf norm
  * leaves the gradients as they are. */
-double lv_clip_grad_norm(lv_params *ps, double clip);
+double lv_clip_grad_norm(const lv_backend *be, lv_params *ps, double clip);
 
 /* One AdamW step at learning rate lr over every trainable tensor, t = a->t + 1, per entry:
  *   p = p * (1 - lr * weight_decay)        only when the descriptor's decay flag is set
@@ -58,7 +59,8 @@ double lv_clip_grad_norm(lv_params *ps, double clip);
  *   p = p - lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
  * in double from the stored floats, rounded to float once per entry. Frozen tensors are not
  * touched. The gradients are read, not cleared. */
-void lv_adamw_step(lv_adamw *a, lv_params *ps, double lr, const lv_adamw_config *c);
+void lv_adamw_step(const lv_backend *be, lv_adamw *a, lv_params *ps, double lr,
+                   const lv_adamw_config *c);
 
 /* 0 when every trainable gradient is finite; otherwise -1 + lv_error() naming the first tensor
  * (in table order) that holds a NaN or Inf, the value and its entry. */

@@ -63,6 +63,9 @@ typedef struct {
                              const float *, const float *, const float *, int64_t, int64_t);
     void (*scale)(float *, float, int64_t);
     void (*zero)(float *, int64_t);
+    void (*adamw_update)(float *, const float *, float *, float *, int64_t,
+                         const lv_adamw_coef *);
+    double (*sum_squares)(const float *, int64_t);
 } lv_backend;
 
 extern const lv_backend lv_backend_ref;

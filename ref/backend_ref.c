@@ -42,4 +42,6 @@ const lv_backend lv_backend_ref = {
     .infonce_backward = lv_infonce_backward,
     .scale = lv_scale,
     .zero = lv_zero,
+    .adamw_update = lv_adamw_update,
+    .sum_squares = lv_sum_squares,
 };

@@ -206,4 +206,19 @@ void lv_infonce_backward(float *dv, float *dt, float *dlog_scale,   /* (B,E) (B,
 void lv_scale(float *x, float s, int64_t n);
 void lv_zero(float *x, int64_t n);
 
+/* ---- the optimiser's per-entry work (the rule and its schedule: adamw.h) -------------------
+ * AdamW on n entries of one tensor at step t, in double from the stored floats, rounded to
+ * float once per entry:  x = keep x - lr (m / bc1) / (sqrt(v / bc2) + eps), after
+ * m = beta1 m + (1 - beta1) g and v = beta2 v + (1 - beta2) g^2. */
+typedef struct {
+    double lr, keep;            /* keep = 1 - lr * weight_decay on decayed tensors, else 1 */
+    double beta1, beta2, eps;
+    double bc1, bc2;            /* bias corrections 1 - beta^t */
+} lv_adamw_coef;
+
+void lv_adamw_update(float *x, const float *g, float *m, float *v, int64_t n,
+                     const lv_adamw_coef *k);
+/* sum of x^2 in double (the global gradient norm) */
+double lv_sum_squares(const float *x, int64_t n);
+
 #endif

@@ -883,6 +883,53 @@ START_TEST(test_scale_zero)
 }
 END_TEST
 
+/* ---- the optimiser's per-entry work --------------------------------------------------------- */
+
+typedef struct {
+    const float *g;
+    int64_t n;
+    lv_adamw_coef k;
+} adamw_ctx;
+
+/* outputs: x, m (both pre-filled), v (made non-negative here), and the sum of squares of g */
+static void adamw_run(const lv_backend *be, void *p, float *const *o)
+{
+    const adamw_ctx *c = p;
+    for (int64_t i = 0; i < c->n; i++)
+        o[2][i] = fabsf(o[2][i]);
+    be->adamw_update(o[0], c->g, o[1], o[2], c->n, &c->k);
+}
+
+START_TEST(test_adamw)
+{
+    const int64_t n = (int64_t[]){ 1, 1001, 300007 }[_i];
+    lv_rng r = test_rng(3950 + _i);
+    float *g = rand_floats(&r, n, 1);
+    adamw_ctx c = { g, n, { .lr = 1e-3, .keep = _i == 1 ? 1.0 : 1.0 - 1e-3 * 0.05,
+                            .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
+                            .bc1 = 1.0 - pow(0.9, 3.0), .bc2 = 1.0 - pow(0.999, 3.0) } };
+    printf("adamw update and sum of squares, n=%lld\n", (long long)n);
+    out_spec outs[] = { { "x", n, NULL }, { "m", n, NULL }, { "v", n, NULL } };
+    compare_backends("adamw", adamw_run, &c, outs, 3, &r, NO_MATMUL);
+    /* the sum of squares is a double: compared here, not through the float harness */
+    const lv_tolerance *tol = lv_tolerance_get("sum_squares", "out", LV_CHECK_FAST);
+    const int saved = threads_now();
+    const double want = lv_backend_ref.sum_squares(g, n);
+    threads_set(1);
+    const double one = lv_backend_cpu.sum_squares(g, n);
+    threads_set(2);
+    const double two = lv_backend_cpu.sum_squares(g, n);
+    threads_set(saved);
+    printf("  sum_squares     out        vs ref         rel diff %.2e (tolerance rel %.0e); "
+           "1 vs 2 threads: %s\n", fabs(two - want) / want, tol->rel,
+           one == two ? "bit-identical" : "DIFFER");
+    ck_assert(fabs(two - want) <= tol->abs + tol->rel * fabs(want));
+    ck_assert(one == two);
+    free_outs(outs, 3);
+    free(g);
+}
+END_TEST
+
 /* ---- the whole training step ---------------------------------------------------------------- */
 
 enum { STEP_BATCH = 3 };
@@ -1049,6 +1096,7 @@ Suite *backend_suite(void)
         { "tubelet", test_tubelet, 6 },
         { "infonce", test_infonce, 4 },
         { "elementwise", test_scale_zero, 3 },
+        { "adamw", test_adamw, 3 },
         { "step", test_step_equivalence, 1 },
     };
     return suite_from_rows("backend", rows, sizeof rows / sizeof rows[0], 120, 0);
