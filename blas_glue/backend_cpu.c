@@ -720,16 +720,21 @@ int64_t lv_backend_cpu_scratch_floats(const lv_config *c, int64_t B)
 
 /* ---- the optimiser's per-entry work (ref/elementwise.c's rule, entries in parallel) ---------- */
 
+/* In fp32, as torch.optim.AdamW computes (ref: double per entry): the loop is memory-bound then,
+ * where double division and square root made it compute-bound (~2x slower). */
 static void cpu_adamw_update(float *x, const float *g, float *m, float *v, int64_t n,
                              const lv_adamw_coef *k)
 {
+    const float b1 = (float)k->beta1, b2 = (float)k->beta2, c1 = (float)(1.0 - k->beta1);
+    const float c2 = (float)(1.0 - k->beta2), keep = (float)k->keep, eps = (float)k->eps;
+    const float step = (float)(k->lr / k->bc1), inv_sqrt_bc2 = (float)(1.0 / sqrt(k->bc2));
     #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
-        const double gi = g[i];
-        m[i] = (float)(k->beta1 * m[i] + (1.0 - k->beta1) * gi);
-        v[i] = (float)(k->beta2 * v[i] + (1.0 - k->beta2) * gi * gi);
-        const double update = (m[i] / k->bc1) / (sqrt(v[i] / k->bc2) + k->eps);
-        x[i] = (float)(k->keep * x[i] - k->lr * update);
+        const float gi = g[i];
+        const float mi = b1 * m[i] + c1 * gi, vi = b2 * v[i] + c2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        x[i] = keep * x[i] - step * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
     }
 }
 
