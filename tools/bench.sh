@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# make bench: our training step (longvivit bench) beside the same step in PyTorch
+# (tools/bench_torch.py), row by row, in one run, with the ratio per row.
+#   bash tools/bench.sh [PROGRAM]        (default build/longvivit)
+# Rows: ViT-Ti ("ti": vit-s with width 192, 3 heads) and ViT-S ("s"), 12 layers, 224 px,
+# tubelets 2x16x16 (196 tokens per 2 frames), mask 0: frames 4/16/64 = 392/1568/6272 kept
+# tokens, batch 1 and 8. PyTorch runs twice per row: tuned (glibc malloc keeps its memory:
+# GLIBC_TUNABLES below) and out of the box (no GLIBC_TUNABLES). Both get OMP_NUM_THREADS.
+# OPENBLAS_CORETYPE is left as the environment has it, for both programs.
+# Environment:
+#   BENCH_ROWS="s-1568-1 ti-*"  only the rows whose id (config-kept-batch) matches a pattern
+#   BENCH_QUICK=1               only the batch-1 rows
+#   BENCH_THREADS=N             threads (default: nproc)
+#   BENCH_MEM_GIB=X             address-space limit of every run (default: min(22, 85% of RAM)),
+#                               so running out of memory is an error ("OOM"), not the OOM killer
+#   BENCH_OUT=DIR               raw JSON and the table (default build/bench)
+#   PYTHON=/usr/bin/python3     the interpreter with torch (Debian's python3-torch)
+set -u
+cd "$(dirname "$0")/.." || exit 1
+
+PROGRAM=${1:-build/longvivit}
+PYTHON=${PYTHON:-/usr/bin/python3}
+THREADS=${BENCH_THREADS:-$(nproc)}
+OUT=${BENCH_OUT:-build/bench}
+TUNED_MALLOC="glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
+mem_kib=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
+MEM_GIB=${BENCH_MEM_GIB:-$(awk -v k="$mem_kib" 'BEGIN { g = k * 0.85 / 1048576;
+                                                        printf "%.1f", g < 22 ? g : 22 }')}
+
+[ -x "$PROGRAM" ] || { echo "bench: $PROGRAM is not built (make)" >&2; exit 1; }
+mkdir -p "$OUT" || exit 1
+HAVE_TORCH=1
+TORCH_VERSION=$("$PYTHON" -c 'import torch; print(torch.__version__)' 2>/dev/null) ||
+    { HAVE_TORCH=0; TORCH_VERSION="not installed (apt-get install python3-torch)"; }
+
+# one field of a JSON object (file), empty when absent or null
+if command -v jq >/dev/null 2>&1; then
+    jget() { jq -r --arg k "$2" '.[$k] // empty' "$1" 2>/dev/null | head -n 1; }
+else
+    jget() {
+        "$PYTHON" - "$1" "$2" <<'EOF' 2>/dev/null
+import json, sys
+try:
+    v = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]).get(sys.argv[2])
+except Exception:
+    v = None
+if v is not None and v is not False:
+    print(v)
+EOF
+    }
+fi
+
+# rows: id (config-kept-batch), config, frames, batch, warm-up, steps (fewer for the big rows);
+# kept tokens = frames / 2 tubelets x 196 positions = 98 per frame
+ROWS=()
+for cfg in ti s; do
+    for fb in "4 1 1 3" "4 8 1 3" "16 1 1 3" "16 8 1 2" "64 1 1 2" "64 8 1 1"; do
+        read -r f b w n <<<"$fb"
+        ROWS+=("$cfg-$(( f * 98 ))-$b $cfg $f $b $w $n")
+    done
+done
+
+selected() {
+    local id=$1 batch=$2 pat
+    [ "${BENCH_QUICK:-0}" = 1 ] && [ "$batch" != 1 ] && return 1
+    [ -z "${BENCH_ROWS:-}" ] && return 0
+    for pat in ${BENCH_ROWS//,/ }; do
+        # shellcheck disable=SC2053
+        [[ $id == $pat ]] && return 0
+    done
+    return 1
+}
+
+cfg_sets() { [ "$1" = ti ] && echo "--set width=192 --set heads=3"; }
+
+# ours knows --threads? (else OMP_NUM_THREADS alone sets the count)
+OUR_THREADS=()
+"$PROGRAM" bench --help 2>&1 | grep -q -- '--threads' && OUR_THREADS=(--threads "$THREADS")
+
+fmt() { if [ -n "$2" ]; then printf "%$1" "$2"; else echo "-"; fi; }
+
+run_ours() {    # id frames batch warm-up steps sets...
+    local id=$1 f=$2 b=$3 w=$4 n=$5; shift 5
+    local json=$OUT/$id-ours.json
+    ( ulimit -v "$(awk -v g="$MEM_GIB" 'BEGIN { printf "%d", g * 1048576 }')"
+      OMP_NUM_THREADS=$THREADS exec "$PROGRAM" bench --preset vit-s "$@" --frames "$f" \
+          --batch "$b" --warmup "$w" --steps "$n" --backend cpu --json "${OUR_THREADS[@]}" ) \
+        >"$json" 2>"$OUT/$id-ours.err"
+}
+
+run_torch() {   # kind(tuned|default) id frames batch warm-up steps sets...
+    local kind=$1 id=$2 f=$3 b=$4 w=$5 n=$6; shift 6
+    local json=$OUT/$id-torch-$kind.json env=(env -u GLIBC_TUNABLES)
+    [ "$kind" = tuned ] && env=(env "GLIBC_TUNABLES=$TUNED_MALLOC")
+    [ "$HAVE_TORCH" = 1 ] || { : >"$json"; return; }
+    "${env[@]}" OMP_NUM_THREADS="$THREADS" "$PYTHON" tools/bench_torch.py --longvivit "$PROGRAM" \
+        --preset vit-s "$@" --frames "$f" --mask 0 --batch "$b" --warmup "$w" --steps "$n" \
+        --threads "$THREADS" --mem-limit-gib "$MEM_GIB" --json >"$json" 2>"$OUT/$id-torch-$kind.err"
+}
+
+# a cell: the figure, OOM, or FAIL (see the .err file)
+ours_cell() {   # json err printf-format key
+    local v; v=$(jget "$1" "$3")
+    if [ -n "$v" ]; then printf "%$2" "$v"
+    elif grep -qiE 'out of memory|cannot allocate|alloc' "${1%.json}.err" 2>/dev/null; then
+        echo OOM
+    else echo FAIL; fi
+}
+torch_cell() {  # json printf-format key
+    local v; v=$(jget "$1" "$3")
+    if [ -n "$v" ]; then printf "%$2" "$v"
+    elif [ "$HAVE_TORCH" = 0 ]; then echo "-"
+    elif [ "$(jget "$1" oom)" = true ]; then echo OOM
+    else echo FAIL; fi
+}
+
+TABLE=$OUT/table.txt
+{
+    echo "longvivit bench vs PyTorch, $(date '+%Y-%m-%d %H:%M:%S %Z')"
+    echo "cpu: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), nproc $(nproc)," \
+         "threads $THREADS, memory limit per run $MEM_GIB GiB"
+    echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE-(unset)} (benchmarked with the environment as it is)"
+    echo "ours: $("$PROGRAM" version 2>/dev/null | head -n 1); torch: $TORCH_VERSION" \
+         "(tuned: GLIBC_TUNABLES=$TUNED_MALLOC; default: no GLIBC_TUNABLES)"
+    echo "steady-state median ms per training step (forward + backward + AdamW); ratio = torch" \
+         "tuned / ours (above 1: ours is faster)"
+    echo
+    printf "%-4s %6s %5s | %10s %7s %7s %8s | %10s %10s %6s %8s\n" config kept batch \
+        "ours ms" GFLOP/s "%sgemm" "peak MiB" "torch ms" "default ms" ratio "torch MiB"
+    printf -- "-%.0s" {1..100}; echo
+} | tee "$TABLE"
+
+for row in "${ROWS[@]}"; do
+    read -r id cfg f b w n <<<"$row"
+    selected "$id" "$b" || continue
+    # shellcheck disable=SC2046
+    run_ours "$id" "$f" "$b" "$w" "$n" $(cfg_sets "$cfg")
+    # shellcheck disable=SC2046
+    run_torch tuned "$id" "$f" "$b" "$w" "$n" $(cfg_sets "$cfg")
+    # shellcheck disable=SC2046
+    run_torch default "$id" "$f" "$b" "$w" "$n" $(cfg_sets "$cfg")
+    o=$OUT/$id-ours.json tt=$OUT/$id-torch-tuned.json td=$OUT/$id-torch-default.json
+    ours_ms=$(jget "$o" ms_per_step) torch_ms=$(jget "$tt" ms_per_step)
+    ratio=-
+    [ -n "$ours_ms" ] && [ -n "$torch_ms" ] &&
+        ratio=$(awk -v t="$torch_ms" -v o="$ours_ms" 'BEGIN { printf "%.2f", t / o }')
+    printf "%-4s %6s %5s | %10s %7s %7s %8s | %10s %10s %6s %8s\n" "$cfg" "$(( f * 98 ))" "$b" \
+        "$(ours_cell "$o" .1f ms_per_step)" "$(fmt .1f "$(jget "$o" gflops)")" \
+        "$(fmt .0f "$(awk -v g="$(jget "$o" gflops)" -v s="$(jget "$o" sgemm_gflops)" \
+                         'BEGIN { if (g != "" && s > 0) print 100 * g / s }')")" \
+        "$(fmt .0f "$(jget "$o" peak_rss_mib)")" \
+        "$(torch_cell "$tt" .1f ms_per_step)" "$(torch_cell "$td" .1f ms_per_step)" "$ratio" \
+        "$(fmt .0f "$(jget "$tt" peak_rss_mib)")" | tee -a "$TABLE"
+done
+echo "raw JSON (one object per file) and this table: $OUT/"
