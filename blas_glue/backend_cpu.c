@@ -94,11 +94,11 @@ static void column_sums_add(float *dst, const float *x, int64_t rows, int64_t co
     }
 }
 
-static void add_bias_rows(float *out, const float *bias, int64_t N, int64_t C)
+static void fill_rows(float *out, const float *row, int64_t N, int64_t C)
 {
     #pragma omp parallel for schedule(static) if (N * C > PAR_MIN)
     for (int64_t n = 0; n < N; n++)
-        axpy_f32(out + n * C, 1.0f, bias, C);
+        memcpy(out + n * C, row, (size_t)C * sizeof *out);
 }
 
 /* ---- linear --------------------------------------------------------------------------------- */
@@ -106,10 +106,11 @@ static void add_bias_rows(float *out, const float *bias, int64_t N, int64_t C)
 static void cpu_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                                int64_t N, int64_t C, int64_t OC)
 {
-    /* out (N, OC) = inp (N, C) W^T, W (OC, C) */
-    lv_sgemm(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC);
+    /* out (N, OC) = inp (N, C) W^T + b, W (OC, C): the bias written first and the product added
+     * by the matmul (beta 1), one pass over out instead of a zeroing pass and a bias pass */
     if (bias)
-        add_bias_rows(out, bias, N, OC);
+        fill_rows(out, bias, N, OC);
+    lv_sgemm(0, 1, N, OC, C, 1.0f, inp, C, weight, C, bias ? 1.0f : 0.0f, out, OC);
 }
 
 static void cpu_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
@@ -581,11 +582,11 @@ static void cpu_tubelet_embed_forward(float *out, const float *video, const floa
     pthread_mutex_lock(&lv_cpu_scratch_lock);
     float *cols = lv_cpu_scratch(SLOT_A, (size_t)(B * K * t.V) * sizeof *cols);
     tube_gather(cols, video, &t);
-    /* out (B*K, D) = cols (B*K, V) W^T, W (D, V) */
-    lv_sgemm(0, 1, B * K, D, t.V, 1.0f, cols, t.V, weight, t.V, 0.0f, out, D);
-    pthread_mutex_unlock(&lv_cpu_scratch_lock);
+    /* out (B*K, D) = cols (B*K, V) W^T + b, W (D, V); the bias first, as in linear */
     if (bias)
-        add_bias_rows(out, bias, B * K, D);
+        fill_rows(out, bias, B * K, D);
+    lv_sgemm(0, 1, B * K, D, t.V, 1.0f, cols, t.V, weight, t.V, bias ? 1.0f : 0.0f, out, D);
+    pthread_mutex_unlock(&lv_cpu_scratch_lock);
 }
 
 static void cpu_tubelet_embed_backward(float *dvideo, float *dweight, float *dbias,
