@@ -422,7 +422,8 @@ int lv_model_alloc_acts(lv_model *m, int64_t B, int want_pixel_grad)
                             3 * (B + 1);
     m->index_slab = lv_calloc((size_t)n_index, sizeof(int64_t), "the mask and group indices");
     m->zeros_ids = lv_calloc((size_t)B, sizeof(int32_t), "the pooling query ids");
-    if (!m->act_slab || !m->index_slab || !m->zeros_ids)
+    m->frame_valid = lv_calloc((size_t)(B * c->frames), 1, "the frame masks");
+    if (!m->act_slab || !m->index_slab || !m->zeros_ids || !m->frame_valid)
         return -1;
     m->act_floats = layout(m, m->act_slab, B, want_pixel_grad);
     m->B = B;
@@ -449,6 +450,7 @@ void lv_model_free(lv_model *m)
     free(m->act_slab);
     free(m->index_slab);
     free(m->zeros_ids);
+    free(m->frame_valid);
     *m = (lv_model){ 0 };
 }
 
@@ -655,17 +657,21 @@ static void video_pool(lv_model *m, int64_t B)
         be->mean_pool_forward(tw->pooled, tw->ln_f, NULL, B, m->geo.K, D);
         return;
     }
-    /* frame-level: mean over each frame's kept tokens, then over frames (mean or attention) */
+    /* frame-level: mean over each frame's kept tokens, then over the frames that kept any
+     * (mean or attention; a frame whose tokens were all dropped has no embedding to offer) */
     be->segment_mean_forward(m->frame_emb, tw->ln_f, m->space_start, B * Ft, D);
+    for (int64_t f = 0; f < B * Ft; f++)
+        m->frame_valid[f] = m->space_start[f + 1] > m->space_start[f];
     if (c->frame_pool == LV_FRAME_POOL_MEAN) {
-        be->mean_pool_forward(tw->pooled, m->frame_emb, NULL, B, Ft, D);
+        be->mean_pool_forward(tw->pooled, m->frame_emb, m->frame_valid, B, Ft, D);
         return;
     }
     for (int64_t b = 0; b <= B; b++) {
         m->pool_q_start[b] = b;
         m->pool_k_start[b] = b * Ft;
     }
-    m->g_pool = (lv_attn_groups){ B, m->pool_q_start, NULL, m->pool_k_start, NULL, NULL };
+    m->g_pool = (lv_attn_groups){ B, m->pool_q_start, NULL, m->pool_k_start, NULL,
+                                  m->frame_valid };
     be->embedding_forward(m->pool_q, m->zeros_ids, W(m->pool_query), B, 1, D);
     be->linear_forward(m->pool_kv, m->frame_emb, W(m->pool_kv_w), W(m->pool_kv_b), B * Ft, D,
                        2 * D);
@@ -855,7 +861,7 @@ static void video_pool_backward(lv_model *m, const float *dpooled, float *dln_f,
     float *dframe = m->dscratch[1];
     be->zero(dframe, B * Ft * D);
     if (c->frame_pool == LV_FRAME_POOL_MEAN) {
-        be->mean_pool_backward(dframe, dpooled, NULL, B, Ft, D);
+        be->mean_pool_backward(dframe, dpooled, m->frame_valid, B, Ft, D);
     } else {
         /* forward: pooled = attention(query broadcast, kv(frame_emb)) */
         float *dq = m->dscratch[2], *dkv = m->dscratch[3];

@@ -93,6 +93,7 @@ typedef struct {
     lv_attn_groups g_time;      /* factorized: per spatial position */
     lv_attn_groups g_text, g_pool;
     int32_t *zeros_ids;         /* (B) all 0: broadcasts the pooling query */
+    uint8_t *frame_valid;       /* (B, F) frame-level: 1 where the frame kept a token */
     float *act_slab;
     int64_t act_floats;
     int64_t *index_slab;

@@ -127,6 +127,52 @@ START_TEST(test_masking_in_model)
 }
 END_TEST
 
+/* Frame-level pooling at high masking: a frame whose tokens were all dropped has no embedding, so
+ * the mean over frames skips it and attentional pooling gives it probability 0 (ref keeps the
+ * probabilities: checked there directly). */
+START_TEST(test_frame_pool_skips_empty_frames)
+{
+    for (int attn_pool = 0; attn_pool < 2; attn_pool++) {
+        const lv_config c = tiny_with((const char *[]){ "attn=frame", "mask_ratio=0.9",
+                                                        attn_pool ? "frame_pool=attn"
+                                                                  : "frame_pool=mean", NULL });
+        lv_model m;
+        ck_assert_int_eq(lv_model_build(&m, &c, &lv_backend_ref), 0);
+        ck_assert_int_eq(lv_model_alloc_acts(&m, 3, 0), 0);
+        test_batch t = batch_make(&c, 3, 0, 2003);
+        ck_assert(isfinite(lv_model_forward(&m, &t.batch)));
+        const int64_t F = c.frames, D = c.width, H = c.heads;
+        int64_t empty = 0;
+        double worst = 0.0;
+        for (int64_t b = 0; b < 3; b++) {
+            int64_t valid = 0;
+            for (int64_t f = 0; f < F; f++)
+                valid += m.frame_valid[b * F + f];
+            empty += F - valid;
+            for (int64_t d = 0; !attn_pool && d < D; d++) {
+                double sum = 0.0;
+                for (int64_t f = 0; f < F; f++)
+                    if (m.frame_valid[b * F + f])
+                        sum += m.frame_emb[(b * F + f) * D + d];
+                worst = fmax(worst, fabs(sum / (double)valid - m.video.pooled[b * D + d]));
+            }
+            for (int64_t h = 0; attn_pool && h < H; h++)
+                for (int64_t f = 0; f < F; f++)
+                    if (!m.frame_valid[b * F + f])
+                        ck_assert(m.pool_att[(b * H + h) * F + f] == 0.0f);
+        }
+        printf("  frame-level %s pooling, mask 0.9: %lld of %lld frames empty%s; mean over the "
+               "kept frames vs pooled: max diff %.1e\n", attn_pool ? "attentional" : "mean",
+               (long long)empty, (long long)(3 * F),
+               attn_pool ? " and given probability 0" : "", worst);
+        ck_assert_int_gt(empty, 0);
+        ck_assert(worst < 1e-6);
+        batch_free(&t);
+        lv_model_free(&m);
+    }
+}
+END_TEST
+
 START_TEST(test_initialisation_rules)
 {
     const lv_config c = tiny_with((const char *[]){ "attn=factorized", NULL });
@@ -400,6 +446,7 @@ Suite *model_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_factorized_gate_zero_is_image_model);
     tcase_add_test(tc, test_masking_in_model);
+    tcase_add_test(tc, test_frame_pool_skips_empty_frames);
     tcase_add_test(tc, test_initialisation_rules);
     tcase_add_test(tc, test_tuning_modes);
     tcase_add_test(tc, test_memory_masking);
