@@ -785,6 +785,18 @@ int lv_st_writer_add_i64(lv_st_writer *w, const char *name, const int64_t *data,
     return writer_add(w, name, LV_DT_I64, data, ndim, shape);
 }
 
+int lv_st_writer_add_i32(lv_st_writer *w, const char *name, const int32_t *data, int ndim,
+                         const int64_t *shape)
+{
+    return writer_add(w, name, LV_DT_I32, data, ndim, shape);
+}
+
+int lv_st_writer_add_u8(lv_st_writer *w, const char *name, const uint8_t *data, int ndim,
+                        const int64_t *shape)
+{
+    return writer_add(w, name, LV_DT_U8, data, ndim, shape);
+}
+
 int lv_st_writer_meta(lv_st_writer *w, const char *key, const char *value)
 {
     if (!key || !value)

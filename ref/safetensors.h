@@ -73,6 +73,11 @@ int lv_st_writer_add_f32(lv_st_writer *w, const char *name, const float *data, i
                          const int64_t *shape);
 int lv_st_writer_add_i64(lv_st_writer *w, const char *name, const int64_t *data, int ndim,
                          const int64_t *shape);
+/* The same for I32 (token ids) and U8 (masks) tensors. */
+int lv_st_writer_add_i32(lv_st_writer *w, const char *name, const int32_t *data, int ndim,
+                         const int64_t *shape);
+int lv_st_writer_add_u8(lv_st_writer *w, const char *name, const uint8_t *data, int ndim,
+                        const int64_t *shape);
 /* A __metadata__ entry; keys must be unique. Both strings are copied. */
 int lv_st_writer_meta(lv_st_writer *w, const char *key, const char *value);
 

@@ -23,5 +23,6 @@ const lv_tolerance *lv_tolerance_table(int *count);
 #define LV_CHECK_F64 "fp32 kernel vs fp64 reference"
 #define LV_CHECK_FD "fp32 backward vs central differences in fp64"
 #define LV_CHECK_FAST "fast kernel vs ref kernel"
+#define LV_CHECK_GOLDEN "port vs golden file"
 
 #endif

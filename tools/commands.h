@@ -5,6 +5,8 @@
 
 #include <stdio.h>
 
+#define LV_VERSION "0.1.0"
+
 int cmd_synth(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
@@ -12,6 +14,7 @@ int cmd_encode(int argc, char **argv);
 int cmd_frames(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_memory(int argc, char **argv);
+int cmd_golden(int argc, char **argv);
 
 /* The backend called NAME ("ref": the plain kernels, "cpu": OpenBLAS + OpenMP); NULL + a
  * message on stderr for any other name. */

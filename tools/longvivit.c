@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LV_VERSION "0.1.0"
-
 static int usage(FILE *out)
 {
     fprintf(out,
@@ -28,6 +26,7 @@ static int usage(FILE *out)
             "  encode --ckpt CKPT VIDEO.. video embeddings to a safetensors file\n"
             "  bench --preset P           time training steps; GFLOP/s beside this machine's sgemm\n"
             "  memory --preset P          analytic peak memory of a step (--measure: and measured)\n"
+            "  golden --out|--check DIR   write golden files / check a backend against them\n"
             "  tolerances [--markdown]    print the per-kernel, per-tensor tolerance table\n"
             "  version                    print the version and what the build uses\n"
             "  help                       this text\n"
@@ -238,6 +237,8 @@ int main(int argc, char **argv)
         return cmd_memory(argc - 1, argv + 1);
     if (!strcmp(cmd, "inspect"))
         return cmd_inspect(argc - 1, argv + 1);
+    if (!strcmp(cmd, "golden"))
+        return cmd_golden(argc - 1, argv + 1);
     if (!strcmp(cmd, "tolerances"))
         return cmd_tolerances(argc - 1, argv + 1);
     fprintf(stderr, "longvivit: unknown command '%s'\n\n", cmd);
