@@ -729,9 +729,10 @@ static void cpu_adamw_update(float *x, const float *g, float *m, float *v, int64
     const float b1 = (float)k->beta1, b2 = (float)k->beta2, c1 = (float)(1.0 - k->beta1);
     const float c2 = (float)(1.0 - k->beta2), keep = (float)k->keep, eps = (float)k->eps;
     const float step = (float)(k->lr / k->bc1), inv_sqrt_bc2 = (float)(1.0 / sqrt(k->bc2));
+    const float scale = k->grad_scale;
     #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
-        const float gi = g[i];
+        const float gi = g[i] * scale;
         const float mi = b1 * m[i] + c1 * gi, vi = b2 * v[i] + c2 * gi * gi;
         m[i] = mi;
         v[i] = vi;

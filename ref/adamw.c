@@ -47,6 +47,11 @@ void lv_adamw_free(lv_adamw *a)
     *a = (lv_adamw){ 0 };
 }
 
+static float clip_factor(double norm, double clip)
+{
+    return clip > 0.0 && isfinite(norm) && norm > clip ? (float)(clip / norm) : 1.0f;
+}
+
 double lv_grad_norm(const lv_backend *be, const lv_params *ps)
 {
     /* the slab holds trainable tensors only */
@@ -56,19 +61,20 @@ double lv_grad_norm(const lv_backend *be, const lv_params *ps)
 double lv_clip_grad_norm(const lv_backend *be, lv_params *ps, double clip)
 {
     const double norm = lv_grad_norm(be, ps);
-    if (clip > 0.0 && isfinite(norm) && norm > clip)
-        be->scale(ps->grad, (float)(clip / norm), ps->n_grad_floats);
+    const float factor = clip_factor(norm, clip);
+    if (factor != 1.0f)
+        be->scale(ps->grad, factor, ps->n_grad_floats);
     return norm;
 }
 
-void lv_adamw_step(const lv_backend *be, lv_adamw *a, lv_params *ps, double lr,
-                   const lv_adamw_config *c)
+static void adamw_step(const lv_backend *be, lv_adamw *a, lv_params *ps, double lr,
+                       const lv_adamw_config *c, float grad_scale)
 {
     LV_REQUIRE(a->n == ps->n_grad_floats);
     a->t++;
     lv_adamw_coef k = { .lr = lr, .beta1 = c->beta1, .beta2 = c->beta2, .eps = c->eps,
                         .bc1 = 1.0 - pow(c->beta1, (double)a->t),
-                        .bc2 = 1.0 - pow(c->beta2, (double)a->t) };
+                        .bc2 = 1.0 - pow(c->beta2, (double)a->t), .grad_scale = grad_scale };
     for (int64_t i = 0; i < ps->count; i++) {
         const lv_param *p = &ps->p[i];
         if (p->grad_offset < 0)
@@ -77,6 +83,20 @@ void lv_adamw_step(const lv_backend *be, lv_adamw *a, lv_params *ps, double lr,
         be->adamw_update(lv_param_data(ps, i), lv_param_grad(ps, i), a->m + p->grad_offset,
                          a->v + p->grad_offset, p->numel, &k);
     }
+}
+
+void lv_adamw_step(const lv_backend *be, lv_adamw *a, lv_params *ps, double lr,
+                   const lv_adamw_config *c)
+{
+    adamw_step(be, a, ps, lr, c, 1.0f);
+}
+
+double lv_adamw_clip_step(const lv_backend *be, lv_adamw *a, lv_params *ps, double lr,
+                          const lv_adamw_config *c)
+{
+    const double norm = lv_grad_norm(be, ps);
+    adamw_step(be, a, ps, lr, c, clip_factor(norm, c->clip));
+    return norm;
 }
 
 int lv_grads_finite(const lv_params *ps)

@@ -62,6 +62,13 @@ double lv_clip_grad_norm(const lv_backend *be, lv_params *ps, double clip);
 void lv_adamw_step(const lv_backend *be, lv_adamw *a, lv_params *ps, double lr,
                    const lv_adamw_config *c);
 
+/* lv_clip_grad_norm then lv_adamw_step, bit for bit, with the clipping factor applied inside the
+ * update (each gradient read as fp32(g * factor), exactly what clipping in place stores) instead
+ * of a separate pass over the gradients, which are left unscaled. Returns the norm before
+ * clipping. The training loop's step. */
+double lv_adamw_clip_step(const lv_backend *be, lv_adamw *a, lv_params *ps, double lr,
+                          const lv_adamw_config *c);
+
 /* 0 when every trainable gradient is finite; otherwise -1 + lv_error() naming the first tensor
  * (in table order) that holds a NaN or Inf, the value and its entry. */
 int lv_grads_finite(const lv_params *ps);

@@ -22,7 +22,7 @@ void lv_adamw_update(float *x, const float *g, float *m, float *v, int64_t n,
                      const lv_adamw_coef *k)
 {
     for (int64_t i = 0; i < n; i++) {
-        const double gi = g[i];
+        const double gi = g[i] * k->grad_scale;        /* an fp32 product, as clipping stores */
         m[i] = (float)(k->beta1 * m[i] + (1.0 - k->beta1) * gi);
         v[i] = (float)(k->beta2 * v[i] + (1.0 - k->beta2) * gi * gi);
         const double update = (m[i] / k->bc1) / (sqrt(v[i] / k->bc2) + k->eps);

@@ -923,7 +923,7 @@ static int make_adamw_update(lv_golden_set *in, const golden_case *c, lv_rng *r)
 static int run_adamw_update(const lv_golden_set *in, lv_golden_set *out, const lv_backend *be)
 {
     int ok = 1;
-    lv_adamw_coef k;
+    lv_adamw_coef k = { .grad_scale = 1.0f };
     const lv_golden_tensor *x = arg(in, "in.x", LV_DT_F32, 1, 1, &ok),
                            *g = arg(in, "in.g", LV_DT_F32, 1, 1, &ok),
                            *m = arg(in, "in.m", LV_DT_F32, 1, 1, &ok),
@@ -1195,8 +1195,7 @@ static int model_train(lv_model *m, lv_batch *batch, const lv_adamw_config *ac, 
                 if (o->grad[i])
                     copy_f(o->grad[i], lv_param_grad(ps, i), ps->p[i].numel);
         rc = lv_grads_finite(ps);
-        o->steps_norm[s] = (float)lv_clip_grad_norm(m->be, ps, ac->clip);
-        lv_adamw_step(m->be, &adam, ps, ac->lr, ac);
+        o->steps_norm[s] = (float)lv_adamw_clip_step(m->be, &adam, ps, ac->lr, ac);
     }
     for (int64_t i = 0; rc == 0 && i < ps->count; i++)
         if (o->after[i])

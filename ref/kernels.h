@@ -209,11 +209,13 @@ void lv_zero(float *x, int64_t n);
 /* ---- the optimiser's per-entry work (the rule and its schedule: adamw.h) -------------------
  * AdamW on n entries of one tensor at step t, in double from the stored floats, rounded to
  * float once per entry:  x = keep x - lr (m / bc1) / (sqrt(v / bc2) + eps), after
- * m = beta1 m + (1 - beta1) g and v = beta2 v + (1 - beta2) g^2. */
+ * m = beta1 m + (1 - beta1) g and v = beta2 v + (1 - beta2) g^2, with g = fp32(grad * grad_scale)
+ * (gradient clipping folded in; 1 = none). */
 typedef struct {
     double lr, keep;            /* keep = 1 - lr * weight_decay on decayed tensors, else 1 */
     double beta1, beta2, eps;
     double bc1, bc2;            /* bias corrections 1 - beta^t */
+    float grad_scale;           /* the clipping factor, applied as fp32(g * grad_scale) */
 } lv_adamw_coef;
 
 void lv_adamw_update(float *x, const float *g, float *m, float *v, int64_t n,

@@ -2,6 +2,7 @@
  * warm-up + cosine schedule, global-norm clipping and the NaN/Inf check, on a hand-made table of
  * a decayed matrix, a frozen tensor and a bias without decay. No model, no files but the script. */
 #include "adamw.h"
+#include "blas_glue.h"
 #include "check_util.h"
 #include "error.h"
 #include "suites.h"
@@ -374,6 +375,44 @@ START_TEST(test_clip_grad_norm)
 }
 END_TEST
 
+/* The training loop's fused step: clipping folded into the update gives the parameters and
+ * moments of clip-then-step bit for bit, on both backends, and leaves the gradients unscaled. */
+START_TEST(test_adamw_clip_step_fused)
+{
+    const lv_backend *backends[2] = { &lv_backend_ref, &lv_backend_cpu };
+    static const float g[N_TRAIN] = { 1, 2, 2, 0, 0, 0, 0, 4, 0 };     /* norm 5 */
+    for (int b = 0; b < 2; b++)
+        for (int clipped = 0; clipped < 2; clipped++) {
+            lv_rng r1 = test_rng(6), r2 = test_rng(6);
+            toy t1, t2;
+            toy_build(&t1, &r1);
+            toy_build(&t2, &r2);
+            lv_adamw a1, a2;
+            ck_assert_int_eq(lv_adamw_init(&a1, &t1.ps), 0);
+            ck_assert_int_eq(lv_adamw_init(&a2, &t2.ps), 0);
+            lv_adamw_config c = lv_adamw_defaults();
+            c.clip = clipped ? 1.0 : 10.0;
+            for (int s = 0; s < 3; s++) {
+                memcpy(t1.ps.grad, g, sizeof g);
+                memcpy(t2.ps.grad, g, sizeof g);
+                const double n1 = lv_clip_grad_norm(backends[b], &t1.ps, c.clip);
+                lv_adamw_step(backends[b], &a1, &t1.ps, 1e-2, &c);
+                const double n2 = lv_adamw_clip_step(backends[b], &a2, &t2.ps, 1e-2, &c);
+                ck_assert(n1 == 5.0 && n2 == 5.0);
+                ck_assert(memcmp(t2.ps.grad, g, sizeof g) == 0);
+            }
+            ck_assert(memcmp(t1.ps.data, t2.ps.data,
+                             (size_t)t1.ps.n_floats * sizeof(float)) == 0);
+            ck_assert(memcmp(a1.m, a2.m, N_TRAIN * sizeof(float)) == 0);
+            ck_assert(memcmp(a1.v, a2.v, N_TRAIN * sizeof(float)) == 0);
+            printf("  %s backend, clip %s: 3 fused steps bit-identical to clip then step\n",
+                   backends[b]->name, clipped ? "active (norm 5 > 1)" : "inactive");
+            lv_adamw_free(&a1), lv_adamw_free(&a2);
+            lv_params_free(&t1.ps), lv_params_free(&t2.ps);
+        }
+}
+END_TEST
+
 START_TEST(test_grads_finite)
 {
     lv_rng r = test_rng(6);
@@ -408,6 +447,7 @@ Suite *adamw_suite(void)
         { "adamw", test_adamw_vs_torch, 1 },
         { "schedule", test_lr_schedule, 1 },
         { "clipping", test_clip_grad_norm, 1 },
+        { "clipping", test_adamw_clip_step_fused, 1 },
         { "clipping", test_grads_finite, 1 },
     };
     return suite_from_rows("adamw", rows, sizeof rows / sizeof rows[0], 120, 1);

@@ -221,8 +221,7 @@ static float run_step(bench_run *r, uint32_t step)
     lv_params_zero_grad(&r->m.params);
     const float loss = lv_model_forward(&r->m, &r->batch);
     lv_model_backward(&r->m, &r->batch);
-    lv_clip_grad_norm(r->m.be, &r->m.params, r->ac.clip);
-    lv_adamw_step(r->m.be, &r->adam, &r->m.params, r->ac.lr, &r->ac);
+    lv_adamw_clip_step(r->m.be, &r->adam, &r->m.params, r->ac.lr, &r->ac);
     return loss;
 }
 

@@ -392,8 +392,8 @@ static int train_step(run *r, const lv_loader_batch *b, const lv_loader_batch *i
         snprintf(why, sizeof why, "%s", lv_error());
         return lv_set_error("step %lld: %s", (long long)r->step + 1, why);
     }
-    lv_clip_grad_norm(r->model.be, &r->model.params, r->ac.clip);
-    lv_adamw_step(r->model.be, &r->adam, &r->model.params, lv_lr_at(&r->ac, r->step), &r->ac);
+    lv_adamw_clip_step(r->model.be, &r->adam, &r->model.params, lv_lr_at(&r->ac, r->step),
+                       &r->ac);
     return 0;
 }
 

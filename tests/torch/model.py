@@ -225,8 +225,8 @@ def video_tower(p, cfg, video, kept):
             # docs: one learned query (used as is), a k/v projection with bias, the tower's head
             # count, no output projection. Our reading: a frame that kept no token (possible
             # under masking) is not attended to, as the mean pooling above skips it. (The C
-            # reference, when this was written, attends to it as a zero frame embedding, i.e.
-            # a key and value equal to the k/v bias; no golden case has an empty frame.)
+            # reference attended to it as a zero frame embedding until this model showed the
+            # difference; it now skips it too, tests/check_model.c.)
             D, H = x.shape[-1], cfg["heads"]
             hs = D // H
             kv = F.linear(frames, p["video.pool.kv.weight"], p["video.pool.kv.bias"])
