@@ -51,6 +51,14 @@ expect 0 "gradcheck of one variant" "$bin" gradcheck --variant mask-tube --probe
 contains "gradcheck ends with its JSON summary" '^{"variants": 1, "failed": 0, "max_rel_err": '
 expect 2 "gradcheck of an unknown variant" "$bin" gradcheck --variant sideways
 contains "the unknown variant is named" "sideways"
+expect 0 "bench of the tiny preset on the cpu backend" "$bin" bench --preset tiny --batch 4 \
+    --warmup 1 --steps 2 --json
+contains "bench prints its figures as JSON" '"ms_per_step": [0-9.]*, "ms_all": \[.*"ratio_sgemm"'
+expect 0 "bench on the ref backend" "$bin" bench --preset tiny --steps 1 --backend ref
+expect 2 "bench with a bad batch" "$bin" bench --preset tiny --batch 0
+expect 0 "memory, analytic and measured" "$bin" memory --preset tiny --mask 0.5 --measure --json
+contains "memory prints analytic and measured peaks" '"analytic_mib": [0-9.]*, .*"peak_rss_mib"'
+expect 2 "memory of an unknown preset" "$bin" memory --preset vit-xxl
 expect 0 "train --dry-run" "$bin" train --dry-run --preset vit-b --frames 128 --mask 0.75 --batch 1
 contains "dry run prints the configuration" "^mask_ratio=0.75"
 contains "dry run counts the video tower" "video tower *87421440"

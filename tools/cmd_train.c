@@ -193,7 +193,10 @@ static int dry_run(const options *o)
 {
     lv_config c;
     lv_model m;
-    if (make_config(&c, o, 0) < 0 || lv_model_build_table(&m, &c, &lv_backend_ref) < 0)
+    const lv_backend *be = backend_by_name(opt_get(o, "backend", "cpu"));
+    if (!be)
+        return lv_set_error("--backend must be ref or cpu");
+    if (make_config(&c, o, 0) < 0 || lv_model_build_table(&m, &c, be) < 0)
         return -1;
     const int64_t B = atoll(opt_get(o, "batch", "8")) / atoll(opt_get(o, "micro", "1"));
     char text[4096];
