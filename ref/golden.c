@@ -1251,6 +1251,8 @@ static const golden_case cases[] = {
     { "gelu_wide", "gelu", make_gelu, { 61, 3 }, NULL },
     /* groups, heads, width, then sizes */
     { "attention_joint", "attention", make_attention_joint, { 2, 2, 6, 5, 7 }, NULL },
+    /* one group longer than a 256-key tile and many 64-query tiles: what tiled ports split */
+    { "attention_long", "attention", make_attention_joint, { 1, 2, 16, 300 }, NULL },
     { "attention_factorized", "attention", make_attention_factorized, { 11, 3, 9, 4 }, NULL },
     { "attention_cross", "attention", make_attention_cross, { 3, 2, 8, 2, 4, 5, 3 }, NULL },
     { "residual_one", "residual", make_residual, { 1 }, NULL },
