@@ -616,34 +616,17 @@ static void cpu_tubelet_embed_backward(float *dvideo, float *dweight, float *dbi
  * The logits are one sgemm; the backward builds the (B, B) logit gradient G and makes dv and dt
  * two more. The O(B^2) log-sum-exps are serial: small next to the matmuls. */
 
-static double logit_scale(float log_scale, int *clamped)
-{
-    *clamped = log_scale > log((double)LV_LOGIT_SCALE_MAX);
-    return *clamped ? (double)LV_LOGIT_SCALE_MAX : exp((double)log_scale);
-}
-
-/* log sum_i exp(x[i * stride]), i < n, in double */
-static double lse_strided(const float *x, int64_t n, int64_t stride)
-{
-    double mx = -INFINITY, sum = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        mx = fmax(mx, x[i * stride]);
-    for (int64_t i = 0; i < n; i++)
-        sum += exp(x[i * stride] - mx);
-    return mx + log(sum);
-}
-
 static void cpu_infonce_forward(float *loss, float *logits, const float *v, const float *t,
                                 const float *log_scale, int64_t B, int64_t E)
 {
     LV_REQUIRE(B > 0 && E > 0);
     int clamped;
-    const double scale = logit_scale(*log_scale, &clamped);
+    const double scale = lv_logit_scale(*log_scale, &clamped);
     lv_sgemm(0, 1, B, B, E, (float)scale, v, E, t, E, 0.0f, logits, B);
     double total = 0.0;
     for (int64_t i = 0; i < B; i++)
-        total += lse_strided(logits + i * B, B, 1) + lse_strided(logits + i, B, B)
-                 - 2.0 * logits[i * B + i];
+        total += lv_logsumexp_strided(logits + i * B, B, 1) +
+                 lv_logsumexp_strided(logits + i, B, B) - 2.0 * logits[i * B + i];
     *loss = (float)(total / (2.0 * (double)B));
 }
 
@@ -656,14 +639,14 @@ static void cpu_infonce_backward(float *dv, float *dt, float *dlog_scale, const 
      *     dv += scale G t,  dt += scale G^T v,  dlog_scale += sum G L unless clamped */
     LV_REQUIRE(B > 0 && E > 0);
     int clamped;
-    const double scale = logit_scale(*log_scale, &clamped);
+    const double scale = lv_logit_scale(*log_scale, &clamped);
     const double c = *dloss / (2.0 * (double)B);
     pthread_mutex_lock(&lv_cpu_scratch_lock);
     float *G = lv_cpu_scratch(SLOT_A, (size_t)(B * B) * sizeof *G);
     double *lse = lv_cpu_scratch(SLOT_B, (size_t)(2 * B) * sizeof *lse);
     for (int64_t i = 0; i < B; i++) {
-        lse[i] = lse_strided(logits + i * B, B, 1);
-        lse[B + i] = lse_strided(logits + i, B, B);
+        lse[i] = lv_logsumexp_strided(logits + i * B, B, 1);
+        lse[B + i] = lv_logsumexp_strided(logits + i, B, B);
     }
     double ds = 0.0;
     for (int64_t i = 0; i < B; i++)
@@ -697,11 +680,6 @@ static void cpu_zero(float *x, int64_t n)
     #pragma omp parallel for schedule(static) if (n > 4 * CHUNK)
     for (int64_t i0 = 0; i0 < n; i0 += CHUNK)
         memset(x + i0, 0, (size_t)min64(CHUNK, n - i0) * sizeof *x);
-}
-
-static int64_t max64(int64_t a, int64_t b)
-{
-    return a > b ? a : b;
 }
 
 int64_t lv_backend_cpu_scratch_floats(const lv_config *c, int64_t B)

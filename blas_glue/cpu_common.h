@@ -36,6 +36,11 @@ static inline int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+static inline int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
 static inline int64_t list_row(const int64_t *index, int64_t i)
 {
     return index ? index[i] : i;

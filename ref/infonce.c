@@ -7,14 +7,14 @@
 #include <math.h>
 
 /* exp(min(s, log 100)); *clamped says the clamp is active (and the scale is flat in s) */
-static double logit_scale(float log_scale, int *clamped)
+double lv_logit_scale(float log_scale, int *clamped)
 {
     *clamped = log_scale > log((double)LV_LOGIT_SCALE_MAX);
     return *clamped ? (double)LV_LOGIT_SCALE_MAX : exp((double)log_scale);
 }
 
 /* log sum_i exp(x[i * stride]), i < n: a row (stride 1) or a column (stride B) of the logits */
-static double logsumexp_strided(const float *x, int64_t n, int64_t stride)
+double lv_logsumexp_strided(const float *x, int64_t n, int64_t stride)
 {
     double mx = -INFINITY, sum = 0.0;
     for (int64_t i = 0; i < n; i++)
@@ -29,7 +29,7 @@ void lv_infonce_forward(float *loss, float *logits, const float *v, const float 
 {
     LV_REQUIRE(B > 0 && E > 0);
     int clamped;
-    const double scale = logit_scale(*log_scale, &clamped);
+    const double scale = lv_logit_scale(*log_scale, &clamped);
     for (int64_t i = 0; i < B; i++)
         for (int64_t j = 0; j < B; j++) {
             double acc = 0.0;
@@ -40,8 +40,8 @@ void lv_infonce_forward(float *loss, float *logits, const float *v, const float 
     /* video i -> texts: row i, target i; text i -> videos: column i, target i */
     double total = 0.0;
     for (int64_t i = 0; i < B; i++)
-        total += logsumexp_strided(logits + i * B, B, 1) + logsumexp_strided(logits + i, B, B)
-                 - 2.0 * logits[i * B + i];
+        total += lv_logsumexp_strided(logits + i * B, B, 1) +
+                 lv_logsumexp_strided(logits + i, B, B) - 2.0 * logits[i * B + i];
     *loss = (float)(total / (2.0 * (double)B));
 }
 
@@ -52,8 +52,8 @@ static double ce_line_backward(float *dv, float *dt, double c, double scale, con
                                const float *v, const float *t, int64_t a, int transposed,
                                int64_t B, int64_t E)
 {
-    const double lse = transposed ? logsumexp_strided(logits + a, B, B)
-                                  : logsumexp_strided(logits + a * B, B, 1);
+    const double lse = transposed ? lv_logsumexp_strided(logits + a, B, B)
+                                  : lv_logsumexp_strided(logits + a * B, B, 1);
     double ds = 0.0;
     for (int64_t b = 0; b < B; b++) {
         const int64_t i = transposed ? b : a, j = transposed ? a : b;
@@ -81,7 +81,7 @@ void lv_infonce_backward(float *dv, float *dt, float *dlog_scale, const float *d
      * dlog_scale += sum_ij dL_ij L_ij, or nothing while the clamp holds the scale at 100. */
     LV_REQUIRE(B > 0 && E > 0);
     int clamped;
-    const double scale = logit_scale(*log_scale, &clamped);
+    const double scale = lv_logit_scale(*log_scale, &clamped);
     const double c = *dloss / (2.0 * (double)B);
     double ds = 0.0;
     for (int64_t a = 0; a < B; a++) {

@@ -187,6 +187,11 @@ void lv_segment_mean_backward(float *dinp, const float *dout, const int64_t *sta
 
 /* ---- symmetric InfoNCE over the in-batch negatives (CLIP) --------------------------------- */
 #define LV_LOGIT_SCALE_MAX 100.0f   /* exp(log_scale) is clamped to this (CLIP's choice) */
+/* The loss's two rules every backend shares: exp(min(log_scale, log LV_LOGIT_SCALE_MAX)), with
+ * *clamped = 1 where the clamp is active (the scale is then flat in log_scale); and
+ * log sum_i exp(x[i * stride]), i < n, in double with the maximum subtracted. */
+double lv_logit_scale(float log_scale, int *clamped);
+double lv_logsumexp_strided(const float *x, int64_t n, int64_t stride);
 /* v, t: (B, E) L2-normalised embeddings; logits = exp(min(s, log 100)) v t^T (B, B), kept for the
  * backward; loss = (CE(rows of logits, diagonal) + CE(columns, diagonal)) / 2, each a mean over B.
  * While the clamp is active (exp(s) > 100) dlog_scale gets nothing: the clamp is flat. */

@@ -823,25 +823,12 @@ static void infonce_bwd(const lv_backend *be, void *p, float *const *o)
                          c->B, c->E);
 }
 
-static float *unit_rows(lv_rng *r, int64_t B, int64_t E)
-{
-    float *x = rand_floats(r, B * E, 1);
-    for (int64_t i = 0; i < B; i++) {
-        double ss = 0.0;
-        for (int64_t e = 0; e < E; e++)
-            ss += (double)x[i * E + e] * x[i * E + e];
-        for (int64_t e = 0; e < E; e++)
-            x[i * E + e] = (float)(x[i * E + e] / sqrt(ss));
-    }
-    return x;
-}
-
 START_TEST(test_infonce)
 {
     const int64_t B = (int64_t[]){ 1, 5, 33, 8 }[_i], E = (int64_t[]){ 4, 16, 64, 32 }[_i];
     const float log_scale = _i == 3 ? 5.0f : (float)log(1 / 0.07);   /* 5: the clamp holds */
     lv_rng r = test_rng(3800 + _i);
-    float *v = unit_rows(&r, B, E), *t = unit_rows(&r, B, E);
+    float *v = rand_unit_rows(&r, B, E), *t = rand_unit_rows(&r, B, E);
     printf("infonce B=%lld E=%lld log_scale=%.3f%s\n", (long long)B, (long long)E, log_scale,
            _i == 3 ? " (clamped at 100)" : "");
     infonce_ctx c = { v, t, NULL, log_scale, 0.7f, B, E };

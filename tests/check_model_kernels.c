@@ -35,21 +35,6 @@ START_TEST(test_infonce_hand)
 }
 END_TEST
 
-/* N rows of E standard normals, each scaled to unit length (the kernel's inputs are L2-normalised
- * embeddings; the finite differences then perturb them as given, without renormalising) */
-static float *rand_unit_rows(lv_rng *r, int64_t N, int64_t E)
-{
-    float *x = rand_floats(r, N * E, 1);
-    for (int64_t n = 0; n < N; n++) {
-        double ss = 0.0;
-        for (int64_t e = 0; e < E; e++)
-            ss += (double)x[n * E + e] * x[n * E + e];
-        for (int64_t e = 0; e < E; e++)
-            x[n * E + e] = (float)(x[n * E + e] / sqrt(ss));
-    }
-    return x;
-}
-
 typedef struct {
     double *v, *t, *logits;
     double log_scale, dloss;

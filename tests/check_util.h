@@ -15,6 +15,7 @@
 lv_rng test_rng(uint32_t test_id);
 
 float *rand_floats(lv_rng *r, int64_t n, double scale);     /* N(0, scale^2), malloc'd */
+float *rand_unit_rows(lv_rng *r, int64_t N, int64_t E);   /* rows of N(0,1), norm 1 */
 double *to_double(const float *x, int64_t n);               /* malloc'd copy */
 float *zeros(int64_t n);
 
