@@ -59,6 +59,26 @@ expect 2 "bench with a bad batch" "$bin" bench --preset tiny --batch 0
 expect 0 "memory, analytic and measured" "$bin" memory --preset tiny --mask 0.5 --measure --json
 contains "memory prints analytic and measured peaks" '"analytic_mib": [0-9.]*, .*"peak_rss_mib"'
 expect 2 "memory of an unknown preset" "$bin" memory --preset vit-xxl
+# the PyTorch peer of bench (tools/bench_torch.py), where Debian's python3-torch is installed:
+# one step of the same model, its size read from train --dry-run
+if /usr/bin/python3 -c 'import torch' >/dev/null 2>&1; then
+    expect 0 "bench_torch.py runs one step of the tiny model" /usr/bin/python3 \
+        tools/bench_torch.py --longvivit "$bin" --preset tiny --mask 0.5 --batch 2 --warmup 0 \
+        --steps 1 --json
+    ours=$("$bin" train --dry-run --preset tiny | awk '/^  total  /{ print $2; exit }')
+    if tail -n 1 "$tmp/out" | /usr/bin/python3 -c '
+import json, math, sys
+d = json.loads(sys.stdin.read())
+# the same parameters as ours except the 2D patch embedding, unused by a video step
+patch = d["width"] * d["patch"] ** 2 * 3 + d["width"]
+sys.exit(0 if d["kept_tokens"] == 32 and not d["oom"] and math.isfinite(d["loss"])
+         and d["params"] + patch == int(sys.argv[1]) else 1)' "$ours"; then
+        ok "bench_torch.py: 32 kept tokens, finite loss, our parameter count"
+    else
+        fail "bench_torch.py disagrees with our model (want 32 kept tokens, $ours parameters)"
+        cat "$tmp/out"
+    fi
+fi
 expect 0 "train --dry-run" "$bin" train --dry-run --preset vit-b --frames 128 --mask 0.75 --batch 1
 contains "dry run prints the configuration" "^mask_ratio=0.75"
 contains "dry run counts the video tower" "video tower *87421440"
