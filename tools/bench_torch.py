@@ -119,15 +119,17 @@ def main():
     import torch.nn as nn
     import torch.nn.functional as F
 
-    if args.mem_limit_gib > 0:
-        lim = int(args.mem_limit_gib * (1 << 30))
-        resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
     use_program = not args.builtin and os.access(args.longvivit, os.X_OK)
     c, source = probed_config(args) if use_program else builtin_config(args)
+    # the limit is for this process's tensors, set after the probe: a child would inherit it
+    # (a sanitizer build of the program reserves terabytes of address space for its shadow)
+    if args.mem_limit_gib > 0:
+        lim = int(args.mem_limit_gib * (1 << 30))
+        resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
     if c["attn"] != "joint" or c["tubes"] != "none" or c["mask"] != "random":
         sys.exit("bench_torch: only attn=joint, tubes=none, mask=random (the benchmarked model)")
     B = args.batch
