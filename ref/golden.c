@@ -1486,9 +1486,8 @@ lv_golden_diff lv_golden_compare(const lv_golden_tensor *got, const lv_golden_te
     }
     for (int64_t i = 0; i < want->numel; i++) {
         const double g = value_at(got, i), w = value_at(want, i), err = fabs(g - w);
-        const double tol = abs + rel * fabs(w);
-        const double m = err == 0.0 ? 0.0 : tol > 0.0 && !isnan(err) ? err / tol : INFINITY;
-        d.max_err = isnan(err) ? INFINITY : fmax(d.max_err, err);
+        const double m = lv_tolerance_margin(g, w, abs, rel);
+        d.max_err = isfinite(err) ? fmax(d.max_err, err) : INFINITY;
         if (d.at < 0 || m > d.margin) {
             d.margin = m;
             d.at = i;

@@ -2,6 +2,7 @@
  * absolute floors are stated for that scale; each reason says where the error comes from. */
 #include "tolerance.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,4 +226,21 @@ const lv_tolerance *lv_tolerance_table(int *count)
 {
     *count = (int)(sizeof table / sizeof table[0]);
     return table;
+}
+
+double lv_tolerance_margin(double got, double want, double abs, double rel)
+{
+    if (!isfinite(got) || !isfinite(want))
+        return INFINITY;
+    const double err = fabs(got - want), tol = abs + rel * fabs(want);
+    if (err == 0.0)
+        return 0.0;
+    return tol > 0.0 ? err / tol : INFINITY;
+}
+
+double lv_margin_max(double a, double b)
+{
+    if (isnan(a) || isnan(b))
+        return INFINITY;
+    return a > b ? a : b;
 }

@@ -16,6 +16,17 @@ typedef struct {
  * tolerance is a bug). */
 const lv_tolerance *lv_tolerance_get(const char *kernel, const char *tensor, const char *check);
 
+/* The one comparison every checker uses (tests, gradcheck, golden --check/--compare): the margin
+ * |got - want| / (abs + rel |want|), passing when <= 1. A NaN or infinite got (or want) is
+ * INFINITY, never a pass: NaN compares false with everything, so a checker that kept the
+ * largest margin with `if (m > worst)` would let a later finite entry hide it. 0 when got == want
+ * (so a 0/0 tolerance demands bit-identical values), INFINITY when they differ and the tolerance
+ * is 0. */
+double lv_tolerance_margin(double got, double want, double abs, double rel);
+
+/* The larger of two margins, NaN counted as INFINITY (for running maxima). */
+double lv_margin_max(double a, double b);
+
 /* The whole table, for printing. */
 const lv_tolerance *lv_tolerance_table(int *count);
 
