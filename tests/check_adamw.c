@@ -47,23 +47,6 @@ static void toy_params(const toy *t, float *out)
                    (size_t)t->ps.p[i].numel * sizeof *out);
 }
 
-/* |got - want| <= rel * |want| + abs entry by entry; prints the worst relative error. */
-static void expect_close(const char *what, const float *got, const double *want, int64_t n,
-                         double rel, double abs)
-{
-    double worst_rel = 0.0, worst_frac = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        const double err = fabs(got[i] - want[i]), allowed = rel * fabs(want[i]) + abs;
-        if (want[i] != 0.0)
-            worst_rel = fmax(worst_rel, err / fabs(want[i]));
-        worst_frac = fmax(worst_frac, err / allowed);
-        ck_assert_msg(err <= allowed, "%s[%lld]: got %.9g want %.9g (rel err %.2e)", what,
-                      (long long)i, got[i], want[i], err / fabs(want[i]));
-    }
-    printf("  %-34s max rel err %.2e, worst %.2f of tol (rel %.1e abs %.0e) over %lld\n", what,
-           worst_rel, worst_frac, rel, abs, (long long)n);
-}
-
 /* One float ulp relative to the value, at most: the step rounds each entry to float once. */
 #define ULP_REL 1.2e-7
 
@@ -210,8 +193,8 @@ static void print_list(FILE *f, const char *name, const float *x, int n)
 START_TEST(test_adamw_vs_torch)
 {
     if (!have_torch()) {
-        printf("  /usr/bin/python3 cannot import torch: the torch.optim.AdamW cross-check is "
-               "skipped\n");
+        test_skip("adamw vs torch: /usr/bin/python3 cannot import torch (apt-get install "
+                  "python3-torch, or bash tools/install-deps.sh)");
         return;
     }
     lv_rng r = test_rng(4);

@@ -19,6 +19,17 @@ float *rand_unit_rows(lv_rng *r, int64_t N, int64_t E);   /* rows of N(0,1), nor
 double *to_double(const float *x, int64_t n);               /* malloc'd copy */
 float *zeros(int64_t n);
 
+/* Running statistics of one comparison, in the pure part of every comparator below (the thin
+ * part prints them and asserts worst <= 1). A NaN or Inf in got or want makes worst INFINITY
+ * and max_abs inf, wherever it is: lv_tolerance_margin and lv_margin_max, never `x > max`. */
+typedef struct {
+    double max_abs, max_rel, worst;     /* worst = the largest lv_tolerance_margin */
+    int64_t worst_at, n;
+    double worst_got, worst_want;
+} err_stats;
+void err_stats_add(err_stats *e, const lv_tolerance *t, int64_t i, double got, double want);
+err_stats compare_stats(const lv_tolerance *t, const float *got, const double *want, int64_t n);
+
 /* |got - want| <= abs + rel*|want| elementwise, with the (kernel, tensor, check) row of the
  * tolerance table; prints max abs error, max rel error and the worst fraction of tolerance.
  * Returns the worst fraction (pass means <= 1). */
@@ -64,8 +75,23 @@ void tmp_root_teardown(void);
 void tmp_dir_setup(void);
 void tmp_path(char *out, const char *name);      /* out: TEST_PATH_BYTES */
 
-/* got[i] == want[i] within tol for every i; prints what was checked and the worst error. */
-void expect_floats(const char *what, const float *got, const double *want, int64_t n, double tol);
+/* got[i] == want[i] within tol for every i; prints what was checked and the worst error;
+ * returns the worst margin. */
+double expect_floats(const char *what, const float *got, const double *want, int64_t n, double tol);
+/* The same with a tolerance abs + rel |want| given here rather than read from the table;
+ * returns the worst margin. */
+double expect_close(const char *what, const float *got, const double *want, int64_t n,
+                    double rel, double abs);
+/* max |got - want| over max |want| (over 1 when want is all zeros); INFINITY when any entry of
+ * either is NaN or Inf. */
+double scaled_diff(const float *got, const float *want, int64_t n);
+
+/* A test that cannot run here (a missing encoder, program or Python module): prints
+ * "SKIP: <fmt>" (say what is missing and how to install it) and appends that line to the file
+ * named by LV_SKIP_LOG, where the runner counts it. Under LV_REQUIRE_ALL=1 (CI, where
+ * tools/install-deps.sh installed everything) the skip is a failure instead. The caller returns
+ * after it. */
+void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* A suite from a table of (test case name, test, loop count); consecutive rows with the same
  * name share a TCase with the given timeout; tmp_dirs gives every test a fresh temp folder. */

@@ -107,8 +107,8 @@ static int have_encoder(const char *codec)
     tmp_path(path, "probe_encoder.mkv");
     lv_video_writer *w = lv_video_writer_open(path, W, H, 25, 1, codec);
     if (!w) {
-        printf("  %s: no %s encoder in this FFmpeg build, skipped (%s)\n", codec, codec,
-               lv_error());
+        test_skip("%s: no %s encoder in this FFmpeg build (%s); Debian's libavcodec-dev and "
+                  "ffmpeg (bash tools/install-deps.sh) have it", codec, codec, lv_error());
         return 0;
     }
     lv_video_writer_close(w);
@@ -468,7 +468,8 @@ static int write_long_video(int i, const char *path)
     snprintf(cmd, sizeof cmd, "ffmpeg -v error -nostdin -i '%s' -c:v libx264 -x264-params %s "
              "'%s'", lossless, seek_formats[i].x264_params, path);
     if (!have_ffmpeg() || system(cmd) != 0) {
-        printf("  %s: needs the ffmpeg program with libx264, skipped\n", seek_formats[i].file);
+        test_skip("%s: needs the ffmpeg program with libx264 (apt-get install ffmpeg, or bash "
+                  "tools/install-deps.sh)", seek_formats[i].file);
         return 0;
     }
     return 1;
@@ -532,7 +533,8 @@ static const struct { const char *file, *codec; int num, den, rotation; } cross_
 START_TEST(test_ffmpeg_program)
 {
     if (!have_ffmpeg()) {
-        printf("  the ffmpeg program is not installed: cross-check skipped\n");
+        test_skip("%s: the ffmpeg program is not installed, no cross-check (apt-get install "
+                  "ffmpeg, or bash tools/install-deps.sh)", cross_files[_i].file);
         return;
     }
     if (!have_encoder(cross_files[_i].codec))

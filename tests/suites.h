@@ -18,5 +18,6 @@ Suite *pipeline_suite(void);
 Suite *metrics_suite(void);
 Suite *adamw_suite(void);
 Suite *backend_suite(void);
+Suite *checkers_suite(void);
 
 #endif
