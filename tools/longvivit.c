@@ -7,6 +7,7 @@
 #include "model.h"
 #include "video.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@ static int usage(FILE *out)
             "commands:\n"
             "  gradcheck [--variant V]    model gradients against finite differences, per variant\n"
             "  frames VIDEO --png OUT     decode as training does and write a contact sheet\n"
-            "  inspect FILE.safetensors   list the tensors and metadata of a safetensors file\n"
+            "  inspect [--finite] FILE    list the tensors and metadata of a safetensors file\n"
             "  synth --out DIR            write the synthetic long-range video-text benchmark\n"
             "  train --data MANIFEST      contrastive training (ShortViViT, LongViViT recipes)\n"
             "  eval --ckpt CKPT --data M  zero-shot retrieval and multiple-choice accuracy\n"
@@ -51,22 +52,61 @@ static void print_shape(const lv_st_tensor *t)
     printf("]");
 }
 
+/* The first NaN or Inf entry of the float tensors of f (F32, F16, BF16, F64; F64 through a float,
+ * so beyond 3.4e38 counts as Inf): prints it and returns 1; 0 when every entry is finite, -1 on
+ * a read error. inspect alone checks the structure only, which a checkpoint written after a NaN
+ * step passes; training's tests need its numbers finite too. */
+static int first_non_finite(lv_st_file *f, const char *path)
+{
+    int64_t checked = 0, tensors = 0;
+    for (int64_t i = 0; i < lv_st_count(f); i++) {
+        const lv_st_tensor *t = lv_st_tensor_at(f, i);
+        if (t->dtype != LV_DT_F32 && t->dtype != LV_DT_F16 && t->dtype != LV_DT_BF16 &&
+            t->dtype != LV_DT_F64)
+            continue;
+        float *x = malloc((size_t)(t->numel ? t->numel : 1) * sizeof *x);
+        if (!x || lv_st_read_f32(f, t, x, t->numel) != 0) {
+            fprintf(stderr, "longvivit inspect: %s: %s\n", path, x ? lv_error() : "out of memory");
+            free(x);
+            return -1;
+        }
+        for (int64_t k = 0; k < t->numel; k++)
+            if (!isfinite(x[k])) {
+                printf("not finite: %s[%lld] = %g (the first NaN/Inf, in header order)\n",
+                       t->name, (long long)k, (double)x[k]);
+                free(x);
+                return 1;
+            }
+        free(x);
+        checked += t->numel;
+        tensors++;
+    }
+    printf("finite: all %lld entries of %lld float tensors\n", (long long)checked,
+           (long long)tensors);
+    return 0;
+}
+
 static int cmd_inspect(int argc, char **argv)
 {
-    if (wants_help(argc, argv) || argc != 2) {
-        fprintf(argc == 2 ? stdout : stderr,
-                "usage: longvivit inspect FILE.safetensors\n"
+    const int finite = argc == 3 && !strcmp(argv[1], "--finite");
+    if (wants_help(argc, argv) || (argc != 2 && !finite)) {
+        const int help = wants_help(argc, argv);
+        fprintf(help ? stdout : stderr,
+                "usage: longvivit inspect [--finite] FILE.safetensors\n"
                 "Validates the header of FILE and lists its metadata and tensors (name, dtype,\n"
-                "shape, bytes). Exits non-zero, naming the problem, if the file is damaged.\n");
-        return argc == 2 ? 0 : 2;
+                "shape, bytes). Exits non-zero, naming the problem, if the file is damaged.\n"
+                "--finite also reads every float tensor and exits 1 naming the first NaN or Inf\n"
+                "entry (tensor and index).\n");
+        return help ? 0 : 2;
     }
-    lv_st_file *f = lv_st_open(argv[1]);
+    const char *path = argv[argc - 1];
+    lv_st_file *f = lv_st_open(path);
     if (!f) {
         fprintf(stderr, "longvivit inspect: %s\n", lv_error());
         return 1;
     }
     const int64_t n_meta = lv_st_meta_count(f), n = lv_st_count(f);
-    printf("%s: %lld tensors, %lld metadata entries\n", argv[1], (long long)n, (long long)n_meta);
+    printf("%s: %lld tensors, %lld metadata entries\n", path, (long long)n, (long long)n_meta);
     for (int64_t i = 0; i < n_meta; i++) {
         const char *key, *value;
         lv_st_meta_at(f, i, &key, &value);
@@ -82,8 +122,9 @@ static int cmd_inspect(int argc, char **argv)
         elements += t->numel;
     }
     printf("total: %lld elements, %lld bytes of data\n", (long long)elements, (long long)bytes);
+    const int bad = finite ? first_non_finite(f, path) : 0;
     lv_st_close(f);
-    return 0;
+    return bad ? 1 : 0;
 }
 
 static int cmd_tolerances(int argc, char **argv)
