@@ -248,7 +248,7 @@ static const lv_golden_tensor *arg(const lv_golden_set *in, const char *name, lv
     const lv_golden_tensor *t = lv_golden_find(in, name);
     if (!t && !required)
         return NULL;
-    if (!t || t->dtype != dt || t->ndim != ndim) {
+    if (!t || t->dtype != dt || (ndim >= 0 && t->ndim != ndim)) {
         if (*ok)
             lv_set_error(t ? "tensor '%s' is not %s with %d dims" : "tensor '%s' is missing",
                          name, lv_dtype_name(dt), ndim);
@@ -1096,13 +1096,18 @@ static int adamw_from_meta(const lv_golden_set *in, lv_adamw_config *a, int64_t 
     return *steps >= 1 && *steps <= 100 ? 0 : lv_set_error("metadata \"steps\" outside 1..100");
 }
 
-/* Per-parameter output tensors prefix.<name> (trainable ones only). */
-static int put_params(lv_golden_set *out, const lv_params *ps, const char *prefix, float **dst)
+/* Per-parameter output tensors prefix.<name> (trainable ones only), shaped like the parameter,
+ * or (steps, *shape) when steps > 0. */
+static int put_params(lv_golden_set *out, const lv_params *ps, const char *prefix, int64_t steps,
+                      float **dst)
 {
     for (int64_t i = 0; i < ps->count; i++) {
+        const lv_param *p = &ps->p[i];
         char name[LV_GOLDEN_NAME_MAX];
-        snprintf(name, sizeof name, "%s.%s", prefix, ps->p[i].name);
-        dst[i] = ps->p[i].grad_offset < 0 ? NULL : put(out, name, ps->p[i].ndim, ps->p[i].shape);
+        int64_t shape[LV_PARAM_MAX_DIMS + 1] = { steps };
+        memcpy(shape + (steps > 0), p->shape, (size_t)p->ndim * sizeof(int64_t));
+        snprintf(name, sizeof name, "%s.%s", prefix, p->name);
+        dst[i] = p->grad_offset < 0 ? NULL : put(out, name, p->ndim + (steps > 0), shape);
     }
     return out->failed ? -1 : 0;
 }
@@ -1110,7 +1115,7 @@ static int put_params(lv_golden_set *out, const lv_params *ps, const char *prefi
 typedef struct {
     int64_t *kept;
     float *tokens, *embedded, *ln_pre, **block, *video_emb, *text_emb, *logits, *loss;
-    float **grad, *steps_loss, *steps_norm, **after;
+    float **grad, *steps_loss, *steps_norm, **steps_grad, **after;
     int64_t *steps_kept;
 } model_outputs;
 
@@ -1121,7 +1126,8 @@ static int model_outputs_put(lv_golden_set *out, const lv_model *m, int64_t B, i
     o->block = calloc((size_t)L, sizeof *o->block);
     o->grad = calloc((size_t)m->params.count, sizeof *o->grad);
     o->after = calloc((size_t)m->params.count, sizeof *o->after);
-    if (!o->block || !o->grad || !o->after)
+    o->steps_grad = calloc((size_t)m->params.count, sizeof *o->steps_grad);
+    if (!o->block || !o->grad || !o->after || !o->steps_grad)
         return lv_set_error("out of memory listing a golden model's outputs");
     o->kept = put_i64(out, "input.kept", DIMS(B, K));
     o->tokens = put(out, "act.tokens", DIMS(B * K, D));
@@ -1136,11 +1142,12 @@ static int model_outputs_put(lv_golden_set *out, const lv_model *m, int64_t B, i
     o->text_emb = put(out, "act.text_emb", DIMS(B, E));
     o->logits = put(out, "act.logits", DIMS(B, B));
     o->loss = put(out, "loss", DIMS(1));
-    put_params(out, &m->params, "grad", o->grad);
+    put_params(out, &m->params, "grad", 0, o->grad);
     o->steps_loss = put(out, "steps.loss", DIMS(steps));
     o->steps_norm = put(out, "steps.grad_norm", DIMS(steps));
     o->steps_kept = put_i64(out, "steps.kept", DIMS(steps, B, K));
-    put_params(out, &m->params, "after", o->after);
+    put_params(out, &m->params, "steps.grad", steps, o->steps_grad);
+    put_params(out, &m->params, "after", 0, o->after);
     return out->failed ? -1 : 0;
 }
 
@@ -1149,6 +1156,7 @@ static void model_outputs_free(model_outputs *o)
     free(o->block);
     free(o->grad);
     free(o->after);
+    free(o->steps_grad);
 }
 
 /* The forward of step 0: kept tokens, activations, embeddings, logits, loss. */
@@ -1190,10 +1198,13 @@ static int model_train(lv_model *m, lv_batch *batch, const lv_adamw_config *ac, 
         if (s == 0)
             model_record_forward(m, batch->B, o);
         lv_model_backward(m, batch);
-        if (s == 0)
-            for (int64_t i = 0; i < ps->count; i++)
-                if (o->grad[i])
-                    copy_f(o->grad[i], lv_param_grad(ps, i), ps->p[i].numel);
+        for (int64_t i = 0; i < ps->count; i++) {
+            const int64_t n = ps->p[i].numel;
+            if (o->grad[i] && s == 0)
+                copy_f(o->grad[i], lv_param_grad(ps, i), n);
+            if (o->steps_grad[i])       /* raw: the clipping is folded into the update */
+                copy_f(o->steps_grad[i] + s * n, lv_param_grad(ps, i), n);
+        }
         rc = lv_grads_finite(ps);
         o->steps_norm[s] = (float)lv_adamw_clip_step(m->be, &adam, ps, ac->lr, ac);
     }
@@ -1400,7 +1411,7 @@ static const lv_tolerance *row_find(const char *kernel, const char *tensor, cons
 
 /* The LV_CHECK_GOLDEN row of a model output, and whether its abs is in units of the tensor's
  * largest |entry|. */
-static const lv_tolerance *model_row(const char *name, int *scaled)
+static const lv_tolerance *model_row(const char *name, const char *check, int *scaled)
 {
     static const struct {
         const char *prefix, *row;
@@ -1412,13 +1423,14 @@ static const lv_tolerance *model_row(const char *name, int *scaled)
         { "act.text_emb", "emb", 0 },    { "act.logits", "logits", 0 },
         { "loss", "loss", 0 },           { "grad.", "grad", 1 },
         { "steps.loss", "steps.loss", 0 }, { "steps.grad_norm", "steps.grad_norm", 0 },
+        { "steps.grad.", "steps.grad", 1 },
         { "steps.kept", "kept", 0 },
         { "after.", "after", 0 },
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strncmp(name, map[i].prefix, strlen(map[i].prefix))) {
             *scaled = map[i].scaled;
-            return row_find("model", map[i].row, LV_CHECK_GOLDEN);
+            return row_find("model", map[i].row, check);
         }
     return NULL;
 }
@@ -1432,14 +1444,14 @@ static double max_abs(const lv_golden_tensor *t)
 }
 
 const lv_tolerance *lv_golden_tolerance(const lv_golden_set *in, const lv_golden_tensor *want,
-                                       double *abs, double *rel, double *scale)
+                                       int port, double *abs, double *rel, double *scale)
 {
     const char *kind = lv_golden_meta(in, "kind"), *kernel = lv_golden_meta(in, "kernel");
     const lv_tolerance *row = NULL;
     int scaled = 0;
     char tensor[LV_GOLDEN_NAME_MAX + 1];
     if (kind && !strcmp(kind, "model")) {
-        row = model_row(want->name, &scaled);
+        row = model_row(want->name, port ? LV_CHECK_PORT : LV_CHECK_GOLDEN, &scaled);
     } else if (kernel) {
         const char *k = !strcmp(kernel, "tubelet_embed") ? "tubelet"
                       : !strcmp(kernel, "scale") ? "elementwise"
@@ -1451,12 +1463,13 @@ const lv_tolerance *lv_golden_tolerance(const lv_golden_set *in, const lv_golden
         else
             snprintf(tensor, sizeof tensor, "%s", want->name + (strncmp(want->name, "out.", 4)
                                                                 ? 0 : 4));
-        row = row_find(k, tensor, strcmp(kernel, "sum_squares") ? LV_CHECK_FAST
+        row = row_find(k, tensor, port ? LV_CHECK_PORT : strcmp(kernel, "sum_squares")
+                                                                 ? LV_CHECK_FAST
                                                                  : LV_CHECK_GOLDEN);
     }
     if (!row) {
-        lv_set_error("no tolerance row for %s tensor '%s': add one to ref/tolerance.c",
-                     lv_golden_meta(in, "case"), want->name);
+        lv_set_error("no %s tolerance row for %s tensor '%s': add one to ref/tolerance.c",
+                     port ? "port" : "strict", lv_golden_meta(in, "case"), want->name);
         return NULL;
     }
     *scale = scaled ? max_abs(want) : 0.0;
@@ -1478,6 +1491,12 @@ static double value_at(const lv_golden_tensor *t, int64_t i)
 lv_golden_diff lv_golden_compare(const lv_golden_tensor *got, const lv_golden_tensor *want,
                                  double abs, double rel)
 {
+    return lv_golden_compare_widened(got, want, abs, rel, NULL);
+}
+
+lv_golden_diff lv_golden_compare_widened(const lv_golden_tensor *got, const lv_golden_tensor *want,
+                                         double abs, double rel, const double *extra)
+{
     lv_golden_diff d = { .at = -1 };
     if (!same_shape(got, want->ndim, want->shape)) {
         d.shape_differs = 1;
@@ -1486,7 +1505,7 @@ lv_golden_diff lv_golden_compare(const lv_golden_tensor *got, const lv_golden_te
     }
     for (int64_t i = 0; i < want->numel; i++) {
         const double g = value_at(got, i), w = value_at(want, i), err = fabs(g - w);
-        const double m = lv_tolerance_margin(g, w, abs, rel);
+        const double m = lv_tolerance_margin(g, w, abs + (extra ? extra[i] : 0.0), rel);
         d.max_err = isfinite(err) ? fmax(d.max_err, err) : INFINITY;
         if (d.at < 0 || m > d.margin) {
             d.margin = m;
@@ -1496,4 +1515,36 @@ lv_golden_diff lv_golden_compare(const lv_golden_tensor *got, const lv_golden_te
         }
     }
     return d;
+}
+
+int lv_golden_after_widening(const lv_golden_set *in, const char *name, int port, double *extra)
+{
+    double lr;
+    int64_t steps;
+    int scaled, ok = 1;
+    char grads[LV_GOLDEN_NAME_MAX + 16];
+    const lv_tolerance *row = model_row("grad.", port ? LV_CHECK_PORT : LV_CHECK_GOLDEN, &scaled);
+    LV_REQUIRE(row && !strncmp(name, "after.", 6));
+    snprintf(grads, sizeof grads, "steps.grad.%s", name + 6);
+    const lv_golden_tensor *g = arg(in, grads, LV_DT_F32, -1, 1, &ok);
+    if (!ok || meta_num(in, "adamw.lr", &lr) < 0 || meta_int(in, "steps", &steps) < 0)
+        return -1;
+    const lv_golden_tensor *after = lv_golden_find(in, name);
+    const int64_t n = after ? after->numel : 0;
+    FIT(after && steps >= 1 && g->numel == steps * n);
+    for (int64_t i = 0; i < n; i++)
+        extra[i] = 0.0;
+    for (int64_t s = 0; s < steps; s++) {
+        const float *gs = (const float *)g->data + s * n;
+        double gmax = 0.0;
+        for (int64_t i = 0; i < n; i++)
+            gmax = fmax(gmax, fabs(gs[i]));
+        /* Adam's step m / sqrt(v) divides by |g|: a gradient error of gamma * gmax (what the
+         * grad row allows) moves entry i by ~lr gamma gmax / |g_i|, and no step moves an entry
+         * by much more than lr, so two implementations differ by at most ~2 lr a step */
+        for (int64_t i = 0; i < n; i++)
+            extra[i] += lr * (fabs(gs[i]) > row->abs * gmax / 2.0
+                                  ? fmin(row->abs * gmax / fabs(gs[i]), 2.0) : 2.0);
+    }
+    return 0;
 }

@@ -68,7 +68,14 @@ int lv_golden_run(const lv_golden_set *in, lv_golden_set *out, const lv_backend 
  * units of the tensor's largest |entry| for activations and gradients (*scale: that entry;
  * 0 for rows in plain units). Returns the row; NULL + lv_error() if the table lacks it. */
 const lv_tolerance *lv_golden_tolerance(const lv_golden_set *in, const lv_golden_tensor *want,
-                                       double *abs, double *rel, double *scale);
+                                       int port, double *abs, double *rel, double *scale);
+
+/* The per-entry widening of after.<name>'s tolerance (added to the MANIFEST's abs): Adam's
+ * amplification of gradient noise, lr * sum over steps s of min(gamma max|g_s| / |g_s,i|, 2),
+ * g_s = steps.grad.<name>[s], gamma = the grad row's abs (strict or port column). in: the whole
+ * golden file (it needs steps.grad.*); extra: (numel of after.<name>). -1 + lv_error() when the
+ * file lacks what it needs. */
+int lv_golden_after_widening(const lv_golden_set *in, const char *name, int port, double *extra);
 
 /* Elementwise comparison of got with want (same shape; integers compared exactly as values):
  * the margin max |got - want| / (abs + rel |want|) (0/0 counts 0, x/0 infinity, NaN infinity)
@@ -82,5 +89,8 @@ typedef struct {
 
 lv_golden_diff lv_golden_compare(const lv_golden_tensor *got, const lv_golden_tensor *want,
                                  double abs, double rel);
+/* The same with abs + extra[i] as entry i's absolute tolerance (extra may be NULL). */
+lv_golden_diff lv_golden_compare_widened(const lv_golden_tensor *got, const lv_golden_tensor *want,
+                                         double abs, double rel, const double *extra);
 
 #endif

@@ -35,5 +35,11 @@ const lv_tolerance *lv_tolerance_table(int *count);
 #define LV_CHECK_FD "fp32 backward vs central differences in fp64"
 #define LV_CHECK_FAST "fast kernel vs ref kernel"
 #define LV_CHECK_GOLDEN "port vs golden file"
+/* The port column of the golden files: what any correct fp32 implementation (a GPU port above
+ * all) may legitimately differ by. Allowed: fp32 storage and fp32 accumulation in any order
+ * (trees, atomics, split-K), FMA contraction, transcendental functions within 4 ulp (CUDA's
+ * default library: expf, erff, tanhf, logf, sqrtf, rsqrtf); not allowed: TF32 or bf16 matmuls,
+ * fast-math intrinsics (__expf), one-pass E[x^2] - E[x]^2 variances. `golden --check --port`. */
+#define LV_CHECK_PORT "any correct fp32 port vs golden file"
 
 #endif

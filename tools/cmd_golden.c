@@ -29,7 +29,10 @@ static int usage(FILE *out)
 {
     fprintf(out,
             "usage: longvivit golden --out DIR\n"
-            "       longvivit golden --check DIR [--backend ref|cpu|cuda] [--json] [--worst N]\n"
+            "       longvivit golden --check DIR [--backend ref|cpu|cuda] [--strict|--port]\n"
+            "                                    [--json] [--worst N]\n"
+            "       longvivit golden --compare DIR PORT_DIR [--strict|--port] [--partial]\n"
+            "                                    [--json] [--worst N]\n"
             "--out writes the golden cases as safetensors files under DIR/kernels (every kernel\n"
             "of the backend table on a few awkward shapes) and DIR/models (one training step and\n"
             "3 AdamW steps of every model variant, shrunken tiny preset), and DIR/MANIFEST, the\n"
@@ -39,8 +42,14 @@ static int usage(FILE *out)
             "output tensor with its MANIFEST row, |got - want| <= abs + rel |want|; it prints\n"
             "each case's worst tensor and the N (default 10) worst tensors overall with their\n"
             "margin, max error / tolerance (passing: <= 1). --json prints one JSON object only.\n"
-            "Exit status: 0 all within tolerance, 1 a tensor out of tolerance, 2 bad input\n"
-            "(missing folder, damaged file, missing MANIFEST row). See golden/README.md.\n");
+            "--compare checks files another implementation wrote: PORT_DIR/kernels/<case> and\n"
+            "PORT_DIR/models/<case>.safetensors holding the outputs under the golden names (a\n"
+            "missing case file or tensor fails; --partial skips missing case files).\n"
+            "--strict (default) uses the MANIFEST's strict columns (our own backends), --port\n"
+            "its port columns: what any correct fp32 implementation may differ by (FMA, any\n"
+            "summation order, 4-ulp transcendentals; no TF32).\n"
+            "Exit status: 0 all within tolerance, 1 a tensor out of tolerance or missing, 2 bad\n"
+            "input (missing folder, damaged file, missing MANIFEST row). See golden/README.md.\n");
     return out == stderr ? 2 : 0;
 }
 
@@ -105,7 +114,7 @@ static int write_text(const char *path, const text_buf *b)
 /* The MANIFEST: a header, the reason of every tolerance row used, then one row per tensor. */
 typedef struct {
     text_buf rows;
-    const lv_tolerance *used[128];
+    const lv_tolerance *used[256];
     int n_used;
 } manifest_text;
 
@@ -113,19 +122,25 @@ static int manifest_rows(manifest_text *mt, const char *case_path, const lv_gold
                          const lv_golden_set *out)
 {
     for (int64_t i = 0; i < out->n; i++) {
-        double abs, rel, scale;
-        const lv_tolerance *row = lv_golden_tolerance(in, &out->t[i], &abs, &rel, &scale);
-        if (!row)
-            return -1;
-        int seen = 0;
-        for (int k = 0; k < mt->n_used && !seen; k++)
-            seen = mt->used[k] == row;
-        if (!seen && mt->n_used < 128)
-            mt->used[mt->n_used++] = row;
-        text_add(&mt->rows, "%-30s %-44s %-8.3g %-8.3g %s.%s", case_path, out->t[i].name, abs,
-                 rel, row->kernel, row->tensor);
+        double abs[2], rel[2], scale;
+        const lv_tolerance *row[2];
+        for (int port = 0; port < 2; port++) {
+            row[port] = lv_golden_tolerance(in, &out->t[i], port, &abs[port], &rel[port], &scale);
+            if (!row[port])
+                return -1;
+            int seen = 0;
+            for (int k = 0; k < mt->n_used && !seen; k++)
+                seen = mt->used[k] == row[port];
+            if (!seen && mt->n_used < 256)
+                mt->used[mt->n_used++] = row[port];
+        }
+        text_add(&mt->rows, "%-30s %-44s %-8.3g %-8.3g %-8.3g %-8.3g %s.%s", case_path,
+                 out->t[i].name, abs[0], rel[0], abs[1], rel[1], row[0]->kernel, row[0]->tensor);
         if (scale > 0.0)
-            text_add(&mt->rows, ": abs %.0e x the largest |entry| %.4g", row->abs, scale);
+            text_add(&mt->rows, ": abs %.0e / %.0e x the largest |entry| %.4g", row[0]->abs,
+                     row[1]->abs, scale);
+        if (!strncmp(out->t[i].name, "after.", 6))
+            text_add(&mt->rows, ", + Adam's widening per entry");
         text_add(&mt->rows, "\n");
     }
     return 0;
@@ -135,13 +150,16 @@ static void manifest_finish(text_buf *b, const manifest_text *mt)
 {
     text_add(b,
              "# longvivit golden MANIFEST (%s), written by `longvivit golden --out` (%s).\n"
-             "# One row per tensor a port must reproduce: case tensor abs rel reason. case: the\n"
-             "# file's path in this folder without .safetensors. A tensor passes when\n"
-             "# |got - want| <= abs + rel * |want| for every entry (NaN fails); report its\n"
-             "# margin, max over entries of |got - want| / (abs + rel * |want|): passing <= 1.\n"
-             "# Inputs (in., param., dout., input. but input.kept) are not listed. The reason\n"
-             "# names a row of ref/tolerance.c (docs/tolerances.md): kernels use the 'fast kernel\n"
-             "# vs ref kernel' rows, models (and sum_squares) the 'port vs golden file' rows:\n",
+             "# One row per tensor to reproduce: case tensor abs rel port_abs port_rel reason.\n"
+             "# case: the file's path in this folder without .safetensors. A tensor passes when\n"
+             "# |got - want| <= abs + rel * |want| for every entry (NaN and Inf fail); report\n"
+             "# its margin, max over entries of |got - want| / (abs + rel * |want|): passing\n"
+             "# <= 1. abs rel: the strict columns, for our own backends (golden --check\n"
+             "# --strict); port_abs port_rel: what any correct fp32 port may differ by (FMA, any\n"
+             "# summation order, transcendentals within 4 ulp, no TF32: golden --check/--compare\n"
+             "# --port). after.* rows add a per-entry widening (golden/README.md). Inputs (in.,\n"
+             "# param., dout., input. but input.kept) are not listed. The reason names a row of\n"
+             "# ref/tolerance.c (docs/tolerances.md); the rows used, strict then port:\n",
              LV_GOLDEN_FORMAT, GENERATOR);
     for (int k = 0; k < mt->n_used; k++)
         text_add(b, "#   %s.%s (%s): %s\n", mt->used[k]->kernel, mt->used[k]->tensor,
@@ -219,7 +237,7 @@ static int golden_out(const char *dir)
 
 typedef struct {
     char case_path[LV_GOLDEN_NAME_MAX], tensor[LV_GOLDEN_NAME_MAX];
-    double abs, rel;
+    double tol[2][2];                     /* [strict, port][abs, rel] */
 } man_row;
 
 typedef struct {
@@ -229,17 +247,22 @@ typedef struct {
 
 static int manifest_parse_line(manifest *m, char *line, const char *path, int64_t line_no)
 {
-    char *save = NULL, *f[4];
-    for (int i = 0; i < 4; i++)
+    char *save = NULL, *f[6];
+    double tol[4];
+    for (int i = 0; i < 6; i++)
         f[i] = strtok_r(i ? NULL : line, " \t\r\n", &save);
     if (!f[0] || f[0][0] == '#')
         return 0;
-    char *end1 = NULL, *end2 = NULL;
-    const double abs = f[2] ? strtod(f[2], &end1) : 0, rel = f[3] ? strtod(f[3], &end2) : 0;
-    if (!f[3] || *end1 || *end2 || !(abs >= 0) || !(rel >= 0) ||
-        strlen(f[0]) >= LV_GOLDEN_NAME_MAX || strlen(f[1]) >= LV_GOLDEN_NAME_MAX)
-        return lv_set_error("%s line %lld: expected 'case tensor abs rel reason' with abs, rel "
-                            ">= 0; %s", path, (long long)line_no, FIX_FILE);
+    int ok = f[5] && strlen(f[0]) < LV_GOLDEN_NAME_MAX && strlen(f[1]) < LV_GOLDEN_NAME_MAX;
+    for (int i = 0; ok && i < 4; i++) {
+        char *end = NULL;
+        tol[i] = strtod(f[2 + i], &end);
+        ok = !*end && tol[i] >= 0 && isfinite(tol[i]);
+    }
+    if (!ok)
+        return lv_set_error("%s line %lld: expected 'case tensor abs rel port_abs port_rel "
+                            "reason' with tolerances >= 0; %s", path, (long long)line_no,
+                            FIX_FILE);
     if (m->n == m->cap) {
         const int64_t cap = m->cap ? 2 * m->cap : 1024;
         man_row *r = realloc(m->r, (size_t)cap * sizeof *r);
@@ -251,8 +274,7 @@ static int manifest_parse_line(manifest *m, char *line, const char *path, int64_
     man_row *r = &m->r[m->n++];
     snprintf(r->case_path, sizeof r->case_path, "%s", f[0]);
     snprintf(r->tensor, sizeof r->tensor, "%s", f[1]);
-    r->abs = abs;
-    r->rel = rel;
+    memcpy(r->tol, tol, sizeof r->tol);
     return 0;
 }
 
@@ -290,22 +312,25 @@ static int manifest_has_case(const manifest *m, const char *case_path, int64_t b
     return 0;
 }
 
-/* ---- --check -------------------------------------------------------------------------------- */
+/* ---- --check and --compare ------------------------------------------------------------------ */
 
 typedef struct {
     const char *case_path;          /* borrowed from the manifest */
     char tensor[LV_GOLDEN_NAME_MAX];
     lv_golden_diff d;
     double abs, rel;
+    const char *missing;            /* why there is nothing to compare, or NULL */
 } result;
 
 typedef struct {
-    const char *dir;
+    const char *dir, *port_dir;     /* port_dir: --compare's folder, NULL for --check */
     const lv_backend *be;
-    int json;
+    int port, json, partial;        /* port: the MANIFEST's port columns */
     result *r;
     int64_t n, cap;
-    int64_t cases, failed, bad;
+    int64_t cases, failed, bad, absent;
+    double *extra;                  /* after.* widening, grown as needed */
+    int64_t extra_cap;
 } checker;
 
 static void bad_input(checker *c, const char *fmt, ...) LV_PRINTF(2, 3);
@@ -340,39 +365,89 @@ static void print_result(const result *r)
 {
     printf(r->d.margin < 1e4 ? "  %9.4f  %-28s %-44s" : "  %9.3g  %-28s %-44s", r->d.margin,
            r->case_path, r->tensor);
-    if (r->d.shape_differs)
+    if (r->missing)
+        printf(" %s\n", r->missing);
+    else if (r->d.shape_differs)
         printf(" has another shape than the file's\n");
     else
         printf(" max err %.2e; worst at [%lld]: want %.9g got %.9g (abs %.3g rel %.3g)\n",
                r->d.max_err, (long long)r->d.at, r->d.want, r->d.got, r->abs, r->rel);
 }
 
-/* Every output of one case against the file's tensors, with the MANIFEST's tolerances. */
-static void check_outputs(checker *c, const manifest *m, const char *case_path, const char *path,
-                          const lv_golden_set *in, const lv_golden_set *out)
+static void record(checker *c, result *r)
 {
-    int64_t first = c->n;
-    for (int64_t i = 0; i < out->n; i++) {
-        const lv_golden_tensor *got = &out->t[i], *want = lv_golden_find(in, got->name);
-        const man_row *row = manifest_find(m, case_path, got->name);
-        if (!want || !row) {
-            bad_input(c, want ? "MANIFEST has no row for %s tensor %s; %s"
-                              : "%s lacks tensor %s; %s", want ? case_path : path, got->name,
-                      FIX_FILE);
+    if (result_add(c, r) < 0) {
+        bad_input(c, "out of memory");
+        return;
+    }
+    if (!(r->d.margin <= 1.0) && !c->json) {
+        printf("  FAIL");
+        print_result(r);
+    }
+}
+
+/* The per-entry widening of an after.* tensor, into c->extra; NULL + bad input on failure. */
+static const double *after_widening(checker *c, const lv_golden_set *golden, const char *path,
+                                    const lv_golden_tensor *want)
+{
+    if (strncmp(want->name, "after.", 6))
+        return NULL;
+    if (want->numel > c->extra_cap) {
+        double *e = realloc(c->extra, (size_t)want->numel * sizeof *e);
+        if (!e) {
+            bad_input(c, "out of memory");
+            return NULL;
+        }
+        c->extra = e;
+        c->extra_cap = want->numel;
+    }
+    if (lv_golden_after_widening(golden, want->name, c->port, c->extra) < 0) {
+        bad_input(c, "%s: %s; %s", path, lv_error(), FIX_FILE);
+        return NULL;
+    }
+    return c->extra;
+}
+
+/* Every MANIFEST row of one case: the golden file's tensor (in golden) against got's. */
+static void check_outputs(checker *c, const manifest *m, const char *case_path, const char *path,
+                          const lv_golden_set *golden, const lv_golden_set *got)
+{
+    const int64_t first = c->n;
+    for (int64_t i = 0; i < m->n; i++) {
+        const man_row *row = &m->r[i];
+        if (strcmp(row->case_path, case_path))
+            continue;
+        const lv_golden_tensor *want = lv_golden_find(golden, row->tensor),
+                               *have = lv_golden_find(got, row->tensor);
+        result r = { .case_path = row->case_path, .abs = row->tol[c->port][0],
+                     .rel = row->tol[c->port][1], .d = { .at = -1 } };
+        snprintf(r.tensor, sizeof r.tensor, "%s", row->tensor);
+        if (!want) {
+            bad_input(c, "%s lacks tensor %s; %s", path, row->tensor, FIX_FILE);
             continue;
         }
-        result r = { .case_path = row->case_path, .abs = row->abs, .rel = row->rel,
-                     .d = lv_golden_compare(got, want, row->abs, row->rel) };
-        snprintf(r.tensor, sizeof r.tensor, "%s", got->name);
-        if (result_add(c, &r) < 0) {
-            bad_input(c, "out of memory");
-            return;
+        if (!have && !c->port_dir) {
+            bad_input(c, "backend %s did not produce %s tensor %s", c->be->name, case_path,
+                      row->tensor);
+            continue;
         }
-        if (!(r.d.margin <= 1.0) && !c->json) {
-            printf("  FAIL");
-            print_result(&r);
+        if (!have && strstr(row->tensor, ".kept"))
+            continue;          /* the host-drawn masks: a port may take them from the file */
+        if (!have) {
+            r.missing = "missing from the port's file";
+            r.d.margin = r.d.max_err = INFINITY;
+        } else {
+            const double *extra = after_widening(c, golden, path, want);
+            if (!extra && !strncmp(want->name, "after.", 6))
+                continue;
+            r.d = lv_golden_compare_widened(have, want, r.abs, r.rel, extra);
         }
+        record(c, &r);
     }
+    for (int64_t i = 0; !c->port_dir && i < got->n; i++)
+        if (!manifest_find(m, case_path, got->t[i].name))
+            bad_input(c, "MANIFEST has no row for %s tensor %s; %s", case_path, got->t[i].name,
+                      FIX_FILE);
     int64_t worst = first;
     for (int64_t i = first; i < c->n; i++)
         if (!(c->r[i].d.margin <= c->r[worst].d.margin))
@@ -382,11 +457,25 @@ static void check_outputs(checker *c, const manifest *m, const char *case_path, 
                (long long)(c->n - first), c->r[worst].d.margin, c->r[worst].tensor);
 }
 
+/* --check: rerun the case on the backend. --compare: read the port's file of the case. */
 static void check_case(checker *c, const manifest *m, const char *case_path)
 {
-    char path[4200];
+    char path[4200], port_path[4200];
     snprintf(path, sizeof path, "%s/%s.safetensors", c->dir, case_path);
     lv_golden_set in, out = { 0 };
+    if (c->port_dir) {
+        snprintf(port_path, sizeof port_path, "%s/%s.safetensors", c->port_dir, case_path);
+        if (access(port_path, F_OK) != 0) {
+            c->absent++;
+            if (c->partial)
+                return;
+            result r = { .case_path = case_path, .missing = "the port wrote no file for it",
+                         .d = { .margin = INFINITY, .max_err = INFINITY, .at = -1 } };
+            snprintf(r.tensor, sizeof r.tensor, "(%s)", port_path + strlen(c->port_dir) + 1);
+            record(c, &r);
+            return;
+        }
+    }
     c->cases++;
     if (lv_golden_load(&in, path) < 0) {
         bad_input(c, "%s; %s", lv_error(), FIX_FILE);
@@ -396,10 +485,13 @@ static void check_case(checker *c, const manifest *m, const char *case_path)
     if (!name || strcmp(name, case_path))
         bad_input(c, "%s: its metadata says it is case '%s'; %s", path, name ? name : "(none)",
                   FIX_FILE);
-    else if (lv_golden_run(&in, &out, c->be) < 0)
+    else if (c->port_dir && lv_golden_load(&out, port_path) < 0)
+        bad_input(c, "%s: %s; fix the port's writer (golden/README.md: the port's files)",
+                  port_path, lv_error());
+    else if (!c->port_dir && lv_golden_run(&in, &out, c->be) < 0)
         bad_input(c, "%s: %s; %s", path, lv_error(), FIX_FILE);
     else
-        check_outputs(c, m, case_path, path, &in, &out);
+        check_outputs(c, m, case_path, c->port_dir ? port_path : path, &in, &out);
     lv_golden_set_free(&in);
     lv_golden_set_free(&out);
 }
@@ -445,10 +537,14 @@ static void report(const checker *c, int nworst)
     result *r = c->r;
     qsort(r, (size_t)c->n, sizeof *r, by_margin);
     const int64_t k = c->n < nworst ? c->n : nworst;
+    const char *mode = c->port ? "port" : "strict";
+    const char *who = c->port_dir ? c->port_dir : c->be->name;
     if (c->json) {
-        printf("{\"dir\": \"%s\", \"backend\": \"%s\", \"cases\": %lld, \"tensors\": %lld, "
-               "\"failed\": %lld, \"bad_input\": %lld, \"worst_margin\": ", c->dir, c->be->name,
-               (long long)c->cases, (long long)c->n, (long long)c->failed, (long long)c->bad);
+        printf("{\"dir\": \"%s\", \"%s\": \"%s\", \"mode\": \"%s\", \"cases\": %lld, "
+               "\"tensors\": %lld, \"failed\": %lld, \"bad_input\": %lld, \"absent\": %lld, "
+               "\"worst_margin\": ", c->dir, c->port_dir ? "port_dir" : "backend", who, mode,
+               (long long)c->cases, (long long)c->n, (long long)c->failed, (long long)c->bad,
+               (long long)c->absent);
         json_number(c->n ? r[0].d.margin : 0.0);
         printf(", \"worst\": [");
         for (int64_t i = 0; i < k; i++) {
@@ -457,7 +553,8 @@ static void report(const checker *c, int nworst)
             json_number(r[i].d.margin);
             printf(", \"max_err\": ");
             json_number(r[i].d.max_err);
-            printf(", \"abs\": %.3g, \"rel\": %.3g}", r[i].abs, r[i].rel);
+            printf(", \"abs\": %.3g, \"rel\": %.3g%s}", r[i].abs, r[i].rel,
+                   r[i].missing ? ", \"missing\": true" : "");
         }
         printf("]}\n");
         return;
@@ -465,51 +562,68 @@ static void report(const checker *c, int nworst)
     printf("worst tensors (margin = max |got - want| / (abs + rel |want|); passing <= 1):\n");
     for (int64_t i = 0; i < k; i++)
         print_result(&r[i]);
+    if (c->absent && c->partial)
+        printf("note: %lld cases have no file in %s (--partial: not checked)\n",
+               (long long)c->absent, c->port_dir);
     if (c->bad)
         printf("BAD INPUT: %lld problems with %s (see the messages above)\n", (long long)c->bad,
-               c->dir);
+               c->port_dir ? c->port_dir : c->dir);
     else if (c->failed)
-        printf("FAILED: %lld of %lld tensors out of tolerance on backend %s\n",
-               (long long)c->failed, (long long)c->n, c->be->name);
+        printf("FAILED: %lld of %lld tensors out of tolerance (%s) on %s\n",
+               (long long)c->failed, (long long)c->n, mode, who);
+    else if (c->n == 0)
+        printf("FAILED: nothing was compared (%s holds no case of %s)\n", who, c->dir);
     else
-        printf("passed: %lld tensors of %lld cases within tolerance on backend %s, worst margin "
-               "%.4f (%s %s)\n", (long long)c->n, (long long)c->cases, c->be->name,
-               c->n ? r[0].d.margin : 0.0, c->n ? r[0].case_path : "-", c->n ? r[0].tensor : "-");
+        printf("passed: %lld tensors of %lld cases within tolerance (%s) on %s, worst margin "
+               "%.4f (%s %s)\n", (long long)c->n, (long long)c->cases, mode, who,
+               r[0].d.margin, r[0].case_path, r[0].tensor);
 }
 
-static int golden_check(const char *dir, const lv_backend *be, int json, int nworst)
+static int is_folder(const char *dir, const char *what)
 {
     struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "longvivit golden: %s: no such folder; write one with `longvivit golden "
-                "--out %s` (or `make golden` for golden/)\n", dir, dir);
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        return 1;
+    fprintf(stderr, "longvivit golden: %s: no such folder; %s\n", dir, what);
+    return 0;
+}
+
+static int golden_check(checker *c, int nworst)
+{
+    char what[4400];
+    snprintf(what, sizeof what, "write one with `longvivit golden --out %s` (or `make golden` "
+             "for golden/)", c->dir);
+    if (!is_folder(c->dir, what) ||
+        (c->port_dir && !is_folder(c->port_dir, "it should hold the port's kernels/ and "
+                                   "models/ files (golden/README.md)")))
         return 2;
-    }
     char path[4200];
-    snprintf(path, sizeof path, "%s/MANIFEST", dir);
+    snprintf(path, sizeof path, "%s/MANIFEST", c->dir);
     manifest m = { 0 };
     if (manifest_load(&m, path) < 0) {
         fprintf(stderr, "longvivit golden: %s\n", lv_error());
         free(m.r);
         return 2;
     }
-    checker c = { .dir = dir, .be = be, .json = json };
-    if (!json)
-        printf("golden --check %s on backend %s\n", dir, be->name);
+    if (!c->json)
+        printf("golden %s %s %s %s (%s tolerances)\n", c->port_dir ? "--compare" : "--check",
+               c->dir, c->port_dir ? "with" : "on backend",
+               c->port_dir ? c->port_dir : c->be->name, c->port ? "port" : "strict");
     for (int64_t i = 0; i < m.n; i++)
         if (!manifest_has_case(&m, m.r[i].case_path, i))
-            check_case(&c, &m, m.r[i].case_path);
-    check_strays(&c, &m);
-    report(&c, nworst);
-    free(c.r);
+            check_case(c, &m, m.r[i].case_path);
+    check_strays(c, &m);
+    report(c, nworst);
+    free(c->r);
+    free(c->extra);
     free(m.r);
-    return c.bad ? 2 : c.failed ? 1 : 0;
+    return c->bad ? 2 : (c->failed || c->n == 0) ? 1 : 0;
 }
 
 int cmd_golden(int argc, char **argv)
 {
-    const char *out = NULL, *check = NULL, *backend = "cpu";
-    int json = 0;
+    const char *out = NULL, *check = NULL, *compare = NULL, *port_dir = NULL, *backend = "cpu";
+    checker c = { 0 };
     long nworst = 10;
     for (int i = 1; i < argc; i++) {
         const int v = i + 1 < argc;
@@ -519,10 +633,17 @@ int cmd_golden(int argc, char **argv)
             out = argv[++i];
         else if (!strcmp(argv[i], "--check") && v)
             check = argv[++i];
-        else if (!strcmp(argv[i], "--backend") && v)
+        else if (!strcmp(argv[i], "--compare") && i + 2 < argc) {
+            compare = argv[++i];
+            port_dir = argv[++i];
+        } else if (!strcmp(argv[i], "--backend") && v)
             backend = argv[++i];
+        else if (!strcmp(argv[i], "--port") || !strcmp(argv[i], "--strict"))
+            c.port = !strcmp(argv[i], "--port");
+        else if (!strcmp(argv[i], "--partial"))
+            c.partial = 1;
         else if (!strcmp(argv[i], "--json"))
-            json = 1;
+            c.json = 1;
         else if (!strcmp(argv[i], "--worst") && v && (nworst = atol(argv[++i])) >= 0)
             continue;
         else {
@@ -530,18 +651,26 @@ int cmd_golden(int argc, char **argv)
             return usage(stderr);
         }
     }
-    if (!out == !check) {
-        fprintf(stderr, "longvivit golden: give one of --out DIR and --check DIR\n");
+    if ((out != NULL) + (check != NULL) + (compare != NULL) != 1) {
+        fprintf(stderr, "longvivit golden: give one of --out DIR, --check DIR and --compare "
+                "DIR PORT_DIR\n");
         return usage(stderr);
     }
     if (out)
         return golden_out(out);
+    if (compare) {
+        c.dir = compare;
+        c.port_dir = port_dir;
+        c.be = &lv_backend_ref;
+        return golden_check(&c, (int)nworst);
+    }
     if (!strcmp(backend, "cuda")) {
         fprintf(stderr, "longvivit golden: this build has no CUDA backend (cuda/ holds no "
                 "kernels yet, see cuda/README.md); check with --backend ref or cpu, or check a "
-                "port with its own reader of the files (golden/README.md)\n");
+                "port's own output files with --compare (golden/README.md)\n");
         return 2;
     }
-    const lv_backend *be = backend_by_name(backend);
-    return be ? golden_check(check, be, json, (int)nworst) : 2;
+    c.dir = check;
+    c.be = backend_by_name(backend);
+    return c.be ? golden_check(&c, (int)nworst) : 2;
 }
