@@ -1,15 +1,36 @@
 #!/usr/bin/env bash
 # End-to-end checks of the longvivit program: exit codes, messages that name the file, and that
 # docs/tolerances.md is the table the program prints. Usage: tests/cli.sh BUILD/longvivit
+# A check that cannot run here prints "SKIP: ..." (what is missing, how to install it) and is
+# counted; LV_REQUIRE_ALL=1 (CI) makes any skip fail the run. Skips are also appended to the
+# file named by LV_SKIP_LOG, where make check counts them.
 set -u
 bin=${1:?usage: tests/cli.sh path/to/longvivit}
+here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0
 failed=0
+skipped=0
 
 ok()   { passed=$((passed + 1)); echo "  ok   $1"; }
 fail() { failed=$((failed + 1)); echo "  FAIL $1"; }
+skip() {
+    skipped=$((skipped + 1))
+    echo "SKIP: cli.sh: $1"
+    if [ -n "${LV_SKIP_LOG:-}" ]; then echo "SKIP: cli.sh: $1" >>"$LV_SKIP_LOG"; fi
+}
+# summary PASSED FAILED SKIPPED: the last line, and the verdict (a skip fails under
+# LV_REQUIRE_ALL=1, where everything is meant to be installed)
+summary() {
+    echo "$1 passed, $2 failed, $3 skipped"
+    if [ "$2" -ne 0 ]; then return 1; fi
+    if [ "$3" -ne 0 ] && [ "${LV_REQUIRE_ALL:-}" = 1 ]; then
+        echo "LV_REQUIRE_ALL=1: $3 skipped checks count as failures"
+        return 1
+    fi
+    return 0
+}
 # expect CODE "what" cmd...: runs cmd, checks its exit code, keeps its output in $tmp/out
 expect() {
     local code=$1 what=$2
@@ -32,6 +53,38 @@ write_st() {   # write_st FILE HEADER DATA_HEX
 header='{"__metadata__":{"config":"tiny"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'
 write_st "$tmp/good.safetensors" "$header" '\x00\x00\x80\x3f\x00\x00\x00\xc0'
 write_st "$tmp/short.safetensors" "$header" '\x00\x00\x80\x3f'
+write_st "$tmp/nan.safetensors" "$header" '\x00\x00\x80\x3f\x00\x00\xc0\x7f'     # 1.0, NaN
+write_st "$tmp/inf.safetensors" "$header" '\x00\x00\x80\x7f\x00\x00\x80\x3f'     # Inf, 1.0
+
+# the "meta step" of a checkpoint; empty when it does not load
+ckpt_step() {
+    "$bin" inspect "$1" 2>/dev/null | awk '$1 == "meta" && $2 == "step" { print $4; exit }'
+}
+# wait_newer FILE STEP SECONDS: polls until FILE holds a complete checkpoint past STEP (a fresh
+# save, not the one a run resumed from); returns 1 after SECONDS without one
+wait_newer() {
+    local deadline=$((SECONDS + $3)) s
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        s=$(ckpt_step "$1")
+        if [ -n "$s" ] && [ "$s" -gt "$2" ]; then return 0; fi
+        sleep 0.2
+    done
+    return 1
+}
+# json_num KEY FILE: the number after "KEY": on the last line of FILE that has it, by name
+# (not by field position); empty when absent or not a number (nan)
+json_num() {
+    awk -v k="\"$1\":" '{ i = index($0, k); if (!i) next; s = substr($0, i + length(k))
+        sub(/^[ \t]*/, "", s); v = match(s, /^-?[0-9][0-9.]*([eE][-+]?[0-9]+)?/) ? substr(s, 1, RLENGTH) : "" }
+        END { print v }' "$2"
+}
+# loss_falls FILE: the JSON line's loss_end is below its loss_start by more than 0.05
+loss_falls() {
+    local start end
+    start=$(json_num loss_start "$1")
+    end=$(json_num loss_end "$1")
+    [ -n "$start" ] && [ -n "$end" ] && awk -v a="$start" -v b="$end" 'BEGIN { exit !(b < a - 0.05) }'
+}
 
 echo "cli: $bin"
 expect 0 "version" "$bin" version
@@ -47,6 +100,51 @@ contains "truncation message names the file" "short.safetensors"
 expect 1 "inspect a missing file" "$bin" inspect "$tmp/missing.safetensors"
 contains "missing-file message names the file" "missing.safetensors"
 expect 2 "inspect without a file" "$bin" inspect
+expect 0 "inspect --finite of a finite file" "$bin" inspect --finite "$tmp/good.safetensors"
+contains "every entry is counted" "finite: all 2 entries of 1 float tensors"
+expect 1 "inspect --finite of a file with a NaN" "$bin" inspect --finite "$tmp/nan.safetensors"
+contains "the NaN is named with its entry" "not finite: w\[1\] = nan"
+expect 1 "inspect --finite of a file with an Inf" "$bin" inspect --finite "$tmp/inf.safetensors"
+contains "the Inf is named with its entry" "not finite: w\[0\] = inf"
+expect 0 "inspect without --finite reads no numbers" "$bin" inspect "$tmp/nan.safetensors"
+# the checks of the checks below, on inputs they must refuse: the loss parser on a loss that
+# does not fall (with a step count that the old field-position parser compared instead), and
+# the kill-waiter on a checkpoint that never changes
+printf '{"steps": 40, "loss_start": 0.700, "loss_end": 0.710}\n' >"$tmp/flat.json"
+if loss_falls "$tmp/flat.json"; then fail "loss_falls passes a loss 0.700 -> 0.710"
+else ok "loss_falls refuses a loss 0.700 -> 0.710 (40 steps)"; fi
+printf '{"steps": 40, "loss_start": 0.700, "loss_end": 0.660}\n' >"$tmp/small.json"
+if loss_falls "$tmp/small.json"; then fail "loss_falls passes a fall of 0.04 (< 0.05)"
+else ok "loss_falls refuses a fall of 0.04"; fi
+printf '{"steps": 40, "loss_start": nan, "loss_end": 0.1}\n' >"$tmp/nanloss.json"
+if loss_falls "$tmp/nanloss.json"; then fail "loss_falls passes a NaN loss_start"
+else ok "loss_falls refuses a NaN loss_start"; fi
+printf '{"steps": 40, "loss_start": 0.700, "loss_end": 0.600}\n' >"$tmp/falls.json"
+if loss_falls "$tmp/falls.json"; then ok "loss_falls accepts 0.700 -> 0.600"
+else fail "loss_falls refuses 0.700 -> 0.600"; fi
+# the skip machinery: a skipped Check test (the checkers suite's probe) is printed and counted,
+# and fails the run under LV_REQUIRE_ALL=1; the same for tests/torch/run.sh and this script
+runner=$(dirname "$bin")/run_tests
+if [ -x "$runner" ]; then
+    expect 0 "a skipped Check test passes without LV_REQUIRE_ALL" env LV_SKIP_PROBE=1 \
+        LV_REQUIRE_ALL= LV_SKIP_LOG= "$runner" checkers
+    contains "the skip says SKIP:" "^SKIP: probe"
+    contains "the runner counts it" "^run_tests: 1 skipped"
+    expect 1 "a skipped Check test fails under LV_REQUIRE_ALL=1" env LV_SKIP_PROBE=1 \
+        LV_REQUIRE_ALL=1 LV_SKIP_LOG= "$runner" checkers
+    contains "the failure says why" "LV_REQUIRE_ALL=1 and this test was skipped"
+else
+    skip "the skip probe: no run_tests beside $bin (make $(dirname "$bin")/run_tests builds it)"
+fi
+expect 0 "torch/run.sh without torch passes" env PYTHON=/bin/false LV_REQUIRE_ALL= LV_SKIP_LOG= \
+    bash "$here/torch/run.sh"
+contains "torch/run.sh says SKIP:" "^SKIP: .*python3-torch"
+expect 1 "torch/run.sh without torch fails under LV_REQUIRE_ALL=1" env PYTHON=/bin/false \
+    LV_REQUIRE_ALL=1 LV_SKIP_LOG= bash "$here/torch/run.sh"
+expect 0 "cli.sh's verdict with a skip" env LV_REQUIRE_ALL= bash -c "$(declare -f summary); summary 3 0 1"
+contains "cli.sh's summary counts the skip" "^3 passed, 0 failed, 1 skipped"
+expect 1 "cli.sh's verdict with a skip under LV_REQUIRE_ALL=1" env LV_REQUIRE_ALL=1 \
+    bash -c "$(declare -f summary); summary 3 0 1"
 expect 0 "gradcheck of one variant" "$bin" gradcheck --variant mask-tube --probes 1 --json
 contains "gradcheck ends with its JSON summary" '^{"variants": 1, "failed": 0, "max_rel_err": '
 expect 2 "gradcheck of an unknown variant" "$bin" gradcheck --variant sideways
@@ -78,6 +176,8 @@ sys.exit(0 if d["kept_tokens"] == 32 and not d["oom"] and math.isfinite(d["loss"
         fail "bench_torch.py disagrees with our model (want 32 kept tokens, $ours parameters)"
         cat "$tmp/out"
     fi
+else
+    skip "bench_torch.py: /usr/bin/python3 cannot import torch (apt-get install python3-torch, or bash tools/install-deps.sh)"
 fi
 expect 0 "train --dry-run" "$bin" train --dry-run --preset vit-b --frames 128 --mask 0.75 --batch 1
 contains "dry run prints the configuration" "^mask_ratio=0.75"
@@ -113,30 +213,47 @@ fi
 cp "$tmp/run/ckpt.safetensors" "$tmp/good.safetensors"
 expect 1 "a NaN loss stops training" "$bin" train "${train[@]}" --steps 6 --lr 1e30 --save-every 1
 contains "the NaN is named with its step (and tensor)" "step [0-9]*: the .* is NaN"
-expect 0 "the last good checkpoint is intact" "$bin" inspect "$tmp/run/ckpt.safetensors"
+expect 0 "the last good checkpoint is intact and finite" "$bin" inspect --finite \
+    "$tmp/run/ckpt.safetensors"
 rm -rf "$tmp/run"
-"$bin" train "${train[@]}" --steps 100000 --save-every 1 >"$tmp/out" 2>&1 &
+"$bin" train "${train[@]}" --steps 100000 --save-every 1 >"$tmp/train.out" 2>&1 &
 pid=$!
-sleep 2
+# interrupt once training is under way (its first save), not at a guessed time
+if wait_newer "$tmp/run/ckpt.safetensors" 0 60; then ok "training saved its first checkpoint"
+else fail "no checkpoint within 60 s"; fi
 kill -INT $pid
 wait $pid
 code=$?
-if [ $code -eq 0 ] && grep -q "interrupted at step" "$tmp/out"; then ok "SIGINT saves and exits 0"
-else fail "SIGINT: exit $code"; cat "$tmp/out"; fi
-expect 0 "the checkpoint after SIGINT loads" "$bin" inspect "$tmp/run/ckpt.safetensors"
-"$bin" train --resume "$tmp/run/ckpt.safetensors" --steps 100000 >"$tmp/out" 2>&1 &
+if [ $code -eq 0 ] && grep -q "interrupted at step" "$tmp/train.out"; then ok "SIGINT saves and exits 0"
+else fail "SIGINT: exit $code"; cat "$tmp/train.out"; fi
+expect 0 "the checkpoint after SIGINT loads and is finite" "$bin" inspect --finite \
+    "$tmp/run/ckpt.safetensors"
+resumed=$(ckpt_step "$tmp/run/ckpt.safetensors")
+# the waiter's own check: on a checkpoint nothing writes, it must time out
+if wait_newer "$tmp/run/ckpt.safetensors" "${resumed:-0}" 2; then
+    fail "wait_newer saw a new checkpoint where nothing was written"
+else ok "wait_newer times out on an unchanged checkpoint (step ${resumed:-none})"; fi
+"$bin" train --resume "$tmp/run/ckpt.safetensors" --steps 100000 >"$tmp/train.out" 2>&1 &
 pid=$!
-sleep 2
+# kill only once the resumed run has written a checkpoint of its own, so what is inspected
+# after the kill is one it saved, not the SIGINT one it started from
+if wait_newer "$tmp/run/ckpt.safetensors" "${resumed:-0}" 60; then
+    ok "the resumed run saved past step $resumed (step $(ckpt_step "$tmp/run/ckpt.safetensors"))"
+else fail "the resumed run saved nothing past step $resumed within 60 s"; cat "$tmp/train.out"; fi
 kill -KILL $pid
 wait $pid 2>/dev/null
-expect 0 "after SIGKILL the last complete checkpoint loads" "$bin" inspect "$tmp/run/ckpt.safetensors"
+expect 0 "after SIGKILL the last complete checkpoint loads and is finite" "$bin" inspect --finite \
+    "$tmp/run/ckpt.safetensors"
+after=$(ckpt_step "$tmp/run/ckpt.safetensors")
+if [ -n "$after" ] && [ "$after" -gt "${resumed:-0}" ]; then
+    ok "the checkpoint after SIGKILL is the resumed run's (step $after > $resumed)"
+else fail "the checkpoint after SIGKILL is at step ${after:-none}, not past $resumed"; fi
 rm -rf "$tmp/run"
 expect 0 "a short training run" "$bin" train "${train[@]}" --steps 40 --lr 1e-3 --batch 4 --json
-if grep -q loss_start "$tmp/out" &&
-   awk -F'[:,]' '/loss_start/ { exit !($4 < $2 - 0.05) }' "$tmp/out"; then
-    ok "its loss falls: $(grep -o '"loss_start": [0-9.]*, "loss_end": [0-9.]*' "$tmp/out")"
+if loss_falls "$tmp/out"; then
+    ok "its loss falls by more than 0.05: $(json_num loss_start "$tmp/out") -> $(json_num loss_end "$tmp/out")"
 else
-    fail "the loss did not fall"; cat "$tmp/out"
+    fail "the loss did not fall by 0.05"; cat "$tmp/out"
 fi
 expect 0 "eval of the trained model" "$bin" eval --ckpt "$tmp/run/ckpt.safetensors" \
     --data "$tmp/synth/test.jsonl" --mcq "$tmp/synth/mcq.jsonl" --json
@@ -199,5 +316,4 @@ else
     fail "docs/tolerances.md is stale: run make docs"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary "$passed" "$failed" "$skipped"

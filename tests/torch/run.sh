@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The independent PyTorch cross-check of the golden model cases (tests/torch/check.py), as run
-# by `make check`. Skips (exit 0) when Debian's python3-torch is not installed; otherwise its
-# exit status is check.py's. Usage: tests/torch/run.sh [LOG]   (LOG: the full per-tensor table)
+# by `make check`. When Debian's python3-torch (or the golden files) are missing it prints
+# "SKIP: ..." and exits 0, or 1 under LV_REQUIRE_ALL=1 (CI, where tools/install-deps.sh installed
+# everything), and appends the line to the file named by LV_SKIP_LOG; otherwise its exit status
+# is check.py's. Usage: tests/torch/run.sh [LOG]   (LOG: the full per-tensor table)
 #   PYTHON=/usr/bin/python3   the interpreter with torch (another python3 may come first on PATH)
 #   GOLDEN=DIR                the golden folder (default: the repository's golden/)
 #   TORCH_CHECK_ARGS="..."    more check.py options (--kernels is added when there are kernel cases)
@@ -12,13 +14,21 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 log=${1:-}
 golden=${GOLDEN:-$root/golden}
 
-if ! "$PYTHON" -c 'import torch, numpy' >/dev/null 2>&1; then
-    echo "SKIP: python3-torch not installed (apt-get install python3-torch)"
+skip() {
+    echo "SKIP: torch cross-check: $1"
+    if [ -n "${LV_SKIP_LOG:-}" ]; then echo "SKIP: torch cross-check: $1" >>"$LV_SKIP_LOG"; fi
+    if [ "${LV_REQUIRE_ALL:-}" = 1 ]; then
+        echo "LV_REQUIRE_ALL=1: a skipped cross-check is a failure"
+        exit 1
+    fi
     exit 0
+}
+
+if ! "$PYTHON" -c 'import torch, numpy' >/dev/null 2>&1; then
+    skip "$PYTHON cannot import torch and numpy (apt-get install python3-torch python3-numpy, or bash tools/install-deps.sh)"
 fi
 if ! ls "$golden"/models/*.safetensors >/dev/null 2>&1; then
-    echo "SKIP: no golden model cases in $golden/models (make golden writes them)"
-    exit 0
+    skip "no golden model cases in $golden/models (make golden writes them)"
 fi
 kernels=
 ls "$golden"/kernels/*.safetensors >/dev/null 2>&1 && kernels=--kernels
