@@ -370,7 +370,12 @@ static int make_layernorm(lv_golden_set *in, const golden_case *c, lv_rng *r)
 {
     const int64_t N = c->a[0], C = c->a[1];
     lv_golden_meta_set(in, "eps", "1e-05");
-    randn(in, "in.inp", r, 0.5, 2, DIMS(N, C));          /* off-centre, so the mean matters */
+    if (c->a[2])     /* flat rows: variance 1e-6 < eps, so eps matters (rstd 302 with eps 1e-5,
+                      * 707 with 1e-6); the mean stays small, since a port's fp32 mean carries
+                      * an error of ~eps_fp32 |mean|, which rstd multiplies */
+        randn(in, "in.inp", r, 0.05, 1e-3, DIMS(N, C));
+    else
+        randn(in, "in.inp", r, 0.5, 2, DIMS(N, C));      /* off-centre, so the mean matters */
     randn(in, "param.weight", r, 1, 0.2, DIMS(C));
     randn(in, "param.bias", r, 0, 0.2, DIMS(C));
     randn(in, "dout.out", r, 0, 1, DIMS(N, C));
@@ -446,6 +451,19 @@ static int make_attention_joint(lv_golden_set *in, const golden_case *c, lv_rng 
     randn(in, "in.k", r, 0, 1, DIMS(rows[G], D));
     randn(in, "in.v", r, 0, 1, DIMS(rows[G], D));
     randn(in, "dout.out", r, 0, 1, DIMS(rows[G], D));
+    return 0;
+}
+
+/* peaked: the joint layout with q and k 8 times larger, so scores reach the hundreds: a softmax
+ * that does not subtract the row maximum overflows fp32 there (expf(88.8) = inf) */
+static int make_attention_peaked(lv_golden_set *in, const golden_case *c, lv_rng *r)
+{
+    if (make_attention_joint(in, c, r) < 0)
+        return -1;
+    for (int64_t i = 0; i < in->n; i++)
+        if (!strcmp(in->t[i].name, "in.q") || !strcmp(in->t[i].name, "in.k"))
+            for (int64_t j = 0; j < in->t[i].numel; j++)
+                ((float *)in->t[i].data)[j] *= 8.0f;
     return 0;
 }
 
@@ -837,7 +855,8 @@ static void normalise_rows(float *x, int64_t N, int64_t C)
     }
 }
 
-/* a = B, E, clamped (log-scale log 200, above the clamp at log 100; else log(1/0.07)) */
+/* a = B, E, clamped (log-scale log 200, above the clamp at log 100; else log(1/0.07); 2: also
+ * t = v, so the diagonal logits are 100 and a log-sum-exp without max subtraction overflows) */
 static int make_infonce(lv_golden_set *in, const golden_case *c, lv_rng *r)
 {
     const int64_t B = c->a[0], E = c->a[1];
@@ -847,6 +866,8 @@ static int make_infonce(lv_golden_set *in, const golden_case *c, lv_rng *r)
         return -1;
     normalise_rows(v, B, E);
     normalise_rows(t, B, E);
+    if (c->a[2] == 2)
+        memcpy(t, v, (size_t)(B * E) * sizeof *t);
     s[0] = (float)(c->a[2] ? log(200.0) : log(1.0 / 0.07));
     randn(in, "dout.loss", r, 1, 0.5, DIMS(1));
     return 0;
@@ -1027,6 +1048,30 @@ static void meta_adamw(lv_golden_set *in)
                        "setting; torch's clip_grad_norm_ divides by n + 1e-6)");
 }
 
+#define MODEL_INIT "the model's initialisation (config seed), then every parameter plus " \
+    "independent N(0, sigma^2) noise from the case's stream, in table order: sigma = 0.5 / " \
+    "sqrt(numel / shape[0]) for tensors of 2 or more dims, 0.5 for one-entry gates, 0.1 for the " \
+    "other vectors; the log-scale then set to log 200 (above the clamp at log 100) where " \
+    "clamped=1"
+
+/* The golden init (MODEL_INIT): a wider spread than the 0.02 initialisation, so that every
+ * branch is live (zero-initialised gates, LoRA B, adapter up, temporal positions) and the
+ * activations are O(1) where the variants of a port's arithmetic differ (erf- vs tanh-GELU,
+ * a gate's tanh, LayerNorm's eps) -- at the 0.02 init tanh-GELU passes for erf-GELU. */
+static void model_spread(lv_params *ps, lv_rng *r, int clamped)
+{
+    for (int64_t i = 0; i < ps->count; i++) {
+        const lv_param *p = &ps->p[i];
+        const double sigma = p->ndim >= 2 ? 0.5 / sqrt((double)(p->numel / p->shape[0]))
+                           : p->numel == 1 ? 0.5 : 0.1;
+        float *x = lv_param_data(ps, i);
+        for (int64_t j = 0; j < p->numel; j++)
+            x[j] += (float)(sigma * lv_rng_normal(r));
+        if (clamped && !strcmp(p->name, "logit_scale"))
+            x[0] = (float)log(200.0);
+    }
+}
+
 static int make_model(lv_golden_set *in, const golden_case *gc, lv_rng *r)
 {
     lv_config c;
@@ -1039,6 +1084,8 @@ static int make_model(lv_golden_set *in, const golden_case *gc, lv_rng *r)
     lv_golden_meta_set(in, "overrides", "preset tiny, %s%s%s", MODEL_BASE,
                        gc->overrides[0] ? " " : "", gc->overrides);
     lv_golden_meta_set(in, "batch", "%d", MODEL_BATCH);
+    lv_golden_meta_set(in, "init", MODEL_INIT);
+    lv_golden_meta_set(in, "clamped", "%d", (int)gc->a[0]);
     meta_adamw(in);
     lv_model m;
     if (lv_model_build(&m, &c, &lv_backend_ref) < 0)
@@ -1053,6 +1100,7 @@ static int make_model(lv_golden_set *in, const golden_case *gc, lv_rng *r)
         valid[i] = t < len;
         text_ids[i] = t < len ? 1 + (int32_t)lv_rng_below(r, (uint64_t)c.vocab - 1) : 0;
     }
+    model_spread(&m.params, r, (int)gc->a[0]);
     for (int64_t i = 0; i < m.params.count; i++) {
         const lv_param *p = &m.params.p[i];
         char name[LV_GOLDEN_NAME_MAX];
@@ -1258,12 +1306,14 @@ static const golden_case cases[] = {
     { "linear_nobias", "linear", make_linear, { 10, 24, 33, 0 }, NULL },
     { "layernorm_row", "layernorm", make_layernorm, { 1, 5 }, NULL },
     { "layernorm_odd", "layernorm", make_layernorm, { 9, 37 }, NULL },
+    { "layernorm_flat", "layernorm", make_layernorm, { 4, 24, 1 }, NULL },
     { "gelu_one", "gelu", make_gelu, { 1, 1 }, NULL },
     { "gelu_wide", "gelu", make_gelu, { 61, 3 }, NULL },
     /* groups, heads, width, then sizes */
     { "attention_joint", "attention", make_attention_joint, { 2, 2, 6, 5, 7 }, NULL },
     /* one group longer than a 256-key tile and many 64-query tiles: what tiled ports split */
     { "attention_long", "attention", make_attention_joint, { 1, 2, 16, 300 }, NULL },
+    { "attention_peaked", "attention", make_attention_peaked, { 1, 2, 16, 9 }, NULL },
     { "attention_factorized", "attention", make_attention_factorized, { 11, 3, 9, 4 }, NULL },
     { "attention_cross", "attention", make_attention_cross, { 3, 2, 8, 2, 4, 5, 3 }, NULL },
     { "residual_one", "residual", make_residual, { 1 }, NULL },
@@ -1294,23 +1344,27 @@ static const golden_case cases[] = {
     { "infonce_one", "infonce", make_infonce, { 1, 4, 0 }, NULL },
     { "infonce_odd", "infonce", make_infonce, { 3, 5, 0 }, NULL },
     { "infonce_clamped", "infonce", make_infonce, { 4, 8, 1 }, NULL },
+    { "infonce_peaked", "infonce", make_infonce, { 3, 8, 2 }, NULL },
     { "scale_odd", "scale", make_scale, { 37, 370 }, NULL },
     /* n, step t */
     { "adamw_update_first", "adamw_update", make_adamw_update, { 37, 1 }, NULL },
     { "adamw_update_late", "adamw_update", make_adamw_update, { 50, 10 }, NULL },
     { "sum_squares_one", "sum_squares", make_sum_squares, { 1 }, NULL },
     { "sum_squares_odd", "sum_squares", make_sum_squares, { 1001 }, NULL },
-    { "joint", "model", make_model, { 0 }, "" },
+    /* a[0] = 1: the log-scale above the clamp */
+    { "joint", "model", make_model, { 1 }, "" },
     { "factorized", "model", make_model, { 0 }, "attn=factorized" },
     { "frame", "model", make_model, { 0 }, "attn=frame frame_pool=mean" },
     { "frame_attn", "model", make_model, { 0 }, "attn=frame frame_pool=attn" },
+    { "frame_attn_masked", "model", make_model, { 1 }, "attn=frame frame_pool=attn mask_ratio=0.9" },
     { "coarse_ts", "model", make_model, { 0 }, "tubelet_t=4 patch=8" },
-    { "tubevit", "model", make_model, { 0 }, "tubes=tubevit" },
+    { "tubevit", "model", make_model, { 1 }, "tubes=tubevit" },
     { "mask_random", "model", make_model, { 0 }, "mask_ratio=0.75" },
-    { "mask_tube", "model", make_model, { 0 }, "mask=tube mask_ratio=0.75" },
+    { "mask_tube", "model", make_model, { 1 }, "mask=tube mask_ratio=0.75" },
     { "adapters", "model", make_model, { 0 }, "tune=adapters" },
-    { "lora", "model", make_model, { 0 }, "tune=lora lora_alpha=8" },
+    { "lora", "model", make_model, { 1 }, "tune=lora lora_alpha=8" },
     { "last_k", "model", make_model, { 0 }, "tune=last-k freeze_text=1 mask_ratio=0.75" },
+    { "temporal", "model", make_model, { 1 }, "attn=factorized tune=temporal" },
 };
 
 static const struct {

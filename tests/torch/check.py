@@ -331,9 +331,10 @@ def after_tolerance(settings, init, want, grads):
         g = np.abs(g.reshape(want.shape))
         gmax = float(g.max()) if g.size else 0.0
         with np.errstate(divide="ignore", invalid="ignore"):
-            # an exactly zero gradient (an unused embedding row, a factor behind a zero-initialised
-            # one) is exact in both implementations and leaves m and v as they are
-            sens += np.where(g > 0, gmax / np.maximum(g, 1e-300), 0.0)
+            # a gradient that is zero in one implementation may be rounding noise in the other
+            # (a key bias: softmax ignores a shift, so its true gradient is 0 and C's is ~1e-9):
+            # Adam turns either into a full +-lr step, so zero is the most sensitive entry
+            sens += np.where(g > 0, gmax / np.maximum(g, 1e-300), np.inf)
     noise = np.minimum(gamma * sens, 4.0 * K)
     tol = lr * (K * rtol + noise) + K * 2.0 ** -22 * np.abs(want)
     return tol, (int(np.count_nonzero(noise > K * rtol)), int(np.count_nonzero(noise >= 4.0 * K)))
@@ -445,7 +446,11 @@ def check_case(path, rep):
         want = tensors["after." + n].astype(np.float64)
         init = params[n].astype(np.float64)
         moved = float(np.max(np.abs(want - init)))
-        tol, w = after_tolerance(settings, init, want, gs[n])
+        # the sensitivities from the golden file's own step gradients where it has them (C's
+        # rounding noise on a true zero is visible there), else from ours
+        steps_grad = tensors.get("steps.grad." + n)
+        tol, w = after_tolerance(settings, init, want,
+                                 list(steps_grad) if steps_grad is not None else gs[n])
         widened, total = [a + b for a, b in zip(widened, w)], total + want.size
         rep.row(case, "after." + n, compare(p32[n], want, rtol, scale=moved, tol=tol),
                 compare(p64[n], want, rtol, scale=moved, tol=tol), "after")

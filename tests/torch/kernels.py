@@ -210,6 +210,11 @@ def check_file(path, rep, compare):
             want, got32, got64 = want - x0, got32 - x0, got64 - x0
             floor = 2.0 ** -23 * np.abs(x0)
         nonzero = np.abs(want[want != 0])
+        if meta["kernel"] == "attention":
+            # C caches fp32 probabilities; on peaked rows (attention_peaked: scores in the
+            # hundreds) dq and dk = sum_j p_j (dp_j - delta) k_j cancel to ~0 while the rounding
+            # of p times |dout| |v| |k| stays: an absolute floor at the tensor's largest entry
+            floor = floor + KERNEL_RTOL * float(np.max(np.abs(want), initial=0.0))
         tol = KERNEL_RTOL * (np.abs(want) + (np.median(nonzero) if nonzero.size else 0.0)) + floor
         rep.row(case, n, compare(got32, want, KERNEL_RTOL, tol=tol),
                 compare(got64, want, KERNEL_RTOL, tol=tol), "kernel")
