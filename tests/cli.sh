@@ -308,6 +308,53 @@ expect 2 "golden --check without a folder" "$bin" golden --check "$tmp/none"
 contains "the missing folder is named" "$tmp/none: no such folder"
 expect 2 "golden --check --backend cuda in this build" "$bin" golden --check "$golden" --backend cuda
 contains "cuda is said to be absent" "no CUDA backend"
+expect 0 "golden --check --port on the cpu backend" "$bin" golden --check "$golden" --backend cpu --port
+contains "the port column is named" "^passed: .*(port) on cpu"
+# --compare: another implementation's files. The golden folder itself is a perfect port; copies
+# with one entry changed (set_f32 FILE TENSOR INDEX VALUE-or-FACTOR) must fail, naming it
+set_f32() {
+    /usr/bin/python3 - "$@" <<'PY'
+import json, struct, sys
+path, name, i, v = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+b = bytearray(open(path, "rb").read())
+n = struct.unpack("<Q", b[:8])[0]
+at = 8 + n + json.loads(b[8:8 + n])[name]["data_offsets"][0] + 4 * i
+old = struct.unpack("<f", b[at:at + 4])[0]
+new = old * float(v[1:]) if v.startswith("x") else float(v)
+b[at:at + 4] = struct.pack("<f", new)
+open(path, "wb").write(b)
+PY
+}
+expect 0 "golden --compare of a perfect port" "$bin" golden --compare "$golden" "$golden" --port
+contains "every case compared, margin 0" "^passed: .* of 55 cases .*(port) on .* worst margin 0.0000"
+cp -r "$golden" "$tmp/port"
+set_f32 "$tmp/port/kernels/linear_odd.safetensors" out.out 0 nan
+expect 1 "golden --compare: a NaN in the first entry" "$bin" golden --compare "$golden" "$tmp/port" --port
+contains "the NaN is named" "FAIL .*kernels/linear_odd .*out.out .*got nan"
+cp "$golden/kernels/linear_odd.safetensors" "$tmp/port/kernels/"
+set_f32 "$tmp/port/models/joint.safetensors" loss 0 x1.000004     # port rel 8e-6: 0.5 of it
+expect 0 "golden --compare: a loss off by half its tolerance passes" "$bin" golden --compare \
+    "$golden" "$tmp/port" --port
+cp "$golden/models/joint.safetensors" "$tmp/port/models/"
+set_f32 "$tmp/port/models/joint.safetensors" loss 0 x1.000016     # 2x the tolerance
+expect 1 "golden --compare: a loss off by twice its tolerance fails" "$bin" golden --compare \
+    "$golden" "$tmp/port" --port
+contains "the loss is named with its margin (2)" "FAIL  *\(2\.0\|1\.99\)[0-9]* *models/joint *loss"
+cp "$golden/models/joint.safetensors" "$tmp/port/models/"
+sed -i 's/"loss":{/"lose":{/' "$tmp/port/models/joint.safetensors"
+expect 1 "golden --compare: a port file without the loss" "$bin" golden --compare "$golden" "$tmp/port"
+contains "the missing tensor is named" "models/joint .*loss .*missing from the port's file"
+cp "$golden/models/joint.safetensors" "$tmp/port/models/"
+rm "$tmp/port/models/lora.safetensors"
+expect 1 "golden --compare: a case the port did not write" "$bin" golden --compare "$golden" "$tmp/port"
+contains "the missing case is named" "models/lora.safetensors.*the port wrote no file"
+expect 0 "golden --compare --partial skips it" "$bin" golden --compare "$golden" "$tmp/port" --partial
+contains "--partial says what it skipped" "note: 1 cases have no file"
+expect 2 "golden --compare without the port folder" "$bin" golden --compare "$golden" "$tmp/none"
+cp -r "$golden" "$tmp/oldman"
+awk '/^#/ { print; next } { print $1, $2, $3, $4, $7 }' "$golden/MANIFEST" >"$tmp/oldman/MANIFEST"
+expect 2 "a MANIFEST without the port columns" "$bin" golden --check "$tmp/oldman" --backend ref
+contains "the MANIFEST line is named" "MANIFEST line [0-9]*: expected 'case tensor abs rel port_abs"
 expect 0 "tolerances" "$bin" tolerances --markdown
 docs=$(dirname "$0")/../docs/tolerances.md
 if diff <(grep '^|' "$docs") "$tmp/out" >/dev/null; then
