@@ -150,6 +150,18 @@ static int load_tensor(lv_golden_set *s, lv_st_file *f, const lv_st_tensor *t, c
 
 int lv_golden_load(lv_golden_set *s, const char *path)
 {
+    int rc = lv_golden_load_any(s, path);
+    if (rc == 0 && strcmp(lv_golden_meta(s, "format") ? lv_golden_meta(s, "format") : "",
+                          LV_GOLDEN_FORMAT))
+        rc = lv_set_error("%s: metadata \"format\" is not \"%s\": not a golden file of this "
+                          "version", path, LV_GOLDEN_FORMAT);
+    if (rc)
+        lv_golden_set_free(s);
+    return rc;
+}
+
+int lv_golden_load_any(lv_golden_set *s, const char *path)
+{
     *s = (lv_golden_set){ 0 };
     lv_st_file *f = lv_st_open(path);
     if (!f)
@@ -164,10 +176,6 @@ int lv_golden_load(lv_golden_set *s, const char *path)
     for (int64_t i = 0; rc == 0 && i < lv_st_count(f); i++)
         rc = load_tensor(s, f, lv_st_tensor_at(f, i), path);
     lv_st_close(f);
-    if (rc == 0 && strcmp(lv_golden_meta(s, "format") ? lv_golden_meta(s, "format") : "",
-                          LV_GOLDEN_FORMAT))
-        rc = lv_set_error("%s: metadata \"format\" is not \"%s\": not a golden file of this "
-                          "version", path, LV_GOLDEN_FORMAT);
     if (rc)
         lv_golden_set_free(s);
     return rc;

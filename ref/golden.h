@@ -47,6 +47,8 @@ void lv_golden_set_free(lv_golden_set *s);
 
 /* Every tensor and metadata entry of a golden file (converted to the four dtypes above). */
 int lv_golden_load(lv_golden_set *s, const char *path);
+/* The same for any safetensors file (a port's results): no "format" metadata required. */
+int lv_golden_load_any(lv_golden_set *s, const char *path);
 /* in's metadata, then in's tensors, then out's, written atomically to path. */
 int lv_golden_write(const lv_golden_set *in, const lv_golden_set *out, const char *path);
 

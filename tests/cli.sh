@@ -351,6 +351,17 @@ contains "the missing case is named" "models/lora.safetensors.*the port wrote no
 expect 0 "golden --compare --partial skips it" "$bin" golden --compare "$golden" "$tmp/port" --partial
 contains "--partial says what it skipped" "note: 1 cases have no file"
 expect 2 "golden --compare without the port folder" "$bin" golden --compare "$golden" "$tmp/none"
+# golden/README.md's PyTorch example of a port, as printed there, checked by --compare
+if /usr/bin/python3 -c 'import torch' >/dev/null 2>&1; then
+    mkdir -p "$tmp/readme" && ln -s "$(cd "$golden" && pwd)" "$tmp/readme/golden"
+    expect 0 "golden/README.md's PyTorch port example runs" sh -c "cd '$tmp/readme' && \
+        /usr/bin/python3 -c 'import re, sys; c = open(sys.argv[1]).read(); b = re.findall(r\"\\x60\\x60\\x60python\\n(.*?)\\x60\\x60\\x60\", c, re.S); exec(next(x for x in b if \"def load\" in x) + next(x for x in b if \"def save\" in x))' golden/README.md"
+    expect 0 "golden --compare passes the example's files" "$bin" golden --compare "$golden" \
+        "$tmp/readme/port" --port --partial
+    contains "the example's 4 InfoNCE cases are compared" "^passed: 20 tensors of 4 cases"
+else
+    skip "golden/README.md's PyTorch example: python3-torch is not installed (tools/install-deps.sh)"
+fi
 cp -r "$golden" "$tmp/oldman"
 awk '/^#/ { print; next } { print $1, $2, $3, $4, $7 }' "$golden/MANIFEST" >"$tmp/oldman/MANIFEST"
 expect 2 "a MANIFEST without the port columns" "$bin" golden --check "$tmp/oldman" --backend ref

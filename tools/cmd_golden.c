@@ -485,9 +485,9 @@ static void check_case(checker *c, const manifest *m, const char *case_path)
     if (!name || strcmp(name, case_path))
         bad_input(c, "%s: its metadata says it is case '%s'; %s", path, name ? name : "(none)",
                   FIX_FILE);
-    else if (c->port_dir && lv_golden_load(&out, port_path) < 0)
-        bad_input(c, "%s: %s; fix the port's writer (golden/README.md: the port's files)",
-                  port_path, lv_error());
+    else if (c->port_dir && lv_golden_load_any(&out, port_path) < 0)
+        bad_input(c, "%s; fix the port's writer (golden/README.md, golden --compare)",
+                  lv_error());
     else if (!c->port_dir && lv_golden_run(&in, &out, c->be) < 0)
         bad_input(c, "%s: %s; %s", path, lv_error(), FIX_FILE);
     else
