@@ -42,6 +42,58 @@ START_TEST(test_gradcheck_variant)
 }
 END_TEST
 
+/* The check has teeth: with the analytic gradient of one tensor broken on purpose (through the
+ * test-of-the-test hook), it fails, and fails in that tensor only; the same run unbroken passes.
+ * Each backend's, since the noise floor the tolerance is built on is measured per run. The
+ * tensor is a video MLP weight whose largest gradient (~0.27 in the joint variant) is large
+ * enough that 1% of it (2.7e-3) is well past the tolerance there (GC_REL 1e-3 of it plus 8x the
+ * noise floor, ~1.2e-4): a check that let 1% through there would not be worth having. */
+#define GC_BROKEN "video.blocks.1.mlp.fc2.weight"
+
+START_TEST(test_gradcheck_catches_broken_gradient)
+{
+    static const char *const cases[] = { "unbroken", "scaled by 1.01", "largest entry zeroed",
+                                         "NaN" };
+    const lv_backend *be = _i / 4 ? &lv_backend_cpu : &lv_backend_ref;
+    const int which = _i % 4;
+    lv_gradcheck_options opt = { .corrupt_tensor = which ? GC_BROKEN : NULL };
+    if (which == 1)
+        opt.corrupt_scale = 1.01;
+    else if (which == 2)
+        opt.corrupt_zero_largest = 1;
+    else if (which == 3)
+        opt.corrupt_scale = NAN;
+    const lv_config c = tiny_with(NULL);
+    lv_gradcheck_result r;
+    const int64_t probes = 2;     /* one at random, one the largest |gradient| */
+    ck_assert_msg(lv_gradcheck_run_opts(&c, lv_gradcheck_find("joint"), probes, be, &opt, NULL,
+                                        &r) == 0, "%s", lv_error());
+    printf("  gradcheck joint on %-3s %s, %-20s: %lld failed; worst margin %.3g in %s [%lld]: "
+           "analytic %.6e numeric %.6e err %.2e tolerance %.2e; noise floor %.2e (%.2e in a "
+           "gradient)\n", be->name, GC_BROKEN, cases[which], (long long)r.failed, r.max_margin,
+           r.worst_margin, (long long)r.worst_entry, r.worst_analytic, r.worst_numeric,
+           r.worst_err, r.worst_tol, r.noise, r.noise_grad);
+    ck_assert_msg(r.noise > 0 && isfinite(r.noise), "noise floor %g", r.noise);
+    if (!which) {
+        ck_assert_msg(r.failed == 0, "unbroken: %lld failed, worst %s", (long long)r.failed,
+                      r.worst_margin);
+        return;
+    }
+    ck_assert_msg(r.failed >= 1 && r.failed <= probes, "%s: %lld failed", cases[which],
+                  (long long)r.failed);
+    ck_assert_msg(!strcmp(r.worst_margin, GC_BROKEN), "%s: worst is %s", cases[which],
+                  r.worst_margin);
+    ck_assert_msg(!(r.max_margin <= 1.0), "%s: margin %g", cases[which], r.max_margin);
+    if (which == 2)
+        ck_assert_msg(r.worst_analytic == 0.0 && fabs(r.worst_numeric) > 0.1,
+                      "the zeroed entry is not the worst: %g vs %g", r.worst_analytic,
+                      r.worst_numeric);
+    if (which == 3)
+        ck_assert_msg(isinf(r.max_margin) && r.failed == probes, "NaN: margin %g, %lld failed",
+                      r.max_margin, (long long)r.failed);
+}
+END_TEST
+
 /* Copies every tensor of `from` that `to` has under the same name and shape. */
 static int64_t copy_by_name(lv_model *to, const lv_model *from)
 {
@@ -441,6 +493,7 @@ Suite *model_suite(void)
     lv_gradcheck_variants(&n);
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, test_gradcheck_variant, 0, n);
+    tcase_add_loop_test(tc, test_gradcheck_catches_broken_gradient, 0, 8);
     suite_add_tcase(s, tc);
     tc = tcase_create("properties");
     tcase_set_timeout(tc, 60);
