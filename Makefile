@@ -179,6 +179,7 @@ golden: config $(PROGRAM)
 # The catalogue of porting mistakes (tests/mutants/): the PyTorch port (tests/port/) must pass
 # golden --compare --port, then each mutant of it must be caught (about 2-3 minutes on 2 cores).
 mutants: $(PROGRAM)
+	OMP_NUM_THREADS=1 /usr/bin/python3 tests/mutants/run.py --self-test $(PROGRAM)
 	OMP_NUM_THREADS=1 /usr/bin/python3 tests/mutants/run.py $(PROGRAM)
 
 # The CUDA path compiles wherever nvcc exists (CI included); see cuda/README.md.
