@@ -664,7 +664,7 @@ START_TEST(test_inflation_tokens)
                               frame[((y * p + dy) * S + x * p) * 3 + rest]);
             }
             const double err = fabs((double)tok3[n * D + d] - tok2[sp * D + d]);
-            worst = fmax(worst, err / (1e-6 * scale));
+            worst = lv_margin_max(worst, err / (1e-6 * scale));
         }
     }
     ck_assert_msg(worst <= 1.0, "worst error %g of the 1e-6 relative tolerance", worst);

@@ -134,9 +134,9 @@ START_TEST(test_factorized_gate_zero_is_image_model)
     const float lf = lv_model_forward(&mf, &t.batch), li = lv_model_forward(&mi, &t.batch);
     double worst = 0.0, worst_tok = 0.0;
     for (int64_t i = 0; i < 2 * cf.embed_dim; i++)
-        worst = fmax(worst, fabs(mf.video.emb_n[i] - mi.video.emb_n[i]));
+        worst = lv_margin_max(worst, fabs(mf.video.emb_n[i] - mi.video.emb_n[i]));
     for (int64_t i = 0; i < mf.video.rows * cf.width; i++)
-        worst_tok = fmax(worst_tok, fabs(mf.video.ln_f[i] - mi.video.ln_f[i]));
+        worst_tok = lv_margin_max(worst_tok, fabs(mf.video.ln_f[i] - mi.video.ln_f[i]));
     printf("  factorized (gate 0, t=1) vs frame-level image model: %lld tensors shared, tokens "
            "max diff %.2e, embeddings max diff %.2e, loss %.7f vs %.7f\n", (long long)copied,
            worst_tok, worst, lf, li);
@@ -206,7 +206,8 @@ START_TEST(test_frame_pool_skips_empty_frames)
                 for (int64_t f = 0; f < F; f++)
                     if (m.frame_valid[b * F + f])
                         sum += m.frame_emb[(b * F + f) * D + d];
-                worst = fmax(worst, fabs(sum / (double)valid - m.video.pooled[b * D + d]));
+                const double err = fabs(sum / (double)valid - m.video.pooled[b * D + d]);
+                worst = lv_margin_max(worst, err);
             }
             for (int64_t h = 0; attn_pool && h < H; h++)
                 for (int64_t f = 0; f < F; f++)
@@ -471,7 +472,7 @@ START_TEST(test_accumulation_global_negatives)
     const float split = lv_model_step(&m, micro, 2, &acc);
     double worst = 0, scale = 0;
     for (int64_t i = 0; i < m.params.n_grad_floats; i++) {
-        worst = fmax(worst, fabs(m.params.grad[i] - g_whole[i]));
+        worst = lv_margin_max(worst, fabs(m.params.grad[i] - g_whole[i]));
         scale = fmax(scale, fabs(g_whole[i]));
     }
     printf("  accumulation: loss %.7f as one batch of 4, %.7f as 2 x 2 with global negatives; "

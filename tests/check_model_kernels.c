@@ -320,7 +320,7 @@ static double mask_marginal_z(lv_mask_kind kind, double ratio, int64_t N, int64_
     const double p = (double)K / N, sd = sqrt(S * p * (1 - p));
     double worst = 0.0;
     for (int64_t n = 0; n < N; n++)
-        worst = fmax(worst, fabs(count[n] - S * p) / sd);
+        worst = lv_margin_max(worst, fabs(count[n] - S * p) / sd);
     printf("  %-6s N=%lld P=%lld K=%lld: each token kept %d times +- %.1f over %d samples; "
            "worst %.2f sigma (< 5)\n", lv_mask_kind_name(kind), (long long)N, (long long)P,
            (long long)K, (int)(S * p), sd, S, worst);
