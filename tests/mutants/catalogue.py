@@ -1,4 +1,4 @@
-"""The catalogue of porting mistakes (issue 11, item 7): each a small monkeypatch of the PyTorch
+"""The catalogue of porting mistakes (issue 11, item 6): each a small monkeypatch of the PyTorch
 port (tests/port/torch_port.py) in its own process, applied by `torch_port.py --mutant NAME`.
 
 A mutant patches the functions the port looks up at call time: tests/torch/model.py's (M.gelu,
