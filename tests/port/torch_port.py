@@ -110,34 +110,11 @@ KERNELS.update({"layernorm": _k_layernorm, "gelu": _k_gelu, "sum_squares": _k_su
 
 def run_kernel(tensors, meta):
     """The outputs named out.* and the gradients named grad.* of the golden file (the backward
-    pass is autograd's vector-Jacobian product with the file's dout.*)."""
+    pass is autograd's vector-Jacobian product with the file's dout.*), through this port's
+    kernel table."""
     if meta.get("kernel") not in KERNELS:
         raise KeyError(f"kernel '{meta.get('kernel')}' not in this port")
-    wanted = {n[len("grad."):] for n in tensors if n.startswith("grad.")}
-    t = {}
-    for n, a in tensors.items():
-        if not n.startswith(("in.", "param.", "dout.")):
-            continue
-        if a.dtype.kind == "f":
-            x = torch.tensor(a, dtype=DTYPE)
-            if n.split(".", 1)[1] in wanted and not n.startswith("dout."):
-                x.requires_grad_(True)
-        else:
-            x = torch.from_numpy(a.astype(np.int64))
-        t[n] = x
-    outs = KERNELS[meta["kernel"]](t, meta)
-    res = {k: v.detach() for k, v in outs.items()}
-    if wanted:
-        terms = [(o * t["dout." + k.split(".", 1)[1]]).sum() for k, o in outs.items()
-                 if "dout." + k.split(".", 1)[1] in t]
-        leaves = [(w, t["in." + w] if "in." + w in t else t["param." + w]) for w in sorted(wanted)]
-        if terms:
-            gs = torch.autograd.grad(sum(terms), [x for _, x in leaves], allow_unused=True)
-        else:
-            gs = [None] * len(leaves)
-        for (w, x), g in zip(leaves, gs):
-            res["grad." + w] = g if g is not None else torch.zeros_like(x)
-    return res
+    return Kn.run(tensors, meta, DTYPE, KERNELS)
 
 
 # ---- the AdamW trajectory, by hand --------------------------------------------------------------
