@@ -246,14 +246,83 @@ static void first_targets(lv_reader *r)
     }
 }
 
-/* The video's length in ticks from its start: the stream's duration, else the container's. */
+/* Stream time of the video's first frame: the stream's start_time, else the container's, else
+ * 0. Every sample time is relative to it: a file whose timestamps begin at 1000 s (a cut from a
+ * recording, ffmpeg -output_ts_offset) samples its first frame at t = 0. */
+static int64_t stream_origin(const lv_source *s)
+{
+    if (s->st->start_time != AV_NOPTS_VALUE)
+        return s->st->start_time;
+    if (s->fmt->start_time != AV_NOPTS_VALUE)
+        return av_rescale_q(s->fmt->start_time, AV_TIME_BASE_Q, s->st->time_base);
+    return 0;
+}
+
+static int64_t nominal_frame_ticks(const AVStream *st)
+{
+    AVRational rate = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
+    if (rate.num <= 0 || rate.den <= 0)
+        return 1;
+    const int64_t t = av_rescale_q(1, av_inv_q(rate), st->time_base);
+    return t > 0 ? t : 1;
+}
+
+/* The end of the stream's last packet (stream ticks), read from a second demuxer opened on the
+ * same file so the reader's own position is untouched: a seek to the last keyframe before
+ * `near`, then every packet to the end (the whole file where the seek fails). AV_NOPTS_VALUE
+ * when nothing could be read. */
+static int64_t measured_end(const lv_source *s, int64_t near)
+{
+    AVFormatContext *fmt = NULL;
+    if (avformat_open_input(&fmt, s->path, NULL, NULL) < 0)
+        return AV_NOPTS_VALUE;
+    const int idx = s->st->index;
+    int64_t end = AV_NOPTS_VALUE;
+    AVPacket *pkt = av_packet_alloc();
+    /* The second demuxer must see the same stream: the index alone is not enough for formats
+     * that create streams as they meet them. */
+    if (pkt && (unsigned)idx < fmt->nb_streams &&
+        fmt->streams[idx]->codecpar->codec_id == s->st->codecpar->codec_id &&
+        !av_cmp_q(fmt->streams[idx]->time_base, s->st->time_base)) {
+        const int64_t step = nominal_frame_ticks(s->st);
+        if (av_seek_frame(fmt, idx, near, AVSEEK_FLAG_BACKWARD) < 0)
+            av_seek_frame(fmt, idx, INT64_MIN, AVSEEK_FLAG_BACKWARD);
+        while (av_read_frame(fmt, pkt) >= 0) {
+            const int64_t t = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+            if (pkt->stream_index == idx && t != AV_NOPTS_VALUE) {
+                const int64_t e = t + (pkt->duration > 0 ? pkt->duration : step);
+                end = end == AV_NOPTS_VALUE ? e : FFMAX(end, e);
+            }
+            av_packet_unref(pkt);
+        }
+    }
+    av_packet_free(&pkt);
+    avformat_close_input(&fmt);
+    return end;
+}
+
+/* The video's length in ticks from its first frame. The stream's duration is a length; the
+ * container's is not always one: Matroska/WebM store the end time of the segment (FFmpeg's
+ * muxer writes 1005 s for a 5 s video whose timestamps start at 1000 s, and ffprobe then reads
+ * start 1000 s, duration 1005 s). So where the stream does not start at 0 or the container
+ * gives no duration, the end is measured from the last packets; the container's figure is the
+ * fallback when nothing can be read. */
 static int64_t duration_ticks(const lv_source *s)
 {
     if (s->st->duration > 0 && s->st->duration != AV_NOPTS_VALUE)
         return s->st->duration;
+    const int64_t origin = stream_origin(s);
+    int64_t d = 0;
     if (s->fmt->duration > 0 && s->fmt->duration != AV_NOPTS_VALUE)
-        return av_rescale_q(s->fmt->duration, AV_TIME_BASE_Q, s->st->time_base);
-    return 0;
+        d = av_rescale_q(s->fmt->duration, AV_TIME_BASE_Q, s->st->time_base);
+    if (origin == 0 && d > 0)
+        return d;
+    /* Seek near the later of the two readings of d (an end time, or a length from origin). */
+    const int64_t near = d > 0 && origin <= INT64_MAX - d ? FFMAX(origin + d, d) : INT64_MAX;
+    const int64_t end = measured_end(s, near);
+    if (end != AV_NOPTS_VALUE && end > origin)
+        return end - origin;
+    return d;
 }
 
 /* t_k at the centres of N equal segments of [start, end]. */
@@ -790,15 +859,6 @@ static int finish(lv_reader *r)
 
 /* ---- setup and the public calls ----------------------------------------------------------- */
 
-static int64_t nominal_frame_ticks(const AVStream *st)
-{
-    AVRational rate = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
-    if (rate.num <= 0 || rate.den <= 0)
-        return 1;
-    const int64_t t = av_rescale_q(1, av_inv_q(rate), st->time_base);
-    return t > 0 ? t : 1;
-}
-
 static int reader_init(lv_reader *r, const lv_sample_spec *spec, lv_frames *out)
 {
     const int64_t n = spec->max_frames;
@@ -807,7 +867,7 @@ static int reader_init(lv_reader *r, const lv_sample_spec *spec, lv_frames *out)
     r->out = out;
     out->n = n;
     r->intra_only = desc && (desc->props & AV_CODEC_PROP_INTRA_ONLY);
-    r->origin = r->src.st->start_time != AV_NOPTS_VALUE ? r->src.st->start_time : 0;
+    r->origin = stream_origin(&r->src);
     r->frame_ticks = nominal_frame_ticks(r->src.st);
     r->can_seek = index_usable(&r->src);
     r->check_seek = 1;

@@ -376,6 +376,63 @@ START_TEST(test_formats)
 }
 END_TEST
 
+/* Timestamps that start at 1000 s (a cut of a longer recording, ffmpeg -output_ts_offset):
+ * Matroska and WebM then store the segment's end time as its duration (ffprobe: start 1000 s,
+ * duration 1005 s), and uniform sampling once placed its first sample at 125.6 s "past the end
+ * (5.000 s)". Both modes must sample relative to the first frame and see a 5 s video. */
+static const struct { const char *file, *codec; } offset_formats[] = {
+    { "offset.mkv", "ffv1" },
+    { "offset.webm", "libvpx" },
+};
+
+START_TEST(test_start_offset)
+{
+    if (!have_encoder(offset_formats[_i].codec))
+        return;
+    char path[TEST_PATH_BYTES], what[128];
+    tmp_path(path, offset_formats[_i].file);
+    lv_video_writer *w = lv_video_writer_open(path, W, H, 25, 1, offset_formats[_i].codec);
+    ck_assert_msg(w != NULL, "%s", lv_error());
+    uint8_t rgb[FRAME_BYTES];
+    for (int64_t i = 0; i < 125; i++) {
+        paint(rgb, i);
+        ck_assert_msg(lv_video_writer_add_at(w, rgb, 1000.0 + (double)i / 25.0) == 0, "%s",
+                      lv_error());
+    }
+    ck_assert_msg(lv_video_writer_close(w) == 0, "%s", lv_error());
+    lv_video_info info;
+    ck_assert_msg(lv_video_probe(path, &info) == 0, "%s", lv_error());
+    printf("  %s: timestamps from 1000 s, probe duration %.3f s\n", offset_formats[_i].file,
+           info.duration);
+    ck_assert_msg(fabs(info.duration - 5.0) < 1e-3, "%s: duration %.3f s, want 5 s",
+                  offset_formats[_i].file, info.duration);
+    lv_sample_spec spec = first_spec(1.0, 7);       /* 0..4 s, then 2 past the end */
+    lv_frames f = read_ok(path, &spec);
+    int64_t want[7];
+    for (int64_t k = 0; k < 7; k++)
+        want[k] = 25 * (k < 5 ? k : 4);
+    snprintf(what, sizeof what, "%s, 1 FPS first", offset_formats[_i].file);
+    expect_samples(what, &f, want, NULL, 1.0 / 25, 5, 0);
+    lv_frames_free(&f);
+    spec = uniform_spec(5, 0.0, 0.0);                /* centres 0.5, 1.5, ... 4.5 s */
+    f = read_ok(path, &spec);
+    for (int64_t k = 0; k < 5; k++) {
+        want[k] = frame_at(5 * (2 * k + 1), 2 * 5, 25, 1);
+        ck_assert(fabs(f.t[k] - (0.5 + (double)k)) < 1e-9);
+    }
+    snprintf(what, sizeof what, "%s, uniform 5", offset_formats[_i].file);
+    expect_samples(what, &f, want, NULL, 1.0 / 25, 5, 0);
+    lv_frames_free(&f);
+    spec = uniform_spec(4, 1.0, 3.0);                /* centres 1.25, 1.75, 2.25, 2.75 s */
+    f = read_ok(path, &spec);
+    for (int64_t k = 0; k < 4; k++)
+        want[k] = frame_at(8 + 2 * (2 * k + 1), 8, 25, 1);
+    snprintf(what, sizeof what, "%s, uniform 4 over [1, 3] s", offset_formats[_i].file);
+    expect_samples(what, &f, want, NULL, 1.0 / 25, 4, 0);
+    lv_frames_free(&f);
+}
+END_TEST
+
 START_TEST(test_rotation)
 {
     const int deg = 90 * (_i + 1);
@@ -811,6 +868,8 @@ Suite *video_suite(void)
         { "rules", test_variable_rate, 1 },
         { "formats", test_formats, (int)(sizeof formats / sizeof formats[0]) },
         { "formats", test_rotation, 3 },
+        { "formats", test_start_offset,
+          (int)(sizeof offset_formats / sizeof offset_formats[0]) },
         { "seek", test_seek_identical, (int)(sizeof seek_formats / sizeof seek_formats[0]) },
         { "ffmpeg", test_ffmpeg_program, (int)(sizeof cross_files / sizeof cross_files[0]) },
         { "bad_input", test_bad_input, (int)(sizeof bad_cases / sizeof bad_cases[0]) },
