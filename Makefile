@@ -74,7 +74,7 @@ endif
 REF_SRC   := $(wildcard ref/*.c)
 FAST_SRC  := $(wildcard blas_glue/*.c)
 DATA_SRC  := $(wildcard data/*.c)
-TOOL_SRC  := tools/longvivit.c $(wildcard tools/cmd_*.c)     # the one program
+TOOL_SRC  := tools/longvivit.c tools/options.c $(wildcard tools/cmd_*.c)   # the one program
 BENCH_SRC := $(wildcard tools/bench_*.c)                       # one program each
 TEST_SRC  := $(wildcard tests/*.c)
 

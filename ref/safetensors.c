@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -926,6 +927,49 @@ static void sync_parent_dir(const char *path)
     free(dir);
 }
 
+/* What to do about a file that cannot be created, from the OS reason. */
+static const char *create_advice(int err)
+{
+    switch (err) {
+    case ENOENT: case ENOTDIR: return "check that the folder exists";
+    case EACCES: case EPERM: case EROFS: return "check that the folder is writable";
+    case ENOSPC: case EDQUOT: return "free some disk space";
+    default: return "check the folder";
+    }
+}
+
+/* Creates a temporary file beside path under a name no other writer uses: the PID alone is not
+ * unique (every container's first process is PID 1), so a temp left by a killed save would
+ * make every later save fail with "File exists". O_EXCL with a fresh random suffix, retried,
+ * as mkstemp does, but with the umask's permissions (mkstemp's are 0600). */
+static FILE *create_temp(const char *path, char *tmp, size_t tmp_size)
+{
+    static unsigned counter;
+    int fd = -1;
+    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t x = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^
+                     ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)__atomic_fetch_add(&counter, 1,
+                                                                   __ATOMIC_RELAXED) << 40);
+        x ^= x >> 33;                               /* mix (splitmix64's finaliser) */
+        x *= 0xff51afd7ed558ccdULL;
+        x ^= x >> 33;
+        snprintf(tmp, tmp_size, "%s.tmp-%012" PRIx64, path, (uint64_t)(x & 0xffffffffffffULL));
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    FILE *fp = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (fd >= 0 && !fp) {
+        const int err = errno;
+        close(fd);
+        remove(tmp);
+        errno = err;
+    }
+    return fp;
+}
+
 static int write_atomic(const lv_st_writer *w, const char *path, const char *header,
                         size_t header_len)
 {
@@ -933,19 +977,18 @@ static int write_atomic(const lv_st_writer *w, const char *path, const char *hea
     char *tmp = lv_malloc(tmp_size, "a temporary file name");
     if (!tmp)
         return -1;
-    snprintf(tmp, tmp_size, "%s.tmp-%ld", path, (long)getpid());
-    FILE *fp = fopen(tmp, "wbx");
+    FILE *fp = create_temp(path, tmp, tmp_size);
     int rc = 0;
     if (!fp) {
-        rc = lv_set_error("%s: cannot create the temporary file %s: %s; check that the directory "
-                          "exists and is writable", path, tmp, strerror(errno));
+        rc = lv_set_error("%s: cannot create the temporary file %s: %s; %s", path, tmp,
+                          strerror(errno), create_advice(errno));
     } else {
         rc = finish_temp(fp, path, write_contents(fp, w, header, header_len, path));
         if (rc == 0 && rename(tmp, path) != 0)
             rc = lv_set_error("%s: cannot rename the temporary file %s over it: %s; an existing "
                               "%s is unchanged", path, tmp, strerror(errno), path);
         if (rc != 0)
-            remove(tmp);
+            remove(tmp);            /* every failure path: no temp is left behind */
         else
             sync_parent_dir(path);
     }

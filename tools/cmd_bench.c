@@ -6,6 +6,7 @@
 #include "adamw.h"
 #include "blas_glue.h"
 #include "commands.h"
+#include "options.h"
 #include "error.h"
 #include "model.h"
 #include "rng.h"
@@ -109,7 +110,6 @@ static int parse(const char *cmd, int argc, char **argv, bench_opts *o, int *don
     *done = 0;
     for (int i = 1; i < argc; i++) {
         const int v = i + 1 < argc;
-        char *end = NULL;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             *done = 1;
             return usage(cmd, stdout);
@@ -133,18 +133,16 @@ static int parse(const char *cmd, int argc, char **argv, bench_opts *o, int *don
         } else if (!strcmp(argv[i], "--attn") && v) {
             snprintf(own[2], sizeof own[2], "attn=%s", argv[++i]);
             sets[n_sets++] = own[2];
-        } else if (!strcmp(argv[i], "--batch") && v) {
-            o->batch = strtoll(argv[++i], &end, 10);
-            if (*end || o->batch < 1)
-                goto bad;
-        } else if (!strcmp(argv[i], "--warmup") && v && !strcmp(cmd, "bench")) {
-            o->warmup = strtoll(argv[++i], &end, 10);
-            if (*end || o->warmup < 0)
-                goto bad;
-        } else if (!strcmp(argv[i], "--steps") && v && !strcmp(cmd, "bench")) {
-            o->steps = strtoll(argv[++i], &end, 10);
-            if (*end || o->steps < 1)
-                goto bad;
+        } else if ((!strcmp(argv[i], "--batch") || (!strcmp(cmd, "bench") &&
+                    (!strcmp(argv[i], "--warmup") || !strcmp(argv[i], "--steps")))) && v) {
+            long long n;
+            const char *k = argv[i];
+            if (lv_opt_int(k, argv[++i], !strcmp(k, "--warmup") ? 0 : 1, 1 << 30, &n) < 0) {
+                fprintf(stderr, "longvivit %s: %s\n", cmd, lv_error());
+                return usage(cmd, stderr);
+            }
+            *(!strcmp(k, "--batch") ? &o->batch : !strcmp(k, "--warmup") ? &o->warmup
+                                                                          : &o->steps) = n;
         } else {
             goto bad;
         }

@@ -228,12 +228,32 @@ void eval_print(const eval_result *r, FILE *out, int json)
 /* ---- the commands --------------------------------------------------------------------------- */
 
 /* A model from a parameter file or checkpoint (its own configuration). */
+/* --ckpt must hold a model; otherwise say what the file is and what is expected instead (the
+ * library's message speaks to C callers). */
+static int check_model_file(const char *path)
+{
+    lv_st_file *f = lv_st_open(path);
+    if (!f)
+        return -1;
+    const char *format = lv_st_meta(f, "format");
+    const int ok = format && (!strcmp(format, LV_PARAMS_FORMAT) || !strcmp(format, LV_CKPT_FORMAT));
+    const int embeddings = lv_st_find(f, "video_embeddings") != NULL;
+    lv_st_close(f);
+    if (ok)
+        return 0;
+    return lv_set_error("%s is %s, not a trained model: --ckpt wants the ckpt.safetensors that "
+                        "longvivit train writes in its --out folder", path,
+                        embeddings ? "a file of video embeddings (longvivit encode's output)"
+                        : "a safetensors file without longvivit's metadata (a CLIP checkpoint "
+                          "starts a training instead: longvivit train --init FILE)");
+}
+
 static int load_trained(lv_model *m, const char *path, const lv_backend *be)
 {
     lv_config c;
     if (!be)
         return lv_set_error("--backend must be ref or cpu");
-    if (lv_config_from_file(&c, path) < 0 || lv_model_build(m, &c, be) < 0)
+    if (check_model_file(path) < 0 || lv_config_from_file(&c, path) < 0 || lv_model_build(m, &c, be) < 0)
         return -1;
     return lv_model_load(m, path);
 }
@@ -321,6 +341,10 @@ int cmd_eval(int argc, char **argv)
     const int have_clips = a.data || a.msrvtt || a.youcook2;
     if (rc == 0 && a.data)
         rc = lv_manifest_load(&clips, a.data, 1);
+    if (rc == 0 && a.data && clips.n == 0)     /* an empty evaluation is no result */
+        rc = lv_set_error("%s lists no clips: nothing to evaluate (a manifest holds one JSON "
+                          "object per line, such as {\"video\": \"videos/a.mp4\", \"caption\": "
+                          "\"a dog runs\"})", a.data);
     else if (rc == 0 && a.msrvtt)
         rc = lv_msrvtt_load(&clips, a.msrvtt, a.videos ? a.videos : ".",
                             a.split ? a.split : "test", 1);
@@ -329,6 +353,8 @@ int cmd_eval(int argc, char **argv)
                               a.split ? a.split : "validation");
     if (rc == 0 && a.mcq)
         rc = lv_mcq_load(&q, a.mcq, 1);
+    if (rc == 0 && a.mcq && q.n == 0)
+        rc = lv_set_error("%s lists no questions: nothing to evaluate", a.mcq);
     else if (rc == 0 && a.egoschema)
         rc = lv_egoschema_load(&q, a.egoschema, a.answers, a.videos ? a.videos : ".");
     eval_result r;

@@ -4,10 +4,12 @@
 #include "commands.h"
 #include "error.h"
 #include "mask.h"
+#include "options.h"
 #include "preprocess.h"
 #include "sheet.h"
 #include "video.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,9 +51,9 @@ static int parse(frames_args *a, int argc, char **argv)
         if (!v)
             return fprintf(stderr, "longvivit frames: '%s' needs a value\n", k), -1;
         i++;
-        char *end;
-        const double x = strtod(v, &end);
-        const int number = *v && !*end;
+        double x = 0;    /* strict (tools/options.h): "nan", "inf" and "2x" are no numbers */
+        const int number = lv_opt_real(k, v, -HUGE_VAL, 0, HUGE_VAL, &x) == 0;
+        const int whole = number && x == floor(x) && fabs(x) < 1e15;
         if (!strcmp(k, "--png"))
             a->png = v;
         else if (!strcmp(k, "--mode") && (!strcmp(v, "first") || !strcmp(v, "uniform")))
@@ -60,21 +62,21 @@ static int parse(frames_args *a, int argc, char **argv)
             continue;
         else if (number && x > 0 && !strcmp(k, "--fps"))
             a->sample.fps = x;
-        else if (number && x >= 1 && !strcmp(k, "--max-frames"))
+        else if (whole && x >= 1 && !strcmp(k, "--max-frames"))
             a->sample.max_frames = (int64_t)x;
         else if (number && x >= 0 && !strcmp(k, "--start"))
             a->sample.start = x;
         else if (number && !strcmp(k, "--end"))
             a->sample.end = x;
-        else if (number && x >= 1 && !strcmp(k, "--size"))
+        else if (whole && x >= 1 && !strcmp(k, "--size"))
             a->size = (int64_t)x;
-        else if (number && x >= 1 && !strcmp(k, "--tubelet-t"))
+        else if (whole && x >= 1 && !strcmp(k, "--tubelet-t"))
             a->tubelet_t = (int64_t)x;
-        else if (number && x >= 1 && !strcmp(k, "--patch"))
+        else if (whole && x >= 1 && !strcmp(k, "--patch"))
             a->patch = (int64_t)x;
         else if (number && x >= 0 && x <= LV_MASK_RATIO_MAX && !strcmp(k, "--mask"))
             a->mask = x;
-        else if (number && x >= 0 && !strcmp(k, "--seed"))
+        else if (whole && x >= 0 && !strcmp(k, "--seed"))
             a->seed = (uint64_t)x;
         else
             return fprintf(stderr, "longvivit frames: bad argument '%s %s'\n", k, v), -1;

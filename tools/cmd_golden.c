@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "error.h"
 #include "golden.h"
+#include "options.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -644,8 +645,14 @@ int cmd_golden(int argc, char **argv)
             c.partial = 1;
         else if (!strcmp(argv[i], "--json"))
             c.json = 1;
-        else if (!strcmp(argv[i], "--worst") && v && (nworst = atol(argv[++i])) >= 0)
-            continue;
+        else if (!strcmp(argv[i], "--worst") && v) {
+            long long n;
+            if (lv_opt_int("--worst", argv[++i], 0, 1000000, &n) < 0) {
+                fprintf(stderr, "longvivit golden: %s\n", lv_error());
+                return usage(stderr);
+            }
+            nworst = (long)n;
+        }
         else {
             fprintf(stderr, "longvivit golden: bad argument '%s'\n", argv[i]);
             return usage(stderr);

@@ -1,6 +1,7 @@
 /* `longvivit synth`: writes the synthetic long-range benchmark (data/synth.c) to a folder. */
 #include "commands.h"
 #include "error.h"
+#include "options.h"
 #include "synth.h"
 
 #include <stdlib.h>
@@ -36,9 +37,8 @@ int cmd_synth(int argc, char **argv)
             return usage(stderr);
         }
         i++;
-        char *end;
-        const long long n = strtoll(v, &end, 10);
-        const int number = *v && !*end && n >= 0;
+        long long n = 0;     /* strict (tools/options.h): "1e3" and "2x" are no counts */
+        const int number = lv_opt_int(a, v, 0, 1LL << 40, &n) == 0;
         if (!strcmp(a, "--out"))
             out = v;
         else if (number && !strcmp(a, "--videos"))
@@ -54,7 +54,8 @@ int cmd_synth(int argc, char **argv)
         else if (number && !strcmp(a, "--group"))
             spec.group = n;
         else {
-            fprintf(stderr, "longvivit synth: bad argument '%s %s'\n", a, v);
+            fprintf(stderr, "longvivit synth: bad argument '%s %s'%s%s\n", a, v,
+                    number || !strcmp(a, "--out") ? "" : ": ", number ? "" : lv_error());
             return usage(stderr);
         }
     }

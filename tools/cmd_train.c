@@ -10,13 +10,19 @@
 #include "evaluate.h"
 #include "loader.h"
 #include "model_io.h"
+#include "options.h"
 #include "plot.h"
 #include "preprocess.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -46,6 +52,21 @@ static int opt_set(options *o, const char *key, const char *value)
         return lv_set_error("too many or too long options (%s=%s)", key, value);
     snprintf(o->kv[o->n++], OPT_LEN, "%s=%s", key, value);
     return 0;
+}
+
+/* Set by usage_error(): the failure is the command line's (exit 2), not the run's (exit 1). */
+static int usage_failed;
+
+static int usage_error(const char *fmt, ...) LV_PRINTF(1, 2);
+static int usage_error(const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    usage_failed = 1;
+    return lv_set_error("%s", msg);
 }
 
 /* Options that are training settings (the rest are config keys, given as config.KEY). */
@@ -127,7 +148,10 @@ static int parse(cli *c, int argc, char **argv)
         if (!strcmp(a, "--resume")) {
             c->resume = v;
         } else if (!strcmp(a, "--stop-at")) {
-            c->stop_at = atoll(v);
+            long long n;
+            if (lv_opt_int(a, v, 1, LLONG_MAX, &n) < 0)
+                return -1;
+            c->stop_at = n;
         } else if (!strcmp(a, "--set")) {
             char ck[OPT_LEN];
             const char *eq = strchr(v, '=');
@@ -167,19 +191,113 @@ static int apply_recipe(options *o, const options *given)
     return 0;
 }
 
-static int make_config(lv_config *c, const options *o, int64_t vocab)
+/* The flag a stored option came from, for messages: "--frames", "--set text_len", "--lr". */
+static const char *flag_of(const char *key, char *buf, size_t size)
 {
-    if (lv_config_preset(c, opt_get(o, "preset", "tiny")) < 0)
-        return -1;
-    for (int i = 0; i < o->n; i++)
-        if (!strncmp(o->kv[i], "config.", 7) && lv_config_set(c, o->kv[i] + 7) < 0)
+    if (!strncmp(key, "config.", 7)) {
+        for (size_t k = 0; k < sizeof config_flags / sizeof config_flags[0]; k++)
+            if (!strcmp(key + 7, config_flags[k][1]))
+                return config_flags[k][0];
+        snprintf(buf, size, "--set %s", key + 7);
+        return buf;
+    }
+    snprintf(buf, size, "--%s", key);
+    for (char *p = buf; *p; p++)
+        *p = *p == '_' ? '-' : *p;
+    return buf;
+}
+
+/* The value of config key in lv_config_format's text ("" if absent). */
+static const char *config_value(const lv_config *c, const char *key, char *buf, size_t size)
+{
+    char text[4096];
+    lv_config_format(c, text, sizeof text);
+    const size_t k = strlen(key);
+    buf[0] = 0;
+    for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+        if (!strncmp(l, key, k) && l[k] == '=')
+            snprintf(buf, size, "%s", l + k + 1);
+    return buf;
+}
+
+/* What the long stage may change in a model it starts from (--from): how it is fed and tuned,
+ * never its shapes or architecture (the recipe's documented exceptions, docs/training.md). */
+static int from_may_change(const char *key)
+{
+    static const char *const keys[] = { "frames", "mask", "mask_ratio", "tune", "tune_last_k",
+                                        "freeze_text", "adapter_dim", "lora_rank", "lora_alpha",
+                                        "inflate", "temporal_extend", "seed", NULL };
+    for (int i = 0; keys[i]; i++)
+        if (!strcmp(keys[i], key))
+            return 1;
+    return 0;
+}
+
+/* The model configuration: the preset and the config options; with --from (or on --resume) the
+ * checkpoint's own configuration, which a flag may change only where from_may_change() allows
+ * (printed), and any other differing flag is a usage error naming both values. vocab > 0: the
+ * tokenizer's size, which must match a checkpoint's. */
+static int make_config(lv_config *c, const options *o, int64_t vocab, const char *resume)
+{
+    const char *base = resume ? resume : opt_get(o, "from", NULL);
+    char flag[128], was[256], now[256], changes[2048] = "";
+    if (!base) {
+        if (lv_config_preset(c, opt_get(o, "preset", "tiny")) < 0)
+            return usage_error("--preset: %s", lv_error());
+        for (int i = 0; i < o->n; i++)
+            if (!strncmp(o->kv[i], "config.", 7) && lv_config_set(c, o->kv[i] + 7) < 0)
+                return usage_error("%s: %s", flag_of(o->kv[i], flag, sizeof flag), lv_error());
+    } else {
+        if (lv_config_from_file(c, base) < 0)
             return -1;
+        const char *preset = opt_get(o, "preset", NULL);
+        if (preset && strcmp(preset, c->preset))
+            return usage_error("--preset %s conflicts with %s, a %s model: %s takes the model "
+                               "configuration from the checkpoint; drop --preset", preset, base,
+                               c->preset, resume ? "--resume" : "--from");
+        /* on --resume the checkpoint's configuration is the run's; resume_options() has
+         * already refused flags that differ from the stored ones */
+        for (int i = 0; !resume && i < o->n; i++) {
+            if (strncmp(o->kv[i], "config.", 7))
+                continue;
+            const char *line = o->kv[i] + 7, *eq = strchr(line, '=');
+            char key[64];
+            snprintf(key, sizeof key, "%.*s", (int)(eq ? eq - line : 0), line);
+            lv_config t = *c;
+            if (lv_config_set(&t, line) < 0)
+                return usage_error("%s: %s", flag_of(o->kv[i], flag, sizeof flag), lv_error());
+            config_value(c, key, was, sizeof was);
+            config_value(&t, key, now, sizeof now);
+            if (!strcmp(was, now))
+                continue;
+            if (!from_may_change(key))
+                return usage_error("%s %s conflicts with %s, whose model has %s=%s: --from takes "
+                                   "the model configuration from the checkpoint (only frames, "
+                                   "mask, tuning and seed may change); drop %s",
+                                   flag_of(o->kv[i], flag, sizeof flag), eq + 1, base, key, was,
+                                   flag);
+            const size_t n = strlen(changes);
+            snprintf(changes + n, sizeof changes - n, "%s%s %s -> %s", n ? ", " : "", key, was,
+                     now);
+            *c = t;
+        }
+    }
+    if (vocab > 0 && base && c->vocab != vocab)
+        return usage_error("the vocabulary has %lld tokens but %s was trained with %lld: give "
+                           "--vocab the vocab.txt of that run", (long long)vocab, base,
+                           (long long)c->vocab);
     if (vocab > 0) {
         char v[64];
         snprintf(v, sizeof v, "vocab=%lld", (long long)vocab);
         lv_config_set(c, v);
     }
-    return lv_config_validate(c);
+    if (base && !resume && vocab > 0)   /* once, in the real run (not in --dry-run's pass) */
+        fprintf(stderr, "model configuration from %s (%s, attn %s, %lld heads); changed for "
+                "this stage: %s\n", base, c->preset, lv_attn_kind_name(c->attn),
+                (long long)c->heads, *changes ? changes : "nothing");
+    if (lv_config_validate(c) < 0)
+        return base ? lv_set_error("%s: %s", base, lv_error()) : usage_error("%s", lv_error());
+    return 0;
 }
 
 /* ---- dry run -------------------------------------------------------------------------------- */
@@ -189,16 +307,15 @@ static void memory_row(const char *what, double floats)
     printf("  %-34s %10.1f MiB\n", what, floats * 4.0 / (1 << 20));
 }
 
-static int dry_run(const options *o)
+static int dry_run(const options *o, const char *resume, int64_t B)
 {
     lv_config c;
     lv_model m;
     const lv_backend *be = backend_by_name(opt_get(o, "backend", "cpu"));
     if (!be)
         return lv_set_error("--backend must be ref or cpu");
-    if (make_config(&c, o, 0) < 0 || lv_model_build_table(&m, &c, be) < 0)
+    if (make_config(&c, o, 0, resume) < 0 || lv_model_build_table(&m, &c, be) < 0)
         return -1;
-    const int64_t B = atoll(opt_get(o, "batch", "8")) / atoll(opt_get(o, "micro", "1"));
     char text[4096];
     lv_config_format(&c, text, sizeof text);
     const lv_video_geometry g = lv_config_geometry(&c, 0);
@@ -246,12 +363,78 @@ typedef struct {
     lv_clip_list clips;
     lv_loader *loader;
     lv_loader *images;           /* image-text pairs of the manifest, if any (mixed training) */
-    float *losses;
-    int64_t steps, batch, micro, step, position, image_position, save_every;
+    float *losses;               /* (steps) */
+    int64_t steps, batch, micro, step, position, image_position, save_every, warmup;
+    double lr, wd, clip, fps;
     char out[2048], ckpt[2100], args[MAX_OPTS * OPT_LEN];
+    const char *resume;          /* the checkpoint this run continues, or NULL */
     int json;
     int64_t stop_at;
+    int64_t saved_step;          /* the step of this run's last save, -1 before one */
+    int64_t resumed_step;        /* the step --resume started at */
+    int64_t skipped;             /* samples that failed to load so far (this run) */
+    int64_t manifest_clips, short_clips, unreadable;   /* the start summary */
+    FILE *log;                   /* RUN/log.jsonl */
+    int lock_fd;                 /* RUN/lock, flock()ed for the whole run */
+    double t_start;              /* wall clock at the first step */
 } run;
+
+/* Wall-clock seconds (clock() is CPU time: it counts every OpenMP thread). */
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Every number of the run's options, read strictly (tools/options.h): a value that is not a
+ * number, not finite or out of range is a usage error naming the option, never a silent 0. */
+static int read_numbers(run *r)
+{
+    const options *o = &r->opt;
+    long long n;
+    char flag[128];
+#define INT_OPT(key, fallback, lo, hi, dst)                                                   \
+    do {                                                                                      \
+        if (lv_opt_int(flag_of(key, flag, sizeof flag), opt_get(o, key, fallback), lo, hi,    \
+                       &n) < 0)                                                               \
+            return usage_error("%s", lv_error());                                             \
+        dst = n;                                                                              \
+    } while (0)
+#define REAL_OPT(key, fallback, lo, lo_open, dst)                                             \
+    do {                                                                                      \
+        if (lv_opt_real(flag_of(key, flag, sizeof flag), opt_get(o, key, fallback), lo,       \
+                        lo_open, INFINITY, &dst) < 0)                                         \
+            return usage_error("%s", lv_error());                                             \
+    } while (0)
+    INT_OPT("steps", "100", 1, 1000000000000LL, r->steps);
+    INT_OPT("batch", "8", 1, 1 << 20, r->batch);
+    INT_OPT("micro", "1", 1, 64, r->micro);
+    INT_OPT("save_every", "0", 0, LLONG_MAX, r->save_every);
+    REAL_OPT("lr", "1e-4", 0.0, 1, r->lr);
+    REAL_OPT("wd", "0.05", 0.0, 0, r->wd);
+    REAL_OPT("clip", "1.0", 0.0, 0, r->clip);
+    REAL_OPT("fps", "1", 0.0, 1, r->fps);
+    if (r->batch < 2)
+        return usage_error("--batch %lld: contrastive training needs at least 2 clips per "
+                           "batch (InfoNCE contrasts each clip with the other clips of its "
+                           "batch; with one there are no negatives and the loss is 0 at every "
+                           "step); give --batch 2 or more", (long long)r->batch);
+    if (r->batch % r->micro)
+        return usage_error("--micro %lld does not divide --batch %lld; give a micro-batch count "
+                           "that divides the batch", (long long)r->micro, (long long)r->batch);
+    char warm[32];       /* default: a tenth of the run, at most 100 steps */
+    snprintf(warm, sizeof warm, "%lld", (long long)(r->steps / 10 < 100 ? r->steps / 10 : 100));
+    if (lv_opt_int("--warmup", opt_get(o, "warmup", warm), 0, LLONG_MAX, &n) < 0)
+        return usage_error("%s", lv_error());
+    if (n > r->steps)
+        return usage_error("--warmup %lld is longer than the run (--steps %lld); give a warmup "
+                           "from 0 to %lld steps", n, (long long)r->steps, (long long)r->steps);
+    r->warmup = n;
+#undef INT_OPT
+#undef REAL_OPT
+    return 0;
+}
 
 static const char *folder_of(const char *path, char *buf, size_t size)
 {
@@ -277,19 +460,20 @@ static int save(run *r)
                                 .image_position = r->image_position,
                                 .losses = r->losses, .n_losses = r->step,
                                 .train_args = r->args };
-    return lv_checkpoint_save(r->ckpt, &r->model, &r->adam, &st);
+    if (lv_checkpoint_save(r->ckpt, &r->model, &r->adam, &st) < 0)
+        return -1;
+    r->saved_step = r->step;
+    return 0;
 }
 
 static int setup_optimizer(run *r)
 {
     r->ac = lv_adamw_defaults();
-    r->ac.lr = atof(opt_get(&r->opt, "lr", "1e-4"));
-    r->ac.weight_decay = atof(opt_get(&r->opt, "wd", "0.05"));
-    r->ac.clip = atof(opt_get(&r->opt, "clip", "1.0"));
+    r->ac.lr = r->lr;
+    r->ac.weight_decay = r->wd;
+    r->ac.clip = r->clip;
     r->ac.total = r->steps;
-    char warm[32];
-    snprintf(warm, sizeof warm, "%lld", (long long)(r->steps / 10 < 100 ? r->steps / 10 : 100));
-    r->ac.warmup = atoll(opt_get(&r->opt, "warmup", warm));
+    r->ac.warmup = r->warmup;
     return lv_adamw_init(&r->adam, &r->model.params);
 }
 
@@ -301,7 +485,7 @@ static int setup_model(run *r, const char *resume)
         return lv_set_error("--backend must be ref or cpu");
     if (lv_model_build(&r->model, &r->cfg, be) < 0 || setup_optimizer(r) < 0)
         return -1;
-    r->losses = lv_calloc((size_t)(r->steps ? r->steps : 1), sizeof(float), "the loss history");
+    r->losses = lv_calloc((size_t)r->steps, sizeof(float), "the loss history");
     if (!r->losses)
         return -1;
     const char *init = opt_get(&r->opt, "init", NULL), *from = opt_get(&r->opt, "from", NULL);
@@ -311,12 +495,24 @@ static int setup_model(run *r, const char *resume)
         if (lv_checkpoint_load(resume, &r->model, &r->adam, &st, &saved_args) < 0)
             return -1;
         free(saved_args);
-        r->step = st.step;
+        /* the loss history is the run's record of every step done: a checkpoint whose step
+         * disagrees with it (or with --steps) would make the next save write past the buffer */
+        const int64_t n_losses = st.n_losses;
+        if (n_losses == st.step && st.step <= r->steps)
+            memcpy(r->losses, st.losses, (size_t)n_losses * sizeof(float));
+        free((void *)st.losses);
+        if (n_losses != st.step)
+            return lv_set_error("%s: its metadata says step %lld but its loss history "
+                                "(train.loss) holds %lld steps; the checkpoint is damaged: "
+                                "resume from an earlier one", resume, (long long)st.step,
+                                (long long)n_losses);
+        if (st.step > r->steps)
+            return usage_error("%s is at step %lld, past --steps %lld; give --steps above %lld "
+                               "to continue it", resume, (long long)st.step,
+                               (long long)r->steps, (long long)st.step);
+        r->step = r->resumed_step = st.step;
         r->position = st.data_position;
         r->image_position = st.image_position;
-        memcpy(r->losses, st.losses, (size_t)(st.n_losses < r->steps ? st.n_losses : r->steps) *
-                                         sizeof(float));
-        free((void *)st.losses);
         fprintf(stderr, "resumed %s at step %lld\n", resume, (long long)r->step);
     } else if (init && lv_model_init_from_clip(&r->model, init) < 0) {
         return -1;
@@ -331,11 +527,81 @@ static int setup_model(run *r, const char *resume)
     return 0;
 }
 
+#define MANIFEST_EXAMPLE "{\"video\": \"videos/a.mp4\", \"caption\": \"a dog runs\"}"
+
+/* --data must name a JSON Lines manifest; a folder or a video would otherwise fail later on
+ * the vocab.txt beside it, a message about the wrong file. */
+static int check_manifest_path(const char *data)
+{
+    struct stat sb;
+    if (stat(data, &sb) != 0)
+        return usage_error("--data %s: %s; --data wants a JSON Lines manifest, one clip per "
+                           "line such as %s", data, strerror(errno), MANIFEST_EXAMPLE);
+    if (S_ISDIR(sb.st_mode)) {
+        char hint[2200];
+        snprintf(hint, sizeof hint, "%s/train.jsonl", data);
+        return usage_error("--data %s is a folder; --data wants a JSON Lines manifest, one clip "
+                           "per line such as %s%s%s%s", data, MANIFEST_EXAMPLE,
+                           access(hint, R_OK) == 0 ? " (did you mean " : "",
+                           access(hint, R_OK) == 0 ? hint : "",
+                           access(hint, R_OK) == 0 ? "?)" : "");
+    }
+    FILE *fp = fopen(data, "rb");
+    int ch = fp ? fgetc(fp) : EOF;
+    while (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == 0xEF || ch == 0xBB ||
+           ch == 0xBF)                                   /* blank lines, a UTF-8 BOM */
+        ch = fgetc(fp);
+    if (fp)
+        fclose(fp);
+    if (ch != '{' && ch != EOF)
+        return usage_error("--data %s is not a JSON Lines manifest (it does not start with '{'; "
+                           "a video?); --data wants one clip per line such as %s", data,
+                           MANIFEST_EXAMPLE);
+    return 0;
+}
+
+/* The start summary: clips listed, clips shorter than the span one sample covers (their last
+ * frame repeats) and clips that do not open as a video (the loader skips them when drawn).
+ * Probing reads headers only; past a few thousand clips it would delay the start, so it stops
+ * there and says so. */
+static void summarize_clips(run *r, const char *data)
+{
+    enum { MAX_PROBED = 2000 };
+    const double span = (double)r->cfg.frames / r->fps;
+    int64_t videos = 0, probed = 0;
+    r->manifest_clips = r->clips.n;
+    for (int64_t i = 0; i < r->clips.n; i++) {
+        const lv_clip_entry *e = &r->clips.e[i];
+        if (e->is_image || probed == MAX_PROBED) {
+            videos += !e->is_image;
+            continue;
+        }
+        videos++;
+        probed++;
+        lv_video_info info;
+        if (lv_video_probe(e->video, &info) < 0) {
+            r->unreadable++;
+            continue;
+        }
+        const double len = (e->end > 0 ? e->end : info.duration) - e->start;
+        r->short_clips += info.duration > 0 && len < span;
+    }
+    fprintf(stderr, "data %s: %lld clips (%lld videos, %lld images); %lld shorter than the "
+            "sampled span (%lld frames at %g fps = %g s; their last frame repeats); %lld not "
+            "readable as video (skipped when drawn)%s\n", data, (long long)r->clips.n,
+            (long long)videos, (long long)(r->clips.n - videos), (long long)r->short_clips,
+            (long long)r->cfg.frames, r->fps, span, (long long)r->unreadable,
+            probed < videos ? " (of the first 2000 videos)" : "");
+}
+
 static int setup_data(run *r)
 {
     const char *data = opt_get(&r->opt, "data", NULL);
     if (!data)
-        return lv_set_error("--data MANIFEST is required");
+        return usage_error("--data MANIFEST is required: a JSON Lines file, one clip per line "
+                           "such as %s", MANIFEST_EXAMPLE);
+    if (check_manifest_path(data) < 0)
+        return -1;
     char folder[2048], vocab[2100];
     snprintf(vocab, sizeof vocab, "%s/vocab.txt", folder_of(data, folder, sizeof folder));
     r->tok = lv_tokenizer_load(opt_get(&r->opt, "vocab", vocab));
@@ -348,7 +614,7 @@ static int setup_loader(run *r)
 {
     lv_loader_spec spec = {
         .batch = r->batch, .frames = r->cfg.frames, .size = r->cfg.image_size,
-        .text_len = r->cfg.text_len, .fps = atof(opt_get(&r->opt, "fps", "1")),
+        .text_len = r->cfg.text_len, .fps = r->fps,
         .mode = LV_SAMPLE_FIRST, .mean = { LV_CLIP_MEAN[0], LV_CLIP_MEAN[1], LV_CLIP_MEAN[2] },
         .std = { LV_CLIP_STD[0], LV_CLIP_STD[1], LV_CLIP_STD[2] }, .shuffle = 1,
         .seed = r->cfg.seed, .max_bad_fraction = 0.1, .start_position = r->position };
@@ -400,17 +666,29 @@ static int train_step(run *r, const lv_loader_batch *b, const lv_loader_batch *i
     return 0;
 }
 
-static void report(run *r, float loss, double t0, int64_t first)
+/* The progress line, and one line of RUN/log.jsonl per step (flushed: a killed run keeps its
+ * log up to its last step). */
+static void report(run *r, float loss, int64_t first)
 {
-    char line[256];
-    const double dt = (double)clock() / CLOCKS_PER_SEC - t0;
+    char line[320], skipped[64] = "";
+    const double dt = now_s() - r->t_start;
     const double rate = dt > 0 ? (double)((r->step + 1 - first) * r->batch) / dt : 0;
     const float scale = expf(fminf(lv_param_data(&r->model.params, r->model.logit_scale)[0],
                                    logf(LV_LOGIT_SCALE_MAX)));
     const double eta = rate > 0 ? (double)((r->steps - r->step - 1) * r->batch) / rate : 0;
+    const double lr = lv_lr_at(&r->ac, r->step);
+    if (r->skipped)
+        snprintf(skipped, sizeof skipped, " skipped %lld clips", (long long)r->skipped);
     snprintf(line, sizeof line, "train step %lld/%lld loss %.4f temp %.4f lr %.2e %.1f samples/s"
-             " ETA %.0fs", (long long)r->step + 1, (long long)r->steps, loss, 1.0 / scale,
-             lv_lr_at(&r->ac, r->step), rate, eta);
+             " ETA %.0fs%s", (long long)r->step + 1, (long long)r->steps, loss, 1.0 / scale,
+             lr, rate, eta, skipped);
+    if (r->log) {
+        fprintf(r->log, "{\"step\": %lld, \"loss\": %.6g, \"lr\": %.6g, \"logit_scale\": %.6g, "
+                "\"temperature\": %.6g, \"samples_per_s\": %.3f, \"elapsed_s\": %.3f, "
+                "\"skipped_clips\": %lld}\n", (long long)r->step + 1, (double)loss, lr,
+                (double)scale, 1.0 / scale, rate, dt, (long long)r->skipped);
+        fflush(r->log);
+    }
     static double last;
     const int tty = isatty(STDERR_FILENO);
     if (tty)
@@ -431,9 +709,10 @@ static double mean_loss(const float *losses, int end, int64_t n)
     return n ? s / (double)k : NAN;
 }
 
-static int finish(run *r)
+/* RUN/loss.png: the loss of every step done, and its running mean. */
+static int plot_losses(run *r)
 {
-    char png[2100], folder[2048];
+    char png[2100];
     snprintf(png, sizeof png, "%s/loss.png", r->out);
     float *smooth = lv_malloc((size_t)(r->step ? r->step : 1) * sizeof *smooth, "a curve");
     if (!smooth)
@@ -445,11 +724,21 @@ static int finish(run *r)
             s += r->losses[j];
         smooth[i] = (float)(s / (double)(i - from + 1));
     }
-    const int plotted = lv_plot_lines(png, r->losses, smooth, r->step, 640, 360,
-                                      "loss per step, mean of 20");
+    const lv_plot_text words = { .title = "training loss", .x_title = "step",
+                                 .y_title = "loss", .y_name = "loss per step",
+                                 .y2_name = "mean of the last 20 steps" };
+    int plotted = lv_plot_lines(png, r->losses, smooth, r->step, 800, 450, &words);
     free(smooth);
-    if (plotted < 0)
-        return -1;
+    if (plotted < 0 && !lv_pictures_available()) {     /* no cairo: say so once, keep training */
+        fprintf(stderr, "longvivit train: %s\n", lv_error());
+        plotted = 0;
+    }
+    return plotted;
+}
+
+static int finish(run *r)
+{
+    char png[2100], folder[2048];
     const char *data = opt_get(&r->opt, "data", "");
     char test[2100], mcq_path[2100];
     snprintf(test, sizeof test, "%s/test.jsonl", folder_of(data, folder, sizeof folder));
@@ -474,23 +763,48 @@ static int finish(run *r)
         eval_print(&e, stdout, 0);
     if (rc == 0 && r->json) {
         printf("{\"steps\": %lld, \"loss_start\": %.6f, \"loss_end\": %.6f, "
-               "\"peak_rss_mb\": %.1f, \"checkpoint\": \"%s\", \"eval\": ", (long long)r->step,
-               mean_loss(r->losses, 0, r->step), mean_loss(r->losses, 1, r->step), peak_mb,
-               r->ckpt);
+               "\"peak_rss_mb\": %.1f, \"checkpoint\": \"%s\", \"clips\": %lld, "
+               "\"short_clips\": %lld, \"unreadable_clips\": %lld, \"skipped_clips\": %lld, "
+               "\"eval\": ", (long long)r->step, mean_loss(r->losses, 0, r->step),
+               mean_loss(r->losses, 1, r->step), peak_mb, r->ckpt, (long long)r->manifest_clips,
+               (long long)r->short_clips, (long long)r->unreadable, (long long)r->skipped);
         eval_print(&e, stdout, 1);
         printf("}\n");
     } else if (rc == 0) {
-        printf("peak memory (RSS) %.1f MiB; checkpoint %s\n", peak_mb, r->ckpt);
+        printf("peak memory (RSS) %.1f MiB; checkpoint %s; skipped %lld clips\n", peak_mb,
+               r->ckpt, (long long)r->skipped);
     }
     lv_clip_list_free(&clips);
     lv_mcq_list_free(&q);
     return rc;
 }
 
+/* What a stopped run leaves behind, said as it is: this run's last save, the checkpoint it
+ * resumed from, or nothing at all. */
+static void last_good_state(const run *r, char *buf, size_t size)
+{
+    if (r->saved_step >= 0)
+        snprintf(buf, size, "%s keeps step %lld, the last good state (lower --lr, then --resume "
+                 "it)", r->ckpt, (long long)r->saved_step);
+    else if (r->resume)
+        snprintf(buf, size, "nothing was saved in this run; %s still holds step %lld (lower "
+                 "--lr, then --resume it)", r->resume, (long long)r->resumed_step);
+    else
+        snprintf(buf, size, "nothing was saved: this run wrote no checkpoint (--save-every %lld); "
+                 "lower --lr and start again (--save-every N keeps states to --resume)",
+                 (long long)r->save_every);
+}
+
+/* 0: done (or stopped at --stop-at); 1: interrupted after a clean save; -1: failed. */
 static int train_loop(run *r)
 {
-    const double t0 = (double)clock() / CLOCKS_PER_SEC;
     const int64_t first = r->step;
+    char path[2100];
+    snprintf(path, sizeof path, "%s/log.jsonl", r->out);
+    r->log = fopen(path, r->resume ? "a" : "w");     /* a resumed run goes on with its log */
+    if (!r->log)
+        return lv_set_error("%s: cannot write the training log: %s", path, strerror(errno));
+    r->t_start = now_s();
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     const int64_t end = r->stop_at > 0 && r->stop_at < r->steps ? r->stop_at : r->steps;
@@ -500,16 +814,17 @@ static int train_loop(run *r)
         if ((r->loader && lv_loader_next(r->loader, &b) < 0) ||
             (r->images && lv_loader_next(r->images, &img) < 0))
             return -1;
+        r->skipped = (b ? b->skipped : 0) + (img ? img->skipped : 0);
         if (train_step(r, b, img, &loss) < 0) {
-            char why[1024];
+            char why[1024], state[2400];
             snprintf(why, sizeof why, "%s", lv_error());
-            return lv_set_error("%s; stopped without saving: %s keeps the last good state "
-                                "(lower --lr, then --resume it)", why, r->ckpt);
+            last_good_state(r, state, sizeof state);
+            return lv_set_error("%s; stopped without saving: %s", why, state);
         }
         r->losses[r->step] = loss;
         r->position = b ? b->position : 0;
         r->image_position = img ? img->position : 0;
-        report(r, loss, t0, first);
+        report(r, loss, first);
         r->step++;
         if (r->save_every > 0 && r->step % r->save_every == 0 && save(r) < 0)
             return -1;
@@ -517,11 +832,14 @@ static int train_loop(run *r)
     if (save(r) < 0)
         return -1;
     if (interrupted || r->step < r->steps) {
-        fprintf(stderr, "\n%s at step %lld; saved %s (continue with --resume %s)\n",
-                interrupted ? "interrupted" : "stopped", (long long)r->step, r->ckpt, r->ckpt);
-        return 0;
+        if (plot_losses(r) < 0)
+            return -1;
+        fprintf(stderr, "\n%s at step %lld; saved %s and %s/loss.png (continue with --resume "
+                "%s)\n", interrupted ? "interrupted" : "stopped", (long long)r->step, r->ckpt,
+                r->out, r->ckpt);
+        return interrupted ? 1 : 0;
     }
-    return finish(r);
+    return plot_losses(r) < 0 ? -1 : finish(r);
 }
 
 static void run_free(run *r)
@@ -534,10 +852,16 @@ static void run_free(run *r)
     lv_tokenizer_free(r->tok);
     lv_clip_list_free(&r->clips);
     free(r->losses);
+    if (r->log)
+        fclose(r->log);
+    if (r->lock_fd > 0)
+        close(r->lock_fd);           /* releases the run folder's lock */
 }
 
 /* On --resume the run's own options come back from the checkpoint; the command line may only
- * extend it (--steps) or move its output (--out). */
+ * extend it (--steps) or move its output (--out). Any other flag that differs from the stored
+ * value is a usage error naming both: silently training on other data or another learning
+ * rate than the flag says is worse than refusing. */
 static int resume_options(options *o, const char *path, const options *given)
 {
     lv_st_file *f = lv_st_open(path);
@@ -555,10 +879,55 @@ static int resume_options(options *o, const char *path, const options *given)
     if (o->n == 0)
         return lv_set_error("%s: no training options in the checkpoint; is it a checkpoint "
                             "written by longvivit train?", path);
-    for (int i = 0; i < given->n; i++)
-        if (!strncmp(given->kv[i], "steps=", 6) || !strncmp(given->kv[i], "out=", 4))
-            opt_set(o, strncmp(given->kv[i], "steps=", 6) ? "out" : "steps",
-                    strchr(given->kv[i], '=') + 1);
+    for (int i = 0; i < given->n; i++) {
+        const char *kv = given->kv[i], *eq = strchr(kv, '=');
+        char key[OPT_LEN], flag[128];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
+        if (!strcmp(key, "steps") || !strcmp(key, "out")) {
+            if (opt_set(o, key, eq + 1) < 0)
+                return usage_error("%s", lv_error());
+            continue;
+        }
+        const char *stored = opt_get(o, key, NULL);
+        if (stored && !strcmp(stored, eq + 1))
+            continue;
+        char had[OPT_LEN + 32];
+        if (stored)
+            snprintf(had, sizeof had, "%s %s", flag_of(key, flag, sizeof flag), stored);
+        else
+            snprintf(had, sizeof had, "no %s (its default)", flag_of(key, flag, sizeof flag));
+        return usage_error("%s %s conflicts with %s, whose run has %s: --resume continues that "
+                           "run with its own options (only --steps and --out may change); drop "
+                           "the flag, or start a new run from its weights with --from %s",
+                           flag_of(key, flag, sizeof flag), eq + 1, path, had, path);
+    }
+    return 0;
+}
+
+/* Holds RUN/lock for the whole run: two trainings writing one folder would overwrite each
+ * other's checkpoint, each exiting 0. The lock dies with the process (no stale lock). */
+static int lock_run_folder(run *r)
+{
+    char path[2100], pid[32] = "";
+    snprintf(path, sizeof path, "%s/lock", r->out);
+    r->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (r->lock_fd < 0)
+        return lv_set_error("%s: cannot create the run folder's lock file: %s", path,
+                            strerror(errno));
+    if (flock(r->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        const int err = errno;
+        const ssize_t n = pread(r->lock_fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = 0;
+        pid[strcspn(pid, "\n")] = 0;
+        return err == EWOULDBLOCK
+             ? lv_set_error("%s is in use by another training (PID %s holds %s); wait for it "
+                            "to finish or give another --out", r->out, *pid ? pid : "unknown",
+                            path)
+             : lv_set_error("%s: cannot lock the run folder: %s", path, strerror(err));
+    }
+    snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(r->lock_fd, 0) != 0 || pwrite(r->lock_fd, pid, strlen(pid), 0) < 0)
+        return lv_set_error("%s: cannot write the lock file: %s", path, strerror(errno));
     return 0;
 }
 
@@ -573,35 +942,46 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "longvivit train: %s\n", lv_error());
         return usage(stderr);
     }
+    r.resume = c.resume;
+    r.saved_step = -1;
     int rc = c.resume ? resume_options(&r.opt, c.resume, &c.opt) : apply_recipe(&r.opt, &c.opt);
+    if (rc == 0)
+        rc = read_numbers(&r);
+    if (rc < 0 && c.resume && !strstr(lv_error(), c.resume)) {
+        char why[1536];              /* a stored option's error names the checkpoint */
+        snprintf(why, sizeof why, "%s", lv_error());
+        lv_set_error("%s (options stored in %s)", why, c.resume);
+    }
     if (rc == 0 && c.dry_run)
-        rc = dry_run(&r.opt);
+        rc = dry_run(&r.opt, c.resume, r.batch / r.micro);
     if (rc < 0 || c.dry_run) {
         if (rc < 0)
             fprintf(stderr, "longvivit train: %s\n", lv_error());
-        return rc < 0 ? 2 : 0;
+        return rc < 0 ? LV_EXIT_USAGE : LV_EXIT_OK;
     }
     r.json = c.json;
     r.stop_at = c.stop_at;
-    r.steps = atoll(opt_get(&r.opt, "steps", "100"));
-    r.batch = atoll(opt_get(&r.opt, "batch", "8"));
-    r.micro = atoll(opt_get(&r.opt, "micro", "1"));
-    r.save_every = atoll(opt_get(&r.opt, "save_every", "0"));
     snprintf(r.out, sizeof r.out, "%s", opt_get(&r.opt, "out", "run"));
     snprintf(r.ckpt, sizeof r.ckpt, "%s/ckpt.safetensors", r.out);
-    if (r.steps < 1 || r.batch < 1 || r.micro < 1 || r.micro > 64 || r.batch % r.micro) {
-        fprintf(stderr, "longvivit train: need steps >= 1, batch >= 1 and a micro count "
-                        "(<= 64) that divides the batch\n");
-        return 2;
-    }
     args_text(&r);
     rc = setup_data(&r);
     if (rc == 0)
-        rc = make_config(&r.cfg, &r.opt, lv_tokenizer_vocab_size(r.tok));
-    if (rc == 0 && mkdir(r.out, 0755) != 0 && access(r.out, W_OK) != 0)
-        rc = lv_set_error("%s: cannot create the output folder", r.out);
+        rc = make_config(&r.cfg, &r.opt, lv_tokenizer_vocab_size(r.tok), c.resume);
+    if (rc == 0)
+        summarize_clips(&r, opt_get(&r.opt, "data", ""));
+    if (rc == 0 && mkdir(r.out, 0755) != 0 && errno != EEXIST)
+        rc = lv_set_error("%s: cannot create the output folder: %s", r.out, strerror(errno));
+    if (rc == 0)
+        rc = lock_run_folder(&r);
     if (rc == 0)
         rc = setup_model(&r, c.resume);
+    if (rc == 0 && r.step == r.steps) {
+        fprintf(stderr, "%s is already at step %lld of --steps %lld: nothing to do (give "
+                "--steps above %lld to train on)\n", c.resume, (long long)r.step,
+                (long long)r.steps, (long long)r.step);
+        run_free(&r);
+        return LV_EXIT_OK;
+    }
     if (rc == 0)
         rc = lv_model_alloc_acts(&r.model, r.batch / r.micro, 0);
     if (rc == 0)
@@ -613,5 +993,6 @@ int cmd_train(int argc, char **argv)
     if (rc < 0)
         fprintf(stderr, "longvivit train: %s\n", lv_error());
     run_free(&r);
-    return rc < 0 ? 1 : 0;
+    return rc < 0 ? (usage_failed ? LV_EXIT_USAGE : LV_EXIT_RUNTIME)
+         : rc == 1 ? 128 + (int)interrupted : LV_EXIT_OK;
 }

@@ -5,6 +5,7 @@
 #include "gradcheck.h"
 #include "longvivit.h"
 #include "model.h"
+#include "options.h"
 #include "video.h"
 
 #include <math.h>
@@ -199,8 +200,14 @@ static int cmd_gradcheck(int argc, char **argv)
             variant = argv[++i];
         else if (!strcmp(argv[i], "--backend") && has_value && (be = backend_by_name(argv[++i])))
             continue;
-        else if (!strcmp(argv[i], "--probes") && has_value && (probes = atol(argv[++i])) > 0)
-            continue;
+        else if (!strcmp(argv[i], "--probes") && has_value) {
+            long long n;
+            if (lv_opt_int("--probes", argv[++i], 1, 1000000, &n) < 0) {
+                fprintf(stderr, "longvivit gradcheck: %s\n", lv_error());
+                return LV_EXIT_USAGE;
+            }
+            probes = (long)n;
+        }
         else if (!strcmp(argv[i], "--set") && has_value && n_sets < 32)
             sets[n_sets++] = argv[++i];
         else {
@@ -285,6 +292,13 @@ int main(int argc, char **argv)
 {
     if (argc < 2)
         return usage(stderr);
+    /* every command takes --opt=value as well as --opt value */
+    char **split = lv_opt_split_equals(&argc, argv);
+    if (!split) {
+        fprintf(stderr, "longvivit: out of memory\n");
+        return LV_EXIT_RUNTIME;
+    }
+    argv = split;
     const char *cmd = argv[1];
     lv_video_quiet(1);      /* our own messages name the file and the fix */
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h"))

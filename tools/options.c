@@ -1,0 +1,84 @@
+/* Strict option values for every command (see options.h). */
+#include "options.h"
+
+#include "error.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char **lv_opt_split_equals(int *argc, char **argv)
+{
+    int extra = 0;
+    for (int i = 0; i < *argc; i++)
+        extra += !strncmp(argv[i], "--", 2) && strchr(argv[i], '=') != NULL;
+    char **out = malloc((size_t)(*argc + extra + 1) * sizeof *out);
+    if (!out)
+        return NULL;
+    int n = 0;
+    for (int i = 0; i < *argc; i++) {
+        char *eq = !strncmp(argv[i], "--", 2) ? strchr(argv[i], '=') : NULL;
+        if (!eq) {
+            out[n++] = argv[i];
+            continue;
+        }
+        /* the value is the rest of the string; the name needs its own copy */
+        char *name = strndup(argv[i], (size_t)(eq - argv[i]));
+        if (!name) {
+            free(out);
+            return NULL;
+        }
+        out[n++] = name;
+        out[n++] = eq + 1;
+    }
+    out[n] = NULL;
+    *argc = n;
+    return out;
+}
+
+/* "an integer from 1 to 64", "an integer >= 1" */
+static void describe_range(char *buf, size_t size, const char *what, double lo, int lo_open,
+                           double hi, int huge_hi)
+{
+    if (huge_hi)
+        snprintf(buf, size, "%s %s %.15g", what, lo_open ? ">" : ">=", lo);
+    else
+        snprintf(buf, size, "%s from %.15g%s to %.15g", what, lo, lo_open ? " (exclusive)" : "",
+                 hi);
+}
+
+int lv_opt_int(const char *opt, const char *text, long long lo, long long hi, long long *out)
+{
+    char want[128], *end = NULL;
+    describe_range(want, sizeof want, "a whole number", (double)lo, 0, (double)hi,
+                   hi == LLONG_MAX);
+    errno = 0;
+    const long long x = text ? strtoll(text, &end, 10) : 0;
+    if (!text || !*text || end == text || *end || errno == ERANGE)
+        return lv_set_error("%s '%s': not a whole number; give %s", opt, text ? text : "",
+                            want);
+    if (x < lo || x > hi)
+        return lv_set_error("%s %s: out of range; give %s", opt, text, want);
+    *out = x;
+    return 0;
+}
+
+int lv_opt_real(const char *opt, const char *text, double lo, int lo_open, double hi,
+                double *out)
+{
+    char want[128], *end = NULL;
+    describe_range(want, sizeof want, "a number", lo, lo_open, hi, isinf(hi));
+    errno = 0;
+    const double x = text ? strtod(text, &end) : 0;
+    if (!text || !*text || end == text || *end)
+        return lv_set_error("%s '%s': not a number; give %s", opt, text ? text : "", want);
+    if (!isfinite(x))
+        return lv_set_error("%s %s: not a finite number; give %s", opt, text, want);
+    if (errno == ERANGE || x < lo || (lo_open && x == lo) || x > hi)
+        return lv_set_error("%s %s: out of range; give %s", opt, text, want);
+    *out = x;
+    return 0;
+}

@@ -1,0 +1,24 @@
+/* Strict reading of command-line options, shared by every command of the longvivit program:
+ * a number is the whole string, finite and in range, or a usage error (exit 2) whose message
+ * names the option and the value. atoi/atof read "abc" as 0 and "1e3" as 1, which ran a
+ * different training than the one asked for without a word. */
+#ifndef LV_OPTIONS_H
+#define LV_OPTIONS_H
+
+/* Exit codes of every command. */
+enum { LV_EXIT_OK = 0, LV_EXIT_RUNTIME = 1, LV_EXIT_USAGE = 2, LV_EXIT_INTERRUPTED = 130 };
+
+/* Rewrites "--opt=value" into "--opt" "value" (argparse users type it); a new argv (the strings
+ * are shared, the array is leaked on purpose: it lives as long as the process). Arguments that
+ * do not start with "--" are kept as they are. NULL only when out of memory. */
+char **lv_opt_split_equals(int *argc, char **argv);
+
+/* A whole integer in [lo, hi] into *out: 0, or -1 + lv_error() naming opt and text. */
+int lv_opt_int(const char *opt, const char *text, long long lo, long long hi, long long *out);
+
+/* A finite number into *out, at least lo (above lo when lo_open) and at most hi: 0, or -1 +
+ * lv_error() naming opt and text. */
+int lv_opt_real(const char *opt, const char *text, double lo, int lo_open, double hi,
+                double *out);
+
+#endif
