@@ -22,6 +22,7 @@ typedef struct {
 
 struct lv_tokenizer {
     char *text;             /* the whole vocab.txt, lines cut in place */
+    char *canon;            /* the tokens one per line, "\n" ends: what a model file stores */
     vocab_token *tok;       /* (V) */
     int64_t V;
     int32_t *slot;          /* token ids by hash, -1 = empty; a power of two >= 2V of them */
@@ -151,19 +152,71 @@ static int vocab_specials(lv_tokenizer *t, const char *path)
     return 0;
 }
 
-lv_tokenizer *lv_tokenizer_load(const char *vocab_path)
+/* The canonical text: CRLF or a missing last newline must not make two equal vocabularies
+ * differ when a model file's stored one is compared with a --vocab. */
+static int vocab_canon(lv_tokenizer *t)
 {
-    lv_tokenizer *t = lv_calloc(1, sizeof *t, "the tokenizer");
-    if (!t)
+    int64_t bytes = 1;
+    for (int64_t i = 0; i < t->V; i++)
+        bytes += t->tok[i].n + 1;
+    t->canon = lv_malloc((size_t)bytes, "the vocabulary text");
+    if (!t->canon)
+        return -1;
+    char *o = t->canon;
+    for (int64_t i = 0; i < t->V; i++) {
+        memcpy(o, t->tok[i].s, (size_t)t->tok[i].n);
+        o += t->tok[i].n;
+        *o++ = '\n';
+    }
+    *o = '\0';
+    return 0;
+}
+
+/* Takes ownership of text (size bytes, NUL-terminated); origin names it in messages. */
+static lv_tokenizer *vocab_parse(char *text, int64_t size, const char *origin)
+{
+    lv_tokenizer *t = text ? lv_calloc(1, sizeof *t, "the tokenizer") : NULL;
+    if (!t) {
+        free(text);
         return NULL;
-    int64_t size = 0;
-    t->text = vocab_read_file(vocab_path, &size);
-    if (!t->text || vocab_split(t, vocab_path, size) || vocab_index(t, vocab_path) ||
-        vocab_specials(t, vocab_path)) {
+    }
+    t->text = text;
+    if (vocab_split(t, origin, size) || vocab_index(t, origin) || vocab_specials(t, origin) ||
+        vocab_canon(t)) {
         lv_tokenizer_free(t);
         return NULL;
     }
     return t;
+}
+
+lv_tokenizer *lv_tokenizer_load(const char *vocab_path)
+{
+    int64_t size = 0;
+    char *text = vocab_read_file(vocab_path, &size);
+    return text ? vocab_parse(text, size, vocab_path) : NULL;
+}
+
+lv_tokenizer *lv_tokenizer_from_text(const char *text, const char *origin)
+{
+    const size_t n = strlen(text);
+    char *copy = lv_malloc(n + 1, "the vocabulary text");
+    if (copy)
+        memcpy(copy, text, n + 1);
+    return vocab_parse(copy, (int64_t)n, origin);
+}
+
+const char *lv_tokenizer_text(const lv_tokenizer *t)
+{
+    return t->canon;
+}
+
+int64_t lv_tokenizer_first_difference(const lv_tokenizer *a, const lv_tokenizer *b)
+{
+    const int64_t n = a->V < b->V ? a->V : b->V;
+    for (int64_t i = 0; i < n; i++)
+        if (a->tok[i].n != b->tok[i].n || memcmp(a->tok[i].s, b->tok[i].s, (size_t)a->tok[i].n))
+            return i;
+    return a->V == b->V ? -1 : n;
 }
 
 void lv_tokenizer_free(lv_tokenizer *t)
@@ -171,6 +224,7 @@ void lv_tokenizer_free(lv_tokenizer *t)
     if (!t)
         return;
     free(t->text);
+    free(t->canon);
     free(t->tok);
     free(t->slot);
     free(t);
@@ -384,6 +438,9 @@ typedef struct {
     int64_t room;                           /* T - 1: [SEP] goes at n once n reaches it */
     uint32_t word[LV_WORD_MAX_CHARS];
     int64_t chars;                          /* characters of the current word (may pass the max) */
+    lv_word_fn fn;                          /* lv_tokenizer_words: each word goes here instead */
+    void *ctx;
+    int rc;                                 /* the first non-zero fn result; stops the walk */
 } encoder;
 
 static void emit(encoder *e, int32_t id)
@@ -426,9 +483,25 @@ static void wordpiece(encoder *e)
         emit(e, pieces[i]);
 }
 
+/* The word as UTF-8 to e->fn; a word of more than the maximum is skipped (it encodes as [UNK]
+ * whatever the vocabulary holds). */
+static void give_word(encoder *e)
+{
+    char bytes[4 * LV_WORD_MAX_CHARS + 1];
+    int64_t n = 0;
+    if (e->rc || e->chars > LV_WORD_MAX_CHARS)
+        return;
+    for (int64_t i = 0; i < e->chars; i++)
+        n += utf8_put(bytes + n, e->word[i]);
+    bytes[n] = '\0';
+    e->rc = e->fn(e->ctx, bytes, n);
+}
+
 static void flush(encoder *e)
 {
-    if (e->chars > LV_WORD_MAX_CHARS)
+    if (e->fn && e->chars > 0)
+        give_word(e);
+    else if (e->chars > LV_WORD_MAX_CHARS)
         emit(e, e->t->unk);
     else if (e->chars > 0)
         wordpiece(e);
@@ -483,4 +556,222 @@ int64_t lv_tokenizer_encode(const lv_tokenizer *t, const char *text, int32_t *id
             ids[i] = t->pad;
     }
     return e.n;
+}
+
+int lv_tokenizer_words(const char *text, lv_word_fn fn, void *ctx)
+{
+    LV_REQUIRE(text && fn);
+    encoder e = { .fn = fn, .ctx = ctx };
+    for (const unsigned char *p = (const unsigned char *)text; *p && e.rc == 0;)
+        feed(&e, utf8_next(&p));
+    flush(&e);
+    return e.rc;
+}
+
+/* ---- building a vocabulary ------------------------------------------------------------------- */
+
+/* A string -> count table (open addressing, keys copied). */
+typedef struct {
+    char **key;
+    int64_t *val;
+    int64_t cap, n;
+} str_table;
+
+static int64_t table_slot(const str_table *h, const char *s)
+{
+    int64_t i = (int64_t)(fnv1a(LV_FNV_OFFSET, s, (int64_t)strlen(s)) & (uint64_t)(h->cap - 1));
+    while (h->key[i] && strcmp(h->key[i], s))
+        i = (i + 1) & (h->cap - 1);
+    return i;
+}
+
+static int table_grow(str_table *h)
+{
+    str_table g = { .cap = h->cap ? 2 * h->cap : 1024, .n = h->n };
+    g.key = lv_calloc((size_t)g.cap, sizeof *g.key, "the word table");
+    g.val = lv_calloc((size_t)g.cap, sizeof *g.val, "the word table");
+    if (!g.key || !g.val) {
+        free(g.key);
+        free(g.val);
+        return -1;
+    }
+    for (int64_t i = 0; i < h->cap; i++)
+        if (h->key[i]) {
+            const int64_t j = table_slot(&g, h->key[i]);
+            g.key[j] = h->key[i];
+            g.val[j] = h->val[i];
+        }
+    free(h->key);
+    free(h->val);
+    *h = g;
+    return 0;
+}
+
+/* Adds delta to s's count (a new key starts at 0); the slot, or -1 when out of memory. */
+static int64_t table_add(str_table *h, const char *s, int64_t delta)
+{
+    if (2 * (h->n + 1) > h->cap && table_grow(h) < 0)
+        return -1;
+    int64_t i = table_slot(h, s);
+    if (!h->key[i]) {
+        const size_t n = strlen(s);
+        h->key[i] = lv_malloc(n + 1, "a word");
+        if (!h->key[i])
+            return -1;
+        memcpy(h->key[i], s, n + 1);
+        h->n++;
+    }
+    h->val[i] += delta;
+    return i;
+}
+
+static void table_free(str_table *h)
+{
+    for (int64_t i = 0; i < h->cap; i++)
+        free(h->key[i]);
+    free(h->key);
+    free(h->val);
+    *h = (str_table){ 0 };
+}
+
+static int count_word(void *ctx, const char *word, int64_t bytes)
+{
+    return table_add(ctx, word, 1) < 0 ? -1 : 0;
+}
+
+typedef struct {
+    const char *word;
+    int64_t count;
+} word_count;
+
+static int by_count_then_bytes(const void *a, const void *b)
+{
+    const word_count *x = a, *y = b;
+    return x->count != y->count ? (x->count > y->count ? -1 : 1) : strcmp(x->word, y->word);
+}
+
+static int by_bytes(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The single-character pieces that spell word: its first character as itself, every later one
+ * as "##" + it. Calls add(h, piece, delta) for each. */
+static int spell(str_table *h, const char *word, int64_t delta)
+{
+    char piece[8];
+    for (const char *p = word; *p;) {
+        const char *q = p + 1;
+        while ((*q & 0xC0) == 0x80)          /* the continuation bytes of one UTF-8 character */
+            q++;
+        const int64_t k = p == word ? 0 : 2;
+        memcpy(piece, "##", 2);
+        memcpy(piece + k, p, (size_t)(q - p));
+        piece[k + (q - p)] = '\0';
+        if (table_add(h, piece, delta) < 0)
+            return -1;
+        p = q;
+    }
+    return 0;
+}
+
+static int out_append(char **out, int64_t *len, int64_t *cap, const char *token)
+{
+    const int64_t n = (int64_t)strlen(token);
+    if (*len + n + 2 > *cap) {
+        const int64_t c = 2 * (*cap + n + 2);
+        char *g = realloc(*out, (size_t)c);
+        if (!g)
+            return lv_set_error("out of memory writing the vocabulary (%lld bytes)", (long long)c);
+        *out = g;
+        *cap = c;
+    }
+    memcpy(*out + *len, token, (size_t)n);
+    *len += n;
+    (*out)[(*len)++] = '\n';
+    (*out)[*len] = '\0';
+    return 0;
+}
+
+static const char *const specials[] = { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]" };
+#define N_SPECIALS 5
+
+char *lv_vocab_build(const char *const *texts, int64_t n, int64_t size, int64_t *tokens)
+{
+    str_table words = { 0 }, entries = { 0 };
+    word_count *wc = NULL;
+    char **pieces = NULL, *out = NULL;
+    int64_t n_words = 0, n_pieces = 0, len = 0, cap = 0, k = 0, fewest = 0;
+    int rc = 0;
+    for (int64_t i = 0; i < n && rc == 0; i++)
+        rc = lv_tokenizer_words(texts[i], count_word, &words);
+    if (rc == 0 && words.n == 0)
+        rc = lv_set_error("the captions hold no words: nothing to build a vocabulary from");
+    if (rc == 0)
+        rc = (wc = lv_malloc((size_t)words.n * sizeof *wc, "the word list")) ? 0 : -1;
+    for (int64_t i = 0; rc == 0 && i < words.cap; i++)
+        if (words.key[i])
+            wc[n_words++] = (word_count){ words.key[i], words.val[i] };
+    if (rc == 0)
+        qsort(wc, (size_t)n_words, sizeof *wc, by_count_then_bytes);
+    /* entries counts how many reasons each token has to be listed: being one of the first k
+     * whole words, or spelling one of the others. Lowering k from n_words one word at a time
+     * keeps it exact; the largest k whose distinct entries fit wins (more whole words, fewer
+     * pieces per caption). */
+    for (int64_t i = 0; rc == 0 && i < n_words; i++)
+        rc = table_add(&entries, wc[i].word, 1) < 0 ? -1 : 0;
+    k = n_words;
+    int64_t distinct = entries.n;
+    fewest = N_SPECIALS + distinct;
+    while (rc == 0 && size > 0 && N_SPECIALS + distinct > size && k > 0) {
+        k--;
+        const int64_t slot = table_add(&entries, wc[k].word, -1);
+        distinct -= entries.val[slot] == 0;
+        /* count the pieces that become needed: an entry going 0 -> 1 */
+        str_table once = { 0 };
+        rc = spell(&once, wc[k].word, 1);
+        for (int64_t i = 0; rc == 0 && i < once.cap; i++)
+            if (once.key[i]) {
+                const int64_t s = table_add(&entries, once.key[i], 1);
+                rc = s < 0 ? -1 : 0;
+                distinct += rc == 0 && entries.val[s] == 1;
+            }
+        table_free(&once);
+        if (N_SPECIALS + distinct < fewest)
+            fewest = N_SPECIALS + distinct;
+    }
+    if (rc == 0 && size > 0 && N_SPECIALS + distinct > size)
+        rc = lv_set_error("--size %lld is too small for these captions: the 5 special tokens and "
+                          "the characters that spell every word need at least %lld; pass --size "
+                          "%lld or more", (long long)size, (long long)fewest, (long long)fewest);
+    /* the pieces: entries that are not among the first k whole words */
+    if (rc == 0)
+        rc = (pieces = lv_malloc((size_t)(entries.n ? entries.n : 1) * sizeof *pieces,
+                                 "the word pieces")) ? 0 : -1;
+    for (int64_t i = 0; rc == 0 && i < k; i++)
+        rc = table_add(&entries, wc[i].word, -((int64_t)1 << 40)) < 0 ? -1 : 0;   /* words */
+    for (int64_t i = 0; rc == 0 && i < entries.cap; i++)
+        if (entries.key[i] && entries.val[i] > 0)
+            pieces[n_pieces++] = entries.key[i];
+    if (rc == 0)
+        qsort(pieces, (size_t)n_pieces, sizeof *pieces, by_bytes);
+    for (int s = 0; rc == 0 && s < N_SPECIALS; s++)
+        rc = out_append(&out, &len, &cap, specials[s]);
+    for (int64_t i = 0; rc == 0 && i < k; i++)
+        rc = out_append(&out, &len, &cap, wc[i].word);
+    for (int pass = 0; pass < 2; pass++)           /* first characters, then "##" pieces */
+        for (int64_t i = 0; rc == 0 && i < n_pieces; i++)
+            if ((strncmp(pieces[i], "##", 2) == 0) == pass)
+                rc = out_append(&out, &len, &cap, pieces[i]);
+    if (rc == 0 && tokens)
+        *tokens = N_SPECIALS + k + n_pieces;
+    free(wc);
+    free(pieces);
+    table_free(&words);
+    table_free(&entries);
+    if (rc != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
 }

@@ -6,6 +6,7 @@
 #include "safetensors.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,14 @@ static int read_flat(lv_st_file *f, const char *path, const char *name, float *o
         return lv_set_error("%s: tensor '%s' is %s (want %" PRId64 " floats); this checkpoint "
                             "belongs to another configuration or tuning mode", path, name,
                             t ? "of another size" : "missing", n);
-    return lv_st_read_f32(f, t, out, n);
+    if (lv_st_read_f32(f, t, out, n) < 0)
+        return -1;
+    for (int64_t k = 0; k < n; k++)        /* a NaN moment would make every update NaN */
+        if (!isfinite(out[k]))
+            return lv_set_error("%s: tensor '%s' entry %" PRId64 " is %s: the optimiser state is "
+                                "not finite (the run diverged before this checkpoint); resume "
+                                "from an earlier one", path, name, k, isnan(out[k]) ? "NaN" : "Inf");
+    return 0;
 }
 
 int lv_checkpoint_load(const char *path, lv_model *m, lv_adamw *opt, lv_train_state *st,

@@ -63,6 +63,8 @@ typedef struct {
     lv_config cfg;
     const lv_backend *be;
     lv_params params;
+    const char *vocab;          /* vocab.txt text saved with the parameters (not owned; NULL:
+                                 * none): the ids mean nothing without it */
     lv_video_geometry geo;      /* of the current batch (video or image) */
     int image;                  /* the current batch is images */
     /* video tokenizers: tubelet(s) or, frame-level and images, the 2D patch */

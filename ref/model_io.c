@@ -5,6 +5,7 @@
 #include "error.h"
 #include "safetensors.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@ void lv_model_add_to_writer(lv_st_writer *w, const lv_model *m, const char *form
     LV_REQUIRE(lv_config_format(&m->cfg, config, sizeof config) < sizeof config);
     lv_st_writer_meta(w, "format", format);
     lv_st_writer_meta(w, "config", config);
+    if (m->vocab)
+        lv_st_writer_meta(w, "vocab", m->vocab);
     for (int64_t i = 0; i < m->params.count; i++) {
         const lv_param *p = &m->params.p[i];
         lv_st_writer_add_f32(w, p->name, lv_param_data(&m->params, i), p->ndim, p->shape);
@@ -49,15 +52,63 @@ static lv_st_file *open_params(const char *path)
     return f;
 }
 
+static void shape_text(char *out, size_t size, int ndim, const int64_t *shape)
+{
+    size_t n = (size_t)snprintf(out, size, "[");
+    for (int d = 0; d < ndim && n < size; d++)
+        n += (size_t)snprintf(out + n, size - n, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if (n < size)
+        snprintf(out + n, size - n, "]");
+}
+
+/* Every tensor the configuration implies, by name and shape, against the file's header, from the
+ * descriptor table alone: a few bytes of metadata must not make a loader allocate gigabytes
+ * before it finds out that the tensors are another model's. */
+static int check_tensors(const lv_config *c, lv_st_file *f, const char *path)
+{
+    lv_model t;
+    if (lv_model_build_table(&t, c, NULL) < 0) {
+        lv_model_free(&t);
+        return lv_set_error("%s: the configuration in its metadata: %s", path, lv_error());
+    }
+    int rc = 0;
+    for (int64_t i = 0; rc == 0 && i < t.params.count; i++) {
+        const lv_param *p = &t.params.p[i];
+        const lv_st_tensor *x = lv_st_find(f, p->name);
+        int same = x && x->ndim == p->ndim;
+        for (int d = 0; same && d < p->ndim; d++)
+            same = x->shape[d] == p->shape[d];
+        if (same)
+            continue;
+        char want[128], have[128];
+        shape_text(want, sizeof want, p->ndim, p->shape);
+        if (!x)
+            rc = lv_set_error("%s: tensor '%s' (%s by the configuration in its metadata) is not in "
+                              "the file: the metadata does not describe its tensors (the file is "
+                              "damaged or was edited); nothing was allocated for it. Use the file "
+                              "longvivit wrote", path, p->name, want);
+        else {
+            shape_text(have, sizeof have, x->ndim, x->shape);
+            rc = lv_set_error("%s: tensor '%s' is %s in the file, but the configuration in its "
+                              "metadata makes it %s: the metadata does not describe the tensors "
+                              "(the file is damaged or was edited); nothing was allocated for it. "
+                              "Use the file longvivit wrote", path, p->name, have, want);
+        }
+    }
+    lv_model_free(&t);
+    return rc;
+}
+
 int lv_config_from_file(lv_config *c, const char *path)
 {
     lv_st_file *f = open_params(path);
     if (!f)
         return -1;
     char *text = strdup(lv_st_meta(f, "config"));
-    lv_st_close(f);
-    if (!text)
+    if (!text) {
+        lv_st_close(f);
         return lv_set_error("out of memory reading the configuration of %s", path);
+    }
     int rc = lv_config_preset(c, "tiny");
     int line_no = 0;
     for (char *save = NULL, *l = strtok_r(text, "\n", &save); l && rc == 0;
@@ -67,7 +118,40 @@ int lv_config_from_file(lv_config *c, const char *path)
             rc = lv_set_error("%s: configuration line %d: %s", path, line_no, lv_error());
     }
     free(text);
-    return rc == 0 ? lv_config_validate(c) : rc;
+    if (rc == 0)
+        rc = lv_config_validate(c);
+    if (rc == 0)
+        rc = check_tensors(c, f, path);
+    lv_st_close(f);
+    return rc;
+}
+
+int lv_vocab_from_file(char **vocab, const char *path)
+{
+    *vocab = NULL;
+    lv_st_file *f = open_params(path);
+    if (!f)
+        return -1;
+    const char *v = lv_st_meta(f, "vocab");
+    if (v && !(*vocab = strdup(v))) {
+        lv_st_close(f);
+        return lv_set_error("out of memory reading the vocabulary stored in %s", path);
+    }
+    lv_st_close(f);
+    return 0;
+}
+
+/* A NaN or Inf parameter makes every embedding NaN and every metric meaningless: refused where
+ * a file's parameters are read, naming the first such entry. */
+static int check_finite(const char *path, const char *name, const float *x, int64_t n)
+{
+    for (int64_t k = 0; k < n; k++)
+        if (!isfinite(x[k]))
+            return lv_set_error("%s: tensor '%s' entry %lld is %s: the parameters are not finite "
+                                "(the run diverged before this file was written); use an earlier "
+                                "checkpoint, or train again with a lower learning rate",
+                                path, name, (long long)k, isnan(x[k]) ? "NaN" : "Inf");
+    return 0;
 }
 
 /* A bounded list of names for an error message; the count is always exact. */
@@ -109,7 +193,8 @@ int lv_model_load(lv_model *m, const char *path)
                                              "the staged parameters");
     for (int64_t i = 0; staged && i < ps->count; i++) {
         const lv_param *p = &ps->p[i];
-        if (lv_st_read_f32(f, lv_st_find(f, p->name), staged + p->offset, p->numel) < 0) {
+        if (lv_st_read_f32(f, lv_st_find(f, p->name), staged + p->offset, p->numel) < 0 ||
+            check_finite(path, p->name, staged + p->offset, p->numel) < 0) {
             free(staged);
             staged = NULL;
         }
@@ -165,10 +250,14 @@ int lv_model_start_from(lv_model *m, const char *path, int64_t *copied, int64_t 
             (*kept)++;
         } else if (t->numel == p->numel) {
             rc = lv_st_read_f32(f, t, staged + p->offset, p->numel);
+            if (rc == 0)
+                rc = check_finite(path, p->name, staged + p->offset, p->numel);
             (*copied)++;
         } else {
             float *old = lv_malloc((size_t)t->numel * sizeof(float), "a temporal table");
             rc = old ? lv_st_read_f32(f, t, old, t->numel) : -1;
+            if (rc == 0)
+                rc = check_finite(path, p->name, old, t->numel);
             if (rc == 0)
                 lv_temporal_resize(staged + p->offset, old, t->shape[0], p->shape[0],
                                    p->shape[1], m->cfg.temporal_extend);

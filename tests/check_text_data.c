@@ -755,6 +755,115 @@ END_TEST
 
 /* ---- suite ----------------------------------------------------------------------------------- */
 
+/* ---- building a vocabulary (longvivit vocab) -------------------------------------------------- */
+
+static int collect_word(void *ctx, const char *word, int64_t bytes)
+{
+    char *out = ctx;
+    const size_t n = strlen(out);
+    snprintf(out + n, 2048 - n, "%s%s", n ? " " : "", word);
+    return 0;
+}
+
+/* Every caption of the manifest encodes without [UNK], and the pieces ("##" dropped, joined)
+ * spell exactly the words the basic tokenization gives: the vocabulary covers the captions. */
+static void expect_round_trip(const lv_tokenizer *t, const char *const *texts, int64_t n_texts)
+{
+    enum { T = 256 };
+    int32_t ids[T];
+    uint8_t valid[T];
+    for (int64_t i = 0; i < n_texts; i++) {
+        char want[2048] = "", got[2048] = "";
+        ck_assert_int_eq(lv_tokenizer_words(texts[i], collect_word, want), 0);
+        const int64_t n = lv_tokenizer_encode(t, texts[i], ids, valid, T);
+        ck_assert_int_lt(n, T);                 /* nothing truncated */
+        for (int64_t k = 1; k + 1 < n; k++) {
+            ck_assert_msg(ids[k] != lv_tokenizer_id(t, "[UNK]"), "caption %lld: [UNK] at %lld",
+                          (long long)i, (long long)k);
+            const char *piece = lv_tokenizer_token(t, ids[k]);
+            const size_t len = strlen(got);
+            const int cont = !strncmp(piece, "##", 2);
+            snprintf(got + len, sizeof got - len, "%s%s", cont || !len ? "" : " ",
+                     piece + (cont ? 2 : 0));
+        }
+        ck_assert_str_eq(got, want);
+    }
+}
+
+START_TEST(test_vocab_build_round_trip)
+{
+    static const char manifest[] =
+        "{\"video\": \"a.mp4\", \"caption\": \"A red square moves up, then a green circle.\"}\n"
+        "{\"video\": \"b.mp4\", \"caption\": \"Déjà vu: the CAFÉ's «menu» costs $5!\"}\n"
+        "{\"video\": \"c.mp4\", \"caption\": \"中国 škoda   unaffable\\tred\\nsquare\"}\n"
+        "{\"video\": \"d.mp4\", \"caption\": \"the red circle; the red square (again)\"}\n";
+    char path[TEST_PATH_BYTES];
+    write_text(path, "train.jsonl", manifest);
+    lv_clip_list clips;
+    ck_assert_msg(lv_manifest_load(&clips, path, 0) == 0, "%s", lv_error());
+    const char *texts[4];
+    for (int i = 0; i < 4; i++)
+        texts[i] = clips.e[i].caption;
+    int64_t tokens = 0, all = 0;
+    /* every word whole; the same input gives the same bytes */
+    char *text = lv_vocab_build(texts, 4, 0, &all), *again = lv_vocab_build(texts, 4, 0, NULL);
+    ck_assert_msg(text && again, "%s", lv_error());
+    ck_assert_str_eq(text, again);
+    /* red 4 times; square and the 3 times each, so byte order */
+    const char *head = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nred\nsquare\nthe\n";
+    ck_assert(!strncmp(text, head, strlen(head)));
+    lv_tokenizer *t = lv_tokenizer_from_text(text, "built");
+    ck_assert_msg(t != NULL, "%s", lv_error());
+    ck_assert_int_eq(lv_tokenizer_vocab_size(t), all);
+    expect_round_trip(t, texts, 4);
+    lv_tokenizer_free(t);
+    /* a size that holds only some whole words: the rest are spelled with ## pieces */
+    const char *ab[] = { "aa ab ba bb", "aab abb bab bba aa", "aaa bbb abab baba aa ab" };
+    char *small = lv_vocab_build(ab, 3, 12, &tokens);     /* 12 words, 4 letters (a b ##a ##b) */
+    ck_assert_msg(small != NULL, "%s", lv_error());
+    ck_assert_int_le(tokens, 12);
+    ck_assert_str_eq(small, "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\naa\nab\naaa\na\nb\n##a\n##b\n");
+    t = lv_tokenizer_from_text(small, "built small");
+    ck_assert_msg(t != NULL, "%s", lv_error());
+    expect_round_trip(t, ab, 3);
+    printf("  vocab: %lld tokens cover the captions whole, %lld with ## pieces; both round-trip "
+           "without [UNK]\n", (long long)all, (long long)tokens);
+    lv_tokenizer_free(t);
+    /* too small even for the alphabet: refused with the size that works */
+    ck_assert_ptr_null(lv_vocab_build(ab, 3, 8, NULL));
+    expect_error("--size 8 is too small", "pass --size 9 or more");
+    free(text);
+    free(again);
+    free(small);
+    lv_clip_list_free(&clips);
+}
+END_TEST
+
+/* A model file stores the vocabulary's canonical text: CRLF or a missing last newline compare
+ * equal, a reordered vocabulary does not, at the first line that differs. */
+START_TEST(test_vocab_text_and_compare)
+{
+    lv_tokenizer *a = load_test_vocab();
+    char crlf[1024] = "";
+    for (const char *p = test_vocab; *p; p++)
+        strncat(crlf, *p == '\n' ? "\r\n" : (char[]){ *p, 0 }, sizeof crlf - strlen(crlf) - 1);
+    crlf[strlen(crlf) - 2] = '\0';                     /* no newline at the end */
+    lv_tokenizer *b = lv_tokenizer_from_text(crlf, "crlf");
+    ck_assert_msg(b != NULL, "%s", lv_error());
+    ck_assert_str_eq(lv_tokenizer_text(a), test_vocab);
+    ck_assert_str_eq(lv_tokenizer_text(b), test_vocab);
+    ck_assert_int_eq(lv_tokenizer_first_difference(a, b), -1);
+    lv_tokenizer *c = lv_tokenizer_from_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\nworld\n", "other");
+    ck_assert_msg(c != NULL, "%s", lv_error());
+    ck_assert_int_eq(lv_tokenizer_first_difference(a, c), 4);
+    ck_assert_ptr_null(lv_tokenizer_from_text("[PAD]\nhello\n", "stored"));
+    expect_error("stored", "[UNK]");
+    lv_tokenizer_free(a);
+    lv_tokenizer_free(b);
+    lv_tokenizer_free(c);
+}
+END_TEST
+
 static TCase *tmp_case(Suite *s, const char *name)
 {
     TCase *tc = tcase_create(name);
@@ -778,6 +887,8 @@ Suite *text_data_suite(void)
     tcase_add_test(tok, test_vocab_lookup);
     tcase_add_test(tok, test_vocab_errors);
     tcase_add_test(tok, test_tokenize_fuzz);
+    tcase_add_test(tok, test_vocab_build_round_trip);
+    tcase_add_test(tok, test_vocab_text_and_compare);
     TCase *man = tmp_case(s, "manifest");
     tcase_add_test(man, test_manifest_valid);
     tcase_add_loop_test(man, test_manifest_bad_line, 0,

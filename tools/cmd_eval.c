@@ -268,7 +268,9 @@ static int eval_usage(FILE *out)
             "           [--vocab FILE] [--sim-png OUT.png] [--backend cpu|ref] [--json]\n"
             "Zero-shot text->video and video->text retrieval (Recall@1/5/10, median rank) and\n"
             "multiple-choice accuracy (the option most similar to the video). The model sees\n"
-            "every token (no masking). --vocab defaults to vocab.txt beside the data.\n");
+            "every token (no masking). Captions are tokenized with the vocabulary stored in\n"
+            "CKPT; a --vocab that differs from it is refused. A file written before models\n"
+            "stored their vocabulary takes --vocab (default: vocab.txt beside the data).\n");
     return out == stderr ? 2 : 0;
 }
 
@@ -303,14 +305,15 @@ static int eval_parse(eval_args *a, int argc, char **argv)
     return 0;
 }
 
-/* The vocabulary: --vocab, else vocab.txt beside the first data file given. */
-static lv_tokenizer *eval_tokenizer(const eval_args *a)
+/* The vocabulary: the one stored in the checkpoint (an explicit --vocab must equal it); for an
+ * older file, --vocab, else vocab.txt beside the first data file given. *code: the exit code. */
+static lv_tokenizer *eval_tokenizer(const eval_args *a, int *code)
 {
     const char *near = a->data ? a->data : a->mcq ? a->mcq : a->msrvtt ? a->msrvtt
                      : a->youcook2 ? a->youcook2 : a->egoschema;
     char path[4096];
-    if (a->vocab)
-        return lv_tokenizer_load(a->vocab);
+    lv_config c;
+    *code = 1;
     if (!near) {
         lv_set_error("nothing to evaluate: give --data, --mcq, --msrvtt, --youcook2 or "
                      "--egoschema");
@@ -320,7 +323,9 @@ static lv_tokenizer *eval_tokenizer(const eval_args *a)
     char *slash = strrchr(path, '/');
     snprintf(slash ? slash + 1 : path, sizeof path - (size_t)(slash ? slash + 1 - path : 0),
              "vocab.txt");
-    return lv_tokenizer_load(path);
+    if (lv_config_from_file(&c, a->ckpt) < 0)      /* the embedding rows the ids index */
+        return NULL;
+    return vocab_for_model(a->ckpt, c.vocab, a->vocab, path, code);
 }
 
 int cmd_eval(int argc, char **argv)
@@ -336,7 +341,8 @@ int cmd_eval(int argc, char **argv)
     lv_model m = { 0 };
     lv_clip_list clips = { 0 };
     lv_mcq_list q = { 0 };
-    lv_tokenizer *tok = eval_tokenizer(&a);
+    int code = 1;
+    lv_tokenizer *tok = eval_tokenizer(&a, &code);
     int rc = tok ? load_trained(&m, a.ckpt, backend_by_name(a.backend ? a.backend : "cpu")) : -1;
     const int have_clips = a.data || a.msrvtt || a.youcook2;
     if (rc == 0 && a.data)
@@ -371,25 +377,28 @@ int cmd_eval(int argc, char **argv)
     lv_tokenizer_free(tok);
     lv_clip_list_free(&clips);
     lv_mcq_list_free(&q);
-    return rc == 0 ? 0 : 1;
+    return rc == 0 ? 0 : tok ? 1 : code;
 }
 
 int cmd_encode(int argc, char **argv)
 {
-    const char *ckpt = NULL, *out = "embeddings.safetensors";
+    const char *ckpt = NULL, *out = "embeddings.safetensors", *vocab = NULL;
     const char **videos = calloc((size_t)argc, sizeof *videos);
     int64_t n = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: longvivit encode --ckpt CKPT [--out FILE] VIDEO...\n"
+            printf("usage: longvivit encode --ckpt CKPT [--out FILE] [--vocab FILE] VIDEO...\n"
                    "Writes the L2-normalised video embeddings (one row per video, in order) as\n"
                    "tensor 'video_embeddings' of FILE (default embeddings.safetensors), with the\n"
-                   "video paths in its metadata.\n");
+                   "video paths in its metadata. Videos need no vocabulary; a --vocab is checked\n"
+                   "against the one stored in CKPT (refused when it differs) and stored with the\n"
+                   "embeddings, so the text side of a search uses the same one.\n");
             free(videos);
             return 0;
         }
-        if ((!strcmp(argv[i], "--ckpt") || !strcmp(argv[i], "--out")) && i + 1 < argc)
-            *(argv[i][2] == 'c' ? &ckpt : &out) = argv[i + 1], i++;
+        if ((!strcmp(argv[i], "--ckpt") || !strcmp(argv[i], "--out") ||
+             !strcmp(argv[i], "--vocab")) && i + 1 < argc)
+            *(argv[i][2] == 'c' ? &ckpt : argv[i][2] == 'o' ? &out : &vocab) = argv[i + 1], i++;
         else
             videos[n++] = argv[i];
     }
@@ -400,7 +409,17 @@ int cmd_encode(int argc, char **argv)
     }
     lv_model m = { 0 }, em = { 0 };
     float *emb = NULL;
-    int rc = load_trained(&m, ckpt, &lv_backend_cpu);
+    lv_tokenizer *tok = NULL;
+    lv_config c;
+    int code = 1;
+    int rc = lv_config_from_file(&c, ckpt);
+    if (rc == 0) {          /* the stored vocabulary, checked against --vocab */
+        tok = vocab_for_model(ckpt, c.vocab, vocab, NULL, &code);
+        rc = tok || !vocab ? 0 : -1;       /* without --vocab, an older file needs none */
+        code = tok || vocab ? code : 1;
+    }
+    if (rc == 0)
+        rc = load_trained(&m, ckpt, &lv_backend_cpu);
     if (rc == 0)
         rc = eval_model_make(&em, &m, 8);
     if (rc == 0) {
@@ -412,6 +431,8 @@ int cmd_encode(int argc, char **argv)
             const int64_t shape[2] = { n, E };
             char key[32];
             lv_st_writer_add_f32(w, "video_embeddings", emb, 2, shape);
+            if (tok)
+                lv_st_writer_meta(w, "vocab", lv_tokenizer_text(tok));
             for (int64_t i = 0; i < n; i++) {
                 snprintf(key, sizeof key, "video.%lld", (long long)i);
                 lv_st_writer_meta(w, key, videos[i]);
@@ -427,7 +448,8 @@ int cmd_encode(int argc, char **argv)
     else
         fprintf(stderr, "longvivit encode: %s\n", lv_error());
     lv_model_free(&m);
+    lv_tokenizer_free(tok);
     free(emb);
     free(videos);
-    return rc == 0 ? 0 : 1;
+    return rc == 0 ? 0 : code;
 }

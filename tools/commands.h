@@ -15,6 +15,16 @@ int cmd_frames(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_memory(int argc, char **argv);
 int cmd_golden(int argc, char **argv);
+int cmd_vocab(int argc, char **argv);
+
+/* The vocabulary of a model read from file `model` (NULL: a fresh model, which takes given,
+ * else fallback): the one the file stores, which an explicit --vocab `given` must equal; for a
+ * file that predates stored vocabularies, given else fallback, with a note, refused when it has
+ * more tokens than model_vocab (the file's embedding rows; 0: unchecked). NULL + lv_error() and
+ * *code (2 for a usage error: a --vocab that is not the model's; 1 otherwise) on failure. */
+#include "wordpiece.h"
+lv_tokenizer *vocab_for_model(const char *model, int64_t model_vocab, const char *given,
+                              const char *fallback, int *code);
 
 /* The backend called NAME ("ref": the plain kernels, "cpu": OpenBLAS + OpenMP); NULL + a
  * message on stderr for any other name. */

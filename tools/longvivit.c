@@ -26,6 +26,7 @@ static int usage(FILE *out)
             "  train --data MANIFEST      contrastive training (ShortViViT, LongViViT recipes)\n"
             "  eval --ckpt CKPT --data M  zero-shot retrieval and multiple-choice accuracy\n"
             "  encode --ckpt CKPT VIDEO.. video embeddings to a safetensors file\n"
+            "  vocab --data M --out FILE  a WordPiece vocab.txt for a manifest's captions\n"
             "  bench --preset P           time training steps; GFLOP/s beside this machine's sgemm\n"
             "  memory --preset P          analytic peak memory of a step (--measure: and measured)\n"
             "  golden --out|--check DIR   write golden files / check a backend against them\n"
@@ -313,6 +314,8 @@ int main(int argc, char **argv)
         return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "encode"))
         return cmd_encode(argc - 1, argv + 1);
+    if (!strcmp(cmd, "vocab"))
+        return cmd_vocab(argc - 1, argv + 1);
     if (!strcmp(cmd, "synth"))
         return cmd_synth(argc - 1, argv + 1);
     if (!strcmp(cmd, "frames"))
