@@ -89,7 +89,7 @@ LIB       := $(BUILD)/liblongvivit.a
 PROGRAM   := $(BUILD)/longvivit
 TESTS     := $(BUILD)/run_tests
 
-.PHONY: all check clean config cuda docs demo deps golden bench mutants
+.PHONY: all check clean config cuda docs demo deps golden bench mutants fuzz
 all: config $(LIB) $(PROGRAM) $(BENCHES)
 
 config:
@@ -193,6 +193,34 @@ ifeq ($(HAVE_NVCC),yes)
 else
 	@echo "nvcc not found (or CUDA=0): skipping the CUDA path"
 endif
+
+# Fuzzing (optional, not in check or CI): the libFuzzer harnesses of tests/fuzz/, one per parser,
+# built with clang (apt-get install clang) against the sources with ASan + UBSan, then run one at
+# a time at nice 19 for FUZZ_SECONDS each, or FUZZ_RUNS executions each when set; seeds come
+# from tests/fuzz/seeds.sh, findings land in $(BUILD)/fuzz/findings/ (docs/fuzzing.md).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS    ?= 0
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_FLAGS   := -std=c11 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=all -Wno-unknown-pragmas
+FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(REF_SRC) $(DATA_SRC))
+fuzz: config $(FUZZ_BINS)
+	bash tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_RUNS)
+
+$(FUZZ_DIR)/obj/%.o: %.c $(wildcard ref/*.h data/*.h)
+	@command -v $(FUZZ_CC) >/dev/null || { echo "make fuzz needs clang (apt-get install clang)"; exit 1; }
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(CPPFLAGS) $(DATA_CFLAGS) -c $< -o $@
+
+$(FUZZ_DIR)/libfuzz.a: $(FUZZ_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_DIR)/libfuzz.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $(CPPFLAGS) $(DATA_CFLAGS) $< $(FUZZ_DIR)/libfuzz.a \
+	  $(LDLIBS) -o $@
 
 clean:
 	rm -rf build

@@ -14,6 +14,10 @@ packages=(
     time                            # /usr/bin/time -v: peak memory as the OS reports it
 )
 
+# optional, only with --fuzz: clang for `make fuzz` (the libFuzzer harnesses of tests/fuzz/,
+# not part of make check or CI)
+if [ "${1:-}" = --fuzz ]; then packages+=(clang); fi
+
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
