@@ -604,8 +604,13 @@ static int setup_data(run *r)
         return -1;
     char folder[2048], vocab[2100];
     snprintf(vocab, sizeof vocab, "%s/vocab.txt", folder_of(data, folder, sizeof folder));
-    r->tok = lv_tokenizer_load(opt_get(&r->opt, "vocab", vocab));
-    if (!r->tok || lv_manifest_load(&r->clips, data, 1) < 0)
+    /* --from / --resume: the vocabulary stored in that file (a differing --vocab is refused) */
+    int code;
+    r->tok = vocab_for_model(r->resume ? r->resume : opt_get(&r->opt, "from", NULL), 0,
+                             opt_get(&r->opt, "vocab", NULL), vocab, &code);
+    if (!r->tok)
+        return code == 2 ? usage_error("%s", lv_error()) : -1;
+    if (lv_manifest_load(&r->clips, data, 1) < 0)
         return -1;
     return r->clips.n ? 0 : lv_set_error("%s lists no clips to train on", data);
 }
@@ -975,6 +980,8 @@ int cmd_train(int argc, char **argv)
         rc = lock_run_folder(&r);
     if (rc == 0)
         rc = setup_model(&r, c.resume);
+    if (rc == 0)
+        r.model.vocab = lv_tokenizer_text(r.tok);  /* stored in every checkpoint */
     if (rc == 0 && r.step == r.steps) {
         fprintf(stderr, "%s is already at step %lld of --steps %lld: nothing to do (give "
                 "--steps above %lld to train on)\n", c.resume, (long long)r.step,
