@@ -5,6 +5,11 @@
 #include "check_util.h"
 #include "error.h"
 #include "safetensors.h"
+#include "backend.h"
+#include "model_io.h"
+
+#include <sys/resource.h>
+#include <time.h>
 
 #include <dirent.h>
 #include <math.h>
@@ -775,6 +780,108 @@ START_TEST(test_bad_header)
 }
 END_TEST
 
+/* ---- model files: vocabulary, metadata against tensors, finite parameters ------------------- */
+
+static lv_config tiny_config(void)
+{
+    lv_config c;
+    ck_assert_int_eq(lv_config_preset(&c, "tiny"), 0);
+    return c;
+}
+
+START_TEST(test_model_vocab_stored)
+{
+    char path[TEST_PATH_BYTES], bare[TEST_PATH_BYTES];
+    tmp_path(path, "params.safetensors");
+    tmp_path(bare, "bare.safetensors");
+    const lv_config c = tiny_config();
+    lv_model m;
+    ck_assert_int_eq(lv_model_build(&m, &c, &lv_backend_ref), 0);
+    ck_assert_msg(lv_model_save(&m, bare) == 0, "%s", lv_error());
+    m.vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\nred\n";
+    ck_assert_msg(lv_model_save(&m, path) == 0, "%s", lv_error());
+    char *v = (char *)"unset";
+    ck_assert_msg(lv_vocab_from_file(&v, path) == 0, "%s", lv_error());
+    ck_assert_str_eq(v, m.vocab);
+    free(v);
+    ck_assert_int_eq(lv_vocab_from_file(&v, bare), 0);
+    ck_assert_ptr_null(v);                        /* an older file: none stored */
+    printf("  the vocabulary travels in the metadata; a file without one says so\n");
+    lv_model_free(&m);
+}
+END_TEST
+
+/* Metadata claiming a model far larger than the tensors (width 2048, 24 layers: ~4.7 GB) is
+ * refused from the header, before any parameter memory, naming the tensor and both shapes. */
+START_TEST(test_model_config_claims_huge)
+{
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "huge.safetensors");
+    const lv_config c = tiny_config();
+    lv_model m;
+    ck_assert_int_eq(lv_model_build(&m, &c, &lv_backend_ref), 0);
+    lv_model claim = m;                            /* the same tensors, another config */
+    ck_assert_int_eq(lv_config_set(&claim.cfg, "width=2048"), 0);
+    ck_assert_int_eq(lv_config_set(&claim.cfg, "layers=24"), 0);
+    ck_assert_msg(lv_config_validate(&claim.cfg) == 0, "%s", lv_error());
+    lv_st_writer *w = lv_st_writer_new();
+    lv_model_add_to_writer(w, &claim, LV_PARAMS_FORMAT);
+    ck_assert_msg(lv_st_writer_write(w, path) == 0, "%s", lv_error());
+    lv_st_writer_free(w);
+    struct rusage before, after;
+    struct timespec t0, t1;
+    getrusage(RUSAGE_SELF, &before);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    lv_config back;
+    ck_assert_int_lt(lv_config_from_file(&back, path), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    getrusage(RUSAGE_SELF, &after);
+    const double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    const long grew_kb = after.ru_maxrss - before.ru_maxrss;
+    printf("  refused in %.3f s, peak RSS +%ld KiB: %s\n", s, grew_kb, lv_error());
+    ck_assert_ptr_nonnull(strstr(lv_error(), path));
+    ck_assert_ptr_nonnull(strstr(lv_error(), "in the file, but the configuration in its metadata "
+                                             "makes it ["));
+    ck_assert_ptr_nonnull(strstr(lv_error(), "2048"));
+    ck_assert_msg(s < 2.0, "took %.2f s", s);
+    ck_assert_msg(grew_kb < 64 * 1024, "peak RSS grew by %ld KiB", grew_kb);
+    lv_model_free(&m);
+}
+END_TEST
+
+/* A NaN or Inf parameter is refused by every loader, naming the file, the tensor and the entry;
+ * the model is left as it was. */
+START_TEST(test_model_non_finite_refused)
+{
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "nan.safetensors");
+    const lv_config c = tiny_config();
+    lv_model m, b;
+    ck_assert_int_eq(lv_model_build(&m, &c, &lv_backend_ref), 0);
+    const int64_t i = lv_params_find(&m.params, "text.token_embed");
+    const int64_t k = i >= 0 ? i : 3;
+    for (int bad = 0; bad < 2; bad++) {
+        lv_param_data(&m.params, k)[5] = bad ? INFINITY : NAN;
+        ck_assert_msg(lv_model_save(&m, path) == 0, "%s", lv_error());
+        ck_assert_int_eq(lv_model_build(&b, &c, &lv_backend_ref), 0);
+        const float kept = b.params.data[0];
+        char want[160];
+        snprintf(want, sizeof want, "tensor '%s' entry 5 is %s", m.params.p[k].name,
+                 bad ? "Inf" : "NaN");
+        ck_assert_int_lt(lv_model_load(&b, path), 0);
+        printf("  load: %s\n", lv_error());
+        ck_assert_ptr_nonnull(strstr(lv_error(), path));
+        ck_assert_ptr_nonnull(strstr(lv_error(), want));
+        ck_assert(b.params.data[0] == kept);
+        int64_t copied, resized, left;
+        ck_assert_int_lt(lv_model_start_from(&b, path, &copied, &resized, &left), 0);
+        ck_assert_ptr_nonnull(strstr(lv_error(), want));
+        lv_model_free(&b);
+    }
+    lv_model_free(&m);
+}
+END_TEST
+
 Suite *safetensors_suite(void)
 {
     const test_row rows[] = {
@@ -793,6 +900,9 @@ Suite *safetensors_suite(void)
         { "errors", test_read_errors, 1 },
         { "errors", test_writer_errors, 1 },
         { "errors", test_bad_prefix, 1 },
+        { "model_files", test_model_vocab_stored, 1 },
+        { "model_files", test_model_config_claims_huge, 1 },
+        { "model_files", test_model_non_finite_refused, 1 },
         { "bad_header", test_bad_header, (int)(sizeof bad_cases / sizeof bad_cases[0]) },
     };
     return suite_from_rows("safetensors", rows, sizeof rows / sizeof rows[0], 10, 1);

@@ -355,6 +355,81 @@ set_f32() {
 import json, struct, sys
 path, name, i, v = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 b = bytearray(open(path, "rb").read())
+# the vocabulary travels with the model; metadata that does not describe the tensors and
+# non-finite parameters are refused (issue 12, items 3, 4, 7, 8)
+st_edit() {    # st_edit IN OUT MODE: a copy without "vocab" (old), claiming a huge model, or NaN
+    /usr/bin/python3 - "$@" <<'PY'
+import json, struct, sys
+src, dst, mode = sys.argv[1:4]
+b = open(src, 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+h = json.loads(b[8:8 + n]); data = bytearray(b[8 + n:])
+meta = h['__metadata__']
+if mode == 'old':
+    meta.pop('vocab', None)
+elif mode == 'huge':
+    lines = [l for l in meta['config'].split('\n') if not l.startswith(('width=', 'layers='))]
+    meta['config'] = '\n'.join(lines + ['width=2048', 'layers=24'])
+elif mode == 'nan':
+    t = h['text.token_embed']
+    data[t['data_offsets'][0] + 20:t['data_offsets'][0] + 24] = struct.pack('<f', float('nan'))
+text = json.dumps(h).encode()
+text += b' ' * (-(8 + len(text)) % 8)
+open(dst, 'wb').write(struct.pack('<Q', len(text)) + text + bytes(data))
+PY
+}
+ck="$tmp/run/ckpt.safetensors"
+expect 0 "a checkpoint stores its vocabulary" "$bin" inspect "$ck"
+contains "meta vocab is listed" "meta vocab = \[PAD\]"
+{ head -n 5 "$tmp/synth/vocab.txt"; tail -n +6 "$tmp/synth/vocab.txt" | sort -r; } >"$tmp/reordered.txt"
+{ head -n 5 "$tmp/synth/vocab.txt"; echo extra1; echo extra2; tail -n +6 "$tmp/synth/vocab.txt"; } >"$tmp/bigger.txt"
+expect 2 "eval refuses a reordered vocabulary of the same size" "$bin" eval --ckpt "$ck" \
+    --data "$tmp/synth/test.jsonl" --vocab "$tmp/reordered.txt"
+contains "and says what to pass" "not the vocabulary stored in .*Leave --vocab out"
+expect 2 "eval refuses a larger vocabulary (no abort)" "$bin" eval --ckpt "$ck" \
+    --data "$tmp/synth/test.jsonl" --vocab "$tmp/bigger.txt"
+expect 0 "eval accepts the same vocabulary" "$bin" eval --ckpt "$ck" \
+    --data "$tmp/synth/test.jsonl" --vocab "$tmp/synth/vocab.txt"
+expect 0 "encode takes --vocab (not as a video)" "$bin" encode --ckpt "$ck" \
+    --vocab "$tmp/synth/vocab.txt" --out "$tmp/emb2.safetensors" "$tmp/synth/videos/v0000.mp4"
+contains "one embedding" "wrote 1 embeddings"
+expect 2 "encode refuses a vocabulary that is not the model's" "$bin" encode --ckpt "$ck" \
+    --vocab "$tmp/reordered.txt" --out "$tmp/emb2.safetensors" "$tmp/synth/videos/v0000.mp4"
+expect 2 "train --from refuses a vocabulary that is not the stored one" "$bin" train \
+    --data "$tmp/synth/train.jsonl" --from "$ck" --vocab "$tmp/reordered.txt" --steps 1 \
+    --batch 2 --frames 8 --out "$tmp/fromrun"
+if st_edit "$ck" "$tmp/old.safetensors" old && st_edit "$ck" "$tmp/huge.safetensors" huge &&
+   st_edit "$ck" "$tmp/nanp.safetensors" nan; then
+    expect 0 "a file without a stored vocabulary works with --vocab" "$bin" eval \
+        --ckpt "$tmp/old.safetensors" --data "$tmp/synth/test.jsonl" --vocab "$tmp/synth/vocab.txt"
+    contains "with a note" "note: .*stores no vocabulary"
+    expect 2 "a larger --vocab for such a file is refused, not an abort" "$bin" eval \
+        --ckpt "$tmp/old.safetensors" --data "$tmp/synth/test.jsonl" --vocab "$tmp/bigger.txt"
+    contains "naming both sizes" "has 31 tokens but the model .* has 29"
+    start=$(date +%s%N)
+    expect 1 "metadata claiming width 2048, 24 layers is refused" "$bin" eval \
+        --ckpt "$tmp/huge.safetensors" --data "$tmp/synth/test.jsonl"
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    contains "naming the tensor and both shapes" "tensor '.*' is \[.*\] in the file, but .* makes it \[2048"
+    if [ "$ms" -lt 2000 ]; then ok "refused in $ms ms (under 2 s)"; else fail "refusal took $ms ms"; fi
+    expect 1 "eval refuses a NaN parameter" "$bin" eval --ckpt "$tmp/nanp.safetensors" \
+        --data "$tmp/synth/test.jsonl"
+    contains "naming tensor and entry" "nanp.safetensors: tensor 'text.token_embed' entry 5 is NaN"
+    expect 1 "encode refuses a NaN parameter" "$bin" encode --ckpt "$tmp/nanp.safetensors" \
+        --out "$tmp/emb3.safetensors" "$tmp/synth/videos/v0000.mp4"
+    expect 1 "train --from refuses a NaN parameter" "$bin" train --data "$tmp/synth/train.jsonl" \
+        --from "$tmp/nanp.safetensors" --steps 1 --batch 2 --frames 8 --out "$tmp/fromnan"
+    contains "naming the entry" "entry 5 is NaN"
+else
+    fail "st_edit could not rewrite the checkpoint"
+fi
+expect 0 "vocab builds a vocab.txt from a manifest" "$bin" vocab --data "$tmp/synth/train.jsonl" \
+    --out "$tmp/built.txt"
+if [ "$(head -n 5 "$tmp/built.txt" | tr '\n' ' ')" = "[PAD] [UNK] [CLS] [SEP] [MASK] " ]; then
+    ok "the special tokens come first"; else fail "built.txt starts $(head -n 5 "$tmp/built.txt")"; fi
+expect 1 "vocab refuses a size too small, saying what fits" "$bin" vocab \
+    --data "$tmp/synth/train.jsonl" --out "$tmp/built.txt" --size 6
+contains "the smallest size" "pass --size [0-9]* or more"
 n = struct.unpack("<Q", b[:8])[0]
 at = 8 + n + json.loads(b[8:8 + n])[name]["data_offsets"][0] + 4 * i
 old = struct.unpack("<f", b[at:at + 4])[0]
