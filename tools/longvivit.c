@@ -58,7 +58,7 @@ static void print_shape(const lv_st_tensor *t)
  * so beyond 3.4e38 counts as Inf): prints it and returns 1; 0 when every entry is finite, -1 on
  * a read error. inspect alone checks the structure only, which a checkpoint written after a NaN
  * step passes; training's tests need its numbers finite too. */
-static int first_non_finite(lv_st_file *f, const char *path)
+static int first_non_finite(lv_st_file *f, const char *path, int warn_only)
 {
     int64_t checked = 0, tensors = 0;
     for (int64_t i = 0; i < lv_st_count(f); i++) {
@@ -74,8 +74,9 @@ static int first_non_finite(lv_st_file *f, const char *path)
         }
         for (int64_t k = 0; k < t->numel; k++)
             if (!isfinite(x[k])) {
-                printf("not finite: %s[%lld] = %g (the first NaN/Inf, in header order)\n",
-                       t->name, (long long)k, (double)x[k]);
+                printf("%snot finite: %s[%lld] = %g (the first NaN/Inf, in header order)%s\n",
+                       warn_only ? "warning: " : "", t->name, (long long)k, (double)x[k],
+                       warn_only ? "; eval, encode and train refuse this file" : "");
                 free(x);
                 return 1;
             }
@@ -83,7 +84,8 @@ static int first_non_finite(lv_st_file *f, const char *path)
         checked += t->numel;
         tensors++;
     }
-    printf("finite: all %lld entries of %lld float tensors\n", (long long)checked,
+    if (!warn_only)
+        printf("finite: all %lld entries of %lld float tensors\n", (long long)checked,
            (long long)tensors);
     return 0;
 }
@@ -124,7 +126,12 @@ static int cmd_inspect(int argc, char **argv)
         elements += t->numel;
     }
     printf("total: %lld elements, %lld bytes of data\n", (long long)elements, (long long)bytes);
-    const int bad = finite ? first_non_finite(f, path) : 0;
+    /* plain inspect stays permissive (exit 0) but says when a float is NaN or Inf */
+    const int bad = first_non_finite(f, path, !finite);
+    if (!finite && bad > 0) {
+        lv_st_close(f);
+        return 0;
+    }
     lv_st_close(f);
     return bad ? 1 : 0;
 }
