@@ -30,6 +30,7 @@ HAVE_CHECK  := $(call have_pc,check)
 HAVE_CJSON  := $(call have_pc,libcjson)
 HAVE_PNG    := $(call have_pc,libpng)
 HAVE_FFMPEG := $(call have_pc,libavformat libavcodec libavutil libswscale)
+HAVE_CAIRO  := $(call have_pc,cairo)
 HAVE_NVCC   := $(if $(filter 0,$(CUDA)),,$(if $(NVCC),yes))
 
 # ---- flags ------------------------------------------------------------------------------------
@@ -63,6 +64,10 @@ endif
 ifeq ($(HAVE_PNG),yes)
   DATA_CFLAGS += $(shell $(PKG) --cflags libpng)
   LDLIBS      += $(shell $(PKG) --libs libpng)
+endif
+ifeq ($(HAVE_CAIRO),yes)     # optional: without it the pictures are skipped with one line
+  DATA_CFLAGS += $(shell $(PKG) --cflags cairo) -DLV_HAVE_CAIRO
+  LDLIBS      += $(shell $(PKG) --libs cairo)
 endif
 LDLIBS += -lpthread
 ifeq ($(HAVE_CJSON),yes)
@@ -99,6 +104,7 @@ config:
 	@echo "  cJSON    : $(or $(HAVE_CJSON),no)"
 	@echo "  libpng   : $(or $(HAVE_PNG),no)"
 	@echo "  FFmpeg   : $(or $(HAVE_FFMPEG),no)"
+	@echo "  cairo    : $(or $(HAVE_CAIRO),no (no pictures: charts and contact sheets))"
 	@echo "  Check    : $(or $(HAVE_CHECK),no)"
 	@echo "  nvcc     : $(or $(HAVE_NVCC),no$(if $(filter 0,$(CUDA)), (CUDA=0)))"
 	@echo "  sanitize : $(or $(SANITIZE),off)"

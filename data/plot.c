@@ -1,8 +1,7 @@
-/* Line charts and heatmaps as PNG (see plot.h): an RGB canvas, Bresenham lines, filled
- * rectangles and the 5x7 bitmap font of font.c, then one atomic lv_image_write_png.
- * No plotting or text library, no anti-aliasing, no scaling. */
+/* Line charts and heatmaps as PNG (see plot.h), drawn with cairo on the shared canvas (canvas.h):
+ * anti-aliased series and text, crisp one-pixel axes and grid lines (drawn on pixel centres),
+ * heatmap cells filled without anti-aliasing so each is exactly its colour. */
 #include "plot.h"
-#include "font.h"
 
 #include "error.h"
 #include "image.h"
@@ -10,12 +9,26 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
-typedef struct {
-    uint8_t *rgb;                   /* (height, width, 3) */
-    int64_t width, height;
-} lv_canvas;
+#ifndef LV_HAVE_CAIRO
+
+int lv_plot_lines(const char *png, const float *y, const float *y2, int64_t n, int64_t width,
+                  int64_t height, const lv_plot_text *text)
+{
+    return lv_set_error("%s", LV_NO_PICTURES);
+}
+
+int lv_plot_matrix(const char *png, const float *m, int64_t rows, int64_t cols, int64_t cell,
+                   float lo, float hi, const lv_plot_matrix_text *text)
+{
+    return lv_set_error("%s", LV_NO_PICTURES);
+}
+
+#else
+
+#define TICK_FONT 12.0
+#define TITLE_FONT 15.0
+#define AXIS_FONT 13.0
 
 typedef struct {
     int64_t x0, y0, w, h;           /* the line chart's data area */
@@ -25,98 +38,12 @@ typedef struct {
     double lo, hi, step;            /* an axis range, whole multiples of its tick step */
 } lv_axis;
 
-static const uint8_t black[3] = { 0, 0, 0 };
-static const uint8_t grid[3] = { 225, 225, 225 }, grey[3] = { 128, 128, 128 };
-static const uint8_t y_rgb[3] = { LV_PLOT_Y_RGB }, y2_rgb[3] = { LV_PLOT_Y2_RGB };
-
-/* ---- canvas and font ------------------------------------------------------------------------ */
-
-
-static void put_pixel(const lv_canvas *cv, int64_t x, int64_t y, const uint8_t *c)
-{
-    if (x >= 0 && y >= 0 && x < cv->width && y < cv->height)
-        memcpy(cv->rgb + (y * cv->width + x) * 3, c, 3);
-}
-
-static void fill_rect(const lv_canvas *cv, int64_t x, int64_t y, int64_t w, int64_t h,
-                      const uint8_t *c)
-{
-    for (int64_t yy = y; yy < y + h; yy++)
-        for (int64_t xx = x; xx < x + w; xx++)
-            put_pixel(cv, xx, yy, c);
-}
-
-static int64_t text_width(const char *text, int64_t zoom)
-{
-    const int64_t len = (int64_t)strlen(text);
-    return len ? (6 * len - 1) * zoom : 0;
-}
-
-/* text with its top-left corner at (x, y), each font pixel a zoom x zoom square, clipped. */
-static void draw_text(const lv_canvas *cv, int64_t x, int64_t y, int64_t zoom, const char *text,
-                      const uint8_t *c)
-{
-    for (int64_t i = 0; text[i]; i++) {
-        const uint8_t *g = lv_font_glyph(text[i]);
-        for (int64_t r = 0; r < 7; r++)
-            for (int64_t b = 0; b < 5; b++)
-                if (g[r] >> (4 - b) & 1)
-                    fill_rect(cv, x + (6 * i + b) * zoom, y + r * zoom, zoom, zoom, c);
-    }
-}
-
-static int64_t abs64(int64_t v)
-{
-    return v < 0 ? -v : v;
-}
-
-/* Bresenham: every pixel of the 8-connected line from (x0, y0) to (x1, y1), both ends included. */
-static void draw_line(const lv_canvas *cv, int64_t x0, int64_t y0, int64_t x1, int64_t y1,
-                      const uint8_t *c)
-{
-    const int64_t dx = abs64(x1 - x0), dy = -abs64(y1 - y0);
-    const int64_t sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1;
-    int64_t err = dx + dy;
-    for (;;) {
-        put_pixel(cv, x0, y0, c);
-        if (x0 == x1 && y0 == y1)
-            return;
-        const int64_t e2 = 2 * err;
-        if (e2 >= dy) {
-            err += dy;
-            x0 += sx;
-        }
-        if (e2 <= dx) {
-            err += dx;
-            y0 += sy;
-        }
-    }
-}
-
-static int canvas_new(lv_canvas *cv, int64_t width, int64_t height)
-{
-    cv->width = width;
-    cv->height = height;
-    cv->rgb = lv_malloc((size_t)(width * height * 3), "a plot canvas");
-    if (cv->rgb)
-        memset(cv->rgb, 255, (size_t)(width * height * 3));
-    return cv->rgb ? 0 : -1;
-}
-
-static int canvas_write(lv_canvas *cv, const char *png)
-{
-    const int rc = lv_image_write_png(png, cv->rgb, cv->width, cv->height);
-    free(cv->rgb);
-    cv->rgb = NULL;
-    return rc;
-}
-
-/* ---- line chart ----------------------------------------------------------------------------- */
+/* ---- shared --------------------------------------------------------------------------------- */
 
 /* 1, 2 or 5 x 10^k: the smallest such step giving at most `target` steps over span > 0. */
 static double nice_step(double span, int64_t target)
 {
-    const double raw = span / (double)target;
+    const double raw = span / (double)(target > 0 ? target : 1);
     const double mag = pow(10.0, floor(log10(raw)));
     const double f = raw / mag;
     return (f <= 1.0 ? 1.0 : f <= 2.0 ? 2.0 : f <= 5.0 ? 5.0 : 10.0) * mag;
@@ -130,6 +57,33 @@ static void finite_range(const float *y, int64_t n, double *lo, double *hi)
             *hi = fmax(*hi, y[i]);
         }
 }
+
+/* A tick value as text: "%.4g", with the -0 and 1e-17 of floating-point steps written as 0. */
+static void tick_label(char *buf, size_t n, double v, double step)
+{
+    snprintf(buf, n, "%.4g", fabs(v) < 1e-9 * step ? 0.0 : v);
+}
+
+/* A one-pixel line between pixel centres, not anti-aliased into two grey pixels. */
+static void pixel_line(cairo_t *cr, double x0, double y0, double x1, double y1)
+{
+    cairo_move_to(cr, x0 + 0.5, y0 + 0.5);
+    cairo_line_to(cr, x1 + 0.5, y1 + 0.5);
+    cairo_set_line_width(cr, 1.0);
+    cairo_stroke(cr);
+}
+
+static void draw_title(cairo_t *cr, const char *title, double width, double y)
+{
+    if (!title)
+        return;
+    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
+    lv_canvas_rgb(cr, 0, 0, 0);
+    lv_canvas_text(cr, width / 2, y, TITLE_FONT, 0.5, 0.5, 0.0, title);
+    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+}
+
+/* ---- line chart ----------------------------------------------------------------------------- */
 
 static lv_axis value_axis(const float *y, const float *y2, int64_t n, int64_t target)
 {
@@ -165,31 +119,31 @@ static int64_t row_of(const lv_area *ar, const lv_axis *a, double v)
 
 /* Horizontal grid lines, tick marks and right-aligned labels at every multiple of the step;
  * a label that would touch the one below it is left out. */
-static void draw_value_ticks(const lv_canvas *cv, const lv_area *ar, const lv_axis *a)
+static void draw_value_ticks(cairo_t *cr, const lv_area *ar, const lv_axis *a)
 {
     const int64_t ticks = (int64_t)llround((a->hi - a->lo) / a->step);
-    int64_t free_below = INT64_MAX;         /* the lowest row a label may still use */
+    double free_below = INFINITY;           /* the lowest y a label may still reach */
     for (int64_t k = 0; k <= ticks; k++) {
-        double v = a->lo + (double)k * a->step;
-        if (fabs(v) < 1e-9 * a->step)
-            v = 0.0;
+        const double v = a->lo + (double)k * a->step;
         const int64_t r = row_of(ar, a, v);
         char label[32];
-        snprintf(label, sizeof label, "%.4g", v);
-        fill_rect(cv, ar->x0, r, ar->w, 1, grid);
-        fill_rect(cv, ar->x0 - 4, r, 3, 1, black);
-        if (r + 3 >= free_below)
+        tick_label(label, sizeof label, v, a->step);
+        lv_canvas_rgb(cr, 225, 225, 225);
+        pixel_line(cr, (double)ar->x0, (double)r, (double)(ar->x0 + ar->w - 1), (double)r);
+        lv_canvas_rgb(cr, 0, 0, 0);
+        pixel_line(cr, (double)ar->x0 - 6, (double)r, (double)ar->x0 - 2, (double)r);
+        if (r + 0.5 + TICK_FONT / 2 + 2 > free_below)
             continue;
-        draw_text(cv, ar->x0 - 6 - text_width(label, 1), r - 3, 1, label, black);
-        free_below = r - 5;
+        lv_canvas_text(cr, (double)ar->x0 - 9, (double)r + 0.5, TICK_FONT, 1.0, 0.5, 0.0, label);
+        free_below = (double)r + 0.5 - TICK_FONT / 2;
     }
 }
 
 /* Vertical grid lines, tick marks and centred labels at whole multiples of a step >= 1; a label
  * that would touch the one before it is left out. */
-static void draw_step_ticks(const lv_canvas *cv, const lv_area *ar, int64_t n)
+static void draw_step_ticks(cairo_t *cr, const lv_area *ar, int64_t n)
 {
-    int64_t free_from = INT64_MIN;          /* the leftmost column a label may still use */
+    double free_from = -INFINITY;           /* the leftmost x a label may still use */
     const int64_t last = n > 1 ? n - 1 : 0;
     const double nice = last ? nice_step((double)last, ar->w / 80 > 2 ? ar->w / 80 : 2) : 1.0;
     const int64_t step = nice < 1.0 ? 1 : (int64_t)llround(nice);
@@ -197,40 +151,91 @@ static void draw_step_ticks(const lv_canvas *cv, const lv_area *ar, int64_t n)
         const int64_t c = column_of(ar, i, n);
         char label[32];
         snprintf(label, sizeof label, "%lld", (long long)i);
-        fill_rect(cv, c, ar->y0, 1, ar->h, grid);
-        fill_rect(cv, c, ar->y0 + ar->h + 1, 1, 3, black);
-        const int64_t x = c - text_width(label, 1) / 2;
+        lv_canvas_rgb(cr, 225, 225, 225);
+        pixel_line(cr, (double)c, (double)ar->y0, (double)c, (double)(ar->y0 + ar->h - 1));
+        lv_canvas_rgb(cr, 0, 0, 0);
+        pixel_line(cr, (double)c, (double)(ar->y0 + ar->h + 1), (double)c,
+                   (double)(ar->y0 + ar->h + 5));
+        const double w = lv_canvas_text_width(cr, TICK_FONT, label);
+        const double x = (double)c + 0.5 - w / 2;
         if (x < free_from)
             continue;
-        draw_text(cv, x, ar->y0 + ar->h + 6, 1, label, black);
-        free_from = x + text_width(label, 1) + 4;
+        lv_canvas_text(cr, (double)c + 0.5, (double)(ar->y0 + ar->h) + 16, TICK_FONT, 0.5, 0.5,
+                       0.0, label);
+        free_from = x + w + 6;
     }
 }
 
-/* Finite points joined by lines; a non-finite point breaks the line. */
-static void draw_series(const lv_canvas *cv, const lv_area *ar, const lv_axis *a, const float *y,
-                        int64_t n, const uint8_t *c)
+/* Finite points joined by lines; a non-finite point breaks the line; a lone finite point (no
+ * finite neighbour) is drawn as a dot so it does not vanish. */
+static void draw_series(cairo_t *cr, const lv_area *ar, const lv_axis *a, const float *y,
+                        int64_t n, double width)
 {
-    int64_t px = 0, py = 0;
-    int joined = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (!isfinite(y[i])) {
-            joined = 0;
+    int64_t run = 0;
+    cairo_set_line_width(cr, width);
+    cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
+    cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
+    for (int64_t i = 0; i <= n; i++) {
+        if (i == n || !isfinite(y[i])) {
+            if (run == 1) {                     /* a zero-length stroke: round caps make a dot */
+                double x, yy;
+                cairo_get_current_point(cr, &x, &yy);
+                cairo_line_to(cr, x, yy);
+            }
+            if (run)
+                cairo_stroke(cr);
+            run = 0;
             continue;
         }
-        const int64_t x = column_of(ar, i, n), r = row_of(ar, a, y[i]);
-        if (joined)
-            draw_line(cv, px, py, x, r, c);
+        const double x = (double)column_of(ar, i, n) + 0.5, r = (double)row_of(ar, a, y[i]) + 0.5;
+        if (run++)
+            cairo_line_to(cr, x, r);
         else
-            put_pixel(cv, x, r, c);
-        px = x;
-        py = r;
-        joined = 1;
+            cairo_move_to(cr, x, r);
+    }
+}
+
+/* The legend: a white box with a short line of each named series' colour and its name, in the
+ * data area's top-right corner. */
+static void draw_legend(cairo_t *cr, const lv_area *ar, const lv_plot_text *t, int has_y2)
+{
+    const char *names[2] = { t->y_name, has_y2 ? t->y2_name : NULL };
+    const int rgb[2][3] = { { LV_PLOT_Y_RGB }, { LV_PLOT_Y2_RGB } };
+    const double widths[2] = { 1.5, 2.0 };
+    double w = 0;
+    int rows = 0;
+    for (int k = 0; k < 2; k++)
+        if (names[k]) {
+            w = fmax(w, lv_canvas_text_width(cr, TICK_FONT, names[k]));
+            rows++;
+        }
+    if (!rows)
+        return;
+    const double line = 18.0, bw = w + 44, bh = rows * line + 8;
+    const double bx = (double)(ar->x0 + ar->w) - bw - 8, by = (double)ar->y0 + 8;
+    cairo_rectangle(cr, floor(bx) + 0.5, floor(by) + 0.5, ceil(bw), ceil(bh));
+    cairo_set_source_rgba(cr, 1, 1, 1, 0.9);
+    cairo_fill_preserve(cr);
+    lv_canvas_rgb(cr, 160, 160, 160);
+    cairo_set_line_width(cr, 1.0);
+    cairo_stroke(cr);
+    double y = by + 4 + line / 2;
+    for (int k = 0; k < 2; k++) {
+        if (!names[k])
+            continue;
+        lv_canvas_rgb(cr, rgb[k][0], rgb[k][1], rgb[k][2]);
+        cairo_set_line_width(cr, widths[k] + 0.5);
+        cairo_move_to(cr, bx + 8, y);
+        cairo_line_to(cr, bx + 32, y);
+        cairo_stroke(cr);
+        lv_canvas_rgb(cr, 0, 0, 0);
+        lv_canvas_text(cr, bx + 38, y, TICK_FONT, 0.0, 0.5, 0.0, names[k]);
+        y += line;
     }
 }
 
 int lv_plot_lines(const char *png, const float *y, const float *y2, int64_t n, int64_t width,
-                  int64_t height, const char *title)
+                  int64_t height, const lv_plot_text *text)
 {
     LV_REQUIRE(n >= 0 && (y || !n));
     const int64_t min_w = LV_PLOT_LEFT + LV_PLOT_RIGHT + LV_PLOT_MIN_AREA;
@@ -241,47 +246,116 @@ int lv_plot_lines(const char *png, const float *y, const float *y2, int64_t n, i
                             "pass a size in that range", png, (long long)width,
                             (long long)height, (long long)min_w, (long long)min_h,
                             LV_IMAGE_MAX_SIDE, LV_IMAGE_MAX_SIDE);
-    lv_canvas cv;
-    if (canvas_new(&cv, width, height))
+    const lv_plot_text none = { 0 };
+    const lv_plot_text *t = text ? text : &none;
+    cairo_t *cr = lv_canvas_new(png, width, height);
+    if (!cr)
         return -1;
     const lv_area ar = { LV_PLOT_LEFT, LV_PLOT_TOP, width - LV_PLOT_LEFT - LV_PLOT_RIGHT,
                          height - LV_PLOT_TOP - LV_PLOT_BOTTOM };
     const lv_axis a = value_axis(y, y2, n, ar.h / 40 > 2 ? ar.h / 40 : 2);
-    draw_value_ticks(&cv, &ar, &a);
-    draw_step_ticks(&cv, &ar, n);
-    fill_rect(&cv, ar.x0 - 1, ar.y0, 1, ar.h + 1, black);
-    fill_rect(&cv, ar.x0 - 1, ar.y0 + ar.h, ar.w + 1, 1, black);
-    draw_series(&cv, &ar, &a, y, n, y_rgb);
-    if (y2)
-        draw_series(&cv, &ar, &a, y2, n, y2_rgb);
-    if (title) {
-        const int64_t zoom = text_width(title, 2) <= width - 8 ? 2 : 1;
-        draw_text(&cv, (width - text_width(title, zoom)) / 2, (LV_PLOT_TOP - 7 * zoom) / 2, zoom,
-                  title, black);
+    draw_value_ticks(cr, &ar, &a);
+    draw_step_ticks(cr, &ar, n);
+    lv_canvas_rgb(cr, 0, 0, 0);
+    pixel_line(cr, (double)ar.x0 - 1, (double)ar.y0, (double)ar.x0 - 1, (double)(ar.y0 + ar.h));
+    pixel_line(cr, (double)ar.x0 - 1, (double)(ar.y0 + ar.h), (double)(ar.x0 + ar.w - 1),
+               (double)(ar.y0 + ar.h));
+    lv_canvas_rgb(cr, LV_PLOT_Y_RGB);
+    draw_series(cr, &ar, &a, y, n, 1.5);
+    if (y2) {
+        lv_canvas_rgb(cr, LV_PLOT_Y2_RGB);
+        draw_series(cr, &ar, &a, y2, n, 2.0);
     }
-    return canvas_write(&cv, png);
+    draw_legend(cr, &ar, t, y2 != NULL);
+    lv_canvas_rgb(cr, 0, 0, 0);
+    if (t->x_title)
+        lv_canvas_text(cr, (double)ar.x0 + ar.w / 2.0, (double)(height - 12), AXIS_FONT, 0.5, 0.5,
+                       0.0, t->x_title);
+    if (t->y_title)
+        lv_canvas_text(cr, 16, (double)ar.y0 + ar.h / 2.0, AXIS_FONT, 0.5, 0.5, -M_PI / 2,
+                       t->y_title);
+    draw_title(cr, t->title, (double)width, LV_PLOT_TOP / 2.0);
+    return lv_canvas_write(cr, png);
 }
 
 /* ---- heatmap -------------------------------------------------------------------------------- */
 
-static void heat_colour(uint8_t *c, float v, double lo, double hi)
+static void heat_colour(int *c, double v, double lo, double hi)
 {
     if (isnan(v)) {
-        memcpy(c, grey, 3);
+        c[0] = c[1] = c[2] = 128;
         return;
     }
     const double t = fmin(fmax((v - lo) / (hi - lo), 0.0), 1.0);
-    const uint8_t fade = (uint8_t)lround(255.0 * (t < 0.5 ? 2.0 * t : 2.0 - 2.0 * t));
+    const int fade = (int)lround(255.0 * (t < 0.5 ? 2.0 * t : 2.0 - 2.0 * t));
     c[0] = t < 0.5 ? fade : 255;
     c[1] = fade;
     c[2] = t < 0.5 ? 255 : fade;
 }
 
+/* Index labels every `step` cells along the left (rows) or bottom (columns) edge of the
+ * matrix, centred on their cell, with step a 1, 2 or 5 x 10^k that keeps labels apart. */
+static void draw_index_ticks(cairo_t *cr, int64_t count, int64_t cell, int64_t bottom, int rows)
+{
+    const double need = (rows ? TICK_FONT + 4 : 32.0) / (double)cell;   /* cells per label */
+    const int64_t step = need <= 1.0 ? 1 : (int64_t)llround(nice_step(need, 1));
+    lv_canvas_rgb(cr, 0, 0, 0);
+    for (int64_t i = 0; i < count; i += step) {
+        char label[32];
+        snprintf(label, sizeof label, "%lld", (long long)i);
+        const int64_t mid = i * cell + cell / 2;
+        if (rows) {
+            const int64_t y = LV_PLOT_MATRIX_TOP + mid;
+            pixel_line(cr, LV_PLOT_MATRIX_LEFT - 5, (double)y, LV_PLOT_MATRIX_LEFT - 2, (double)y);
+            lv_canvas_text(cr, LV_PLOT_MATRIX_LEFT - 8, (double)y + 0.5, TICK_FONT, 1.0, 0.5, 0.0,
+                           label);
+        } else {
+            const int64_t x = LV_PLOT_MATRIX_LEFT + mid;
+            pixel_line(cr, (double)x, (double)bottom + 1, (double)x, (double)bottom + 4);
+            lv_canvas_text(cr, (double)x + 0.5, (double)bottom + 16, TICK_FONT, 0.5, 0.5, 0.0,
+                           label);
+        }
+    }
+}
+
+/* The colour bar: the map from l (bottom) to h (top), one pixel row at a time, outlined, with
+ * numbered ticks on its right and the value title beyond them. */
+static void draw_colour_bar(cairo_t *cr, int64_t x0, int64_t bar_h, double l, double h,
+                            const char *title, int64_t width)
+{
+    const int64_t y0 = LV_PLOT_MATRIX_TOP, bw = 16;
+    for (int64_t r = 0; r < bar_h; r++) {
+        int c[3];
+        heat_colour(c, h - ((double)r + 0.5) / (double)bar_h * (h - l), l, h);
+        lv_canvas_rgb(cr, c[0], c[1], c[2]);
+        cairo_rectangle(cr, (double)x0, (double)(y0 + r), (double)bw, 1.0);
+        cairo_fill(cr);
+    }
+    lv_canvas_rgb(cr, 0, 0, 0);
+    cairo_rectangle(cr, (double)x0 - 0.5, (double)y0 - 0.5, (double)bw + 1, (double)bar_h + 1);
+    cairo_set_line_width(cr, 1.0);
+    cairo_stroke(cr);
+    const double step = nice_step(h - l, bar_h / 40 > 2 ? bar_h / 40 : 2);
+    for (double v = ceil(l / step - 1e-9) * step; v <= h + 1e-9 * step; v += step) {
+        const int64_t r = y0 + (int64_t)llround((h - v) / (h - l) * (double)(bar_h - 1));
+        char label[32];
+        tick_label(label, sizeof label, v, step);
+        pixel_line(cr, (double)(x0 + bw + 1), (double)r, (double)(x0 + bw + 4), (double)r);
+        lv_canvas_text(cr, (double)(x0 + bw + 8), (double)r + 0.5, TICK_FONT, 0.0, 0.5, 0.0,
+                       label);
+    }
+    if (title)
+        lv_canvas_text(cr, (double)width - 14, (double)y0 + bar_h / 2.0, AXIS_FONT, 0.5, 0.5,
+                       -M_PI / 2, title);
+}
+
 int lv_plot_matrix(const char *png, const float *m, int64_t rows, int64_t cols, int64_t cell,
-                   float lo, float hi)
+                   float lo, float hi, const lv_plot_matrix_text *text)
 {
     LV_REQUIRE(rows >= 1 && cols >= 1 && cell >= 1);
-    if (rows > LV_IMAGE_MAX_SIDE / cell || cols > LV_IMAGE_MAX_SIDE / cell)
+    const int64_t room = LV_IMAGE_MAX_SIDE - LV_PLOT_MATRIX_LEFT - LV_PLOT_MATRIX_RIGHT -
+                         LV_PLOT_MATRIX_TOP - LV_PLOT_MATRIX_BOTTOM;
+    if (rows > room / cell || cols > room / cell)
         return lv_set_error("%s: %lldx%lld cells of %lld pixels exceed %d pixels a side; use a "
                             "smaller cell or plot a sub-matrix", png, (long long)rows,
                             (long long)cols, (long long)cell, LV_IMAGE_MAX_SIDE);
@@ -296,20 +370,47 @@ int lv_plot_matrix(const char *png, const float *m, int64_t rows, int64_t cols, 
             h = mid + d;
         }
     }
-    lv_canvas cv;
-    if (canvas_new(&cv, cols * cell, rows * cell))
+    const lv_plot_matrix_text none = { 0 };
+    const lv_plot_matrix_text *t = text ? text : &none;
+    const int64_t area_w = cols * cell, area_h = rows * cell;
+    const int64_t bar_h = area_h > LV_PLOT_MATRIX_MIN_BAR ? area_h : LV_PLOT_MATRIX_MIN_BAR;
+    const int64_t width = LV_PLOT_MATRIX_LEFT + area_w + LV_PLOT_MATRIX_RIGHT;
+    const int64_t height = LV_PLOT_MATRIX_TOP + bar_h + LV_PLOT_MATRIX_BOTTOM;
+    cairo_t *cr = lv_canvas_new(png, width, height);
+    if (!cr)
         return -1;
+    cairo_set_antialias(cr, CAIRO_ANTIALIAS_NONE);      /* cells: exact colours, sharp edges */
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < cols; j++) {
-            uint8_t c[3];
+            int c[3];
             heat_colour(c, m[i * cols + j], l, h);
-            fill_rect(&cv, j * cell, i * cell, cell, cell, c);
+            lv_canvas_rgb(cr, c[0], c[1], c[2]);
+            cairo_rectangle(cr, (double)(LV_PLOT_MATRIX_LEFT + j * cell),
+                            (double)(LV_PLOT_MATRIX_TOP + i * cell), (double)cell, (double)cell);
+            cairo_fill(cr);
         }
+    lv_canvas_rgb(cr, 0, 0, 0);
     for (int64_t i = 0; cell >= 3 && i < rows && i < cols; i++) {
-        fill_rect(&cv, i * cell, i * cell, cell, 1, black);
-        fill_rect(&cv, i * cell, (i + 1) * cell - 1, cell, 1, black);
-        fill_rect(&cv, i * cell, i * cell, 1, cell, black);
-        fill_rect(&cv, (i + 1) * cell - 1, i * cell, 1, cell, black);
+        cairo_rectangle(cr, (double)(LV_PLOT_MATRIX_LEFT + i * cell) + 0.5,
+                        (double)(LV_PLOT_MATRIX_TOP + i * cell) + 0.5, (double)cell - 1,
+                        (double)cell - 1);
+        cairo_set_line_width(cr, 1.0);
+        cairo_stroke(cr);
     }
-    return canvas_write(&cv, png);
+    const int64_t bottom = LV_PLOT_MATRIX_TOP + area_h;
+    draw_index_ticks(cr, rows, cell, bottom, 1);
+    draw_index_ticks(cr, cols, cell, bottom, 0);
+    draw_colour_bar(cr, LV_PLOT_MATRIX_LEFT + area_w + 16, bar_h, l, h, t->value_title, width);
+    cairo_set_antialias(cr, CAIRO_ANTIALIAS_DEFAULT);
+    lv_canvas_rgb(cr, 0, 0, 0);
+    if (t->col_title)
+        lv_canvas_text(cr, LV_PLOT_MATRIX_LEFT + area_w / 2.0, (double)bottom + 40, AXIS_FONT,
+                       0.5, 0.5, 0.0, t->col_title);
+    if (t->row_title)
+        lv_canvas_text(cr, 18, LV_PLOT_MATRIX_TOP + area_h / 2.0, AXIS_FONT, 0.5, 0.5,
+                       -M_PI / 2, t->row_title);
+    draw_title(cr, t->title, (double)width, LV_PLOT_MATRIX_TOP / 2.0);
+    return lv_canvas_write(cr, png);
 }
+
+#endif

@@ -1,6 +1,7 @@
 /* Check suite for data/image, data/preprocess and data/sheet: PNG round trips and conversions,
  * JPEGs the test encodes itself, bad files by name, resize/crop/normalise against hand-computed
- * values and a direct 2D reference, and a contact sheet read back pixel by pixel. Seeded. */
+ * values and a direct 2D reference, and contact sheets read back pixel by pixel (their dropped
+ * tokens visible on white footage, padding marked, long times unclipped). Seeded. */
 #include "suites.h"
 #include "check_util.h"
 #include "error.h"
@@ -640,31 +641,56 @@ static void sheet_frames(uint8_t *frames, uint8_t *keep, double *times)
     }
 }
 
-/* The label box of frame f ("0.0s" .. "7.5s": 4 glyphs at zoom 1) is 25 x 9 pixels. */
-static int in_label(int x, int y)
+/* A build without cairo: the sheet is refused with the one documented line; 1 means skip. */
+static int sheet_skipped(int rc)
 {
-    return x < 6 * 4 + 1 && y < 9;
+    if (lv_pictures_available())
+        return 0;
+    ck_assert_int_eq(rc, -1);
+    ck_assert_str_eq(lv_error(), LV_NO_PICTURES);
+    test_skip("contact sheets: this build has no cairo (apt-get install libcairo2-dev, rebuild)");
+    return 1;
 }
 
+/* Every screen pixel of a frame's cell (zoom z) against sheet.h's formula: kept pixels are the
+ * frame's, dropped tokens outlined, hatched and darkened. */
 static void check_cell(const lv_image *img, const uint8_t *frame, const uint8_t *keep, int x0,
-                       int y0, int *kept, int *dropped, int *label_changed)
+                       int y0, int z, int *kept, int *dropped)
 {
-    for (int y = 0; y < SH_S; y++)
-        for (int x = 0; x < SH_S; x++)
+    const int pz = SH_P * z;
+    for (int y = 0; y < SH_S * z; y++)
+        for (int x = 0; x < SH_S * z; x++)
             for (int c = 0; c < 3; c++) {
-                const int v = frame[(y * SH_S + x) * 3 + c];
-                const int on = !keep || keep[(y / SH_P) * (SH_S / SH_P) + x / SH_P];
-                const int want = on ? v : (3 * v + 7 * LV_SHEET_GREY + 5) / 10;
+                const int v = frame[((y / z) * SH_S + x / z) * 3 + c];
+                const int on = !keep || keep[(y / pz) * (SH_S / SH_P) + x / pz];
+                const int ring = x % pz == 0 || y % pz == 0 || x % pz == pz - 1 ||
+                                 y % pz == pz - 1;
+                const int want = on ? v : ring ? LV_SHEET_OUTLINE :
+                                 (x0 + x + y0 + y) % LV_SHEET_HATCH_PERIOD == 0 ?
+                                 LV_SHEET_HATCH : LV_SHEET_DARKEN(v);
                 const int got = img->rgb[((y0 + y) * img->width + x0 + x) * 3 + c];
-                if (in_label(x, y) && label_changed) {
-                    *label_changed += got != want;
-                    continue;
-                }
                 ck_assert_msg(got == want, "pixel (%d,%d,%d) of the cell at (%d,%d): got %d "
                               "want %d", x, y, c, x0, y0, got, want);
                 *kept += on;
                 *dropped += !on;
             }
+}
+
+/* Samples of the rectangle that differ from the background (text, marks), and the leftmost and
+ * rightmost column holding one. */
+static int marked(const lv_image *img, int x0, int y0, int w, int h, int *left, int *right)
+{
+    int n = 0;
+    *left = x0 + w;
+    *right = x0 - 1;
+    for (int y = y0; y < y0 + h; y++)
+        for (int x = x0; x < x0 + w; x++)
+            if (img->rgb[(y * img->width + x) * 3] != LV_SHEET_BACKGROUND) {
+                n++;
+                *left = x < *left ? x : *left;
+                *right = x > *right ? x : *right;
+            }
+    return n;
 }
 
 START_TEST(test_sheet)
@@ -675,42 +701,40 @@ START_TEST(test_sheet)
     sheet_frames(frames, keep, times);
     char path[TEST_PATH_BYTES];
     tmp_path(path, "sheet.png");
-    const lv_sheet_style style = { 0, 4, 1 };
-    ck_assert_msg(lv_sheet_write(path, frames, SH_N, SH_S, times, keep, SH_P, &style) == 0, "%s",
-                  lv_error());
+    const lv_sheet_style style = { 0, 4, 1, 0 };
+    const lv_sheet_frames in = { frames, SH_N, SH_S, times, SH_N, keep, SH_P };
+    const int rc = lv_sheet_write(path, &in, &style);
+    if (sheet_skipped(rc)) {
+        free(frames);
+        return;
+    }
+    ck_assert_msg(rc == 0, "%s", lv_error());
     lv_image img = read_ok(path);
-    const int cols = 3, rows = 2, gap = 4;
-    ck_assert_int_eq(img.width, cols * SH_S + (cols + 1) * gap);
-    ck_assert_int_eq(img.height, rows * SH_S + (rows + 1) * gap);
-    int kept = 0, dropped = 0, label = 0, gaps = 0;
+    /* automatic zoom 3 (96 >= LV_SHEET_MIN_CELL), a time strip, a legend line for the mask */
+    const int cols = 3, rows = 2, gap = 4, z = 3, C = z * SH_S, L = LV_SHEET_LABEL;
+    const int H = LV_SHEET_HEADER;
+    ck_assert_int_eq(img.width, cols * C + (cols + 1) * gap);
+    ck_assert_int_eq(img.height, H + rows * (C + L) + (rows + 1) * gap);
+    int kept = 0, dropped = 0, label = 0, left, right;
     for (int f = 0; f < SH_N; f++) {
-        const int x0 = gap + f % cols * (SH_S + gap), y0 = gap + f / cols * (SH_S + gap);
-        int changed = 0;
-        check_cell(&img, frames + f * SH_S * SH_S * 3, keep + f * SH_GP, x0, y0, &kept,
-                   &dropped, &changed);
-        ck_assert_msg(changed > 50, "frame %d: the label changed only %d samples", f, changed);
+        const int x0 = gap + f % cols * (C + gap), y0 = H + gap + f / cols * (C + L + gap);
+        check_cell(&img, frames + f * SH_S * SH_S * 3, keep + f * SH_GP, x0, y0, z, &kept,
+                   &dropped);
+        const int changed = marked(&img, x0, y0 + C, C, L, &left, &right);
+        ck_assert_msg(changed > 20, "frame %d: its time changed only %d samples", f, changed);
         label += changed;
     }
-    const uint8_t *corner = img.rgb + ((gap + 1) * img.width + gap) * 3;
-    ck_assert(corner[3] == 0 && corner[6] == 255);      /* '0' row 0 is .###. */
-    for (int64_t i = 0; i < img.width * img.height; i++) {
-        const int64_t x = i % img.width, y = i / img.width;
-        if ((x - gap) % (SH_S + gap) >= SH_S || x < gap || (y - gap) % (SH_S + gap) >= SH_S ||
-            y < gap || x >= img.width - gap || y >= img.height - gap) {
-            ck_assert_int_eq(img.rgb[3 * i], LV_SHEET_BACKGROUND);
-            gaps++;
-        }
-    }
-    printf("sheet 6 frames S=32 p=8: %lldx%lld = layout formula (3 cols, 2 rows, gap 4); "
-           "%d kept samples equal, %d dropped samples = (3v+7*128+5)/10, %d background pixels, "
-           "labels changed %d samples of their 25x9 corners\n", (long long)img.width,
-           (long long)img.height, kept, dropped, gaps, label);
+    ck_assert_int_gt(marked(&img, 0, 0, img.width, H, &left, &right), 100);   /* the legend */
+    printf("sheet 6 frames S=32 p=8: %lldx%lld = layout formula (3 cols, 2 rows, zoom 3, gap 4, "
+           "strip %d, legend %d); %d kept samples equal, %d dropped samples outlined, hatched "
+           "and darkened as documented; times drew %d samples\n", (long long)img.width,
+           (long long)img.height, L, H, kept, dropped, label);
     lv_image_free(&img);
     free(frames);
 }
 END_TEST
 
-/* No keep map and no times: the cells are the frames exactly; 4 columns as asked. */
+/* No keep map and no times, zoom 1: the cells are the frames exactly; 4 columns as asked. */
 START_TEST(test_sheet_plain)
 {
     uint8_t *frames = malloc(SH_N * SH_S * SH_S * 3), keep[SH_N * SH_GP];
@@ -719,24 +743,89 @@ START_TEST(test_sheet_plain)
     sheet_frames(frames, keep, times);
     char path[TEST_PATH_BYTES];
     tmp_path(path, "plain.png");
-    const lv_sheet_style style = { 4, 2, 0 };
-    ck_assert_msg(lv_sheet_write(path, frames, SH_N, SH_S, times, NULL, 0, &style) == 0, "%s",
-                  lv_error());
+    const lv_sheet_style style = { 4, 2, 0, 1 };
+    const lv_sheet_frames in = { frames, SH_N, SH_S, times, SH_N, NULL, 0 };
+    const int rc = lv_sheet_write(path, &in, &style);
+    if (sheet_skipped(rc)) {
+        free(frames);
+        return;
+    }
+    ck_assert_msg(rc == 0, "%s", lv_error());
     lv_image img = read_ok(path);
     ck_assert_int_eq(img.width, 4 * SH_S + 5 * 2);
     ck_assert_int_eq(img.height, 2 * SH_S + 3 * 2);
     int kept = 0, dropped = 0;
     for (int f = 0; f < SH_N; f++)
         check_cell(&img, frames + f * SH_S * SH_S * 3, NULL, 2 + f % 4 * (SH_S + 2),
-                   2 + f / 4 * (SH_S + 2), &kept, &dropped, NULL);
+                   2 + f / 4 * (SH_S + 2), 1, &kept, &dropped);
     ck_assert_int_eq(dropped, 0);
     ck_assert_int_eq(count_dir_entries(), 1);
-    printf("sheet without keep map and times, cols 4 gap 2: %lldx%lld, all %d samples equal "
-           "the frames\n", (long long)img.width, (long long)img.height, kept);
+    printf("sheet without keep map and times, cols 4 gap 2 zoom 1: %lldx%lld, all %d samples "
+           "equal the frames\n", (long long)img.width, (long long)img.height, kept);
     lv_image_free(&img);
     tmp_path(path, "no_such_dir/sheet.png");
-    ck_assert_int_eq(lv_sheet_write(path, frames, SH_N, SH_S, NULL, NULL, 0, NULL), -1);
+    ck_assert_int_eq(lv_sheet_write(path, &in, NULL), -1);
     ck_assert_ptr_nonnull(strstr(lv_error(), path));
+    free(frames);
+}
+END_TEST
+
+/* What a reader must not miss, on white footage (where a light tint would vanish): a dropped
+ * token is far darker than the same token kept, a padding frame has its orange border, and
+ * times past a minute and an hour ("1:05", "1:00:05.5 pad") fit their strip, unclipped. */
+START_TEST(test_sheet_marks)
+{
+    enum { N = 4, S = 32, P = 8, G = (S / P) * (S / P), TOKEN = 5 };
+    uint8_t *frames = malloc(N * S * S * 3), keep[N * G];
+    ck_assert_ptr_nonnull(frames);
+    memset(frames, 255, N * S * S * 3);
+    memset(keep, 1, sizeof keep);
+    keep[0 * G + TOKEN] = 0;                        /* frame 0 drops token 5; frame 1 keeps it */
+    const double times[N] = { 65.0, 256.0, 599.9, 3605.5 };
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "marks.png");
+    const lv_sheet_style style = { 4, 4, 1, 0 };
+    const lv_sheet_frames in = { frames, N, S, times, 3, keep, P };    /* frame 3 is padding */
+    const int rc = lv_sheet_write(path, &in, &style);
+    if (sheet_skipped(rc)) {
+        free(frames);
+        return;
+    }
+    ck_assert_msg(rc == 0, "%s", lv_error());
+    lv_image img = read_ok(path);
+    const int z = 3, C = z * S, gap = 4, H = LV_SHEET_HEADER, L = LV_SHEET_LABEL;
+    ck_assert_int_eq(img.width, 4 * C + 5 * gap);
+    ck_assert_int_eq(img.height, H + C + L + 2 * gap);
+    double sum[2] = { 0, 0 };
+    const int tx = TOKEN % (S / P) * P * z, ty = TOKEN / (S / P) * P * z;
+    for (int f = 0; f < 2; f++)
+        for (int y = 0; y < P * z; y++)
+            for (int x = 0; x < P * z; x++) {
+                const uint8_t *px = img.rgb + ((H + gap + ty + y) * img.width + gap +
+                                               f * (C + gap) + tx + x) * 3;
+                sum[f] += (px[0] + px[1] + px[2]) / 3.0;
+            }
+    const double dark = sum[0] / (P * z * P * z), light = sum[1] / (P * z * P * z);
+    ck_assert_msg(light == 255.0 && dark < 0.5 * light, "dropped token mean %.1f, kept %.1f",
+                  dark, light);
+    const int pad_x = gap + 3 * (C + gap) + 1, mid_y = H + gap + C / 2;
+    const uint8_t *border = img.rgb + (mid_y * img.width + pad_x) * 3;
+    const uint8_t *plain = img.rgb + (mid_y * img.width + pad_x - (C + gap)) * 3;   /* frame 2 */
+    const uint8_t orange[3] = { LV_SHEET_PAD_RGB };
+    ck_assert_msg(memcmp(border, orange, 3) == 0, "padding border (%d, %d, %d)", border[0],
+                  border[1], border[2]);
+    ck_assert_msg(plain[0] == 255 && plain[1] == 255 && plain[2] == 255, "frame 2 has a border");
+    for (int f = 0; f < N; f++) {
+        const int x0 = gap + f * (C + gap);
+        int left, right;
+        const int n = marked(&img, x0 - gap / 2, H + gap + C, C + gap, L, &left, &right);
+        ck_assert_msg(n > 20 && left > x0 && right < x0 + C - 1, "frame %d: time drawn on "
+                      "%d samples in columns %d..%d, the strip is %d..%d", f, n, left, right,
+                      x0, x0 + C - 1);
+    }
+    printf("white frames: a dropped token averages %.1f against 255 kept; the padding frame has "
+           "its orange border; times 1:05 .. 1:00:05.5 pad fit their %d-pixel strips\n", dark, C);
+    lv_image_free(&img);
     free(frames);
 }
 END_TEST
@@ -753,6 +842,7 @@ Suite *image_suite(void)
         { "preprocess", test_preprocess_centre_crop, 1 },
         { "preprocess", test_preprocess_reference, 6 }, { "preprocess", test_unpreprocess, 1 },
         { "sheet", test_sheet, 1 }, { "sheet", test_sheet_plain, 1 },
+        { "sheet", test_sheet_marks, 1 },
     };
     TCase *tc = NULL;
     const char *current = "";

@@ -146,8 +146,18 @@ static int eval_retrieval(eval_result *r, lv_model *em, const lv_tokenizer *tok,
         similarity(sim, te, ve, n, n, E);
         rc = lv_retrieval_both(&r->t2v, &r->v2t, sim, owner, n, n);
     }
-    if (rc == 0 && sim_png)
-        rc = lv_plot_matrix(sim_png, sim, n, n, n > 64 ? 4 : 8, 0.0f, 0.0f);
+    if (rc == 0 && sim_png) {
+        /* at least ~560 pixels of matrix whatever n is, so a reader can see single cells */
+        const lv_plot_matrix_text words = {
+            .title = "text-video similarity (diagonal: the matching pairs)",
+            .row_title = "text i (caption of video i)", .col_title = "video j",
+            .value_title = "cosine similarity" };
+        rc = lv_plot_matrix(sim_png, sim, n, n, n < 560 ? 560 / n : 1, 0.0f, 0.0f, &words);
+        if (rc < 0 && !lv_pictures_available()) {       /* no cairo: one line, go on */
+            fprintf(stderr, "longvivit eval: %s\n", lv_error());
+            rc = 0;
+        }
+    }
     free(paths);
     free(texts);
     free(start);

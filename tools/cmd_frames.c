@@ -5,6 +5,7 @@
 #include "error.h"
 #include "mask.h"
 #include "options.h"
+#include "model_io.h"
 #include "preprocess.h"
 #include "sheet.h"
 #include "video.h"
@@ -19,24 +20,43 @@ static int usage(FILE *out)
             "usage: longvivit frames VIDEO --png OUT.png [--fps R] [--max-frames F]\n"
             "           [--mode first|uniform] [--start S] [--end E] [--size S]\n"
             "           [--mask RATIO] [--mask-kind random|tube] [--tubelet-t T] [--patch P]\n"
-            "           [--seed K]\n"
+            "           [--seed K] [--ckpt CKPT]\n"
             "Samples F frames at R per second (first F, the paper's choice, or uniform over\n"
             "the video), resizes the shorter side to S and centre-crops, prints each sample's\n"
             "time and source frame, and writes the frames as a contact sheet. --mask greys out\n"
-            "the T x P x P tubelet tokens a mask of that ratio would drop.\n"
+            "the T x P x P tubelet tokens a mask of that ratio would drop; repeated frames\n"
+            "(the video ran out) are marked \"pad\". --ckpt takes --size, --patch and\n"
+            "--tubelet-t from a model's stored configuration (options given win).\n"
             "Defaults: --fps 1 --max-frames 16 --mode first --size 224 --tubelet-t 2 --patch 16\n"
             "--mask-kind random --seed 1.\n");
     return out == stderr ? 2 : 0;
 }
 
 typedef struct {
-    const char *video, *png;
+    const char *video, *png, *ckpt;
     lv_sample_spec sample;
     int64_t size, tubelet_t, patch;
     double mask;
     lv_mask_kind kind;
     uint64_t seed;
 } frames_args;
+
+/* --size, --patch and --tubelet-t not given (still 0): the model's with --ckpt, so the sheet
+ * shows the tokens that model would see, else the defaults 224, 16 and 2. */
+static int model_sizes(frames_args *a)
+{
+    lv_config c = { .image_size = 224, .patch = 16, .tubelet_t = 2 };
+    if (a->ckpt && lv_config_from_file(&c, a->ckpt) < 0)
+        return fprintf(stderr, "longvivit frames: %s (--ckpt takes a checkpoint or parameter "
+                       "file written by longvivit train)\n", lv_error()), -1;
+    a->size = a->size ? a->size : c.image_size;
+    a->patch = a->patch ? a->patch : c.patch;
+    a->tubelet_t = a->tubelet_t ? a->tubelet_t : c.tubelet_t;
+    if (a->ckpt)
+        printf("model %s: image size %lld, patch %lld, tubelet %lld frames\n", a->ckpt,
+               (long long)a->size, (long long)a->patch, (long long)a->tubelet_t);
+    return 0;
+}
 
 static int parse(frames_args *a, int argc, char **argv)
 {
@@ -56,6 +76,8 @@ static int parse(frames_args *a, int argc, char **argv)
         const int whole = number && x == floor(x) && fabs(x) < 1e15;
         if (!strcmp(k, "--png"))
             a->png = v;
+        else if (!strcmp(k, "--ckpt"))
+            a->ckpt = v;
         else if (!strcmp(k, "--mode") && (!strcmp(v, "first") || !strcmp(v, "uniform")))
             a->sample.mode = !strcmp(v, "first") ? LV_SAMPLE_FIRST : LV_SAMPLE_UNIFORM;
         else if (!strcmp(k, "--mask-kind") && lv_mask_kind_parse(v, &a->kind) == 0)
@@ -83,6 +105,8 @@ static int parse(frames_args *a, int argc, char **argv)
     }
     if (!a->video || !a->png)
         return fprintf(stderr, "longvivit frames: VIDEO and --png OUT.png are required\n"), -1;
+    if (model_sizes(a) < 0)
+        return -2;                      /* a bad file, not a bad command line */
     if (a->mask > 0 && a->size % a->patch)
         return fprintf(stderr, "longvivit frames: --size %lld is not a multiple of --patch %lld\n",
                        (long long)a->size, (long long)a->patch), -1;
@@ -120,9 +144,11 @@ int cmd_frames(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
             return usage(stdout);
-    frames_args a = { .sample = lv_sample_spec_default(16), .size = 224, .tubelet_t = 2,
-                      .patch = 16, .kind = LV_MASK_RANDOM, .seed = 1 };
-    if (parse(&a, argc, argv) < 0)
+    frames_args a = { .sample = lv_sample_spec_default(16), .kind = LV_MASK_RANDOM, .seed = 1 };
+    const int parsed = parse(&a, argc, argv);
+    if (parsed == -2)
+        return 1;
+    if (parsed < 0)
         return usage(stderr);
     lv_frames fr;
     if (lv_video_read(&fr, a.video, &a.sample) < 0) {
@@ -147,12 +173,16 @@ int cmd_frames(int argc, char **argv)
         lv_unpreprocess(rgb, pixels, F, S, zero, one);
         rc = keep_map(keep, &a, F);
     }
+    const lv_sheet_frames sheet = { rgb, F, S, fr.t, fr.valid, a.mask > 0 ? keep : NULL,
+                                    a.patch };
     if (rc == 0)
-        rc = lv_sheet_write(a.png, rgb, F, S, fr.t, a.mask > 0 ? keep : NULL, a.patch, NULL);
+        rc = lv_sheet_write(a.png, &sheet, NULL);
     if (rc == 0)
         printf("wrote %s\n", a.png);
     else
         fprintf(stderr, "longvivit frames: %s\n", lv_error());
+    if (rc < 0 && !lv_pictures_available())    /* no cairo: the listing above is still useful */
+        rc = 0;
     free(pixels);
     free(scratch);
     free(rgb);

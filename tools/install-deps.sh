@@ -8,6 +8,7 @@ packages=(
     libopenblas-openmp-dev          # the OpenMP build: the pthread one fights our OpenMP loops
     libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg
     libpng-dev
+    libcairo2-dev fonts-dejavu-core # the pictures: anti-aliased charts and sheets, real fonts
     check
     libcjson-dev
     python3 python3-numpy python3-torch
