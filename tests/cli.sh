@@ -185,7 +185,7 @@ contains "dry run counts the video tower" "video tower *87421440"
 contains "dry run prints the kept tokens" "kept after masking: 3136"
 expect 2 "train with a bad config value" "$bin" train --dry-run --set attn=sideways
 contains "the bad value is named" "attn=sideways"
-expect 1 "train without data" "$bin" train
+expect 2 "train without data" "$bin" train
 contains "train asks for --data" "data MANIFEST is required"
 expect 0 "synth writes a small benchmark" "$bin" synth --out "$tmp/synth" --videos 8 --frames 8 --size 32
 contains "synth names its files" "train.jsonl test.jsonl mcq.jsonl vocab.txt"
@@ -221,11 +221,17 @@ pid=$!
 # interrupt once training is under way (its first save), not at a guessed time
 if wait_newer "$tmp/run/ckpt.safetensors" 0 60; then ok "training saved its first checkpoint"
 else fail "no checkpoint within 60 s"; fi
+expect 1 "a second training into the same folder is refused" "$bin" train "${train[@]}" --steps 5
+contains "the refusal names the holder's PID" "in use by another training (PID $pid "
 kill -INT $pid
 wait $pid
 code=$?
-if [ $code -eq 0 ] && grep -q "interrupted at step" "$tmp/train.out"; then ok "SIGINT saves and exits 0"
-else fail "SIGINT: exit $code"; cat "$tmp/train.out"; fi
+if [ $code -eq 130 ] && grep -q "interrupted at step" "$tmp/train.out"; then
+    ok "SIGINT saves and exits 130"
+else fail "SIGINT: exit $code, want 130"; cat "$tmp/train.out"; fi
+if [ -s "$tmp/run/loss.png" ]; then ok "SIGINT writes loss.png too"; else fail "no loss.png after SIGINT"; fi
+if ls "$tmp/run" | grep -q '\.tmp-'; then fail "temp files left after SIGINT: $(ls "$tmp/run")"
+else ok "no temp files left after SIGINT"; fi
 expect 0 "the checkpoint after SIGINT loads and is finite" "$bin" inspect --finite \
     "$tmp/run/ckpt.safetensors"
 resumed=$(ckpt_step "$tmp/run/ckpt.safetensors")
@@ -312,6 +318,222 @@ for f in "$fmt"/*.json; do
             --egoschema "$f" ${answers:+--answers "$answers"} --videos "$fmt/videos" --vocab "$fmt/vocab.txt" --json ;;
     esac
 done
+# train/eval robustness (issue 12): resume bounds, temp files, locks, strict numbers, --from
+T=(--data "$tmp/synth/train.jsonl" --batch 2 --set text_len=40 --frames 8 --eval /dev/null
+   --mcq /dev/null)
+expect 0 "train 6 steps for the resume checks" "$bin" train "${T[@]}" --steps 6 --out "$tmp/r12"
+n=$(wc -l <"$tmp/r12/log.jsonl")
+if [ "$n" -eq 6 ] && grep -q '"step": 6, "loss": .*"lr": .*"logit_scale": .*"samples_per_s": .*"elapsed_s": .*"skipped_clips": 0' "$tmp/r12/log.jsonl"
+then ok "RUN/log.jsonl: one line per step with loss, lr, temperature, rate, time, skips"
+else fail "RUN/log.jsonl has $n lines"; cat "$tmp/r12/log.jsonl"; fi
+expect 2 "resume with fewer --steps than done is refused" "$bin" train --resume \
+    "$tmp/r12/ckpt.safetensors" --steps 3
+contains "it names the step and --steps" "at step 6, past --steps 3"
+expect 0 "resume with --steps equal to the steps done" "$bin" train --resume \
+    "$tmp/r12/ckpt.safetensors" --steps 6
+contains "it says there is nothing to do" "nothing to do"
+LC_ALL=C sed 's/"step":"6"/"step":"9"/' "$tmp/r12/ckpt.safetensors" >"$tmp/step9.safetensors"
+expect 1 "resume of a checkpoint whose step disagrees with its loss history" "$bin" train \
+    --resume "$tmp/step9.safetensors" --steps 12 --out "$tmp/r12b"
+contains "the damaged checkpoint is named" "step9.safetensors: its metadata says step 9 but"
+expect 2 "--resume with another --preset" "$bin" train --resume "$tmp/r12/ckpt.safetensors" \
+    --steps 8 --preset vit-s
+contains "both values are named" "preset vit-s conflicts with .*r12/ckpt.safetensors, whose run has no --preset"
+expect 2 "--resume with another --lr" "$bin" train --resume "$tmp/r12/ckpt.safetensors" \
+    --steps 8 --lr 0.5
+contains "the stored value is named" "lr 0.5 conflicts with .*--lr"
+# a temp file of the old name (NAME.tmp-PID) left by a kill must not block the next save
+mkdir -p "$tmp/r12s"
+expect 0 "a save beside a stale temp file of this PID's old name" sh -c \
+    'touch "$0/ckpt.safetensors.tmp-$$" && exec "$@"' "$tmp/r12s" "$bin" train "${T[@]}" \
+    --steps 2 --out "$tmp/r12s"
+n=$(ls "$tmp/r12s" | grep -c '\.tmp-')
+if [ "$n" -eq 1 ]; then ok "the run left no temp file of its own"
+else fail "$n temp files in the run folder: $(ls "$tmp/r12s")"; fi
+expect 2 "--warmup longer than the run" "$bin" train "${T[@]}" --steps 10 --warmup 1000 \
+    --out "$tmp/r12w"
+contains "the warmup is named" "warmup 1000 is longer than the run (--steps 10)"
+expect 2 "a negative --warmup" "$bin" train "${T[@]}" --steps 10 --warmup -100 --out "$tmp/r12w"
+contains "the negative warmup is named" "warmup -100: out of range"
+for bad in "--lr -1" "--lr abc" "--clip nan" "--steps 1e3" "--steps 2x" "--save-every -1" \
+           "--fps 0" "--micro 3" "--stop-at 0"; do
+    # shellcheck disable=SC2086
+    expect 2 "train $bad is a usage error" "$bin" train "${T[@]}" --steps 4 $bad --out "$tmp/r12n"
+    contains "train $bad: the option is named" "${bad%% *}"
+done
+expect 2 "train --batch 1 (no negatives)" "$bin" train "${T[@]}" --steps 2 --batch 1 --out "$tmp/r12n"
+contains "--batch 1 says why" "at least 2 clips per batch"
+expect 0 "train --steps=2 (--opt=value)" "$bin" train "${T[@]}" --steps=2 --out="$tmp/r12e"
+if [ "$(ckpt_step "$tmp/r12e/ckpt.safetensors")" = 2 ]; then ok "--steps=2 ran 2 steps"
+else fail "--steps=2 ran $(ckpt_step "$tmp/r12e/ckpt.safetensors") steps"; fi
+expect 2 "synth --videos 2x" "$bin" synth --out "$tmp/r12x" --videos 2x
+contains "synth names the value" "videos '2x'"
+expect 2 "bench --steps 1e3" "$bin" bench --preset tiny --steps 1e3
+expect 2 "gradcheck --probes=0" "$bin" gradcheck --probes=0
+expect 2 "golden --worst abc" "$bin" golden --check "$(dirname "$0")/../golden" --worst abc
+expect 1 "a NaN without any checkpoint saved" "$bin" train "${T[@]}" --steps 6 --lr 1e30 \
+    --out "$tmp/r12nan"
+contains "it says that nothing was saved" "nothing was saved: this run wrote no checkpoint"
+if grep -q "keeps the last good state" "$tmp/out"; then fail "it claims a good state exists"
+else ok "it does not claim a checkpoint that does not exist"; fi
+# --from takes the model configuration from the checkpoint
+expect 0 "a factorized 4-head short run" "$bin" train "${T[@]}" --attn factorized --set heads=4 \
+    --steps 2 --out "$tmp/r12short"
+expect 0 "--recipe long --from it" "$bin" train --recipe long --from \
+    "$tmp/r12short/ckpt.safetensors" "${T[@]}" --steps 2 --out "$tmp/r12long"
+contains "the configuration comes from the checkpoint" "model configuration from .*r12short/ckpt.safetensors (tiny, attn factorized, 4 heads)"
+contains "the stage's changes are printed" "changed for this stage: .*mask_ratio 0 -> 0.75"
+"$bin" inspect "$tmp/r12long/ckpt.safetensors" >"$tmp/out" 2>&1
+contains "the long checkpoint is factorized" "attn=factorized"
+contains "the long checkpoint has 4 heads" "heads=4"
+expect 2 "--from with a conflicting --attn" "$bin" train --from "$tmp/r12short/ckpt.safetensors" \
+    "${T[@]}" --attn joint --steps 2 --out "$tmp/r12c"
+contains "both attention kinds are named" "--attn joint conflicts with .*r12short/ckpt.safetensors, whose model has attn=factorized"
+# skipped clips are counted; --data must be a manifest; eval of nothing is an error
+mkdir -p "$tmp/r12bad"
+cp "$tmp/synth/vocab.txt" "$tmp/fake.mp4" "$tmp/r12bad/"
+for i in 1 2 3; do sed "s|\"videos/|\"$tmp/synth/videos/|" "$tmp/synth/train.jsonl"; done >"$tmp/r12bad/train.jsonl"
+printf '{"video": "fake.mp4", "caption": "not a video."}\n' >>"$tmp/r12bad/train.jsonl"
+expect 0 "training on a manifest with a non-video" "$bin" train --data "$tmp/r12bad/train.jsonl" \
+    --batch 2 --set text_len=40 --frames 8 --eval /dev/null --mcq /dev/null --steps 3 \
+    --out "$tmp/r12b2" --json
+contains "the start summary counts it" "1 not readable as video (skipped when drawn)"
+contains "--json counts unreadable clips" '"unreadable_clips": 1'
+contains "--json counts skipped clips" '"skipped_clips": [0-9]'
+expect 2 "--data of a folder" "$bin" train --data "$tmp/synth" --steps 2 --batch 2
+contains "it says what --data wants" "is a folder; --data wants a JSON Lines manifest"
+expect 2 "--data of a video" "$bin" train --data "$tmp/synth/videos/v0000.mp4" --steps 2 --batch 2
+contains "it says the video is no manifest" "v0000.mp4 is not a JSON Lines manifest"
+: >"$tmp/empty.jsonl"
+expect 1 "eval of an empty manifest" "$bin" eval --ckpt "$tmp/r12/ckpt.safetensors" \
+    --data "$tmp/empty.jsonl" --vocab "$tmp/synth/vocab.txt"
+contains "the empty manifest is named" "empty.jsonl lists no clips"
+expect 1 "eval --ckpt of an embeddings file" "$bin" eval --ckpt "$tmp/emb.safetensors" \
+    --data "$tmp/synth/test.jsonl"
+contains "it says what the file is and what is wanted" "video embeddings .*--ckpt wants the ckpt.safetensors"
+if grep -q "lv_model_init_from_clip" "$tmp/out"; then fail "the message names a C function"
+else ok "the message names no C function"; fi
+# pictures (issue 12): each is a PNG of the documented size; frames --ckpt draws at the model's
+# image and patch size. A build without cairo says so in one line and these checks skip.
+png_size() {   # png_size FILE: "WIDTH HEIGHT" from the IHDR chunk, or nothing if not a PNG
+    local sig
+    sig=$(od -An -tu1 -N8 "$1" 2>/dev/null | tr -s ' ')
+    [ "$sig" = " 137 80 78 71 13 10 26 10" ] || return 0
+    od -An -tu1 -j16 -N8 "$1" | awk '{ print $1 * 16777216 + $2 * 65536 + $3 * 256 + $4,
+                                              $5 * 16777216 + $6 * 65536 + $7 * 256 + $8 }'
+}
+png_is() {     # png_is WHAT FILE "W H"
+    local got
+    got=$(png_size "$2")
+    if [ "$got" = "$3" ]; then ok "$1 is a PNG of $3 pixels"; else fail "$1: '${got:-not a PNG}', want '$3'"; fi
+}
+"$bin" frames "$tmp/synth/videos/v0000.mp4" --max-frames 4 --png "$tmp/pic_nocairo.png" \
+    >"$tmp/out" 2>&1
+if grep -q "built without cairo" "$tmp/out"; then
+    skip "pictures: this build has no cairo (apt-get install libcairo2-dev, make again)"
+else
+    # 8 frames of 32 pixels, zoom 3 (96-pixel cells), 3 x 3 grid, gap 4, time strips 18, legend 22
+    png_is "the contact sheet" "$tmp/sheet.png" "304 380"
+    expect 0 "a run that draws both charts" "$bin" train --data "$tmp/synth/train.jsonl" \
+        --batch 2 --set text_len=40 --frames 8 --steps 3 --eval "$tmp/synth/test.jsonl" \
+        --mcq /dev/null --out "$tmp/pics"
+    png_is "loss.png" "$tmp/pics/loss.png" "800 450"
+    n=$(grep -c . "$tmp/synth/test.jsonl")
+    cell=$((560 / n))
+    png_is "similarity.png ($n clips, cells of $cell)" "$tmp/pics/similarity.png" \
+        "$((84 + n * cell + 120)) $((40 + (n * cell > 160 ? n * cell : 160) + 56))"
+    if [ $((n * cell)) -ge 500 ]; then ok "the similarity matrix is $((n * cell)) pixels a side"
+    else fail "the similarity matrix is only $((n * cell)) pixels a side"; fi
+    expect 0 "frames --ckpt" "$bin" frames "$tmp/synth/videos/v0000.mp4" --max-frames 4 \
+        --mask 0.5 --ckpt "$tmp/pics/ckpt.safetensors" --png "$tmp/pic_ckpt.png"
+    contains "frames --ckpt names the model's sizes" "image size 32, patch 8, tubelet 2 frames"
+    # the tiny model's 32-pixel frames at zoom 3, not the default 224: 2 x 2 cells of 96
+    png_is "the sheet at the model's size" "$tmp/pic_ckpt.png" "204 262"
+    expect 0 "frames --ckpt with --size given" "$bin" frames "$tmp/synth/videos/v0000.mp4" \
+        --max-frames 4 --ckpt "$tmp/pics/ckpt.safetensors" --size 48 --png "$tmp/pic_48.png"
+    contains "an option given wins over the model" "image size 48, patch 8"
+    expect 1 "frames --ckpt of a file that is no model" "$bin" frames \
+        "$tmp/synth/videos/v0000.mp4" --ckpt "$tmp/fake.mp4" --png "$tmp/x.png"
+    contains "the bad checkpoint is named" "fake.mp4"
+fi
+# the vocabulary travels with the model; metadata that does not describe the tensors and
+# non-finite parameters are refused (issue 12, items 3, 4, 7, 8)
+st_edit() {    # st_edit IN OUT MODE: a copy without "vocab" (old), claiming a huge model, or NaN
+    /usr/bin/python3 - "$@" <<'PY'
+import json, struct, sys
+src, dst, mode = sys.argv[1:4]
+b = open(src, 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+h = json.loads(b[8:8 + n]); data = bytearray(b[8 + n:])
+meta = h['__metadata__']
+if mode == 'old':
+    meta.pop('vocab', None)
+elif mode == 'huge':
+    lines = [l for l in meta['config'].split('\n') if not l.startswith(('width=', 'layers='))]
+    meta['config'] = '\n'.join(lines + ['width=2048', 'layers=24'])
+elif mode == 'nan':
+    t = h['text.token_embed']
+    data[t['data_offsets'][0] + 20:t['data_offsets'][0] + 24] = struct.pack('<f', float('nan'))
+text = json.dumps(h).encode()
+text += b' ' * (-(8 + len(text)) % 8)
+open(dst, 'wb').write(struct.pack('<Q', len(text)) + text + bytes(data))
+PY
+}
+ck="$tmp/run/ckpt.safetensors"
+expect 0 "a checkpoint stores its vocabulary" "$bin" inspect "$ck"
+contains "meta vocab is listed" "meta vocab = \[PAD\]"
+{ head -n 5 "$tmp/synth/vocab.txt"; tail -n +6 "$tmp/synth/vocab.txt" | sort -r; } >"$tmp/reordered.txt"
+{ head -n 5 "$tmp/synth/vocab.txt"; echo extra1; echo extra2; tail -n +6 "$tmp/synth/vocab.txt"; } >"$tmp/bigger.txt"
+expect 2 "eval refuses a reordered vocabulary of the same size" "$bin" eval --ckpt "$ck" \
+    --data "$tmp/synth/test.jsonl" --vocab "$tmp/reordered.txt"
+contains "and says what to pass" "not the vocabulary stored in .*Leave --vocab out"
+expect 2 "eval refuses a larger vocabulary (no abort)" "$bin" eval --ckpt "$ck" \
+    --data "$tmp/synth/test.jsonl" --vocab "$tmp/bigger.txt"
+expect 0 "eval accepts the same vocabulary" "$bin" eval --ckpt "$ck" \
+    --data "$tmp/synth/test.jsonl" --vocab "$tmp/synth/vocab.txt"
+expect 0 "encode takes --vocab (not as a video)" "$bin" encode --ckpt "$ck" \
+    --vocab "$tmp/synth/vocab.txt" --out "$tmp/emb2.safetensors" "$tmp/synth/videos/v0000.mp4"
+contains "one embedding" "wrote 1 embeddings"
+expect 2 "encode refuses a vocabulary that is not the model's" "$bin" encode --ckpt "$ck" \
+    --vocab "$tmp/reordered.txt" --out "$tmp/emb2.safetensors" "$tmp/synth/videos/v0000.mp4"
+expect 2 "train --from refuses a vocabulary that is not the stored one" "$bin" train \
+    --data "$tmp/synth/train.jsonl" --from "$ck" --vocab "$tmp/reordered.txt" --steps 1 \
+    --batch 2 --frames 8 --out "$tmp/fromrun"
+if st_edit "$ck" "$tmp/old.safetensors" old && st_edit "$ck" "$tmp/huge.safetensors" huge &&
+   st_edit "$ck" "$tmp/nanp.safetensors" nan; then
+    expect 0 "a file without a stored vocabulary works with --vocab" "$bin" eval \
+        --ckpt "$tmp/old.safetensors" --data "$tmp/synth/test.jsonl" --vocab "$tmp/synth/vocab.txt"
+    contains "with a note" "note: .*stores no vocabulary"
+    expect 2 "a larger --vocab for such a file is refused, not an abort" "$bin" eval \
+        --ckpt "$tmp/old.safetensors" --data "$tmp/synth/test.jsonl" --vocab "$tmp/bigger.txt"
+    contains "naming both sizes" "has 31 tokens but the model .* has 29"
+    start=$(date +%s%N)
+    expect 1 "metadata claiming width 2048, 24 layers is refused" "$bin" eval \
+        --ckpt "$tmp/huge.safetensors" --data "$tmp/synth/test.jsonl"
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    contains "naming the tensor and both shapes" "tensor '.*' is \[.*\] in the file, but .* makes it \[2048"
+    if [ "$ms" -lt 2000 ]; then ok "refused in $ms ms (under 2 s)"; else fail "refusal took $ms ms"; fi
+    expect 1 "eval refuses a NaN parameter" "$bin" eval --ckpt "$tmp/nanp.safetensors" \
+        --data "$tmp/synth/test.jsonl"
+    contains "naming tensor and entry" "nanp.safetensors: tensor 'text.token_embed' entry 5 is NaN"
+    expect 1 "encode refuses a NaN parameter" "$bin" encode --ckpt "$tmp/nanp.safetensors" \
+        --out "$tmp/emb3.safetensors" "$tmp/synth/videos/v0000.mp4"
+    expect 1 "train --from refuses a NaN parameter" "$bin" train --data "$tmp/synth/train.jsonl" \
+        --from "$tmp/nanp.safetensors" --steps 1 --batch 2 --frames 8 --out "$tmp/fromnan"
+    contains "naming the entry" "entry 5 is NaN"
+    expect 0 "plain inspect stays permissive with a NaN parameter" "$bin" inspect \
+        "$tmp/nanp.safetensors"
+    contains "but warns" "^warning: not finite: text.token_embed\[5\]"
+else
+    fail "st_edit could not rewrite the checkpoint"
+fi
+expect 0 "vocab builds a vocab.txt from a manifest" "$bin" vocab --data "$tmp/synth/train.jsonl" \
+    --out "$tmp/built.txt"
+if [ "$(head -n 5 "$tmp/built.txt" | tr '\n' ' ')" = "[PAD] [UNK] [CLS] [SEP] [MASK] " ]; then
+    ok "the special tokens come first"; else fail "built.txt starts $(head -n 5 "$tmp/built.txt")"; fi
+expect 1 "vocab refuses a size too small, saying what fits" "$bin" vocab \
+    --data "$tmp/synth/train.jsonl" --out "$tmp/built.txt" --size 6
+contains "the smallest size" "pass --size [0-9]* or more"
 # golden files: regenerated byte for byte (twice, and as committed in golden/), reproduced by
 # both backends, and damaged copies refused with the file named
 golden=$(dirname "$0")/../golden

@@ -207,6 +207,15 @@ static const char *flag_of(const char *key, char *buf, size_t size)
     return buf;
 }
 
+/* How a key=value option reads on the command line: "--attn joint", "--set heads=8", "--lr 1". */
+static const char *flag_with_value(const char *key, const char *value, char *buf, size_t size)
+{
+    char tmp[128];
+    const char *flag = flag_of(key, tmp, sizeof tmp);
+    snprintf(buf, size, "%s%s%s", flag, strncmp(flag, "--set ", 6) ? " " : "=", value);
+    return buf;
+}
+
 /* The value of config key in lv_config_format's text ("" if absent). */
 static const char *config_value(const lv_config *c, const char *key, char *buf, size_t size)
 {
@@ -246,7 +255,7 @@ static int make_config(lv_config *c, const options *o, int64_t vocab, const char
             return usage_error("--preset: %s", lv_error());
         for (int i = 0; i < o->n; i++)
             if (!strncmp(o->kv[i], "config.", 7) && lv_config_set(c, o->kv[i] + 7) < 0)
-                return usage_error("%s: %s", flag_of(o->kv[i], flag, sizeof flag), lv_error());
+                return usage_error("%s", lv_error());
     } else {
         if (lv_config_from_file(c, base) < 0)
             return -1;
@@ -265,17 +274,19 @@ static int make_config(lv_config *c, const options *o, int64_t vocab, const char
             snprintf(key, sizeof key, "%.*s", (int)(eq ? eq - line : 0), line);
             lv_config t = *c;
             if (lv_config_set(&t, line) < 0)
-                return usage_error("%s: %s", flag_of(o->kv[i], flag, sizeof flag), lv_error());
+                return usage_error("%s", lv_error());
             config_value(c, key, was, sizeof was);
             config_value(&t, key, now, sizeof now);
             if (!strcmp(was, now))
                 continue;
+            char given[OPT_LEN + 128], ck[80];
+            snprintf(ck, sizeof ck, "config.%s", key);
             if (!from_may_change(key))
-                return usage_error("%s %s conflicts with %s, whose model has %s=%s: --from takes "
+                return usage_error("%s conflicts with %s, whose model has %s=%s: --from takes "
                                    "the model configuration from the checkpoint (only frames, "
                                    "mask, tuning and seed may change); drop %s",
-                                   flag_of(o->kv[i], flag, sizeof flag), eq + 1, base, key, was,
-                                   flag);
+                                   flag_with_value(ck, eq + 1, given, sizeof given), base, key,
+                                   was, flag_of(ck, flag, sizeof flag));
             const size_t n = strlen(changes);
             snprintf(changes + n, sizeof changes - n, "%s%s %s -> %s", n ? ", " : "", key, was,
                      now);
@@ -389,7 +400,7 @@ static double now_s(void)
 
 /* Every number of the run's options, read strictly (tools/options.h): a value that is not a
  * number, not finite or out of range is a usage error naming the option, never a silent 0. */
-static int read_numbers(run *r)
+static int read_numbers(run *r, int dry_run)
 {
     const options *o = &r->opt;
     long long n;
@@ -415,7 +426,7 @@ static int read_numbers(run *r)
     REAL_OPT("wd", "0.05", 0.0, 0, r->wd);
     REAL_OPT("clip", "1.0", 0.0, 0, r->clip);
     REAL_OPT("fps", "1", 0.0, 1, r->fps);
-    if (r->batch < 2)
+    if (r->batch < 2 && !dry_run)    /* a dry run sizes memory, also for one clip */
         return usage_error("--batch %lld: contrastive training needs at least 2 clips per "
                            "batch (InfoNCE contrasts each clip with the other clips of its "
                            "batch; with one there are no negatives and the loss is 0 at every "
@@ -896,15 +907,15 @@ static int resume_options(options *o, const char *path, const options *given)
         const char *stored = opt_get(o, key, NULL);
         if (stored && !strcmp(stored, eq + 1))
             continue;
-        char had[OPT_LEN + 32];
+        char had[OPT_LEN + 160], now[OPT_LEN + 128];
         if (stored)
-            snprintf(had, sizeof had, "%s %s", flag_of(key, flag, sizeof flag), stored);
+            flag_with_value(key, stored, had, sizeof had);
         else
             snprintf(had, sizeof had, "no %s (its default)", flag_of(key, flag, sizeof flag));
-        return usage_error("%s %s conflicts with %s, whose run has %s: --resume continues that "
+        return usage_error("%s conflicts with %s, whose run has %s: --resume continues that "
                            "run with its own options (only --steps and --out may change); drop "
                            "the flag, or start a new run from its weights with --from %s",
-                           flag_of(key, flag, sizeof flag), eq + 1, path, had, path);
+                           flag_with_value(key, eq + 1, now, sizeof now), path, had, path);
     }
     return 0;
 }
@@ -951,7 +962,7 @@ int cmd_train(int argc, char **argv)
     r.saved_step = -1;
     int rc = c.resume ? resume_options(&r.opt, c.resume, &c.opt) : apply_recipe(&r.opt, &c.opt);
     if (rc == 0)
-        rc = read_numbers(&r);
+        rc = read_numbers(&r, c.dry_run);
     if (rc < 0 && c.resume && !strstr(lv_error(), c.resume)) {
         char why[1536];              /* a stored option's error names the checkpoint */
         snprintf(why, sizeof why, "%s", lv_error());
