@@ -365,10 +365,6 @@ int cmd_eval(int argc, char **argv)
         rc = lv_set_error("%s lists no clips: nothing to evaluate (a manifest holds one JSON "
                           "object per line, such as {\"video\": \"videos/a.mp4\", \"caption\": "
                           "\"a dog runs\"})", a.data);
-    if (rc == 0 && a.data && clips.n == 0)     /* an empty evaluation is no result */
-        rc = lv_set_error("%s lists no clips: nothing to evaluate (a manifest holds one JSON "
-                          "object per line, such as {\"video\": \"videos/a.mp4\", \"caption\": "
-                          "\"a dog runs\"})", a.data);
     else if (rc == 0 && a.msrvtt)
         rc = lv_msrvtt_load(&clips, a.msrvtt, a.videos ? a.videos : ".",
                             a.split ? a.split : "test", 1);
@@ -377,8 +373,6 @@ int cmd_eval(int argc, char **argv)
                               a.split ? a.split : "validation");
     if (rc == 0 && a.mcq)
         rc = lv_mcq_load(&q, a.mcq, 1);
-    if (rc == 0 && a.mcq && q.n == 0)
-        rc = lv_set_error("%s lists no questions: nothing to evaluate", a.mcq);
     if (rc == 0 && a.mcq && q.n == 0)
         rc = lv_set_error("%s lists no questions: nothing to evaluate", a.mcq);
     else if (rc == 0 && a.egoschema)
