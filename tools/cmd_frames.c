@@ -1,6 +1,6 @@
 /* `longvivit frames`: decodes a video the way training does (fixed-rate sampling, resize, crop)
  * and writes a contact sheet, so a person can see what the model sees; with --mask, the tokens
- * that masking would drop are greyed out. */
+ * that masking would drop are darkened, hatched and outlined, padding frames tagged "pad". */
 #include "commands.h"
 #include "error.h"
 #include "mask.h"
@@ -23,7 +23,7 @@ static int usage(FILE *out)
             "           [--seed K] [--ckpt CKPT]\n"
             "Samples F frames at R per second (first F, the paper's choice, or uniform over\n"
             "the video), resizes the shorter side to S and centre-crops, prints each sample's\n"
-            "time and source frame, and writes the frames as a contact sheet. --mask greys out\n"
+            "time and source frame, and writes the frames as a contact sheet. --mask hatches\n"
             "the T x P x P tubelet tokens a mask of that ratio would drop; repeated frames\n"
             "(the video ran out) are marked \"pad\". --ckpt takes --size, --patch and\n"
             "--tubelet-t from a model's stored configuration (options given win).\n"
