@@ -36,7 +36,7 @@ for h in "${harnesses[@]}"; do
     n_found=$(find "$findings" -type f | wc -l)
     if [ "$rc" -ne 0 ] && [ "$n_found" -eq 0 ]; then n_found="exit $rc"; fi
     [ "$n_found" = 0 ] || found=1
-    rate=$(awk -v n="${execs:-0}" -v s="$secs" 'BEGIN { printf "%.0f", s > 0 ? n / s : 0 }')
+    rate=$(awk -v n="${execs:-0}" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
     printf '| %s | %s | %.0f | %s | %s | %s |\n' "$h" "${execs:-?}" "$secs" "$rate" "$n_corpus" \
         "$n_found"
 done
