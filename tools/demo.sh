@@ -56,5 +56,5 @@ echo
 echo "pictures: $out/long/loss.png $out/long/similarity.png (and the same for short)"
 "$bin" frames "$out/data/videos/v0300.mp4" --max-frames 64 --size 32 --patch 8 --mask 0.75 \
     --png "$out/what_the_model_sees.png" >/dev/null
-echo "          $out/what_the_model_sees.png (a test video, tokens dropped at 75% greyed)"
+echo "          $out/what_the_model_sees.png (a test video, the 75% of tokens dropped hatched)"
 echo "demo finished in $((SECONDS - start)) s"
