@@ -92,7 +92,7 @@ static int usage(FILE *out)
             "           [--save-every N] [--eval MANIFEST] [--mcq MCQ.jsonl] [--vocab FILE]\n"
             "           [--seed K] [--backend cpu|ref] [--set key=value ...] [--stop-at N]\n"
             "           [--json] [--dry-run]\n"
-            "Recipes (SPEC 2.7): short = ShortViViT (16 frames, full tuning, lr 1e-4);\n"
+            "Recipes (the paper's two stages): short = ShortViViT (16 frames, full tuning, lr 1e-4);\n"
             "long = LongViViT (128 frames, mask 0.75, last 4 blocks, text frozen, lr 1e-5,\n"
             "from a ShortViViT: --from its ckpt.safetensors, temporal embeddings interpolated).\n"
             "--micro M splits each batch into M micro-batches (negatives still span the batch).\n"
