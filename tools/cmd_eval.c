@@ -263,7 +263,8 @@ static int load_trained(lv_model *m, const char *path, const lv_backend *be)
     lv_config c;
     if (!be)
         return lv_set_error("--backend must be ref or cpu");
-    if (check_model_file(path) < 0 || lv_config_from_file(&c, path) < 0 || lv_model_build(m, &c, be) < 0)
+    if (check_model_file(path) < 0 || lv_config_from_file(&c, path) < 0 ||
+        lv_model_build(m, &c, be) < 0)
         return -1;
     return lv_model_load(m, path);
 }
