@@ -4,6 +4,7 @@
 #include "image.h"
 
 #include "error.h"
+#include "safetensors.h"
 
 #include <errno.h>
 #include <libavcodec/avcodec.h>
@@ -92,7 +93,13 @@ int lv_image_write_png(const char *path, const uint8_t *rgb, int64_t width, int6
     char *tmp = lv_malloc(tmp_size, "a temporary file name");
     if (!tmp)
         return -1;
-    snprintf(tmp, tmp_size, "%s.tmp-%ld", path, (long)getpid());
+    FILE *fp = lv_file_temp_create(path, tmp, tmp_size);
+    if (!fp) {
+        const int e = errno;
+        free(tmp);
+        return lv_set_error("%s: cannot create a temporary file beside it: %s; check that the "
+                            "folder exists and is writable", path, strerror(e));
+    }
     png_image png;
     memset(&png, 0, sizeof png);
     png.version = PNG_IMAGE_VERSION;
@@ -100,9 +107,12 @@ int lv_image_write_png(const char *path, const uint8_t *rgb, int64_t width, int6
     png.height = (png_uint_32)height;
     png.format = PNG_FORMAT_RGB;
     int rc = 0;
-    if (!png_image_write_to_file(&png, tmp, 0, rgb, (png_int_32)(width * 3), NULL))
-        rc = lv_set_error("%s: cannot write the PNG (libpng: %s while writing %s); check that "
-                          "the folder exists and is writable", path, png.message, tmp);
+    const int written = png_image_write_to_stdio(&png, fp, 0, rgb, (png_int_32)(width * 3), NULL);
+    const int closed = fclose(fp) == 0;
+    if (!written || !closed)
+        rc = lv_set_error("%s: cannot write the PNG (%s while writing %s)%s", path,
+                          written ? strerror(errno) : png.message, tmp,
+                          written ? "" : "; check that the disk has room");
     else if (rename(tmp, path) != 0)
         rc = lv_set_error("%s: cannot rename the temporary file %s over it: %s; an existing %s "
                           "is unchanged", path, tmp, strerror(errno), path);

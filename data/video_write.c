@@ -3,6 +3,7 @@
  * scaling, no encoder tuning beyond a fixed quality for the codecs whose default blurs. */
 #include "video_write.h"
 #include "error.h"
+#include "safetensors.h"
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -132,7 +133,14 @@ static int open_file(lv_video_writer *w)
     w->tmp = lv_malloc(n, "a temporary file name");
     if (!w->tmp)
         return -1;
-    snprintf(w->tmp, n, "%s.tmp-%ld", w->path, (long)getpid());
+    FILE *reserved = lv_file_temp_create(w->path, w->tmp, n);  /* a unique name; avio reopens it */
+    if (!reserved) {
+        const int e = errno;
+        w->tmp[0] = 0;
+        return lv_set_error("%s: cannot create a temporary file beside it: %s; check that the "
+                            "folder exists and is writable", w->path, strerror(e));
+    }
+    fclose(reserved);
     const int err = avio_open(&w->fmt->pb, w->tmp, AVIO_FLAG_WRITE);
     if (err < 0)
         return lv_set_error("%s: cannot create the temporary file %s: %s; check that the folder "
@@ -193,7 +201,7 @@ static void writer_discard(lv_video_writer *w)
 {
     if (w->fmt)
         avio_closep(&w->fmt->pb);
-    if (w->tmp)
+    if (w->tmp && w->tmp[0])
         remove(w->tmp);
     writer_free(w);
 }

@@ -942,7 +942,7 @@ static const char *create_advice(int err)
  * unique (every container's first process is PID 1), so a temp left by a killed save would
  * make every later save fail with "File exists". O_EXCL with a fresh random suffix, retried,
  * as mkstemp does, but with the umask's permissions (mkstemp's are 0600). */
-static FILE *create_temp(const char *path, char *tmp, size_t tmp_size)
+FILE *lv_file_temp_create(const char *path, char *tmp, size_t tmp_size)
 {
     static unsigned counter;
     int fd = -1;
@@ -977,7 +977,7 @@ static int write_atomic(const lv_st_writer *w, const char *path, const char *hea
     char *tmp = lv_malloc(tmp_size, "a temporary file name");
     if (!tmp)
         return -1;
-    FILE *fp = create_temp(path, tmp, tmp_size);
+    FILE *fp = lv_file_temp_create(path, tmp, tmp_size);
     int rc = 0;
     if (!fp) {
         rc = lv_set_error("%s: cannot create the temporary file %s: %s; %s", path, tmp,

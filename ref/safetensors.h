@@ -5,6 +5,7 @@
 #define LV_SAFETENSORS_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 /* Every dtype the safetensors format names. F4 and F6_* pack 4 and 6 bits per element. */
 typedef enum {
@@ -81,7 +82,14 @@ int lv_st_writer_add_u8(lv_st_writer *w, const char *name, const uint8_t *data, 
 /* A __metadata__ entry; keys must be unique. Both strings are copied. */
 int lv_st_writer_meta(lv_st_writer *w, const char *key, const char *value);
 
-/* Writes path.tmp-<pid>, flushes and fsyncs it, then renames it over path. On any failure the
+/* Every atomic writer's temporary file: a new file beside path named path.tmp-<12 random hex>
+ * (O_EXCL, retried: unique even where every container's first process is PID 1, so a temp left
+ * by a killed writer never blocks a later one), opened for writing; its name in tmp (at least
+ * strlen(path) + 32 bytes). NULL with errno set on failure. Rename it over path when complete,
+ * remove it on every failure. */
+FILE *lv_file_temp_create(const char *path, char *tmp, size_t tmp_size);
+
+/* Writes a temporary file (lv_file_temp_create), flushes and fsyncs it, then renames it over path. On any failure the
  * temporary file is removed and an existing file at path is left as it was. The writer is not
  * consumed: writing it again gives the same bytes. */
 int lv_st_writer_write(const lv_st_writer *w, const char *path);

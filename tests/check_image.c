@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- files by hand -------------------------------------------------------------------------- */
 
@@ -429,6 +431,24 @@ START_TEST(test_write_errors)
 }
 END_TEST
 
+/* A temporary file named after the PID (every container's first process is PID 1) left by a
+ * killed writer -- here a folder of that name, which no fopen can replace -- must not block the
+ * next write: the writer takes a fresh unique name, and leaves only the picture behind. */
+START_TEST(test_write_stale_temp)
+{
+    const uint8_t rgb[3] = { 1, 2, 3 };
+    char path[TEST_PATH_BYTES], stale[TEST_PATH_BYTES + 32];
+    tmp_path(path, "loss.png");
+    snprintf(stale, sizeof stale, "%s.tmp-%ld", path, (long)getpid());
+    ck_assert_int_eq(mkdir(stale, 0777), 0);
+    ck_assert_msg(lv_image_write_png(path, rgb, 1, 1) == 0, "%s", lv_error());
+    ck_assert_int_eq(rmdir(stale), 0);
+    ck_assert_int_eq(count_dir_entries(), 1);
+    printf("  a stale %s of the old PID name did not block the write; no temp file left\n",
+           stale + strlen(test_dir) + 1);
+}
+END_TEST
+
 /* ---- preprocessing -------------------------------------------------------------------------- */
 
 static float *preprocess_new(const uint8_t *rgb, int64_t N, int64_t H, int64_t W, int64_t S,
@@ -837,6 +857,7 @@ Suite *image_suite(void)
         { "png", test_png_roundtrip, 3 }, { "png", test_png_formats_8bit, 1 },
         { "png", test_png_16bit, 1 }, { "jpeg", test_jpeg_read, 4 },
         { "bad_files", test_bad_files, 1 }, { "bad_files", test_write_errors, 1 },
+        { "bad_files", test_write_stale_temp, 1 },
         { "preprocess", test_preprocess_constant, 6 }, { "preprocess", test_preprocess_enlarge, 1 },
         { "preprocess", test_preprocess_shrink2x, 1 },
         { "preprocess", test_preprocess_centre_crop, 1 },

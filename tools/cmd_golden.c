@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "error.h"
 #include "golden.h"
+#include "safetensors.h"
 #include "options.h"
 
 #include <dirent.h>
@@ -101,8 +102,7 @@ static int make_dir(const char *path)
 static int write_text(const char *path, const text_buf *b)
 {
     char tmp[4300];
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
+    FILE *f = lv_file_temp_create(path, tmp, sizeof tmp);
     int ok = f && !b->failed && fwrite(b->s, 1, b->n, f) == b->n;
     ok = f && fclose(f) == 0 && ok;
     if (ok && rename(tmp, path) == 0)
