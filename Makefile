@@ -148,6 +148,8 @@ $(TESTS): $(TEST_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $(CFLAGS) $(TEST_OBJ) $(LIB) $(LDLIBS) $(shell $(PKG) --libs check) -o $@
 
 # Check forks per test (CK_FORK); each suite sets explicit timeouts. The verdict is the exit status.
+# Sanitizer builds: LeakSanitizer ignores what system libraries keep by design (tests/lsan.supp).
+check: export LSAN_OPTIONS = suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 check: deps
 	@$(MAKE) --no-print-directory all $(TESTS)
 	@rm -f $(BUILD)/skips.txt

@@ -296,17 +296,8 @@ static int cmd_version(void)
     return 0;
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
-    if (argc < 2)
-        return usage(stderr);
-    /* every command takes --opt=value as well as --opt value */
-    char **split = lv_opt_split_equals(&argc, argv);
-    if (!split) {
-        fprintf(stderr, "longvivit: out of memory\n");
-        return LV_EXIT_RUNTIME;
-    }
-    argv = split;
     const char *cmd = argv[1];
     lv_video_quiet(1);      /* our own messages name the file and the fix */
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h"))
@@ -339,4 +330,20 @@ int main(int argc, char **argv)
         return cmd_tolerances(argc - 1, argv + 1);
     fprintf(stderr, "longvivit: unknown command '%s'\n\n", cmd);
     return usage(stderr);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage(stderr);
+    /* every command takes --opt=value as well as --opt value */
+    int n = argc;
+    char **split = lv_opt_split_equals(&n, argv);
+    if (!split) {
+        fprintf(stderr, "longvivit: out of memory\n");
+        return LV_EXIT_RUNTIME;
+    }
+    const int rc = dispatch(n, split);
+    lv_opt_split_free(split, n, argc, argv);
+    return rc;
 }

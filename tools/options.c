@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,19 @@ char **lv_opt_split_equals(int *argc, char **argv)
     out[n] = NULL;
     *argc = n;
     return out;
+}
+
+void lv_opt_split_free(char **split, int n, int argc, char **argv)
+{
+    for (int i = 0; i < n; i++) {
+        int original = 0;       /* an argument as given, or the value part of one */
+        for (int j = 0; j < argc && !original; j++)
+            original = (uintptr_t)split[i] >= (uintptr_t)argv[j] &&
+                       (uintptr_t)split[i] <= (uintptr_t)argv[j] + strlen(argv[j]);
+        if (!original)
+            free(split[i]);      /* a --name copied out of --name=value */
+    }
+    free(split);
 }
 
 /* "an integer from 1 to 64", "an integer >= 1" */

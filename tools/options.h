@@ -12,6 +12,8 @@ enum { LV_EXIT_OK = 0, LV_EXIT_RUNTIME = 1, LV_EXIT_USAGE = 2, LV_EXIT_INTERRUPT
  * are shared, the array is leaked on purpose: it lives as long as the process). Arguments that
  * do not start with "--" are kept as they are. NULL only when out of memory. */
 char **lv_opt_split_equals(int *argc, char **argv);
+/* Frees what lv_opt_split_equals allocated (split: n entries; argv: the original argc). */
+void lv_opt_split_free(char **split, int n, int argc, char **argv);
 
 /* A whole integer in [lo, hi] into *out: 0, or -1 + lv_error() naming opt and text. */
 int lv_opt_int(const char *opt, const char *text, long long lo, long long hi, long long *out);
