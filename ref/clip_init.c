@@ -176,15 +176,6 @@ static int64_t square_side(int64_t n)
     return g * g == n ? g : 0;
 }
 
-static void format_shape(char *out, size_t size, int ndim, const int64_t *shape)
-{
-    size_t n = (size_t)snprintf(out, size, "(");
-    for (int d = 0; d < ndim && n < size; d++)
-        n += (size_t)snprintf(out + n, size - n, "%s%lld", d ? ", " : "", (long long)shape[d]);
-    if (n < size)
-        snprintf(out + n, size - n, ")");
-}
-
 /* The checkpoint shape the row's kind asks for, given our tensor. */
 static void expected_shape(char *out, size_t size, const lv_param *p, map_kind kind,
                            int64_t patch)
@@ -205,7 +196,7 @@ static void expected_shape(char *out, size_t size, const lv_param *p, map_kind k
         if (p->ndim == 0)
             snprintf(out, size, "() or (1)");
         else
-            format_shape(out, size, p->ndim, p->shape);
+            lv_st_shape_text(out, size, p->ndim, p->shape, "()");
     }
 }
 
@@ -285,7 +276,7 @@ static void check_item(problems *pr, const lv_model *m, const lv_st_file *f, map
         problem(pr, "missing %s, expected %s", it->ckpt, want);
         return;
     }
-    format_shape(found, sizeof found, t->ndim, t->shape);
+    lv_st_shape_text(found, sizeof found, t->ndim, t->shape, "()");
     if (!is_float(t->dtype))
         problem(pr, "%s is %s, expected F32, F16 or BF16", it->ckpt, lv_dtype_name(t->dtype));
     else if (!shape_ok(p, t, it->row->kind, m->cfg.patch))

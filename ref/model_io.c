@@ -52,15 +52,6 @@ static lv_st_file *open_params(const char *path)
     return f;
 }
 
-static void shape_text(char *out, size_t size, int ndim, const int64_t *shape)
-{
-    size_t n = (size_t)snprintf(out, size, "[");
-    for (int d = 0; d < ndim && n < size; d++)
-        n += (size_t)snprintf(out + n, size - n, "%s%lld", d ? ", " : "", (long long)shape[d]);
-    if (n < size)
-        snprintf(out + n, size - n, "]");
-}
-
 /* Every tensor the configuration implies, by name and shape, against the file's header, from the
  * descriptor table alone: a few bytes of metadata must not make a loader allocate gigabytes
  * before it finds out that the tensors are another model's. */
@@ -81,14 +72,14 @@ static int check_tensors(const lv_config *c, lv_st_file *f, const char *path)
         if (same)
             continue;
         char want[128], have[128];
-        shape_text(want, sizeof want, p->ndim, p->shape);
+        lv_st_shape_text(want, sizeof want, p->ndim, p->shape, "[]");
         if (!x)
             rc = lv_set_error("%s: tensor '%s' (%s by the configuration in its metadata) is not in "
                               "the file: the metadata does not describe its tensors (the file is "
                               "damaged or was edited); nothing was allocated for it. Use the file "
                               "longvivit wrote", path, p->name, want);
         else {
-            shape_text(have, sizeof have, x->ndim, x->shape);
+            lv_st_shape_text(have, sizeof have, x->ndim, x->shape, "[]");
             rc = lv_set_error("%s: tensor '%s' is %s in the file, but the configuration in its "
                               "metadata makes it %s: the metadata does not describe the tensors "
                               "(the file is damaged or was edited); nothing was allocated for it. "

@@ -1013,3 +1013,13 @@ int lv_st_writer_write(const lv_st_writer *w, const char *path)
     free(header);
     return rc;
 }
+
+void lv_st_shape_text(char *out, size_t size, int ndim, const int64_t *shape,
+                      const char *brackets)
+{
+    size_t n = (size_t)snprintf(out, size, "%c", brackets[0]);
+    for (int d = 0; d < ndim && n < size; d++)
+        n += (size_t)snprintf(out + n, size - n, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if (n < size)
+        snprintf(out + n, size - n, "%c", brackets[1]);
+}

@@ -82,6 +82,11 @@ int lv_st_writer_add_u8(lv_st_writer *w, const char *name, const uint8_t *data, 
 /* A __metadata__ entry; keys must be unique. Both strings are copied. */
 int lv_st_writer_meta(lv_st_writer *w, const char *key, const char *value);
 
+/* A shape as text for messages, "[2, 3]" with brackets "[]" (safetensors' own notation) or
+ * "(2, 3)" with "()" (PyTorch's); cut short to fit size. */
+void lv_st_shape_text(char *out, size_t size, int ndim, const int64_t *shape,
+                      const char *brackets);
+
 /* Every atomic writer's temporary file: a new file beside path named path.tmp-<12 random hex>
  * (O_EXCL, retried: unique even where every container's first process is PID 1, so a temp left
  * by a killed writer never blocks a later one), opened for writing; its name in tmp (at least
@@ -89,8 +94,9 @@ int lv_st_writer_meta(lv_st_writer *w, const char *key, const char *value);
  * remove it on every failure. */
 FILE *lv_file_temp_create(const char *path, char *tmp, size_t tmp_size);
 
-/* Writes a temporary file (lv_file_temp_create), flushes and fsyncs it, then renames it over path. On any failure the
- * temporary file is removed and an existing file at path is left as it was. The writer is not
+/* Writes a temporary file (lv_file_temp_create), flushes and fsyncs it, then renames it over
+ * path. On any failure the temporary file is removed and an existing file at path is left as it
+ * was. The writer is not
  * consumed: writing it again gives the same bytes. */
 int lv_st_writer_write(const lv_st_writer *w, const char *path);
 
