@@ -96,8 +96,7 @@ FILE *lv_file_temp_create(const char *path, char *tmp, size_t tmp_size);
 
 /* Writes a temporary file (lv_file_temp_create), flushes and fsyncs it, then renames it over
  * path. On any failure the temporary file is removed and an existing file at path is left as it
- * was. The writer is not
- * consumed: writing it again gives the same bytes. */
+ * was. The writer is not consumed: writing it again gives the same bytes. */
 int lv_st_writer_write(const lv_st_writer *w, const char *path);
 
 #endif
