@@ -41,25 +41,6 @@ void lv_layernorm_backward(float *dinp, float *dweight, float *dbias,
 void lv_gelu_forward(float *out, const float *inp, int64_t n);
 void lv_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n);
 
-/* ---- softmax over the last dim; mask (N, C) with 0 = excluded, or NULL --------------------
- * A row whose entries are all excluded is all zeros (and passes back zero). */
-void lv_softmax_forward(float *out, const float *inp, const uint8_t *mask, int64_t N, int64_t C);
-void lv_softmax_backward(float *dinp, const float *dout, const float *out, int64_t N, int64_t C);
-
-/* ---- log-softmax over the last dim -------------------------------------------------------- */
-void lv_log_softmax_forward(float *out, const float *inp, int64_t N, int64_t C);
-void lv_log_softmax_backward(float *dinp, const float *dout, const float *out,
-                             int64_t N, int64_t C);
-
-/* ---- cross-entropy of logits against class targets: losses[n] = lse(x_n) - x_n[t_n] ----------
- * targets[n] < 0 marks an ignored row (loss 0, no gradient), e.g. caption padding. */
-void lv_cross_entropy_forward(float *losses,           /* (N) */
-                              const float *logits,     /* (N, V) */
-                              const int32_t *targets,  /* (N) */
-                              int64_t N, int64_t V);
-void lv_cross_entropy_backward(float *dlogits, const float *dlosses, const float *logits,
-                               const int32_t *targets, int64_t N, int64_t V);
-
 /* ---- multi-head scaled dot-product attention over groups of tokens ---------------------------
  * Queries attend only to the keys of their own group. A group is a list of row indices:
  * joint space-time attention has one group per sample (all its kept tokens), factorized

@@ -38,45 +38,6 @@ void r64_gelu(double *out, const double *inp, int64_t n)
         out[i] = inp[i] * 0.5 * erfc(-inp[i] / sqrt(2.0));
 }
 
-void r64_softmax(double *out, const double *inp, const uint8_t *mask, int64_t N, int64_t C)
-{
-    for (int64_t n = 0; n < N; n++) {
-        double mx = -INFINITY, sum = 0.0;
-        for (int64_t c = 0; c < C; c++)
-            if (!mask || mask[n * C + c])
-                mx = fmax(mx, inp[n * C + c]);
-        for (int64_t c = 0; c < C; c++)
-            if (!mask || mask[n * C + c])
-                sum += exp(inp[n * C + c] - mx);
-        for (int64_t c = 0; c < C; c++)
-            out[n * C + c] = (sum > 0 && (!mask || mask[n * C + c]))
-                                 ? exp(inp[n * C + c] - mx) / sum : 0.0;
-    }
-}
-
-void r64_log_softmax(double *out, const double *inp, int64_t N, int64_t C)
-{
-    for (int64_t n = 0; n < N; n++) {
-        double mx = -INFINITY, sum = 0.0;
-        for (int64_t c = 0; c < C; c++)
-            mx = fmax(mx, inp[n * C + c]);
-        for (int64_t c = 0; c < C; c++)
-            sum += exp(inp[n * C + c] - mx);
-        for (int64_t c = 0; c < C; c++)
-            out[n * C + c] = inp[n * C + c] - mx - log(sum);
-    }
-}
-
-void r64_cross_entropy(double *losses, const double *logits, const int32_t *targets,
-                       int64_t N, int64_t V)
-{
-    double *lp = malloc((size_t)(N * V) * sizeof *lp);
-    r64_log_softmax(lp, logits, N, V);
-    for (int64_t n = 0; n < N; n++)
-        losses[n] = targets[n] < 0 ? 0.0 : -lp[n * V + targets[n]];
-    free(lp);
-}
-
 /* q_i . k_j / sqrt(hs) for head h */
 static double r64_score(const double *q, const double *k, int64_t qr, int64_t kr, int64_t ldq,
                         int64_t ldkv, int64_t h, int64_t hs)

@@ -11,10 +11,6 @@ void r64_linear(double *out, const double *inp, const double *w, const double *b
 void r64_layernorm(double *out, const double *inp, const double *w, const double *b,
                    int64_t N, int64_t C, double eps);
 void r64_gelu(double *out, const double *inp, int64_t n);
-void r64_softmax(double *out, const double *inp, const uint8_t *mask, int64_t N, int64_t C);
-void r64_log_softmax(double *out, const double *inp, int64_t N, int64_t C);
-void r64_cross_entropy(double *losses, const double *logits, const int32_t *targets,
-                       int64_t N, int64_t V);
 void r64_attention(double *out, const double *q, const double *k, const double *v,
                    const lv_attn_groups *g, int64_t ldq, int64_t ldkv, int64_t H, int64_t D);
 void r64_gated_residual(double *out, const double *h, const double *f, double gate, int64_t n);
