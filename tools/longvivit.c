@@ -6,6 +6,8 @@
 #include "longvivit.h"
 #include "model.h"
 #include "options.h"
+#include "safetensors.h"
+#include "tolerance.h"
 #include "video.h"
 
 #include <math.h>
