@@ -6,17 +6,21 @@
 
 #include <math.h>
 
-/* exp(min(s, log 100)); *clamped says the clamp is active (and the scale is flat in s) */
+/* exp(min(s, log 100)); *clamped says the clamp is active (and the scale is flat in s).
+ * The temperature is learned in log space, so it stays positive, and capped at 100 as in CLIP
+ * so the logits cannot grow without bound. */
 double lv_logit_scale(float log_scale, int *clamped)
 {
     *clamped = log_scale > log((double)LV_LOGIT_SCALE_MAX);
     return *clamped ? (double)LV_LOGIT_SCALE_MAX : exp((double)log_scale);
 }
 
-/* log sum_i exp(x[i * stride]), i < n: a row (stride 1) or a column (stride B) of the logits */
+/* log sum_i exp(x[i * stride]), i < n: a row (stride 1) or a column (stride B) of the logits.
+ * Written as mx + log sum_i exp(x_i - mx): every exp is <= 1, so nothing overflows, and the
+ * largest term is exactly 1, so the sum is >= 1 and its log finite (for finite x; n >= 1). */
 double lv_logsumexp_strided(const float *x, int64_t n, int64_t stride)
 {
-    double mx = -INFINITY, sum = 0.0;
+    double mx = -INFINITY, sum = 0.0;                  /* max_i x_i, sum_i exp(x_i - mx) */
     for (int64_t i = 0; i < n; i++)
         mx = fmax(mx, x[i * stride]);
     for (int64_t i = 0; i < n; i++)
@@ -24,6 +28,15 @@ double lv_logsumexp_strided(const float *x, int64_t n, int64_t stride)
     return mx + log(sum);
 }
 
+/* Forward. v, t (B, E) are the L2-normalised video and text embeddings of the batch, so
+ * v_i . t_j is a cosine similarity; with scale = exp(min(s, log 100)), s = *log_scale,
+ *   logits[i,j] = scale v_i . t_j                                (B, B), cached for the backward
+ *   loss = 1/(2B) sum_i [ lse_j logits[i,j] - logits[i,i]        video i against the B texts
+ *                       + lse_j logits[j,i] - logits[i,i] ]      text i against the B videos
+ * the mean of two cross-entropies whose class is the matching pair on the diagonal, the other
+ * B - 1 items of the batch being the negatives. Dot products and log-sum-exps run in double;
+ * the logits are rounded to float when stored and the loss is taken from the stored values,
+ * which are the ones the backward will differentiate. */
 void lv_infonce_forward(float *loss, float *logits, const float *v, const float *t,
                         const float *log_scale, int64_t B, int64_t E)
 {
@@ -54,12 +67,14 @@ static double ce_line_backward(float *dv, float *dt, double c, double scale, con
 {
     const double lse = transposed ? lv_logsumexp_strided(logits + a, B, B)
                                   : lv_logsumexp_strided(logits + a * B, B, 1);
-    double ds = 0.0;
+    double ds = 0.0;                                   /* sum over the line of dL_ij L_ij */
     for (int64_t b = 0; b < B; b++) {
+        /* position b of the line is logits[i,j]: (a, b) on a row, (b, a) on a column */
         const int64_t i = transposed ? b : a, j = transposed ? a : b;
         const double L = logits[i * B + j];
         /* forward: loss_a = lse(line) - L_aa  =>  dL = c (softmax(line) - onehot(a)) */
-        const double g = c * (exp(L - lse) - (b == a ? 1.0 : 0.0));
+        const double g = c * (exp(L - lse) - (b == a ? 1.0 : 0.0));   /* this line's dL_ij */
+        /* forward: L_ij = scale v_i . t_j and d scale / d s = scale  =>  d L_ij / d s = L_ij */
         ds += g * L;
         /* forward: L_ij = scale v_i . t_j  =>  dv_i += scale dL_ij t_j, dt_j += scale dL_ij v_i */
         for (int64_t e = 0; e < E; e++) {
@@ -72,18 +87,29 @@ static double ce_line_backward(float *dv, float *dt, double c, double scale, con
     return ds;
 }
 
+/* Backward. In the forward pass this was
+ *   loss = sum_a (lse(row a) - L_aa + lse(column a) - L_aa) / 2B,   L = scale v t^T,
+ * so step by step:
+ *  - each of the 2B terms is one cross-entropy over a line of L, weighted c = dloss / 2B, and
+ *    d (lse(x) - x_a) / d x_b = softmax(x)_b - delta_ab, so entry L_ij collects
+ *    dL_ij = c (softmax(row i)_j - delta_ij) + c (softmax(column j)_i - delta_ij);
+ *  - L_ij = scale v_i . t_j, so dv_i += scale sum_j dL_ij t_j, dt_j += scale sum_i dL_ij v_i;
+ *  - scale = exp(s), d scale / ds = scale, so d L_ij / ds = L_ij and
+ *    dlog_scale += sum_ij dL_ij L_ij, or nothing while the clamp holds the scale at 100
+ *    (there the loss does not depend on s at all).
+ * dL (B, B) is never stored: ce_line_backward adds each line's share as it computes it,
+ * recomputing the line's log-sum-exp from the cached logits. v and t are treated as free
+ * vectors; the L2 normalisation before them has its own backward. Gradients accumulate
+ * (+=), and a NULL one is skipped. */
 void lv_infonce_backward(float *dv, float *dt, float *dlog_scale, const float *dloss,
                          const float *logits, const float *v, const float *t,
                          const float *log_scale, int64_t B, int64_t E)
 {
-    /* forward: loss = sum_a (lse(row a) - L_aa + lse(column a) - L_aa) / 2B, L = scale v t^T.
-     * Each term is one cross-entropy weighted by dloss / 2B; d scale / ds = scale, so
-     * dlog_scale += sum_ij dL_ij L_ij, or nothing while the clamp holds the scale at 100. */
     LV_REQUIRE(B > 0 && E > 0);
     int clamped;
     const double scale = lv_logit_scale(*log_scale, &clamped);
-    const double c = *dloss / (2.0 * (double)B);
-    double ds = 0.0;
+    const double c = *dloss / (2.0 * (double)B);       /* the weight of each of the 2B terms */
+    double ds = 0.0;                                    /* sum_ij dL_ij L_ij, for dlog_scale */
     for (int64_t a = 0; a < B; a++) {
         ds += ce_line_backward(dv, dt, c, scale, logits, v, t, a, 0, B, E);
         ds += ce_line_backward(dv, dt, c, scale, logits, v, t, a, 1, B, E);
