@@ -4,7 +4,7 @@
  * over rows, (group, head) pairs or parameter columns. No atomics and no per-thread gradient
  * copies: each output element is written by one thread in a fixed order, so a result does not
  * depend on the number of threads (lv_sgemm aside: see lv_backend_cpu_thread_exact). */
-#include "backend.h"
+#include "kernels.h"
 #include "blas_glue.h"
 #include "cpu_common.h"
 #include "error.h"
@@ -674,12 +674,30 @@ static void cpu_scale(float *x, float s, int64_t n)
         x[i] *= s;
 }
 
-static void cpu_zero(float *x, int64_t n)
+/* x = value in parallel chunks (zeroing is memset), and a parallel copy: the graph's gradient
+ * resets and buffer copies are large and memory-bound */
+enum { CHUNK = 1 << 16 };
+
+static void cpu_set(float *x, float value, int64_t n)
 {
-    enum { CHUNK = 1 << 16 };
+    #pragma omp parallel for schedule(static) if (n > 4 * CHUNK)
+    for (int64_t i0 = 0; i0 < n; i0 += CHUNK) {
+        const int64_t len = min64(CHUNK, n - i0);
+        if (value == 0.0f && !signbit(value))
+            memset(x + i0, 0, (size_t)len * sizeof *x);
+        else
+            for (int64_t i = i0; i < i0 + len; i++)
+                x[i] = value;
+    }
+}
+
+static void cpu_copy(float *dst, const float *src, int64_t n)
+{
+    if (dst == src)
+        return;
     #pragma omp parallel for schedule(static) if (n > 4 * CHUNK)
     for (int64_t i0 = 0; i0 < n; i0 += CHUNK)
-        memset(x + i0, 0, (size_t)min64(CHUNK, n - i0) * sizeof *x);
+        memcpy(dst + i0, src + i0, (size_t)min64(CHUNK, n - i0) * sizeof *dst);
 }
 
 int64_t lv_backend_cpu_scratch_floats(const lv_config *c, int64_t B)
@@ -734,6 +752,14 @@ int lv_backend_cpu_thread_exact(void)
 
 const lv_backend lv_backend_cpu = {
     .name = "cpu",
+    .host_memory = 1,
+    .attention_lse = 1,
+    .alloc = lv_host_alloc,              /* host memory, as ref: calloc and memcpy */
+    .free = lv_host_free,
+    .upload = lv_host_upload,
+    .download = lv_host_download,
+    .copy = cpu_copy,
+    .set = cpu_set,
     .linear_forward = cpu_linear_forward,
     .linear_backward = cpu_linear_backward,
     .layernorm_forward = cpu_layernorm_forward,
@@ -742,7 +768,6 @@ const lv_backend lv_backend_cpu = {
     .gelu_backward = cpu_gelu_backward,
     .attention_forward = lv_cpu_attention_forward,
     .attention_backward = lv_cpu_attention_backward,
-    .attention_lse = 1,
     .residual_forward = cpu_residual_forward,
     .residual_backward = cpu_residual_backward,
     .gated_residual_forward = cpu_gated_residual_forward,
@@ -762,7 +787,6 @@ const lv_backend lv_backend_cpu = {
     .infonce_forward = cpu_infonce_forward,
     .infonce_backward = cpu_infonce_backward,
     .scale = cpu_scale,
-    .zero = cpu_zero,
     .adamw_update = cpu_adamw_update,
     .sum_squares = cpu_sum_squares,
 };

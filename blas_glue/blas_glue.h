@@ -23,6 +23,19 @@ extern const lv_backend lv_backend_cpu;
  * tolerance). */
 int lv_backend_cpu_thread_exact(void);
 
+/* ---- the registry: every backend of this build, by name (blas_glue/registry.c) --------------
+ * "ref" (the plain kernels), "cpu" (OpenBLAS + OpenMP) and "cuda" when the build has nvcc.
+ * Every command's --backend NAME goes through lv_backend_find; adding a backend to the table in
+ * registry.c makes it selectable everywhere. */
+
+/* The backend called name; NULL + lv_error() listing the names this build has. */
+const lv_backend *lv_backend_find(const char *name);
+/* The i-th backend of the registry (0 <= i < lv_backend_count()), in table order. */
+int lv_backend_count(void);
+const lv_backend *lv_backend_at(int i);
+/* "ref, cpu" and so on: the names, for help texts. */
+const char *lv_backend_names(void);
+
 /* Floats of scratch lv_backend_cpu keeps (grown to the largest call and reused) for a training
  * step of config c with batch B on the current number of threads: an upper bound. */
 #include "config.h"

@@ -4,7 +4,6 @@
 #ifndef LV_ADAMW_H
 #define LV_ADAMW_H
 
-#include "backend.h"
 #include "params.h"
 
 #include <stdint.h>
@@ -34,23 +33,25 @@ lv_adamw_config lv_adamw_defaults(void);
 double lv_lr_at(const lv_adamw_config *c, int64_t step);
 
 typedef struct {
+    const lv_backend *be;   /* whose memory m and v are in: the parameters' backend */
     float *m, *v;       /* (n) first and second moments, laid out like the gradient slab */
     int64_t n;          /* ps->n_grad_floats: trainable tensors only */
     int64_t t;          /* optimiser steps taken (bias correction); a checkpoint saves m, v, t */
 } lv_adamw;
 
-/* Zeroed moments for the trainable tensors of ps; -1 + lv_error() when out of memory. */
+/* Zeroed moments for the trainable tensors of ps, in the memory of ps's backend; -1 + lv_error()
+ * when out of memory. */
 int lv_adamw_init(lv_adamw *a, const lv_params *ps);
 void lv_adamw_free(lv_adamw *a);
 
-/* sqrt(sum of g^2) over every trainable gradient, accumulated in double. */
-double lv_grad_norm(const lv_backend *be, const lv_params *ps);
+/* sqrt(sum of g^2) over every trainable gradient (the backend's sum_squares). */
+double lv_grad_norm(const lv_params *ps);
 
 /* Global-norm clipping: when norm > clip > 0 (and the norm is finite), scales every gradient by
  * clip / norm, so the clipped norm is clip (torch's clip_grad_norm_ divides by norm + 1e-6
  * instead). Returns the norm before clipping. Check lv_grads_finite first: a NaN or Inf norm
  * leaves the gradients as they are. */
-double lv_clip_grad_norm(const lv_backend *be, lv_params *ps, double clip);
+double lv_clip_grad_norm(lv_params *ps, double clip);
 
 /* One AdamW step at learning rate lr over every trainable tensor, t = a->t + 1, per entry:
  *   p = p * (1 - lr * weight_decay)        only when the descriptor's decay flag is set
@@ -58,19 +59,25 @@ double lv_clip_grad_norm(const lv_backend *be, lv_params *ps, double clip);
  *   v = beta2 * v + (1 - beta2) * g^2      stored as float
  *   p = p - lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
  * in double from the stored floats, rounded to float once per entry. Frozen tensors are not
- * touched. The gradients are read, not cleared. */
-void lv_adamw_step(const lv_backend *be, lv_adamw *a, lv_params *ps, double lr,
-                   const lv_adamw_config *c);
+ * touched. The gradients are read, not cleared. The per-entry work is the backend's
+ * adamw_update (ref: in double per entry as above; cpu: in fp32, as torch computes it). */
+void lv_adamw_step(lv_adamw *a, lv_params *ps, double lr, const lv_adamw_config *c);
 
 /* lv_clip_grad_norm then lv_adamw_step, bit for bit, with the clipping factor applied inside the
  * update (each gradient read as fp32(g * factor), exactly what clipping in place stores) instead
  * of a separate pass over the gradients, which are left unscaled. Returns the norm before
- * clipping. The training loop's step. */
-double lv_adamw_clip_step(const lv_backend *be, lv_adamw *a, lv_params *ps, double lr,
-                          const lv_adamw_config *c);
+ * clipping. */
+double lv_adamw_clip_step(lv_adamw *a, lv_params *ps, double lr, const lv_adamw_config *c);
+
+/* The same with the norm already known (the training step computes it once, as its finite
+ * check): clips by c->clip / norm where norm > c->clip, then the update. */
+void lv_adamw_step_with_norm(lv_adamw *a, lv_params *ps, double lr, const lv_adamw_config *c,
+                             double norm);
 
 /* 0 when every trainable gradient is finite; otherwise -1 + lv_error() naming the first tensor
- * (in table order) that holds a NaN or Inf, the value and its entry. */
+ * (in table order) that holds a NaN or Inf, the value and its entry. Through the contract: one
+ * sum_squares over the slab, and only when that is not finite, one per tensor and a download of
+ * the first bad tensor. */
 int lv_grads_finite(const lv_params *ps);
 
 #endif

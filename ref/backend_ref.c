@@ -1,5 +1,6 @@
-/* The reference backend: the plain kernels of ref/, in the table the graph calls. */
-#include "backend.h"
+/* The reference backend: the plain kernels of ref/ (kernels.h) in the table the graph calls,
+ * on host memory. Its attention keeps every probability (attention_lse = 0). */
+#include "kernels.h"
 
 /* The plain kernel keeps every probability, so it has no use for the forward's output. */
 static void ref_attention_backward(float *dq, float *dk, float *dv, const float *dout,
@@ -13,6 +14,14 @@ static void ref_attention_backward(float *dq, float *dk, float *dv, const float 
 
 const lv_backend lv_backend_ref = {
     .name = "ref",
+    .host_memory = 1,
+    .attention_lse = 0,
+    .alloc = lv_host_alloc,
+    .free = lv_host_free,
+    .upload = lv_host_upload,
+    .download = lv_host_download,
+    .copy = lv_host_copy,
+    .set = lv_host_set,
     .linear_forward = lv_linear_forward,
     .linear_backward = lv_linear_backward,
     .layernorm_forward = lv_layernorm_forward,
@@ -21,7 +30,6 @@ const lv_backend lv_backend_ref = {
     .gelu_backward = lv_gelu_backward,
     .attention_forward = lv_attention_forward,
     .attention_backward = ref_attention_backward,
-    .attention_lse = 0,
     .residual_forward = lv_residual_forward,
     .residual_backward = lv_residual_backward,
     .gated_residual_forward = lv_gated_residual_forward,
@@ -41,7 +49,6 @@ const lv_backend lv_backend_ref = {
     .infonce_forward = lv_infonce_forward,
     .infonce_backward = lv_infonce_backward,
     .scale = lv_scale,
-    .zero = lv_zero,
     .adamw_update = lv_adamw_update,
     .sum_squares = lv_sum_squares,
 };

@@ -51,13 +51,34 @@ typedef struct {
 
 typedef struct {
     int64_t B;                  /* video-text pairs */
-    const float *video;         /* (B, F, S, S, 3) normalised pixels; (B, 1, S, S, 3) images */
+    const float *video;         /* (B, F, S, S, 3) normalised pixels; (B, 1, S, S, 3) images;
+                                 * host memory (uploaded by the graph when the backend's is not) */
     int is_image;               /* the batch holds images: 2D patch path, no temporal parts */
-    const int32_t *text;        /* (B, T) token ids */
-    const uint8_t *text_valid;  /* (B, T) 1 = token, 0 = padding */
+    const int32_t *text;        /* (B, T) token ids, host memory */
+    const uint8_t *text_valid;  /* (B, T) 1 = token, 0 = padding, host memory */
     uint32_t step;              /* keys the masks: (seed, step, sample) */
     uint32_t first_sample;      /* sample number of row 0 within the step (micro-batches) */
 } lv_batch;
+
+/* The per-batch index lists the host builds (the masking step, then the attention groups) and
+ * the kernels read. One layout, two copies: m->ix in host memory, m->ix_dev in backend memory,
+ * uploaded once per encode (the same arrays when the backend's memory is the host's). */
+typedef struct {
+    int64_t *kept;              /* (B, K) kept token numbers over all tokenizers, ascending */
+    int64_t *kept_local;        /* (B, K) the same, relative to their tokenizer */
+    int64_t *joint_start;       /* (B+1) joint attention: one group per sample */
+    int64_t *space_start;       /* (B Ft + 1) one group per time step (factorized, frame-level) */
+    int64_t *time_start;        /* (B P + 1) one group per spatial position (factorized) */
+    int64_t *time_index;        /* (B K) the rows of each spatial position, in time order */
+    int64_t *text_start;        /* (B+1) text: one group per caption */
+    int64_t *pool_q_start;      /* (B+1) attentional pooling: the query of sample b ... */
+    int64_t *pool_k_start;      /* (B+1) ... attends to its Ft frames */
+    uint8_t *frame_valid;       /* (B, Ft) frame-level: 1 where the frame kept a token */
+    int32_t *zeros_ids;         /* (B) all 0: broadcasts the pooling query */
+    int32_t *text;              /* (B, T) the batch's token ids (uploaded copy; NULL when the
+                                 * backend's memory is the host's) */
+    uint8_t *text_valid;        /* (B, T) likewise */
+} lv_index_lists;
 
 typedef struct {
     lv_config cfg;
@@ -67,38 +88,59 @@ typedef struct {
                                  * none): the ids mean nothing without it */
     lv_video_geometry geo;      /* of the current batch (video or image) */
     int image;                  /* the current batch is images */
-    /* video tokenizers: tubelet(s) or, frame-level and images, the 2D patch */
+    /* parameter indices: video tokenizers (tubelet(s) or, frame-level and images, the 2D patch),
+     * CLIP's LayerNorm on the embedded tokens, frame-level attentional pooling, text embeddings */
     int64_t tok_w[LV_MAX_TUBES], tok_b[LV_MAX_TUBES], pos_s[LV_MAX_TUBES], pos_t[LV_MAX_TUBES];
     int64_t patch_w, patch_b, pos_spatial, pos_temporal;
-    int64_t ln_pre_w, ln_pre_b;                 /* CLIP's LayerNorm on the embedded tokens */
-    int64_t pool_query, pool_kv_w, pool_kv_b;   /* frame-level attentional pooling */
+    int64_t ln_pre_w, ln_pre_b;
+    int64_t pool_query, pool_kv_w, pool_kv_b;
     int64_t tok_embed, text_pos, logit_scale;
     lv_tower video, text;
     int64_t B;                  /* batch size the activations are sized for */
-    /* activations outside the towers */
-    float *tokens;              /* (B, K, D) tokenizer output before position embeddings */
-    float *embedded;            /* (B, K, D) tokens + position embeddings, before ln_pre */
-    float *ln_pre_mean, *ln_pre_rstd;            /* (B, K) */
-    float *frame_emb;           /* (B*F, D) frame-level: per-frame means */
-    float *pool_q, *pool_kv, *pool_att;          /* attentional pooling */
+
+    /* ---- activations outside the towers (backend memory); Rv = B K video rows ---- */
+    float *pixels;              /* (B, F, S, S, 3) the uploaded batch; NULL on host memory */
+    float *tokens;              /* (Rv, D) tokenizer output before position embeddings */
+    float *embedded;            /* (Rv, D) tokens + position embeddings, before ln_pre */
+    float *ln_pre_mean, *ln_pre_rstd;            /* (Rv) (Rv) */
+    float *frame_emb;           /* (B Ft, D) frame-level: per-frame means */
+    float *pool_q, *pool_kv, *pool_att;          /* (B, D) (B Ft, 2D) (cache) attn pooling */
     float *logits, *loss;       /* (B, B) (1) */
+    float *dloss;               /* (1) = 1: d loss / d loss, where the backward starts */
     float *demb_v, *demb_t;     /* (B, E) loss gradients of the normalised embeddings */
-    float *zero_emb;            /* (B, E) zeros: copying through residual_forward */
-    float *scratch, *dscratch[6];                /* forward temporaries, backward temporaries */
-    float *dtokens, *dvideo;    /* (B, K, D); (B, F, S, S, 3) or NULL when pixels need no grad */
-    /* host-side index arrays, built per batch: masks and attention groups */
-    int64_t *kept;              /* (B, K) kept token numbers, ascending */
-    int64_t *kept_local;        /* (B, K) the same, relative to their tokenizer */
-    int64_t *joint_start, *space_start, *time_start, *time_index, *text_start;
-    int64_t *pool_q_start, *pool_k_start;
+    /* temporaries, each (rows, W) floats with W the widest matrix of either tower; named by the
+     * role they play in a block, reused by the pooling and tokenizer steps as commented */
+    float *branch_out;          /* forward: a branch's output before its residual add */
+    float *lora_out;            /* forward: LoRA's scale B (A x) before it joins the linear */
+    float *d_stream;            /* backward: d x of the residual stream, updated in place */
+    float *d_inner;             /* backward: d of a branch's inner activation (GELU output,
+                                 * attention output, temporal branch output); dembedded, dframe */
+    float *d_pre;               /* backward: d before the nonlinearity (fc1 output, qkv, temporal
+                                 * attention output); pooling dq */
+    float *d_norm;              /* backward: d of a LayerNorm output (or temporal qkv); demb,
+                                 * pooling dkv */
+    float *d_pooled;            /* backward: (B, D) d of the pooled tower output */
+    float *d_final;             /* backward: (rows, D) d of the final LayerNorm's output */
+    float *d_lora;              /* backward: (rows, r) d of LoRA's u = scale A x */
+    float *dtokens;             /* (Rv, D) */
+    float *dvideo;              /* (B, F, S, S, 3) or NULL when pixels need no gradient */
+
+    /* ---- the per-batch index lists: host copy (built here) and backend copy (kernels) ---- */
+    lv_index_lists ix, ix_dev;
     lv_attn_groups g_video;     /* joint: per sample; factorized and frame-level: per time step */
     lv_attn_groups g_time;      /* factorized: per spatial position */
     lv_attn_groups g_text, g_pool;
-    int32_t *zeros_ids;         /* (B) all 0: broadcasts the pooling query */
-    uint8_t *frame_valid;       /* (B, F) frame-level: 1 where the frame kept a token */
-    float *act_slab;
+    /* what the kernels read for the current batch: the uploaded copies, or the batch's own
+     * host arrays when the backend's memory is the host's */
+    const float *video_in;      /* (B, F, S, S, 3) */
+    const int32_t *text_in;     /* (B, T) */
+    const uint8_t *text_valid_in;   /* (B, T) */
+
+    float *act_slab;            /* every float activation above: one backend allocation */
     int64_t act_floats;
-    int64_t *index_slab;
+    void *index_host, *index_dev;   /* the index lists: one host and one backend allocation (the
+                                     * same one when the backend's memory is the host's) */
+    int64_t index_bytes;        /* the video part of it, uploaded again by every video encode */
 } lv_model;
 
 /* Builds the parameter table for c, allocates and initialises it (seed c->seed). */
@@ -120,7 +162,8 @@ double lv_model_step_flops(const lv_config *c, int64_t B);
 /* Allocates the activation slab for batches of up to B pairs (once; reused every step). */
 int lv_model_alloc_acts(lv_model *m, int64_t B, int want_pixel_grad);
 
-/* Forward: masks, both towers, the loss. Returns the loss (also in m->loss). */
+/* Forward: masks, both towers, the loss. Returns the loss (downloaded from m->loss); NaN +
+ * lv_error() when masking fails. */
 float lv_model_forward(lv_model *m, const lv_batch *batch);
 
 /* Backward of the last forward: accumulates into the gradient slab (zero it first) and, if
@@ -143,13 +186,18 @@ void lv_model_encode_text(lv_model *m, const lv_batch *batch);
 void lv_model_backward_embeddings(lv_model *m, const lv_batch *batch, const float *demb_v,
                                   const float *demb_t);
 
-/* Buffers for a step over several micro-batches whose negatives span the whole batch. */
+/* Buffers for a step over several micro-batches whose negatives span the whole batch, in
+ * backend memory (one allocation). */
 typedef struct {
+    const lv_backend *be;
     int64_t B, E;                        /* the whole batch */
-    float *emb_v, *emb_t, *demb_v, *demb_t, *logits, loss;
+    float *emb_v, *emb_t;                /* (B, E) (B, E) every micro-batch's embeddings */
+    float *demb_v, *demb_t;              /* (B, E) (B, E) their loss gradients */
+    float *logits;                       /* (B, B) */
+    float *loss, *dloss;                 /* (1) (1) */
 } lv_accum;
 
-int lv_accum_alloc(lv_accum *a, int64_t B, int64_t E);
+int lv_accum_alloc(lv_accum *a, const lv_backend *be, int64_t B, int64_t E);
 void lv_accum_free(lv_accum *a);
 
 /* Loss and gradients (accumulated into the gradient slab) of one step made of n_micro

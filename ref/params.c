@@ -7,11 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-int64_t lv_params_add(lv_params *ps, const char *name, int ndim, const int64_t *shape,
-                      int trainable, int decay, lv_init_kind init, double init_value,
-                      int64_t source)
+int64_t lv_params_add(lv_params *ps, const char *name, const lv_param_spec *spec)
 {
-    LV_REQUIRE(ndim >= 0 && ndim <= LV_PARAM_MAX_DIMS && strlen(name) < LV_PARAM_NAME_MAX);
+    LV_REQUIRE(spec->ndim >= 0 && spec->ndim <= LV_PARAM_MAX_DIMS &&
+               strlen(name) < LV_PARAM_NAME_MAX);
     LV_REQUIRE(ps->data == NULL);            /* the table is complete once allocated */
     if (ps->count == ps->cap) {
         const int64_t cap = ps->cap ? 2 * ps->cap : 64;
@@ -22,29 +21,33 @@ int64_t lv_params_add(lv_params *ps, const char *name, int ndim, const int64_t *
         ps->p = p;
         ps->cap = cap;
     }
+    const int copies = spec->init == LV_INIT_COPY || spec->init == LV_INIT_INFLATE_AVERAGE ||
+                       spec->init == LV_INIT_INFLATE_CENTRAL;
     lv_param *p = &ps->p[ps->count];
-    *p = (lv_param){ .ndim = ndim, .numel = 1, .trainable = trainable, .decay = decay,
-                     .init = init, .init_value = init_value, .source = source };
+    *p = (lv_param){ .ndim = spec->ndim, .numel = 1, .trainable = spec->trainable,
+                     .decay = spec->decay, .init = spec->init, .init_value = spec->init_value,
+                     .source = copies ? spec->source : -1 };
     snprintf(p->name, sizeof p->name, "%s", name);
-    for (int d = 0; d < ndim; d++) {
-        p->shape[d] = shape[d];
-        p->numel *= shape[d];
+    for (int d = 0; d < spec->ndim; d++) {
+        p->shape[d] = spec->shape[d];
+        p->numel *= spec->shape[d];
     }
     p->offset = ps->n_floats;
     ps->n_floats += p->numel;
-    p->grad_offset = trainable ? ps->n_grad_floats : -1;
-    if (trainable)
+    p->grad_offset = p->trainable ? ps->n_grad_floats : -1;
+    if (p->trainable)
         ps->n_grad_floats += p->numel;
     return ps->count++;
 }
 
-int lv_params_alloc(lv_params *ps)
+int lv_params_alloc(lv_params *ps, const lv_backend *be)
 {
-    ps->data = lv_malloc((size_t)ps->n_floats * sizeof(float), "the parameters");
+    ps->be = be;
+    ps->data = be->alloc((size_t)ps->n_floats * sizeof(float), "the parameters");
     if (!ps->data)
         return -1;
     if (ps->n_grad_floats) {
-        ps->grad = lv_calloc((size_t)ps->n_grad_floats, sizeof(float), "the gradients");
+        ps->grad = be->alloc((size_t)ps->n_grad_floats * sizeof(float), "the gradients");
         if (!ps->grad)
             return -1;
     }
@@ -61,11 +64,18 @@ void lv_inflate_kernel(float *w3, const float *w2, int64_t D, int64_t V2, int64_
             }
 }
 
-void lv_params_init(lv_params *ps, uint64_t seed)
+int lv_params_init(lv_params *ps, uint64_t seed)
 {
+    /* the host values: the slab itself on a host-memory backend, else a staging copy */
+    const int in_place = ps->be->host_memory;
+    float *host = in_place ? ps->data
+                           : lv_malloc((size_t)ps->n_floats * sizeof *host,
+                                       "the parameters' initial values");
+    if (!host)
+        return -1;
     for (int64_t i = 0; i < ps->count; i++) {
         const lv_param *p = &ps->p[i];
-        float *x = lv_param_data(ps, i);
+        float *x = host + p->offset;
         lv_rng r = lv_rng_stream(seed, LV_RNG_INIT, 0, (uint32_t)i);
         switch (p->init) {
         case LV_INIT_ZERO:
@@ -82,32 +92,39 @@ void lv_params_init(lv_params *ps, uint64_t seed)
             break;
         case LV_INIT_COPY:
             LV_REQUIRE(p->source >= 0 && p->source < i && ps->p[p->source].numel == p->numel);
-            memcpy(x, lv_param_data(ps, p->source), (size_t)p->numel * sizeof *x);
+            memcpy(x, host + ps->p[p->source].offset, (size_t)p->numel * sizeof *x);
             break;
         case LV_INIT_INFLATE_AVERAGE:
         case LV_INIT_INFLATE_CENTRAL: {
             const lv_param *s = &ps->p[p->source];
-            LV_REQUIRE(p->source < i && s->shape[0] == p->shape[0] &&
+            LV_REQUIRE(p->source >= 0 && p->source < i && s->shape[0] == p->shape[0] &&
                        p->shape[1] % s->shape[1] == 0);
-            lv_inflate_kernel(x, lv_param_data(ps, p->source), p->shape[0], s->shape[1],
-                    p->shape[1] / s->shape[1], p->init == LV_INIT_INFLATE_CENTRAL);
+            lv_inflate_kernel(x, host + s->offset, p->shape[0], s->shape[1],
+                              p->shape[1] / s->shape[1], p->init == LV_INIT_INFLATE_CENTRAL);
             break;
         }
         }
     }
+    if (!in_place) {
+        ps->be->upload(ps->data, host, (size_t)ps->n_floats * sizeof *host);
+        free(host);
+    }
+    return 0;
 }
 
 void lv_params_zero_grad(lv_params *ps)
 {
     if (ps->grad)
-        memset(ps->grad, 0, (size_t)ps->n_grad_floats * sizeof(float));
+        ps->be->set(ps->grad, 0.0f, ps->n_grad_floats);
 }
 
 void lv_params_free(lv_params *ps)
 {
     free(ps->p);
-    free(ps->data);
-    free(ps->grad);
+    if (ps->be) {
+        ps->be->free(ps->data);
+        ps->be->free(ps->grad);
+    }
     *ps = (lv_params){ 0 };
 }
 

@@ -5,6 +5,8 @@
 #ifndef LV_PARAMS_H
 #define LV_PARAMS_H
 
+#include "backend.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +22,20 @@ typedef enum {
     LV_INIT_INFLATE_AVERAGE,  /* 2D kernel `source` repeated over t frames, divided by t */
     LV_INIT_INFLATE_CENTRAL   /* 2D kernel `source` at frame t/2, zeros elsewhere */
 } lv_init_kind;
+
+/* What a tensor is, given by name with designated initializers:
+ *   (lv_param_spec){ .ndim = 2, .shape = { 3 * D, D }, .trainable = 1, .decay = 1,
+ *                    .init = LV_INIT_NORMAL, .init_value = 0.02 } */
+typedef struct {
+    int ndim;
+    int64_t shape[LV_PARAM_MAX_DIMS];
+    int trainable;
+    int decay;                           /* AdamW weight decay (matrices; not biases, norms,
+                                          * gates, embeddings, the log-scale) */
+    lv_init_kind init;
+    double init_value;                   /* std (NORMAL) or value (CONST) */
+    int64_t source;                      /* COPY / INFLATE: index of the source tensor */
+} lv_param_spec;
 
 typedef struct {
     char name[LV_PARAM_NAME_MAX];        /* "video.blocks.3.attn.qkv.weight" */
@@ -40,26 +56,30 @@ typedef struct {
     lv_param *p;                         /* (count) rows, in slab order */
     int64_t count, cap;
     int64_t n_floats, n_grad_floats;     /* slab sizes */
-    float *data;                         /* (n_floats) */
-    float *grad;                         /* (n_grad_floats), NULL when nothing trains */
+    const lv_backend *be;                /* whose memory the slabs are in */
+    float *data;                         /* (n_floats) backend memory */
+    float *grad;                         /* (n_grad_floats) backend memory, NULL when nothing
+                                          * trains */
 } lv_params;
 
-/* Appends a row (shape as ndim ints); returns its index, -1 + lv_error() on failure. */
-int64_t lv_params_add(lv_params *ps, const char *name, int ndim, const int64_t *shape,
-                      int trainable, int decay, lv_init_kind init, double init_value,
-                      int64_t source);
+/* Appends a row; returns its index, -1 + lv_error() on failure. spec->source is read only for
+ * the COPY and INFLATE rules. */
+int64_t lv_params_add(lv_params *ps, const char *name, const lv_param_spec *spec);
 
-/* Allocates both slabs (gradients zeroed) once the table is complete. */
-int lv_params_alloc(lv_params *ps);
+/* Allocates both slabs in be's memory (gradients zeroed) once the table is complete. */
+int lv_params_alloc(lv_params *ps, const lv_backend *be);
 
 /* Fills every tensor by its init rule, in table order; tensor i draws from
- * lv_rng_stream(seed, LV_RNG_INIT, 0, i), so the result is independent of thread count. */
-void lv_params_init(lv_params *ps, uint64_t seed);
+ * lv_rng_stream(seed, LV_RNG_INIT, 0, i), so the result is independent of thread count. The
+ * values are made on the host and uploaded (in place when the backend's memory is the host's).
+ * -1 + lv_error() when the host staging buffer cannot be allocated. */
+int lv_params_init(lv_params *ps, uint64_t seed);
 
 /* The 2D patch kernel (D, V2) spread over t frames as a tubelet kernel (D, t * V2), voxel
  * elements ordered (dt, dy, dx, c): average (each frame w / t) or central (frame t / 2 only). */
 void lv_inflate_kernel(float *w3, const float *w2, int64_t D, int64_t V2, int64_t t, int central);
 
+/* Every gradient = 0 (backend set); the training step's first verb. */
 void lv_params_zero_grad(lv_params *ps);
 void lv_params_free(lv_params *ps);
 

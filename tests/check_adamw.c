@@ -22,20 +22,27 @@ typedef struct {
     int decay[N_TRAIN];         /* the decay flag of each trainable float, gradient layout */
 } toy;
 
-static void toy_build(toy *t, lv_rng *r)
+static void toy_build_on(toy *t, lv_rng *r, const lv_backend *be)
 {
-    const int64_t w_shape[2] = { 2, 3 }, f_shape[1] = { N_FROZEN }, b_shape[1] = { 3 };
     *t = (toy){ 0 };
-    t->w = lv_params_add(&t->ps, "head.weight", 2, w_shape, 1, 1, LV_INIT_ZERO, 0.0, -1);
-    t->frozen = lv_params_add(&t->ps, "text.embed", 1, f_shape, 0, 0, LV_INIT_ZERO, 0.0, -1);
-    t->b = lv_params_add(&t->ps, "head.bias", 1, b_shape, 1, 0, LV_INIT_ZERO, 0.0, -1);
-    ck_assert_int_eq(lv_params_alloc(&t->ps), 0);
+    t->w = lv_params_add(&t->ps, "head.weight", &(lv_param_spec){ .ndim = 2, .shape = { 2, 3 },
+                                                                  .trainable = 1, .decay = 1 });
+    t->frozen = lv_params_add(&t->ps, "text.embed", &(lv_param_spec){ .ndim = 1,
+                                                                      .shape = { N_FROZEN } });
+    t->b = lv_params_add(&t->ps, "head.bias", &(lv_param_spec){ .ndim = 1, .shape = { 3 },
+                                                                .trainable = 1 });
+    ck_assert_int_eq(lv_params_alloc(&t->ps, be), 0);
     ck_assert_int_eq(t->ps.n_grad_floats, N_TRAIN);
     float *x = rand_floats(r, t->ps.n_floats, 1.0);
     memcpy(t->ps.data, x, (size_t)t->ps.n_floats * sizeof *x);
     free(x);
     for (int k = 0; k < N_TRAIN; k++)
         t->decay[k] = k < 6;
+}
+
+static void toy_build(toy *t, lv_rng *r)
+{
+    toy_build_on(t, r, &lv_backend_ref);
 }
 
 /* The trainable parameters in gradient layout (head.weight then head.bias). */
@@ -70,7 +77,7 @@ START_TEST(test_adamw_one_step)
     c.lr = 1e-3;
     lv_adamw a;
     ck_assert_int_eq(lv_adamw_init(&a, &t.ps), 0);
-    lv_adamw_step(&lv_backend_ref, &a, &t.ps, c.lr, &c);
+    lv_adamw_step(&a, &t.ps, c.lr, &c);
     ck_assert_int_eq(a.t, 1);
 
     double want_p[N_TRAIN], want_m[N_TRAIN], want_v[N_TRAIN];
@@ -108,7 +115,7 @@ START_TEST(test_adamw_decay_only_where_flagged)
     c.lr = 0.1;         /* lr * wd = 5e-3: a visible shrink */
     lv_adamw a;
     ck_assert_int_eq(lv_adamw_init(&a, &t.ps), 0);
-    lv_adamw_step(&lv_backend_ref, &a, &t.ps, c.lr, &c);
+    lv_adamw_step(&a, &t.ps, c.lr, &c);
     toy_params(&t, p1);
     double want[6];
     for (int k = 0; k < 6; k++)
@@ -145,7 +152,7 @@ START_TEST(test_adamw_three_steps)
     for (int s = 0; s < 3; s++) {
         float *g = rand_floats(&r, N_TRAIN, 0.5);
         memcpy(t.ps.grad, g, sizeof(float) * N_TRAIN);
-        lv_adamw_step(&lv_backend_ref, &a, &t.ps, lrs[s], &c);
+        lv_adamw_step(&a, &t.ps, lrs[s], &c);
         const double bc1 = 1.0 - pow(b1, s + 1), bc2 = 1.0 - pow(b2, s + 1);
         for (int k = 0; k < N_TRAIN; k++) {
             m[k] = (float)(b1 * m[k] + (1.0 - b1) * g[k]);
@@ -223,8 +230,8 @@ START_TEST(test_adamw_vs_torch)
         print_list(f, "g", g, N_TRAIN);
         fprintf(f, "grads.append(g)\nlrs.append(%.17g)\n", lv_lr_at(&c, s));
         memcpy(t.ps.grad, g, sizeof(float) * N_TRAIN);
-        norms[s] = lv_clip_grad_norm(&lv_backend_ref, &t.ps, c.clip);
-        lv_adamw_step(&lv_backend_ref, &a, &t.ps, lv_lr_at(&c, s), &c);
+        norms[s] = lv_clip_grad_norm(&t.ps, c.clip);
+        lv_adamw_step(&a, &t.ps, lv_lr_at(&c, s), &c);
         free(g);
     }
     fprintf(f,
@@ -313,19 +320,19 @@ START_TEST(test_clip_grad_norm)
     toy_build(&t, &r);
     static const float g[N_TRAIN] = { 1, 2, 2, 0, 0, 0, 0, 4, 0 };
     memcpy(t.ps.grad, g, sizeof g);
-    ck_assert(lv_grad_norm(&lv_backend_ref, &t.ps) == 5.0);
-    ck_assert(lv_clip_grad_norm(&lv_backend_ref, &t.ps, 10.0) == 5.0);
+    ck_assert(lv_grad_norm(&t.ps) == 5.0);
+    ck_assert(lv_clip_grad_norm(&t.ps, 10.0) == 5.0);
     ck_assert(memcmp(t.ps.grad, g, sizeof g) == 0);
-    ck_assert(lv_clip_grad_norm(&lv_backend_ref, &t.ps, 0.0) == 5.0);
+    ck_assert(lv_clip_grad_norm(&t.ps, 0.0) == 5.0);
     ck_assert(memcmp(t.ps.grad, g, sizeof g) == 0);
     printf("  norm 5 (hand 5); clip 10 and clip 0 (off) leave the gradients bit-identical\n");
 
-    ck_assert(lv_clip_grad_norm(&lv_backend_ref, &t.ps, 1.0) == 5.0);
+    ck_assert(lv_clip_grad_norm(&t.ps, 1.0) == 5.0);
     double want[N_TRAIN];
     for (int k = 0; k < N_TRAIN; k++)
         want[k] = g[k] / 5.0;
     expect_close("clip 1: gradients / 5", t.ps.grad, want, N_TRAIN, ULP_REL, 0.0);
-    const double after = lv_grad_norm(&lv_backend_ref, &t.ps);
+    const double after = lv_grad_norm(&t.ps);
     ck_assert(fabs(after - 1.0) <= 1e-7);
     printf("  norm after clipping to 1: %.12f\n", after);
     lv_params_free(&t.ps);
@@ -333,12 +340,14 @@ START_TEST(test_clip_grad_norm)
     /* Double accumulation: 3e5 gradients against a long double sum, within 1e-12; a float
      * accumulator, summed here for contrast, is far outside that. */
     lv_params big = { 0 };
-    const int64_t shape[1] = { 100000 };
-    lv_params_add(&big, "a.weight", 1, shape, 1, 1, LV_INIT_ZERO, 0.0, -1);
-    lv_params_add(&big, "a.frozen", 1, shape, 0, 0, LV_INIT_ZERO, 0.0, -1);
-    lv_params_add(&big, "b.weight", 1, shape, 1, 1, LV_INIT_ZERO, 0.0, -1);
-    lv_params_add(&big, "c.bias", 1, shape, 1, 0, LV_INIT_ZERO, 0.0, -1);
-    ck_assert_int_eq(lv_params_alloc(&big), 0);
+    lv_params_add(&big, "a.weight", &(lv_param_spec){ .ndim = 1, .shape = { 100000 },
+                                                      .trainable = 1, .decay = 1 });
+    lv_params_add(&big, "a.frozen", &(lv_param_spec){ .ndim = 1, .shape = { 100000 } });
+    lv_params_add(&big, "b.weight", &(lv_param_spec){ .ndim = 1, .shape = { 100000 },
+                                                      .trainable = 1, .decay = 1 });
+    lv_params_add(&big, "c.bias", &(lv_param_spec){ .ndim = 1, .shape = { 100000 },
+                                                    .trainable = 1 });
+    ck_assert_int_eq(lv_params_alloc(&big, &lv_backend_ref), 0);
     float *x = rand_floats(&r, big.n_grad_floats, 1.0);
     memcpy(big.grad, x, (size_t)big.n_grad_floats * sizeof *x);
     long double sum = 0.0L;
@@ -347,7 +356,7 @@ START_TEST(test_clip_grad_norm)
         sum += (long double)x[k] * x[k];
         sum_f32 += x[k] * x[k];
     }
-    const double hand = (double)sqrtl(sum), got = lv_grad_norm(&lv_backend_ref, &big);
+    const double hand = (double)sqrtl(sum), got = lv_grad_norm(&big);
     const double f32_err = fabs(sqrt(sum_f32) - hand) / hand;
     ck_assert(fabs(got - hand) <= 1e-12 * hand);
     ck_assert(f32_err > 1e-12);
@@ -368,8 +377,8 @@ START_TEST(test_adamw_clip_step_fused)
         for (int clipped = 0; clipped < 2; clipped++) {
             lv_rng r1 = test_rng(6), r2 = test_rng(6);
             toy t1, t2;
-            toy_build(&t1, &r1);
-            toy_build(&t2, &r2);
+            toy_build_on(&t1, &r1, backends[b]);
+            toy_build_on(&t2, &r2, backends[b]);
             lv_adamw a1, a2;
             ck_assert_int_eq(lv_adamw_init(&a1, &t1.ps), 0);
             ck_assert_int_eq(lv_adamw_init(&a2, &t2.ps), 0);
@@ -378,9 +387,9 @@ START_TEST(test_adamw_clip_step_fused)
             for (int s = 0; s < 3; s++) {
                 memcpy(t1.ps.grad, g, sizeof g);
                 memcpy(t2.ps.grad, g, sizeof g);
-                const double n1 = lv_clip_grad_norm(backends[b], &t1.ps, c.clip);
-                lv_adamw_step(backends[b], &a1, &t1.ps, 1e-2, &c);
-                const double n2 = lv_adamw_clip_step(backends[b], &a2, &t2.ps, 1e-2, &c);
+                const double n1 = lv_clip_grad_norm(&t1.ps, c.clip);
+                lv_adamw_step(&a1, &t1.ps, 1e-2, &c);
+                const double n2 = lv_adamw_clip_step(&a2, &t2.ps, 1e-2, &c);
                 ck_assert(n1 == 5.0 && n2 == 5.0);
                 ck_assert(memcmp(t2.ps.grad, g, sizeof g) == 0);
             }

@@ -843,30 +843,36 @@ START_TEST(test_infonce)
 }
 END_TEST
 
-/* ---- scale and zero ------------------------------------------------------------------------- */
+/* ---- scale and the memory operations set and copy ------------------------------------------- */
 
 typedef struct {
     int64_t n;
+    const float *src;
 } fill_ctx;
 
-static void scale_zero_run(const lv_backend *be, void *p, float *const *o)
+static void scale_fill_run(const lv_backend *be, void *p, float *const *o)
 {
     const fill_ctx *c = p;
     be->scale(o[0], 0.375f, c->n);
-    be->zero(o[1], c->n);
+    be->set(o[1], 0.0f, c->n);
+    be->set(o[2], -0.25f, c->n);
+    be->copy(o[3], c->src, c->n);
 }
 
 START_TEST(test_scale_zero)
 {
     const int64_t n = (int64_t[]){ 1, 1000, 300001 }[_i];
     lv_rng r = test_rng(3900 + _i);
-    printf("scale, zero n=%lld\n", (long long)n);
-    fill_ctx c = { n };
-    out_spec outs[] = { { "scale", n, NULL }, { "zero", n, NULL } };
-    compare_backends("elementwise", scale_zero_run, &c, outs, 2, &r, NO_MATMUL);
+    printf("scale, set (0 and -0.25), copy n=%lld\n", (long long)n);
+    float *src = rand_floats(&r, n, 1.0);
+    fill_ctx c = { n, src };
+    out_spec outs[] = { { "scale", n, NULL }, { "zero", n, NULL }, { "set", n, NULL },
+                        { "copy", n, NULL } };
+    compare_backends("elementwise", scale_fill_run, &c, outs, 4, &r, NO_MATMUL);
     for (int64_t i = 0; i < n; i++)
-        ck_assert(outs[1].ref[i] == 0.0f);
-    free_outs(outs, 2);
+        ck_assert(outs[1].ref[i] == 0.0f && outs[2].ref[i] == -0.25f && outs[3].ref[i] == src[i]);
+    free_outs(outs, 4);
+    free(src);
 }
 END_TEST
 
@@ -993,7 +999,7 @@ static step_result step_compare(const lv_gradcheck_variant *v)
     ck_assert_int_eq(lv_model_alloc_acts(&m1, STEP_BATCH, 1), 0);
     ck_assert_int_eq(lv_model_alloc_acts(&m2, STEP_BATCH, 1), 0);
     lv_accum acc;
-    ck_assert_int_eq(lv_accum_alloc(&acc, STEP_BATCH, c.embed_dim), 0);
+    ck_assert_int_eq(lv_accum_alloc(&acc, mr.be, STEP_BATCH, c.embed_dim), 0);
     test_batch t = batch_make(&c, STEP_BATCH, v->image, 3960);
     const int64_t F = v->image ? 1 : c.frames;
     const int64_t pixels = STEP_BATCH * F * c.image_size * c.image_size * 3;

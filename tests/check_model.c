@@ -159,16 +159,16 @@ START_TEST(test_masking_in_model)
     ck_assert_int_eq(K, (int64_t)llround(0.25 * 64));
     const float l1 = lv_model_forward(&m, &t.batch);
     int64_t *first = malloc((size_t)(3 * K) * sizeof *first);
-    memcpy(first, m.kept, (size_t)(3 * K) * sizeof *first);
+    memcpy(first, m.ix.kept, (size_t)(3 * K) * sizeof *first);
     const float l2 = lv_model_forward(&m, &t.batch);
-    ck_assert(memcmp(first, m.kept, (size_t)(3 * K) * sizeof *first) == 0 && l1 == l2);
+    ck_assert(memcmp(first, m.ix.kept, (size_t)(3 * K) * sizeof *first) == 0 && l1 == l2);
     int differ = memcmp(first, first + K, (size_t)K * sizeof *first) != 0;   /* per sample */
     for (int64_t b = 0; b < 3; b++)
         for (int64_t k = 1; k < K; k++)
             ck_assert(first[b * K + k] > first[b * K + k - 1] && first[b * K + k] < N);
     t.batch.step = 4;
     const float l3 = lv_model_forward(&m, &t.batch);
-    differ += memcmp(first, m.kept, (size_t)(3 * K) * sizeof *first) != 0;
+    differ += memcmp(first, m.ix.kept, (size_t)(3 * K) * sizeof *first) != 0;
     printf("  masking in the model: %lld of %lld tokens kept per sample; same step -> same masks "
            "and loss (%.6f), next step -> new masks (loss %.6f)\n", (long long)K, (long long)N,
            l1, l3);
@@ -199,19 +199,19 @@ START_TEST(test_frame_pool_skips_empty_frames)
         for (int64_t b = 0; b < 3; b++) {
             int64_t valid = 0;
             for (int64_t f = 0; f < F; f++)
-                valid += m.frame_valid[b * F + f];
+                valid += m.ix.frame_valid[b * F + f];
             empty += F - valid;
             for (int64_t d = 0; !attn_pool && d < D; d++) {
                 double sum = 0.0;
                 for (int64_t f = 0; f < F; f++)
-                    if (m.frame_valid[b * F + f])
+                    if (m.ix.frame_valid[b * F + f])
                         sum += m.frame_emb[(b * F + f) * D + d];
                 const double err = fabs(sum / (double)valid - m.video.pooled[b * D + d]);
                 worst = lv_margin_max(worst, err);
             }
             for (int64_t h = 0; attn_pool && h < H; h++)
                 for (int64_t f = 0; f < F; f++)
-                    if (!m.frame_valid[b * F + f])
+                    if (!m.ix.frame_valid[b * F + f])
                         ck_assert(m.pool_att[(b * H + h) * F + f] == 0.0f);
         }
         printf("  frame-level %s pooling, mask 0.9: %lld of %lld frames empty%s; mean over the "
@@ -456,7 +456,7 @@ START_TEST(test_accumulation_global_negatives)
     ck_assert_int_eq(lv_model_alloc_acts(&m, 4, 0), 0);
     test_batch t = batch_make(&c, 4, 0, 2002);
     lv_accum acc;
-    ck_assert_int_eq(lv_accum_alloc(&acc, 4, c.embed_dim), 0);
+    ck_assert_int_eq(lv_accum_alloc(&acc, m.be, 4, c.embed_dim), 0);
     lv_params_zero_grad(&m.params);
     const float whole = lv_model_step(&m, &t.batch, 1, &acc);
     float *g_whole = malloc((size_t)m.params.n_grad_floats * 4);

@@ -3,7 +3,7 @@
  * longvivit memory: the analytic peak memory of a training step (parameters, gradients, AdamW
  * moments, activations, inputs, backend scratch) and, with --measure, the peak RSS of one step.
  * Figures for comparisons are ratios measured in one run: the machine may be shared. */
-#include "adamw.h"
+#include "train.h"
 #include "blas_glue.h"
 #include "commands.h"
 #include "options.h"
@@ -106,7 +106,7 @@ static int parse(const char *cmd, int argc, char **argv, bench_opts *o, int *don
     const char *preset = "vit-s", *sets[64];
     char own[3][64];             /* --frames, --mask, --attn as key=value */
     int n_sets = 0;
-    *o = (bench_opts){ .be = &lv_backend_cpu, .batch = 1, .warmup = 1, .steps = 5 };
+    *o = (bench_opts){ .be = backend_by_name("cpu"), .batch = 1, .warmup = 1, .steps = 5 };
     *done = 0;
     for (int i = 1; i < argc; i++) {
         const int v = i + 1 < argc;
@@ -120,8 +120,10 @@ static int parse(const char *cmd, int argc, char **argv, bench_opts *o, int *don
         } else if (!strcmp(argv[i], "--preset") && v) {
             preset = argv[++i];
         } else if (!strcmp(argv[i], "--backend") && v) {
-            if (!(o->be = backend_by_name(argv[++i])))
+            if (!(o->be = backend_by_name(argv[++i]))) {
+                fprintf(stderr, "longvivit %s: %s\n", cmd, lv_error());
                 return 2;
+            }
         } else if (!strcmp(argv[i], "--set") && v && n_sets < 60) {
             sets[n_sets++] = argv[++i];
         } else if (!strcmp(argv[i], "--frames") && v) {
@@ -171,8 +173,7 @@ bad:
 
 typedef struct {
     lv_model m;
-    lv_adamw adam;
-    lv_adamw_config ac;
+    lv_trainer trainer;
     float *video;
     int32_t *text;
     uint8_t *valid;
@@ -182,7 +183,7 @@ typedef struct {
 static void run_free(bench_run *r)
 {
     lv_model_free(&r->m);
-    lv_adamw_free(&r->adam);
+    lv_trainer_free(&r->trainer);
     free(r->video), free(r->text), free(r->valid);
 }
 
@@ -193,10 +194,10 @@ static int run_setup(bench_run *r, const bench_opts *o)
     const int64_t B = o->batch, T = c->text_len;
     const int64_t pixels = B * c->frames * c->image_size * c->image_size * 3;
     *r = (bench_run){ 0 };
+    const lv_adamw_config opt = lv_adamw_defaults();
     if (lv_model_build(&r->m, c, o->be) < 0 || lv_model_alloc_acts(&r->m, B, 0) < 0 ||
-        lv_adamw_init(&r->adam, &r->m.params) < 0)
+        lv_trainer_init(&r->trainer, &r->m, &opt, B) < 0)
         return -1;
-    r->ac = lv_adamw_defaults();
     r->video = lv_malloc((size_t)pixels * sizeof *r->video, "the benchmark's videos");
     r->text = lv_malloc((size_t)(B * T) * sizeof *r->text, "the benchmark's text");
     r->valid = lv_malloc((size_t)(B * T), "the benchmark's text mask");
@@ -213,14 +214,13 @@ static int run_setup(bench_run *r, const bench_opts *o)
     return 0;
 }
 
+/* The training step of longvivit train (lv_train_step); NaN + lv_error() when it stops. */
 static float run_step(bench_run *r, uint32_t step)
 {
     r->batch.step = step;
-    lv_params_zero_grad(&r->m.params);
-    const float loss = lv_model_forward(&r->m, &r->batch);
-    lv_model_backward(&r->m, &r->batch);
-    lv_adamw_clip_step(r->m.be, &r->adam, &r->m.params, r->ac.lr, &r->ac);
-    return loss;
+    const lv_step_part part = { .micro = &r->batch, .n_micro = 1 };
+    lv_step_stats stats;
+    return lv_train_step(&r->trainer, &part, 1, step, &stats) == 0 ? stats.loss : NAN;
 }
 
 /* Best-of-5 GFLOP/s of a square sgemm (n = 1536: large enough for the peak, 7 GFLOP a call). */

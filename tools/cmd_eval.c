@@ -262,7 +262,7 @@ static int load_trained(lv_model *m, const char *path, const lv_backend *be)
 {
     lv_config c;
     if (!be)
-        return lv_set_error("--backend must be ref or cpu");
+        return -1;          /* lv_error() names the backends this build has */
     if (check_model_file(path) < 0 || lv_config_from_file(&c, path) < 0 ||
         lv_model_build(m, &c, be) < 0)
         return -1;
@@ -434,7 +434,7 @@ int cmd_encode(int argc, char **argv)
         code = tok || vocab ? code : 1;
     }
     if (rc == 0)
-        rc = load_trained(&m, ckpt, &lv_backend_cpu);
+        rc = load_trained(&m, ckpt, backend_by_name("cpu"));
     if (rc == 0)
         rc = eval_model_make(&em, &m, 8);
     if (rc == 0) {

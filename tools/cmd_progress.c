@@ -38,10 +38,5 @@ void progress_report(const char *what, long long done, long long total)
 
 const lv_backend *backend_by_name(const char *name)
 {
-    if (!strcmp(name, "ref"))
-        return &lv_backend_ref;
-    if (!strcmp(name, "cpu"))
-        return &lv_backend_cpu;
-    fprintf(stderr, "longvivit: unknown backend '%s': use ref or cpu\n", name);
-    return NULL;
+    return lv_backend_find(name);
 }

@@ -2,7 +2,7 @@
  * key=value lines stored in every checkpoint, so `--resume` continues the same run bit for bit.
  * Checkpoints are atomic; SIGINT saves and exits; a NaN loss or gradient stops the run without
  * overwriting the last good checkpoint. */
-#include "adamw.h"
+#include "train.h"
 #include "checkpoint.h"
 #include "clip_init.h"
 #include "commands.h"
@@ -325,7 +325,7 @@ static int dry_run(const options *o, const char *resume, int64_t B)
     lv_model m;
     const lv_backend *be = backend_by_name(opt_get(o, "backend", "cpu"));
     if (!be)
-        return lv_set_error("--backend must be ref or cpu");
+        return -1;          /* lv_error() names the backends this build has */
     if (make_config(&c, o, 0, resume) < 0 || lv_model_build_table(&m, &c, be) < 0)
         return -1;
     char text[4096];
@@ -368,9 +368,7 @@ typedef struct {
     options opt;
     lv_config cfg;
     lv_model model;
-    lv_adamw adam;
-    lv_adamw_config ac;
-    lv_accum acc;
+    lv_trainer trainer;          /* AdamW state and settings, micro-batch buffers */
     lv_tokenizer *tok;
     lv_clip_list clips;
     lv_loader *loader;
@@ -472,7 +470,7 @@ static int save(run *r)
                                 .image_position = r->image_position,
                                 .losses = r->losses, .n_losses = r->step,
                                 .train_args = r->args };
-    if (lv_checkpoint_save(r->ckpt, &r->model, &r->adam, &st) < 0)
+    if (lv_checkpoint_save(r->ckpt, &r->model, &r->trainer.adam, &st) < 0)
         return -1;
     r->saved_step = r->step;
     return 0;
@@ -480,13 +478,13 @@ static int save(run *r)
 
 static int setup_optimizer(run *r)
 {
-    r->ac = lv_adamw_defaults();
-    r->ac.lr = r->lr;
-    r->ac.weight_decay = r->wd;
-    r->ac.clip = r->clip;
-    r->ac.total = r->steps;
-    r->ac.warmup = r->warmup;
-    return lv_adamw_init(&r->adam, &r->model.params);
+    lv_adamw_config opt = lv_adamw_defaults();
+    opt.lr = r->lr;
+    opt.weight_decay = r->wd;
+    opt.clip = r->clip;
+    opt.total = r->steps;
+    opt.warmup = r->warmup;
+    return lv_trainer_init(&r->trainer, &r->model, &opt, r->batch);
 }
 
 /* Model, optimiser and position: fresh (with --init / --from) or from --resume. */
@@ -494,7 +492,7 @@ static int setup_model(run *r, const char *resume)
 {
     const lv_backend *be = backend_by_name(opt_get(&r->opt, "backend", "cpu"));
     if (!be)
-        return lv_set_error("--backend must be ref or cpu");
+        return -1;          /* lv_error() names the backends this build has */
     if (lv_model_build(&r->model, &r->cfg, be) < 0 || setup_optimizer(r) < 0)
         return -1;
     r->losses = lv_calloc((size_t)r->steps, sizeof(float), "the loss history");
@@ -504,7 +502,7 @@ static int setup_model(run *r, const char *resume)
     if (resume) {
         lv_train_state st;
         char *saved_args;
-        if (lv_checkpoint_load(resume, &r->model, &r->adam, &st, &saved_args) < 0)
+        if (lv_checkpoint_load(resume, &r->model, &r->trainer.adam, &st, &saved_args) < 0)
             return -1;
         free(saved_args);
         /* the loss history is the run's record of every step done: a checkpoint whose step
@@ -656,31 +654,27 @@ static int train_step(run *r, const lv_loader_batch *b, const lv_loader_batch *i
 {
     const lv_config *c = &r->cfg;
     const int64_t mb = r->batch / r->micro, per = c->frames * c->image_size * c->image_size * 3;
-    lv_batch micro[64];
+    lv_batch micro[64], images;
+    lv_step_part parts[2];
+    int n_parts = 0;
     for (int64_t i = 0; b && i < r->micro; i++)
         micro[i] = (lv_batch){ .B = mb, .video = b->video + i * mb * per,
                                .text = b->text + i * mb * c->text_len,
                                .text_valid = b->text_valid + i * mb * c->text_len,
                                .step = (uint32_t)r->step, .first_sample = (uint32_t)(i * mb) };
-    lv_params_zero_grad(&r->model.params);
-    *loss = b ? lv_model_step(&r->model, micro, r->micro, &r->acc) : 0.0f;
-    if (img && isfinite(*loss)) {
-        const lv_batch ib = { .B = img->B, .video = img->video, .is_image = 1,
-                              .text = img->text, .text_valid = img->text_valid,
-                              .step = (uint32_t)r->step };
-        *loss += lv_model_step(&r->model, &ib, 1, &r->acc);
+    if (b)
+        parts[n_parts++] = (lv_step_part){ .micro = micro, .n_micro = r->micro };
+    if (img) {
+        /* one micro-batch of image-text pairs through the 2D patch path */
+        images = (lv_batch){ .B = img->B, .video = img->video, .is_image = 1,
+                             .text = img->text, .text_valid = img->text_valid,
+                             .step = (uint32_t)r->step };
+        parts[n_parts++] = (lv_step_part){ .micro = &images, .n_micro = 1 };
     }
-    if (!isfinite(*loss))
-        return lv_set_error("step %lld: the loss is %s", (long long)r->step + 1,
-                            isnan(*loss) ? "NaN" : "infinite");
-    if (lv_grads_finite(&r->model.params) < 0) {
-        char why[1024];
-        snprintf(why, sizeof why, "%s", lv_error());
-        return lv_set_error("step %lld: %s", (long long)r->step + 1, why);
-    }
-    lv_adamw_clip_step(r->model.be, &r->adam, &r->model.params, lv_lr_at(&r->ac, r->step),
-                       &r->ac);
-    return 0;
+    lv_step_stats stats;
+    const int rc = lv_train_step(&r->trainer, parts, n_parts, r->step, &stats);
+    *loss = stats.loss;
+    return rc;
 }
 
 /* The progress line, and one line of RUN/log.jsonl per step (flushed: a killed run keeps its
@@ -693,7 +687,7 @@ static void report(run *r, float loss, int64_t first)
     const float scale = expf(fminf(lv_param_data(&r->model.params, r->model.logit_scale)[0],
                                    logf(LV_LOGIT_SCALE_MAX)));
     const double eta = rate > 0 ? (double)((r->steps - r->step - 1) * r->batch) / rate : 0;
-    const double lr = lv_lr_at(&r->ac, r->step);
+    const double lr = lv_lr_at(&r->trainer.opt, r->step);
     if (r->skipped)
         snprintf(skipped, sizeof skipped, " skipped %lld clips", (long long)r->skipped);
     snprintf(line, sizeof line, "train step %lld/%lld loss %.4f temp %.4f lr %.2e %.1f samples/s"
@@ -863,8 +857,7 @@ static void run_free(run *r)
 {
     lv_loader_close(r->loader);
     lv_loader_close(r->images);
-    lv_accum_free(&r->acc);
-    lv_adamw_free(&r->adam);
+    lv_trainer_free(&r->trainer);
     lv_model_free(&r->model);
     lv_tokenizer_free(r->tok);
     lv_clip_list_free(&r->clips);
@@ -1003,8 +996,6 @@ int cmd_train(int argc, char **argv)
     }
     if (rc == 0)
         rc = lv_model_alloc_acts(&r.model, r.batch / r.micro, 0);
-    if (rc == 0)
-        rc = lv_accum_alloc(&r.acc, r.batch, r.cfg.embed_dim);
     if (rc == 0)
         rc = setup_loader(&r);
     if (rc == 0)

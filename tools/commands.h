@@ -26,8 +26,8 @@ int cmd_vocab(int argc, char **argv);
 lv_tokenizer *vocab_for_model(const char *model, int64_t model_vocab, const char *given,
                               const char *fallback, int *code);
 
-/* The backend called NAME ("ref": the plain kernels, "cpu": OpenBLAS + OpenMP); NULL + a
- * message on stderr for any other name. */
+/* The backend called NAME, through the registry (lv_backend_find: "ref", "cpu", and "cuda" in a
+ * build with nvcc); NULL + lv_error() naming the backends this build has. */
 #include "backend.h"
 const lv_backend *backend_by_name(const char *name);
 

@@ -192,7 +192,7 @@ static void json_number(double x, const char *fmt)
 static int cmd_gradcheck(int argc, char **argv)
 {
     const char *preset = "tiny", *variant = "all";
-    const lv_backend *be = &lv_backend_ref;
+    const lv_backend *be = backend_by_name("ref");
     int json = 0;
     long probes = 6;
     lv_config c;
@@ -208,8 +208,12 @@ static int cmd_gradcheck(int argc, char **argv)
             preset = argv[++i];
         else if (!strcmp(argv[i], "--variant") && has_value)
             variant = argv[++i];
-        else if (!strcmp(argv[i], "--backend") && has_value && (be = backend_by_name(argv[++i])))
-            continue;
+        else if (!strcmp(argv[i], "--backend") && has_value) {
+            if (!(be = backend_by_name(argv[++i]))) {
+                fprintf(stderr, "longvivit gradcheck: %s\n", lv_error());
+                return LV_EXIT_USAGE;
+            }
+        }
         else if (!strcmp(argv[i], "--probes") && has_value) {
             long long n;
             if (lv_opt_int("--probes", argv[++i], 1, 1000000, &n) < 0) {

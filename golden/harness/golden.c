@@ -6,6 +6,7 @@
 #include "golden.h"
 #include "adamw.h"
 #include "model.h"
+#include "train.h"
 #include "rng.h"
 #include "tolerance.h"
 
@@ -1140,7 +1141,7 @@ static int model_load_params(lv_model *m, const lv_golden_set *in)
         if (!same_shape(t, p->ndim, p->shape))
             return lv_set_error("tensor '%s' has another shape than the configuration's model",
                                 name);
-        memcpy(lv_param_data(&m->params, i), t->data, (size_t)p->numel * sizeof(float));
+        m->be->upload(lv_param_data(&m->params, i), t->data, (size_t)p->numel * sizeof(float));
     }
     return 0;
 }
@@ -1220,59 +1221,77 @@ static void model_outputs_free(model_outputs *o)
     free(o->steps_grad);
 }
 
+/* n floats of backend memory (the model's) into a host tensor of the output set */
+static void fetch(const lv_model *m, float *dst, const float *src, int64_t n)
+{
+    m->be->download(dst, src, (size_t)n * sizeof(float));
+}
+
 /* The forward of step 0: kept tokens, activations, embeddings, logits, loss. */
 static void model_record_forward(const lv_model *m, int64_t B, const model_outputs *o)
 {
     const int64_t R = B * m->geo.K, D = m->cfg.width, E = m->cfg.embed_dim;
-    memcpy(o->kept, m->kept, (size_t)R * sizeof(int64_t));
-    copy_f(o->tokens, m->tokens, R * D);
-    copy_f(o->embedded, m->embedded, R * D);
-    copy_f(o->ln_pre, m->video.x, R * D);
+    memcpy(o->kept, m->ix.kept, (size_t)R * sizeof(int64_t));      /* host: the mask's lists */
+    fetch(m, o->tokens, m->tokens, R * D);
+    fetch(m, o->embedded, m->embedded, R * D);
+    fetch(m, o->ln_pre, m->video.x, R * D);
     for (int64_t l = 0; l < m->cfg.layers; l++)
-        copy_f(o->block[l], m->video.x + (l + 1) * R * D, R * D);
-    copy_f(o->video_emb, m->video.emb_n, B * E);
-    copy_f(o->text_emb, m->text.emb_n, B * E);
-    copy_f(o->logits, m->logits, B * B);
-    o->loss[0] = m->loss[0];
+        fetch(m, o->block[l], m->video.x + (l + 1) * R * D, R * D);
+    fetch(m, o->video_emb, m->video.emb_n, B * E);
+    fetch(m, o->text_emb, m->text.emb_n, B * E);
+    fetch(m, o->logits, m->logits, B * B);
+    fetch(m, o->loss, m->loss, 1);
 }
 
-/* steps training steps of m on batch (step s keys the masks), recording into o. */
+typedef struct {
+    const model_outputs *o;
+    int64_t B;
+} recorder;
+
+/* lv_train_step's observer: after the backward of step s, before the update, record the kept
+ * lists, the forward of step 0 and the raw gradients (the clipping is folded into the update) */
+static void model_record_step(void *ctx, const lv_model *m, int64_t s)
+{
+    const recorder *r = ctx;
+    const model_outputs *o = r->o;
+    const lv_params *ps = &m->params;
+    memcpy(o->steps_kept + s * r->B * m->geo.K, m->ix.kept,
+           (size_t)(r->B * m->geo.K) * sizeof(int64_t));
+    if (s == 0)
+        model_record_forward(m, r->B, o);
+    for (int64_t i = 0; i < ps->count; i++) {
+        const int64_t n = ps->p[i].numel;
+        if (o->grad[i] && s == 0)
+            fetch(m, o->grad[i], lv_param_grad(ps, i), n);
+        if (o->steps_grad[i])
+            fetch(m, o->steps_grad[i] + s * n, lv_param_grad(ps, i), n);
+    }
+}
+
+/* steps training steps of m on batch (step s keys the masks), recording into o: the training
+ * step of longvivit train itself (lv_train_step), observed between backward and update. */
 static int model_train(lv_model *m, lv_batch *batch, const lv_adamw_config *ac, int64_t steps,
                        const model_outputs *o)
 {
-    lv_params *ps = &m->params;
-    lv_adamw adam;
-    if (lv_adamw_init(&adam, ps) < 0)
+    lv_trainer t;
+    recorder rec = { .o = o, .B = batch->B };
+    if (lv_trainer_init(&t, m, ac, batch->B) < 0)
         return -1;
+    t.observe = model_record_step;
+    t.observe_ctx = &rec;
     int rc = 0;
     for (int64_t s = 0; s < steps && rc == 0; s++) {
         batch->step = (uint32_t)s;
-        lv_params_zero_grad(ps);
-        o->steps_loss[s] = lv_model_forward(m, batch);
-        if (!isfinite(o->steps_loss[s])) {
-            rc = lv_set_error("step %lld: the loss is %g (%s)", (long long)s,
-                              (double)o->steps_loss[s], lv_error());
-            break;
-        }
-        memcpy(o->steps_kept + s * batch->B * m->geo.K, m->kept,
-               (size_t)(batch->B * m->geo.K) * sizeof(int64_t));
-        if (s == 0)
-            model_record_forward(m, batch->B, o);
-        lv_model_backward(m, batch);
-        for (int64_t i = 0; i < ps->count; i++) {
-            const int64_t n = ps->p[i].numel;
-            if (o->grad[i] && s == 0)
-                copy_f(o->grad[i], lv_param_grad(ps, i), n);
-            if (o->steps_grad[i])       /* raw: the clipping is folded into the update */
-                copy_f(o->steps_grad[i] + s * n, lv_param_grad(ps, i), n);
-        }
-        rc = lv_grads_finite(ps);
-        o->steps_norm[s] = (float)lv_adamw_clip_step(m->be, &adam, ps, ac->lr, ac);
+        const lv_step_part part = { .micro = batch, .n_micro = 1 };
+        lv_step_stats stats;
+        rc = lv_train_step(&t, &part, 1, s, &stats);
+        o->steps_loss[s] = stats.loss;
+        o->steps_norm[s] = (float)stats.grad_norm;
     }
-    for (int64_t i = 0; rc == 0 && i < ps->count; i++)
+    for (int64_t i = 0; rc == 0 && i < m->params.count; i++)
         if (o->after[i])
-            copy_f(o->after[i], lv_param_data(ps, i), ps->p[i].numel);
-    lv_adamw_free(&adam);
+            fetch(m, o->after[i], lv_param_data(&m->params, i), m->params.p[i].numel);
+    lv_trainer_free(&t);
     return rc;
 }
 

@@ -170,6 +170,8 @@ static const lv_tolerance table[] = {
       "sum of G L in double over B^2 terms, G from exp in double: a few roundings" },
     { "elementwise", "scale", LV_CHECK_FAST, 0.0, 0.0, FAST_EXACT },
     { "elementwise", "zero", LV_CHECK_FAST, 0.0, 0.0, "zeros: exact" },
+    { "elementwise", "set", LV_CHECK_FAST, 0.0, 0.0, "a constant stored: exact" },
+    { "elementwise", "copy", LV_CHECK_FAST, 0.0, 0.0, "a copy: exact" },
     { "model_step", "loss", LV_CHECK_FAST, 0.0, 2e-6,
       "a whole training step (tiny preset): every kernel's fp32 vs double sums, compounded" },
     { "model_step", "grad", LV_CHECK_FAST, 0.0, 1e-4,

@@ -1,0 +1,55 @@
+/* The registry of backends: the one table that maps --backend NAME to an lv_backend. A new
+ * backend (cuda/ when built with nvcc) is one more row here and becomes selectable in every
+ * command; nothing else names a backend. */
+#include "blas_glue.h"
+#include "error.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#ifdef LV_HAVE_CUDA
+extern const lv_backend lv_backend_cuda;
+#endif
+
+static const lv_backend *const registry[] = {
+    &lv_backend_ref,
+    &lv_backend_cpu,
+#ifdef LV_HAVE_CUDA
+    &lv_backend_cuda,
+#endif
+};
+
+enum { N_BACKENDS = (int)(sizeof registry / sizeof registry[0]) };
+
+int lv_backend_count(void)
+{
+    return N_BACKENDS;
+}
+
+const lv_backend *lv_backend_at(int i)
+{
+    LV_REQUIRE(i >= 0 && i < N_BACKENDS);
+    return registry[i];
+}
+
+const char *lv_backend_names(void)
+{
+    static char names[256];
+    names[0] = '\0';
+    for (int i = 0; i < N_BACKENDS; i++) {
+        const size_t used = strlen(names);
+        snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", registry[i]->name);
+    }
+    return names;
+}
+
+const lv_backend *lv_backend_find(const char *name)
+{
+    for (int i = 0; i < N_BACKENDS; i++)
+        if (!strcmp(registry[i]->name, name))
+            return registry[i];
+    lv_set_error("no backend called '%s' in this build (it has: %s)%s", name, lv_backend_names(),
+                 !strcmp(name, "cuda") ? "; the cuda backend is built by `make cuda` where nvcc "
+                 "exists (cuda/README.md)" : "");
+    return NULL;
+}

@@ -1,0 +1,50 @@
+/* The training loop's verbs, written once for every program that trains (longvivit train, the
+ * benchmark, the golden files): build a trainer beside a model, take steps, free it. A step is
+ * zero the gradients, forward and backward (over micro-batches, optionally plus a batch of
+ * images), check the loss and the gradients are finite, then clip and update with AdamW. */
+#ifndef LV_TRAIN_H
+#define LV_TRAIN_H
+
+#include "adamw.h"
+#include "model.h"
+
+typedef struct lv_trainer lv_trainer;
+
+/* Called between the backward and the update, once the gradients are complete and finite (the
+ * golden files record activations, kept lists and raw gradients there). */
+typedef void lv_step_observer(void *ctx, const lv_model *m, int64_t step);
+
+struct lv_trainer {
+    lv_model *model;            /* not owned */
+    lv_adamw_config opt;        /* learning rate, schedule, clipping, decay */
+    lv_adamw adam;              /* the moments, in the model's backend memory */
+    lv_accum acc;               /* the whole batch's embeddings when a step has micro-batches */
+    lv_step_observer *observe;  /* optional */
+    void *observe_ctx;
+};
+
+/* One contrastive loss: n_micro micro-batches whose negatives span all of them. */
+typedef struct {
+    const lv_batch *micro;
+    int64_t n_micro;
+} lv_step_part;
+
+typedef struct {
+    float loss;                 /* the sum of the parts' losses */
+    double grad_norm;           /* the global gradient norm before clipping */
+    double lr;                  /* the learning rate the update used */
+} lv_step_stats;
+
+/* A trainer for model m with optimiser settings opt, for steps of up to batch pairs; the AdamW
+ * moments start at zero. -1 + lv_error() when out of memory. */
+int lv_trainer_init(lv_trainer *t, lv_model *m, const lv_adamw_config *opt, int64_t batch);
+void lv_trainer_free(lv_trainer *t);
+
+/* Optimiser step number `step` (0-based: it keys the masks through the batches and the learning
+ * rate through lv_lr_at): zero the gradients; for each part, lv_model_step adds its loss and
+ * gradients; stop with -1 + lv_error() ("step N: the loss is NaN", or the first non-finite
+ * gradient, named) before anything is updated; else observe, then clip and update. */
+int lv_train_step(lv_trainer *t, const lv_step_part *parts, int n_parts, int64_t step,
+                  lv_step_stats *stats);
+
+#endif
