@@ -155,12 +155,15 @@ $(TESTS): $(TEST_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $(CFLAGS) $(TEST_OBJ) $(LIB) $(LDLIBS) $(shell $(PKG) --libs check) -o $@
 
 # Check forks per test (CK_FORK); each suite sets explicit timeouts. The verdict is the exit status.
+# tests/deps.sh checks the dependency rule of ref/ (and, --self-test, that the rule can fail).
 # Sanitizer builds: LeakSanitizer ignores what system libraries keep by design (tests/lsan.supp).
 check: export LSAN_OPTIONS = suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 check: deps
 	@$(MAKE) --no-print-directory all $(TESTS)
 	@rm -f $(BUILD)/skips.txt
 	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt $(TESTS)
+	bash tests/deps.sh
+	bash tests/deps.sh --self-test
 	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt bash tests/cli.sh $(PROGRAM)
 	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt bash tests/torch/run.sh $(BUILD)/torch-check.txt
 	@n=$$(cat $(BUILD)/skips.txt 2>/dev/null | wc -l); echo "make check: passed, $$n skipped"; \

@@ -155,6 +155,24 @@ static int list_names(const char *const *names, char *out, size_t size)
     return 0;
 }
 
+/* One tube "kt.kh.kw/st.sh.sw/ot.oh.ow" at the start of p, as sscanf's %lld (strtoll, base 10)
+ * would read it: returns how many of the nine numbers were read, *used the characters taken. */
+static int parse_tube(const char *p, long long a[9], int *used)
+{
+    const char *q = p;
+    for (int i = 0; i < 9; i++) {
+        char *end;
+        if (i > 0 && *q++ != (i % 3 ? '.' : '/'))
+            return i;
+        a[i] = strtoll(q, &end, 10);
+        if (end == q)
+            return i;
+        q = end;
+    }
+    *used = (int)(q - p);
+    return 9;
+}
+
 /* "tubevit" (the published mix, or the small one below 224 px), "none", or up to four
  * "kt.kh.kw/st.sh.sw/ot.oh.ow" separated by commas. */
 static int parse_tubes(lv_config *c, const char *v)
@@ -175,9 +193,7 @@ static int parse_tubes(lv_config *c, const char *v)
     while (*p) {
         long long a[9];
         int used = 0;
-        if (n == LV_MAX_TUBES ||
-            sscanf(p, "%lld.%lld.%lld/%lld.%lld.%lld/%lld.%lld.%lld%n", &a[0], &a[1], &a[2], &a[3],
-                   &a[4], &a[5], &a[6], &a[7], &a[8], &used) != 9)
+        if (n == LV_MAX_TUBES || parse_tube(p, a, &used) != 9)
             return lv_set_error("tubes='%s': expected 'tubevit', 'none' or up to %d of "
                                 "kt.kh.kw/st.sh.sw/ot.oh.ow separated by commas", v, LV_MAX_TUBES);
         for (int i = 0; i < 3; i++) {

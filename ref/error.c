@@ -39,10 +39,19 @@ void *lv_calloc(size_t count, size_t size, const char *what)
     return p;
 }
 
+static lv_fatal_fn *fatal_hook;
+
+void lv_set_fatal_hook(lv_fatal_fn *hook)
+{
+    fatal_hook = hook;
+}
+
 void lv_require_failed(const char *cond, const char *file, int line, const char *func)
 {
-    fprintf(stderr, "longvivit: internal precondition failed in %s (%s:%d): %s\n"
-            "This is a bug in the caller of %s; please report it with the command you ran.\n",
-            func, file, line, cond, func);
+    lv_set_error("longvivit: internal precondition failed in %s (%s:%d): %s\n"
+                 "This is a bug in the caller of %s; please report it with the command you ran.",
+                 func, file, line, cond, func);
+    if (fatal_hook)
+        fatal_hook(lv_error());
     abort();
 }

@@ -29,4 +29,10 @@ void *lv_calloc(size_t count, size_t size, const char *what);
     ((cond) ? (void)0 : lv_require_failed(#cond, __FILE__, __LINE__, __func__))
 _Noreturn void lv_require_failed(const char *cond, const char *file, int line, const char *func);
 
+/* A failed LV_REQUIRE leaves its message in lv_error() and calls this hook, when one is set,
+ * before abort(): the library prints nothing, so a program sets a hook that shows the message
+ * (tools/longvivit.c, tests/run_tests.c). Set once, before any thread starts. */
+typedef void lv_fatal_fn(const char *message);
+void lv_set_fatal_hook(lv_fatal_fn *hook);
+
 #endif

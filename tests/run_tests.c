@@ -3,6 +3,7 @@
  * Skipped tests (test_skip) look like passes to Check, so the runner counts them: each appends a
  * line to the file named by LV_SKIP_LOG (a temporary one when unset), and the last line says how
  * many there were. LV_REQUIRE_ALL=1 turns every skip into a failure. */
+#include "error.h"
 #include "suites.h"
 
 #include <stdio.h>
@@ -52,8 +53,15 @@ static int selected(const char *name, int argc, char **argv)
     return 0;
 }
 
+/* a failed LV_REQUIRE: the library leaves the message to us (error.h) */
+static void print_fatal(const char *message)
+{
+    fprintf(stderr, "%s\n", message);
+}
+
 int main(int argc, char **argv)
 {
+    lv_set_fatal_hook(print_fatal);
     SRunner *runner = NULL;
     for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++) {
         if (!selected(suites[i].name, argc, argv))

@@ -338,8 +338,15 @@ static int dispatch(int argc, char **argv)
     return usage(stderr);
 }
 
+/* a failed LV_REQUIRE: the library leaves the message to us (error.h) */
+static void print_fatal(const char *message)
+{
+    fprintf(stderr, "%s\n", message);
+}
+
 int main(int argc, char **argv)
 {
+    lv_set_fatal_hook(print_fatal);
     if (argc < 2)
         return usage(stderr);
     /* every command takes --opt=value as well as --opt value */
