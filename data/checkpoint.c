@@ -14,25 +14,33 @@
 int lv_checkpoint_save(const char *path, const lv_model *m, const lv_adamw *opt,
                        const lv_train_state *st)
 {
-    lv_st_writer *w = lv_st_writer_new();
-    if (!w)
+    /* host views of backend memory (the slabs themselves on a host-memory backend) */
+    float *copies[3];
+    const float *params = lv_host_view(m->be, m->params.data, m->params.n_floats, &copies[0]);
+    const float *mom = lv_host_view(opt->be, opt->m, opt->n, &copies[1]);
+    const float *vel = lv_host_view(opt->be, opt->v, opt->n, &copies[2]);
+    lv_st_writer *w = params && mom && vel ? lv_st_writer_new() : NULL;
+    if (!w) {
+        free(copies[0]), free(copies[1]), free(copies[2]);
         return -1;
+    }
     char num[4][32];
     snprintf(num[0], sizeof num[0], "%" PRId64, st->step);
     snprintf(num[1], sizeof num[1], "%" PRId64, st->data_position);
     snprintf(num[2], sizeof num[2], "%" PRId64, opt->t);
     snprintf(num[3], sizeof num[3], "%" PRId64, st->image_position);
-    lv_model_add_to_writer(w, m, LV_CKPT_FORMAT);
+    lv_model_add_to_writer(w, m, params, LV_CKPT_FORMAT);
     lv_st_writer_meta(w, "step", num[0]);
     lv_st_writer_meta(w, "data_position", num[1]);
     lv_st_writer_meta(w, "adamw_t", num[2]);
     lv_st_writer_meta(w, "image_position", num[3]);
     lv_st_writer_meta(w, "train_args", st->train_args ? st->train_args : "");
-    lv_st_writer_add_f32(w, "optimizer.adamw.m", opt->m, 1, &opt->n);
-    lv_st_writer_add_f32(w, "optimizer.adamw.v", opt->v, 1, &opt->n);
+    lv_st_writer_add_f32(w, "optimizer.adamw.m", mom, 1, &opt->n);
+    lv_st_writer_add_f32(w, "optimizer.adamw.v", vel, 1, &opt->n);
     lv_st_writer_add_f32(w, "train.loss", st->losses, 1, &st->n_losses);
     const int rc = lv_st_writer_write(w, path);
     lv_st_writer_free(w);
+    free(copies[0]), free(copies[1]), free(copies[2]);
     return rc;
 }
 
@@ -108,8 +116,8 @@ int lv_checkpoint_load(const char *path, lv_model *m, lv_adamw *opt, lv_train_st
     if (rc == 0)
         rc = lv_model_load(m, path);       /* validates every tensor before touching any */
     if (rc == 0) {
-        memcpy(opt->m, m_new, (size_t)opt->n * sizeof(float));
-        memcpy(opt->v, m_new + opt->n, (size_t)opt->n * sizeof(float));
+        opt->be->upload(opt->m, m_new, (size_t)opt->n * sizeof(float));
+        opt->be->upload(opt->v, m_new + opt->n, (size_t)opt->n * sizeof(float));
         opt->t = adamw_t;
         st->losses = losses;
         st->n_losses = n_losses;

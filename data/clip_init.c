@@ -387,14 +387,14 @@ static int load_all(lv_model *m, lv_st_file *f, const map_item *items, int64_t n
     float *stage = lv_malloc(bytes, "a staging copy of the parameters");
     if (!stage)
         return -1;
-    memcpy(stage, ps->data, bytes);
+    ps->be->download(stage, ps->data, bytes);
     for (int64_t i = 0; i < n; i++)
         if (apply(f, m, &items[i], stage) < 0) {
             free(stage);
             return -1;
         }
     derive(ps, stage);
-    memcpy(ps->data, stage, bytes);
+    ps->be->upload(ps->data, stage, bytes);
     free(stage);
     return 0;
 }

@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-void lv_model_add_to_writer(lv_st_writer *w, const lv_model *m, const char *format)
+void lv_model_add_to_writer(lv_st_writer *w, const lv_model *m, const float *host_params,
+                            const char *format)
 {
     char config[4096];
     LV_REQUIRE(lv_config_format(&m->cfg, config, sizeof config) < sizeof config);
@@ -20,18 +21,23 @@ void lv_model_add_to_writer(lv_st_writer *w, const lv_model *m, const char *form
         lv_st_writer_meta(w, "vocab", m->vocab);
     for (int64_t i = 0; i < m->params.count; i++) {
         const lv_param *p = &m->params.p[i];
-        lv_st_writer_add_f32(w, p->name, lv_param_data(&m->params, i), p->ndim, p->shape);
+        lv_st_writer_add_f32(w, p->name, host_params + p->offset, p->ndim, p->shape);
     }
 }
 
 int lv_model_save(const lv_model *m, const char *path)
 {
-    lv_st_writer *w = lv_st_writer_new();
-    if (!w)
+    float *copy;
+    const float *host = lv_host_view(m->be, m->params.data, m->params.n_floats, &copy);
+    lv_st_writer *w = host ? lv_st_writer_new() : NULL;
+    if (!w) {
+        free(copy);
         return -1;
-    lv_model_add_to_writer(w, m, LV_PARAMS_FORMAT);
+    }
+    lv_model_add_to_writer(w, m, host, LV_PARAMS_FORMAT);
     const int rc = lv_st_writer_write(w, path);
     lv_st_writer_free(w);
+    free(copy);
     return rc;
 }
 
@@ -198,7 +204,7 @@ int lv_model_load(lv_model *m, const char *path)
                             reshaped.count, reshaped.text);
     if (!staged)
         return -1;
-    memcpy(ps->data, staged, (size_t)ps->n_floats * sizeof(float));
+    ps->be->upload(ps->data, staged, (size_t)ps->n_floats * sizeof(float));
     free(staged);
     return 0;
 }
@@ -233,7 +239,7 @@ int lv_model_start_from(lv_model *m, const char *path, int64_t *copied, int64_t 
                                                  "the staged parameters");
     int rc = staged ? 0 : -1;
     if (staged)
-        memcpy(staged, ps->data, (size_t)ps->n_floats * sizeof(float));
+        ps->be->download(staged, ps->data, (size_t)ps->n_floats * sizeof(float));
     for (int64_t i = 0; rc == 0 && i < ps->count; i++) {
         const lv_param *p = &ps->p[i];
         const lv_st_tensor *t = lv_st_find(f, p->name);
@@ -262,7 +268,7 @@ int lv_model_start_from(lv_model *m, const char *path, int64_t *copied, int64_t 
                           "number of frames may differ between the runs", path, bad.count,
                           bad.text);
     if (rc == 0)
-        memcpy(ps->data, staged, (size_t)ps->n_floats * sizeof(float));
+        ps->be->upload(ps->data, staged, (size_t)ps->n_floats * sizeof(float));
     free(staged);
     return rc;
 }

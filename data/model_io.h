@@ -16,9 +16,11 @@
  * Written atomically: an existing file is replaced only by a complete one. */
 int lv_model_save(const lv_model *m, const char *path);
 
-/* Adds every parameter and the metadata "format", "config" and "vocab" to a writer (the common part of
- * parameter files and checkpoints); a failure poisons the writer, as every add does. */
-void lv_model_add_to_writer(lv_st_writer *w, const lv_model *m, const char *format);
+/* Adds every parameter and the metadata "format", "config" and "vocab" to a writer (the common
+ * part of parameter files and checkpoints); a failure poisons the writer, as every add does.
+ * host_params: the parameter slab readable on the host (lv_host_view), alive until the write. */
+void lv_model_add_to_writer(lv_st_writer *w, const lv_model *m, const float *host_params,
+                            const char *format);
 
 /* The configuration stored in a file written by lv_model_save or a checkpoint. Every tensor it
  * implies is checked against the file's header (name and shape, from the descriptor table, with

@@ -112,6 +112,17 @@ int lv_params_init(lv_params *ps, uint64_t seed)
     return 0;
 }
 
+const float *lv_host_view(const lv_backend *be, const float *src, int64_t n, float **copy)
+{
+    *copy = NULL;
+    if (be->host_memory)
+        return src;
+    *copy = lv_malloc((size_t)(n > 0 ? n : 1) * sizeof(float), "a host copy of backend memory");
+    if (*copy)
+        be->download(*copy, src, (size_t)n * sizeof(float));
+    return *copy;
+}
+
 void lv_params_zero_grad(lv_params *ps)
 {
     if (ps->grad)

@@ -79,6 +79,11 @@ int lv_params_init(lv_params *ps, uint64_t seed);
  * elements ordered (dt, dy, dx, c): average (each frame w / t) or central (frame t / 2 only). */
 void lv_inflate_kernel(float *w3, const float *w2, int64_t D, int64_t V2, int64_t t, int central);
 
+/* n floats of be's memory readable on the host: src itself when the backend's memory is the
+ * host's (*copy = NULL), else a downloaded copy in *copy (free it after use). NULL + lv_error()
+ * when out of memory. File code saves parameters and optimiser state through it. */
+const float *lv_host_view(const lv_backend *be, const float *src, int64_t n, float **copy);
+
 /* Every gradient = 0 (backend set); the training step's first verb. */
 void lv_params_zero_grad(lv_params *ps);
 void lv_params_free(lv_params *ps);

@@ -825,7 +825,7 @@ START_TEST(test_model_config_claims_huge)
     ck_assert_int_eq(lv_config_set(&claim.cfg, "layers=24"), 0);
     ck_assert_msg(lv_config_validate(&claim.cfg) == 0, "%s", lv_error());
     lv_st_writer *w = lv_st_writer_new();
-    lv_model_add_to_writer(w, &claim, LV_PARAMS_FORMAT);
+    lv_model_add_to_writer(w, &claim, claim.params.data, LV_PARAMS_FORMAT);
     ck_assert_msg(lv_st_writer_write(w, path) == 0, "%s", lv_error());
     lv_st_writer_free(w);
     struct rusage before, after;

@@ -29,6 +29,7 @@ static const struct { const char *name; suite_fn make; } suites[] = {
     { "adamw", adamw_suite },
     { "backend", backend_suite },
     { "checkers", checkers_suite },
+    { "contract", contract_suite },
 };
 
 static long count_lines(const char *path)

@@ -19,5 +19,6 @@ Suite *metrics_suite(void);
 Suite *adamw_suite(void);
 Suite *backend_suite(void);
 Suite *checkers_suite(void);
+Suite *contract_suite(void);
 
 #endif

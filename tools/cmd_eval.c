@@ -25,7 +25,7 @@ int eval_model_make(lv_model *em, const lv_model *trained, int64_t batch)
     if (lv_model_build(em, &c, trained->be) < 0)
         return -1;
     LV_REQUIRE(em->params.n_floats == trained->params.n_floats);
-    memcpy(em->params.data, trained->params.data, (size_t)em->params.n_floats * sizeof(float));
+    em->be->copy(em->params.data, trained->params.data, em->params.n_floats);
     return lv_model_alloc_acts(em, batch, 0);
 }
 
@@ -74,7 +74,7 @@ int eval_embed_videos(float *emb, lv_model *em, const char *const *paths, const 
         if (rc == 0)
             rc = lv_model_encode_video(em, &batch);
         if (rc == 0)
-            memcpy(emb + i0 * E, em->video.emb_n, (size_t)(B * E) * sizeof(float));
+            em->be->download(emb + i0 * E, em->video.emb_n, (size_t)(B * E) * sizeof(float));
     }
     free(video);
     free(scratch);
@@ -99,7 +99,7 @@ static int embed_texts(float *emb, lv_model *em, const lv_tokenizer *tok,
             lv_tokenizer_encode(tok, texts[i0 + b], ids + b * T, valid + b * T, T);
         const lv_batch batch = { .B = B, .text = ids, .text_valid = valid };
         lv_model_encode_text(em, &batch);
-        memcpy(emb + i0 * E, em->text.emb_n, (size_t)(B * E) * sizeof(float));
+        em->be->download(emb + i0 * E, em->text.emb_n, (size_t)(B * E) * sizeof(float));
     }
     free(ids);
     free(valid);

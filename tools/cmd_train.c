@@ -684,8 +684,10 @@ static void report(run *r, float loss, int64_t first)
     char line[320], skipped[64] = "";
     const double dt = now_s() - r->t_start;
     const double rate = dt > 0 ? (double)((r->step + 1 - first) * r->batch) / dt : 0;
-    const float scale = expf(fminf(lv_param_data(&r->model.params, r->model.logit_scale)[0],
-                                   logf(LV_LOGIT_SCALE_MAX)));
+    float log_scale;                         /* the parameter lives in backend memory */
+    r->model.be->download(&log_scale, lv_param_data(&r->model.params, r->model.logit_scale),
+                          sizeof log_scale);
+    const float scale = expf(fminf(log_scale, logf(LV_LOGIT_SCALE_MAX)));
     const double eta = rate > 0 ? (double)((r->steps - r->step - 1) * r->batch) / rate : 0;
     const double lr = lv_lr_at(&r->trainer.opt, r->step);
     if (r->skipped)
