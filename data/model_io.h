@@ -9,7 +9,7 @@
 #include "safetensors.h"
 
 #define LV_PARAMS_FORMAT "longvivit-params-1"
-#define LV_CKPT_FORMAT "longvivit-ckpt-1"      /* a checkpoint (ref/checkpoint.h) also loads */
+#define LV_CKPT_FORMAT "longvivit-ckpt-1"      /* a checkpoint (checkpoint.h) also loads */
 
 /* Every parameter under its table name; metadata "format", "config" (lv_config_format) and,
  * when m->vocab is set, "vocab" (the vocab.txt text, so the file alone encodes captions).

@@ -1,4 +1,4 @@
-/* Check suite for ref/clip_init: tiny Hugging Face CLIPModel checkpoints (F32 through
+/* Check suite for data/clip_init: tiny Hugging Face CLIPModel checkpoints (F32 through
  * lv_st_writer, F16/BF16 written by hand) loaded into the tiny model, every mapped tensor compared
  * with its source; the resizes against hand-computed values; each error with its message and the
  * parameters left as they were. Seeded; every test gets a fresh mkdtemp folder. */

@@ -1,4 +1,4 @@
-/* Check suite for ref/safetensors: round trips, exact F16/BF16 decoding, byte-identical output
+/* Check suite for data/safetensors: round trips, exact F16/BF16 decoding, byte-identical output
  * (also against the byte layouts the Rust crate's tests spell out), atomic writes, and one case
  * per malformed file asserting its message. Every test gets a fresh mkdtemp folder; no RNG. */
 #include "suites.h"

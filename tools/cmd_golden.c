@@ -1,8 +1,9 @@
-/* longvivit golden: writes the golden cases of ref/golden.c (every kernel of the backend table on
- * awkward shapes; a training step and AdamW steps of every model variant) as safetensors files,
- * and DIR/MANIFEST, the tolerance of every compared tensor with its reason. --check reruns every
- * case of a folder on a backend and compares every tensor. Generation runs on ref on one thread,
- * so its bytes are the same on every machine; the files are described in golden/README.md. */
+/* longvivit golden: writes the golden cases of golden/harness/golden.c (every kernel of the
+ * backend table on awkward shapes; a training step and AdamW steps of every model variant) as
+ * safetensors files, and DIR/MANIFEST, the tolerance of every compared tensor with its reason.
+ * --check reruns every case of a folder on a backend and compares every tensor. Generation runs
+ * on ref on one thread, so its bytes are the same on every machine; the files are described in
+ * golden/README.md. */
 #include "commands.h"
 #include "error.h"
 #include "golden.h"
@@ -160,7 +161,8 @@ static void manifest_finish(text_buf *b, const manifest_text *mt)
              "# summation order, transcendentals within 4 ulp, no TF32: golden --check/--compare\n"
              "# --port). after.* rows add a per-entry widening (golden/README.md). Inputs (in.,\n"
              "# param., dout., input. but input.kept) are not listed. The reason names a row of\n"
-             "# ref/tolerance.c (docs/tolerances.md); the rows used, strict then port:\n",
+             "# golden/harness/tolerance.c (docs/tolerances.md); the rows used, strict then "
+             "port:\n",
              LV_GOLDEN_FORMAT, GENERATOR);
     for (int k = 0; k < mt->n_used; k++)
         text_add(b, "#   %s.%s (%s): %s\n", mt->used[k]->kernel, mt->used[k]->tensor,

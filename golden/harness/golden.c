@@ -1555,8 +1555,9 @@ const lv_tolerance *lv_golden_tolerance(const lv_golden_set *in, const lv_golden
                                                                  : LV_CHECK_GOLDEN);
     }
     if (!row) {
-        lv_set_error("no %s tolerance row for %s tensor '%s': add one to ref/tolerance.c",
-                     port ? "port" : "strict", lv_golden_meta(in, "case"), want->name);
+        lv_set_error("no %s tolerance row for %s tensor '%s': add one to "
+                     "golden/harness/tolerance.c", port ? "port" : "strict",
+                     lv_golden_meta(in, "case"), want->name);
         return NULL;
     }
     *scale = scaled ? max_abs(want) : 0.0;

@@ -315,8 +315,8 @@ const lv_tolerance *lv_tolerance_get(const char *kernel, const char *tensor, con
         if (!strcmp(table[i].kernel, kernel) && !strcmp(table[i].tensor, tensor) &&
             !strcmp(table[i].check, check))
             return &table[i];
-    fprintf(stderr, "longvivit: no tolerance for %s.%s (%s): add a row to ref/tolerance.c\n",
-            kernel, tensor, check);
+    fprintf(stderr, "longvivit: no tolerance for %s.%s (%s): add a row to "
+            "golden/harness/tolerance.c\n", kernel, tensor, check);
     abort();
 }
 

@@ -1,4 +1,4 @@
-/* ref/model_io.c's lv_config_from_file on arbitrary bytes: the safetensors header, the "format"
+/* data/model_io.c's lv_config_from_file on arbitrary bytes: the safetensors header, the "format"
  * metadata check, then every line of the stored configuration through lv_config_set and
  * lv_config_validate, as loading a checkpoint does. */
 #include "config.h"

@@ -1,4 +1,4 @@
-/* ref/safetensors.c's reader on arbitrary bytes: open (the whole header is validated), list every
+/* data/safetensors.c's reader on arbitrary bytes: open (the whole header is validated), list every
  * tensor and metadata entry, and read each small tensor as f32 and i64 as the callers do. */
 #include "fuzz.h"
 #include "safetensors.h"
