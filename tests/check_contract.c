@@ -7,6 +7,7 @@
 #include "check_util.h"
 #include "checkpoint.h"
 #include "error.h"
+#include "golden.h"
 #include "kernels.h"
 #include "model_io.h"
 #include "suites.h"
@@ -436,6 +437,38 @@ START_TEST(test_files_guarded)
 }
 END_TEST
 
+/* Every golden case, kernels (inputs staged by the harness) and models, on guarded memory: the
+ * outputs equal ref's byte for byte, so `golden --check --backend NAME` serves a device port. */
+START_TEST(test_golden_guarded)
+{
+    int kernels = 0, models = 0;
+    int64_t tensors = 0;
+    for (int i = 0; i < lv_golden_case_count(); i++) {
+        lv_golden_set in = { 0 }, want = { 0 }, got = { 0 };
+        ck_assert_msg(lv_golden_make(i, "check_contract", &in) == 0, "%s", lv_error());
+        ck_assert_msg(lv_golden_run(&in, &want, &lv_backend_ref) == 0, "%s", lv_error());
+        ck_assert_msg(lv_golden_run(&in, &got, &guarded) == 0, "%s: %s",
+                      lv_golden_case_path(i), lv_error());
+        ck_assert_int_eq(n_regions, 0);
+        ck_assert_int_eq(got.n, want.n);
+        for (int64_t k = 0; k < want.n; k++) {
+            const lv_golden_tensor *a = &want.t[k], *b = &got.t[k];
+            const size_t bytes = (size_t)a->numel * (a->dtype == LV_DT_F32 || a->dtype ==
+                                 LV_DT_I32 ? 4 : a->dtype == LV_DT_I64 ? 8 : 1);
+            ck_assert_msg(!strcmp(a->name, b->name) && a->numel == b->numel &&
+                          memcmp(a->data, b->data, bytes) == 0, "%s %s differs on guarded memory",
+                          lv_golden_case_path(i), a->name);
+        }
+        tensors += want.n;
+        *(strncmp(lv_golden_case_path(i), "models/", 7) ? &kernels : &models) += 1;
+        lv_golden_set_free(&in), lv_golden_set_free(&want), lv_golden_set_free(&got);
+    }
+    printf("golden cases on guarded memory: %d kernel and %d model cases, %lld output tensors "
+           "byte-identical to ref\n", kernels, models, (long long)tensors);
+    ck_assert(kernels > 30 && models > 10);
+}
+END_TEST
+
 /* The test of the test: a host read of backend memory outside a member call must crash. */
 START_TEST(test_guard_catches_host_access)
 {
@@ -457,6 +490,7 @@ Suite *contract_suite(void)
     tcase_add_test(tc, test_table_complete);
     tcase_add_loop_test(tc, test_graph_guarded, 0, (int)(sizeof variants / sizeof variants[0]));
     tcase_add_test(tc, test_files_guarded);
+    tcase_add_test(tc, test_golden_guarded);
     tcase_add_test_raise_signal(tc, test_guard_catches_host_access, SIGSEGV);
     suite_add_tcase(s, tc);
     return s;

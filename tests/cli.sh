@@ -154,6 +154,13 @@ expect 0 "bench of the tiny preset on the cpu backend" "$bin" bench --preset tin
 contains "bench prints its figures as JSON" '"ms_per_step": [0-9.]*, "ms_all": \[.*"ratio_sgemm"'
 expect 0 "bench on the ref backend" "$bin" bench --preset tiny --steps 1 --backend ref
 expect 2 "bench with a bad batch" "$bin" bench --preset tiny --batch 0
+# --backend NAME resolves through the one registry in every command that takes it
+expect_nonzero() { "$@" >"$tmp/out" 2>&1; [ $? -ne 0 ]; }
+for cmd in "bench --preset tiny" "gradcheck --variant joint" "train --dry-run --preset tiny"; do
+    if expect_nonzero "$bin" $cmd --backend sideways; then ok "$cmd --backend sideways fails"
+    else fail "$cmd --backend sideways succeeded"; fi
+    contains "$cmd names the backends it has" "no backend called 'sideways' in this build (it has: ref, cpu"
+done
 expect 0 "memory, analytic and measured" "$bin" memory --preset tiny --mask 0.5 --measure --json
 contains "memory prints analytic and measured peaks" '"analytic_mib": [0-9.]*, .*"peak_rss_mib"'
 expect 2 "memory of an unknown preset" "$bin" memory --preset vit-xxl
@@ -264,6 +271,10 @@ fi
 expect 0 "eval of the trained model" "$bin" eval --ckpt "$tmp/run/ckpt.safetensors" \
     --data "$tmp/synth/test.jsonl" --mcq "$tmp/synth/mcq.jsonl" --json
 contains "eval reports retrieval and MCQ" '"mcq_questions": [1-9]'
+if expect_nonzero "$bin" eval --ckpt "$tmp/run/ckpt.safetensors" --data "$tmp/synth/test.jsonl" \
+    --backend sideways; then ok "eval --backend sideways fails"
+else fail "eval --backend sideways succeeded"; fi
+contains "eval names the backends it has" "no backend called 'sideways' in this build (it has: ref"
 expect 0 "encode two videos" "$bin" encode --ckpt "$tmp/run/ckpt.safetensors" \
     --out "$tmp/emb.safetensors" "$tmp/synth/videos/v0000.mp4" "$tmp/synth/videos/v0001.mp4"
 expect 0 "the embeddings file" "$bin" inspect "$tmp/emb.safetensors"
@@ -567,7 +578,8 @@ contains "the truncated file is named" "models/lora.safetensors: .*truncated"
 expect 2 "golden --check without a folder" "$bin" golden --check "$tmp/none"
 contains "the missing folder is named" "$tmp/none: no such folder"
 expect 2 "golden --check --backend cuda in this build" "$bin" golden --check "$golden" --backend cuda
-contains "cuda is said to be absent" "no CUDA backend"
+contains "the registry lists the backends this build has" \
+    "no backend called 'cuda' in this build (it has: ref, cpu"
 expect 0 "golden --check --port on the cpu backend" "$bin" golden --check "$golden" --backend cpu --port
 contains "the port column is named" "^passed: .*(port) on cpu"
 # --compare: another implementation's files. The golden folder itself is a perfect port; copies

@@ -230,11 +230,6 @@ static float *randn(lv_golden_set *s, const char *name, lv_rng *r, double mean, 
     return x;
 }
 
-static void copy_f(float *dst, const float *src, int64_t n)
-{
-    memcpy(dst, src, (size_t)n * sizeof(float));
-}
-
 static int64_t *put_i64(lv_golden_set *s, const char *name, int ndim, const int64_t *shape)
 {
     return lv_golden_add(s, name, LV_DT_I64, ndim, shape);
@@ -267,8 +262,99 @@ static const lv_golden_tensor *arg(const lv_golden_set *in, const char *name, lv
     return t;
 }
 
-#define F(t) ((t) ? (float *)(t)->data : NULL)
-#define I64(t) ((t) ? (const int64_t *)(t)->data : NULL)
+/* ---- staging: kernel cases on a backend whose memory is not the host's -----------------------
+ * While a kernel case runs on such a backend (host_memory = 0), every input a kernel reads is
+ * uploaded once (dev_in) and every output is a backend buffer (put_out) downloaded into its host
+ * tensor when the case ends (stage_finish). On a host-memory backend both are the tensors
+ * themselves, so ref and cpu run exactly as before. */
+enum { STAGE_MAX = 48 };
+static struct {
+    const lv_backend *be;              /* NULL: no staging */
+    struct {
+        const void *src;               /* the host tensor an input came from (NULL: output) */
+        void *host;                    /* the host tensor an output goes to (NULL: input) */
+        void *dev;
+        size_t bytes;
+    } buf[STAGE_MAX];
+    int n, failed;
+} stage;
+
+static void *stage_alloc(const void *src, void *host, size_t bytes)
+{
+    if (stage.n == STAGE_MAX) {
+        stage.failed = 1;
+        lv_set_error("a golden case needs more than %d staged buffers", STAGE_MAX);
+        return NULL;
+    }
+    void *dev = stage.be->alloc(bytes, "a golden case's tensor");
+    if (!dev) {
+        stage.failed = 1;
+        return NULL;
+    }
+    stage.buf[stage.n].src = src;
+    stage.buf[stage.n].host = host;
+    stage.buf[stage.n].dev = dev;
+    stage.buf[stage.n++].bytes = bytes;
+    return dev;
+}
+
+/* The kernel's view of input tensor t: t's data, or its uploaded copy (made once). */
+static const void *dev_in(const lv_golden_tensor *t)
+{
+    if (!t)
+        return NULL;
+    if (!stage.be)
+        return t->data;
+    for (int i = 0; i < stage.n; i++)
+        if (stage.buf[i].src == t->data)
+            return stage.buf[i].dev;
+    const size_t bytes = (size_t)t->numel * dtype_size(t->dtype);
+    void *dev = stage_alloc(t->data, NULL, bytes ? bytes : 1);
+    if (dev)
+        stage.be->upload(dev, t->data, bytes);
+    return dev;
+}
+
+/* Downloads the outputs, frees every staged buffer; returns rc (-1 if staging failed). */
+static int stage_finish(int rc)
+{
+    for (int i = 0; i < stage.n; i++) {
+        if (rc == 0 && stage.buf[i].host)
+            stage.be->download(stage.buf[i].host, stage.buf[i].dev, stage.buf[i].bytes);
+        stage.be->free(stage.buf[i].dev);
+    }
+    if (stage.failed && rc == 0)
+        rc = -1;
+    stage.n = stage.failed = 0;
+    stage.be = NULL;
+    return rc;
+}
+
+#define F(t) ((float *)dev_in(t))
+#define I64(t) ((const int64_t *)dev_in(t))
+#define U8(t) ((const uint8_t *)dev_in(t))
+#define I32(t) ((const int32_t *)dev_in(t))
+
+/* An output tensor of a kernel case: the host tensor of out or, while staging, a zeroed backend
+ * buffer whose contents land in it at stage_finish. */
+static float *put_out(lv_golden_set *out, const char *name, int ndim, const int64_t *shape)
+{
+    float *host = put(out, name, ndim, shape);
+    if (!host || !stage.be)
+        return host;
+    const lv_golden_tensor *t = &out->t[out->n - 1];
+    return stage_alloc(NULL, host, (size_t)t->numel * sizeof(float));
+}
+
+/* dst (an output, perhaps staged) = the host tensor src */
+static void copy_in(float *dst, const lv_golden_tensor *src)
+{
+    const size_t bytes = (size_t)src->numel * sizeof(float);
+    if (stage.be)
+        stage.be->upload(dst, src->data, bytes);
+    else
+        memcpy(dst, src->data, bytes);
+}
 #define FIT(cond) \
     do { \
         if (!(cond)) \
@@ -365,9 +451,9 @@ static int run_linear(const lv_golden_set *in, lv_golden_set *out, const lv_back
         return -1;
     const int64_t N = x->shape[0], C = x->shape[1], OC = w->shape[0];
     FIT(w->shape[1] == C && (!b || b->shape[0] == OC) && same_shape(dy, DIMS(N, OC)));
-    float *y = put(out, "out.out", DIMS(N, OC)), *dx = put(out, "grad.inp", DIMS(N, C)),
-          *dw = put(out, "grad.weight", DIMS(OC, C));
-    float *db = b ? put(out, "grad.bias", DIMS(OC)) : NULL;
+    float *y = put_out(out, "out.out", DIMS(N, OC)), *dx = put_out(out, "grad.inp", DIMS(N, C)),
+          *dw = put_out(out, "grad.weight", DIMS(OC, C));
+    float *db = b ? put_out(out, "grad.bias", DIMS(OC)) : NULL;
     if (out->failed)
         return -1;
     be->linear_forward(y, F(x), F(w), F(b), N, C, OC);
@@ -404,9 +490,9 @@ static int run_layernorm(const lv_golden_set *in, lv_golden_set *out, const lv_b
         return -1;
     const int64_t N = x->shape[0], C = x->shape[1];
     FIT(w->shape[0] == C && b->shape[0] == C && same_shape(dy, DIMS(N, C)));
-    float *y = put(out, "out.out", DIMS(N, C)), *mean = put(out, "out.mean", DIMS(N)),
-          *rstd = put(out, "out.rstd", DIMS(N)), *dx = put(out, "grad.inp", DIMS(N, C)),
-          *dw = put(out, "grad.weight", DIMS(C)), *db = put(out, "grad.bias", DIMS(C));
+    float *y = put_out(out, "out.out", DIMS(N, C)), *mean = put_out(out, "out.mean", DIMS(N)),
+          *rstd = put_out(out, "out.rstd", DIMS(N)), *dx = put_out(out, "grad.inp", DIMS(N, C)),
+          *dw = put_out(out, "grad.weight", DIMS(C)), *db = put_out(out, "grad.bias", DIMS(C));
     if (out->failed)
         return -1;
     be->layernorm_forward(y, mean, rstd, F(x), F(w), F(b), N, C, (float)eps);
@@ -430,7 +516,7 @@ static int run_gelu(const lv_golden_set *in, lv_golden_set *out, const lv_backen
         return -1;
     const int64_t n = x->numel;
     FIT(dy->numel == n);
-    float *y = put(out, "out.out", DIMS(n)), *dx = put(out, "grad.inp", DIMS(n));
+    float *y = put_out(out, "out.out", DIMS(n)), *dx = put_out(out, "grad.inp", DIMS(n));
     if (out->failed)
         return -1;
     be->gelu_forward(y, F(x), n);
@@ -559,18 +645,22 @@ static int run_attention(const lv_golden_set *in, lv_golden_set *out, const lv_b
     FIT(same_shape(dy, DIMS(Nq, D)) && qs->numel == ks->numel && (!kv || kv->numel == Nk));
     FIT(groups_fit(qs, qi, Nq) && groups_fit(ks, ki, Nk));
     const lv_attn_groups g = { qs->numel - 1, I64(qs), I64(qi), I64(ks), I64(ki),
-                               kv ? kv->data : NULL };
-    float *y = put(out, "out.out", DIMS(Nq, D)), *dq = put(out, "grad.q", DIMS(Nq, D)),
-          *dk = put(out, "grad.k", DIMS(Nk, D)), *dv = put(out, "grad.v", DIMS(Nk, D));
-    const int64_t cache = lv_backend_attention_cache(be, &g, H);
-    float *att = lv_calloc((size_t)(cache > 0 ? cache : 1), sizeof(float), "the attention cache");
-    if (out->failed || !att) {
-        free(att);
+                               U8(kv) };
+    float *y = put_out(out, "out.out", DIMS(Nq, D)), *dq = put_out(out, "grad.q", DIMS(Nq, D)),
+          *dk = put_out(out, "grad.k", DIMS(Nk, D)), *dv = put_out(out, "grad.v", DIMS(Nk, D));
+    /* the cache is sized on the host, from the host copies of the group lists */
+    const lv_attn_groups g_host = { qs->numel - 1, qs->data, qi ? qi->data : NULL, ks->data,
+                                    ki ? ki->data : NULL, NULL };
+    const int64_t cache = lv_backend_attention_cache(be, &g_host, H);
+    float *att = be->alloc((size_t)(cache > 0 ? cache : 1) * sizeof(float),
+                           "the attention cache");
+    if (out->failed || stage.failed || !att) {
+        be->free(att);
         return -1;
     }
     be->attention_forward(y, att, F(q), F(k), F(v), &g, D, D, H, D);
     be->attention_backward(dq, dk, dv, F(dy), y, att, F(q), F(k), F(v), &g, D, D, H, D);
-    free(att);
+    be->free(att);
     return 0;
 }
 
@@ -592,8 +682,8 @@ static int run_residual(const lv_golden_set *in, lv_golden_set *out, const lv_ba
         return -1;
     const int64_t n = a->numel;
     FIT(b->numel == n && dy->numel == n);
-    float *y = put(out, "out.out", DIMS(n)), *da = put(out, "grad.a", DIMS(n)),
-          *db = put(out, "grad.b", DIMS(n));
+    float *y = put_out(out, "out.out", DIMS(n)), *da = put_out(out, "grad.a", DIMS(n)),
+          *db = put_out(out, "grad.b", DIMS(n));
     if (out->failed)
         return -1;
     be->residual_forward(y, F(a), F(b), n);
@@ -624,8 +714,8 @@ static int run_gated_residual(const lv_golden_set *in, lv_golden_set *out, const
         return -1;
     const int64_t n = h->numel;
     FIT(f->numel == n && dy->numel == n && gate->numel == 1);
-    float *y = put(out, "out.out", DIMS(n)), *dh = put(out, "grad.h", DIMS(n)),
-          *df = put(out, "grad.f", DIMS(n)), *dg = put(out, "grad.gate", DIMS(1));
+    float *y = put_out(out, "out.out", DIMS(n)), *dh = put_out(out, "grad.h", DIMS(n)),
+          *df = put_out(out, "grad.f", DIMS(n)), *dg = put_out(out, "grad.gate", DIMS(1));
     if (out->failed)
         return -1;
     be->gated_residual_forward(y, F(h), F(f), F(gate), n);
@@ -655,10 +745,10 @@ static int run_mean_pool(const lv_golden_set *in, lv_golden_set *out, const lv_b
         return -1;
     const int64_t B = x->shape[0], T = x->shape[1], D = x->shape[2];
     FIT(same_shape(dy, DIMS(B, D)) && (!valid || same_shape(valid, DIMS(B, T))));
-    float *y = put(out, "out.out", DIMS(B, D)), *dx = put(out, "grad.inp", DIMS(B, T, D));
+    float *y = put_out(out, "out.out", DIMS(B, D)), *dx = put_out(out, "grad.inp", DIMS(B, T, D));
     if (out->failed)
         return -1;
-    const uint8_t *vm = valid ? valid->data : NULL;
+    const uint8_t *vm = U8(valid);
     be->mean_pool_forward(y, F(x), vm, B, T, D);
     be->mean_pool_backward(dx, F(dy), vm, B, T, D);
     return 0;
@@ -686,7 +776,7 @@ static int run_segment_mean(const lv_golden_set *in, lv_golden_set *out, const l
         return -1;
     const int64_t rows = x->shape[0], D = x->shape[1], G = start->numel - 1;
     FIT(G >= 1 && starts_fit(start, rows) && same_shape(dy, DIMS(G, D)));
-    float *y = put(out, "out.out", DIMS(G, D)), *dx = put(out, "grad.inp", DIMS(rows, D));
+    float *y = put_out(out, "out.out", DIMS(G, D)), *dx = put_out(out, "grad.inp", DIMS(rows, D));
     if (out->failed)
         return -1;
     be->segment_mean_forward(y, F(x), I64(start), G, D);
@@ -714,8 +804,8 @@ static int run_l2norm(const lv_golden_set *in, lv_golden_set *out, const lv_back
         return -1;
     const int64_t N = x->shape[0], C = x->shape[1];
     FIT(same_shape(dy, DIMS(N, C)));
-    float *y = put(out, "out.out", DIMS(N, C)), *norm = put(out, "out.norm", DIMS(N)),
-          *dx = put(out, "grad.inp", DIMS(N, C));
+    float *y = put_out(out, "out.out", DIMS(N, C)), *norm = put_out(out, "out.norm", DIMS(N)),
+          *dx = put_out(out, "grad.inp", DIMS(N, C));
     if (out->failed)
         return -1;
     be->l2norm_forward(y, norm, F(x), N, C);
@@ -745,11 +835,11 @@ static int run_embedding(const lv_golden_set *in, lv_golden_set *out, const lv_b
         return -1;
     const int64_t N = ids->numel, V = table->shape[0], D = table->shape[1];
     FIT(in_range(ids, 0, V) && same_shape(dy, DIMS(N, D)));
-    float *y = put(out, "out.out", DIMS(N, D)), *dt = put(out, "grad.table", DIMS(V, D));
+    float *y = put_out(out, "out.out", DIMS(N, D)), *dt = put_out(out, "grad.table", DIMS(V, D));
     if (out->failed)
         return -1;
-    be->embedding_forward(y, ids->data, F(table), N, V, D);
-    be->embedding_backward(dt, F(dy), ids->data, N, V, D);
+    be->embedding_forward(y, I32(ids), F(table), N, V, D);
+    be->embedding_backward(dt, F(dy), I32(ids), N, V, D);
     return 0;
 }
 
@@ -802,9 +892,9 @@ static int run_tubelet_embed(const lv_golden_set *in, lv_golden_set *out, const 
     FIT(N > 0 && same_shape(video, DIMS(B, s.F, s.H, s.W, 3)));
     FIT(w->shape[1] == s.kt * s.kh * s.kw * 3 && (!b || b->shape[0] == D));
     FIT((!kept || (kept->shape[0] == B && in_range(kept, 0, N))) && same_shape(dy, DIMS(B, K, D)));
-    float *y = put(out, "out.out", DIMS(B, K, D)), *dx = put(out, "grad.video", 5, video->shape),
-          *dw = put(out, "grad.weight", DIMS(D, w->shape[1]));
-    float *db = b ? put(out, "grad.bias", DIMS(D)) : NULL;
+    float *y = put_out(out, "out.out", DIMS(B, K, D)), *dx = put_out(out, "grad.video", 5, video->shape),
+          *dw = put_out(out, "grad.weight", DIMS(D, w->shape[1]));
+    float *db = b ? put_out(out, "grad.bias", DIMS(D)) : NULL;
     if (out->failed)
         return -1;
     be->tubelet_embed_forward(y, F(video), F(w), F(b), I64(kept), &s, B, K, D);
@@ -843,9 +933,9 @@ static int run_pos_embed(const lv_golden_set *in, lv_golden_set *out, const lv_b
     FIT(Ft >= 1 && sp->shape[1] == D && (!tp || same_shape(tp, DIMS(Ft, D))));
     FIT(kept ? same_shape(kept, DIMS(B, K)) && in_range(kept, 0, P * Ft) : K <= P * Ft);
     FIT(same_shape(dy, DIMS(B, K, D)));
-    float *y = put(out, "out.out", DIMS(B, K, D)), *dx = put(out, "grad.inp", DIMS(B, K, D)),
-          *dsp = put(out, "grad.spatial", DIMS(P, D));
-    float *dtp = tp ? put(out, "grad.temporal", DIMS(Ft, D)) : NULL;
+    float *y = put_out(out, "out.out", DIMS(B, K, D)), *dx = put_out(out, "grad.inp", DIMS(B, K, D)),
+          *dsp = put_out(out, "grad.spatial", DIMS(P, D));
+    float *dtp = tp ? put_out(out, "grad.temporal", DIMS(Ft, D)) : NULL;
     if (out->failed)
         return -1;
     be->pos_embed_forward(y, F(x), F(sp), F(tp), I64(kept), B, K, P, Ft, D);
@@ -894,9 +984,9 @@ static int run_infonce(const lv_golden_set *in, lv_golden_set *out, const lv_bac
         return -1;
     const int64_t B = v->shape[0], E = v->shape[1];
     FIT(B >= 1 && E >= 1 && same_shape(t, DIMS(B, E)) && s->numel == 1 && dl->numel == 1);
-    float *loss = put(out, "out.loss", DIMS(1)), *logits = put(out, "out.logits", DIMS(B, B)),
-          *dv = put(out, "grad.v", DIMS(B, E)), *dt = put(out, "grad.t", DIMS(B, E)),
-          *ds = put(out, "grad.log_scale", DIMS(1));
+    float *loss = put_out(out, "out.loss", DIMS(1)), *logits = put_out(out, "out.logits", DIMS(B, B)),
+          *dv = put_out(out, "grad.v", DIMS(B, E)), *dt = put_out(out, "grad.t", DIMS(B, E)),
+          *ds = put_out(out, "grad.log_scale", DIMS(1));
     if (out->failed)
         return -1;
     be->infonce_forward(loss, logits, F(v), F(t), F(s), B, E);
@@ -919,10 +1009,10 @@ static int run_scale(const lv_golden_set *in, lv_golden_set *out, const lv_backe
     const lv_golden_tensor *x = arg(in, "in.x", LV_DT_F32, 1, 1, &ok);
     if (!ok || meta_num(in, "s", &s) < 0)
         return -1;
-    float *y = put(out, "out.x", DIMS(x->numel));
+    float *y = put_out(out, "out.x", DIMS(x->numel));
     if (!y)
         return -1;
-    memcpy(y, x->data, (size_t)x->numel * sizeof(float));
+    copy_in(y, x);
     be->scale(y, (float)s, x->numel);
     return 0;
 }
@@ -966,13 +1056,13 @@ static int run_adamw_update(const lv_golden_set *in, lv_golden_set *out, const l
         return -1;
     const int64_t n = x->numel;
     FIT(g->numel == n && m->numel == n && v->numel == n);
-    float *xo = put(out, "out.x", DIMS(n)), *mo = put(out, "out.m", DIMS(n)),
-          *vo = put(out, "out.v", DIMS(n));
+    float *xo = put_out(out, "out.x", DIMS(n)), *mo = put_out(out, "out.m", DIMS(n)),
+          *vo = put_out(out, "out.v", DIMS(n));
     if (out->failed)
         return -1;
-    copy_f(xo, x->data, n);
-    copy_f(mo, m->data, n);
-    copy_f(vo, v->data, n);
+    copy_in(xo, x);
+    copy_in(mo, m);
+    copy_in(vo, v);
     be->adamw_update(xo, F(g), mo, vo, n, &k);
     return 0;
 }
@@ -1477,8 +1567,10 @@ int lv_golden_run(const lv_golden_set *in, lv_golden_set *out, const lv_backend 
         return run_model(in, out, be);
     for (size_t i = 0; kind && kernel && !strcmp(kind, "kernel") &&
                        i < sizeof runners / sizeof runners[0]; i++)
-        if (!strcmp(runners[i].kernel, kernel))
-            return runners[i].run(in, out, be);
+        if (!strcmp(runners[i].kernel, kernel)) {
+            stage.be = be->host_memory ? NULL : be;
+            return stage_finish(runners[i].run(in, out, be));
+        }
     return lv_set_error("metadata \"kind\" '%s', \"kernel\" '%s': not a case this version runs",
                         kind ? kind : "(missing)", kernel ? kernel : "(missing)");
 }
