@@ -16,7 +16,9 @@
  *
  * host_memory = 1 says backend memory is ordinary host memory (ref, cpu). The graph then hands a
  * batch's host arrays (pixels, text ids) to kernels directly instead of uploading a copy, and
- * file code (model and checkpoint files) reads parameters in place; nothing else changes.
+ * host code that makes or reads whole slabs (parameter initialisation, model and checkpoint
+ * files: lv_host_view) works in place instead of through a staging copy; nothing else changes.
+ * tests/check_contract.c runs everything on a backend whose memory the host cannot touch.
  *
  * ---- Numerics ---------------------------------------------------------------------------------
  * Storage is fp32 everywhere. How a backend accumulates is its own choice and is stated per

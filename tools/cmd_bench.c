@@ -81,9 +81,10 @@ static int usage(const char *cmd, FILE *out)
 {
     fprintf(out,
             "usage: longvivit %s [--preset P] [--set key=value ...] [--frames F] [--mask R]\n"
-            "                 [--attn joint|factorized|frame] [--batch B] [--backend ref|cpu]\n"
+            "                 [--attn joint|factorized|frame] [--batch B] [--backend NAME]\n"
             "                 %s[--json]\n", cmd,
             !strcmp(cmd, "bench") ? "[--warmup W] [--steps N] " : "[--measure] ");
+    fprintf(out, "Backends in this build: %s.\n", lv_backend_names());
     if (!strcmp(cmd, "bench"))
         fprintf(out,
                 "Times N training steps (forward, backward, AdamW) after W warm-up steps on\n"

@@ -276,12 +276,13 @@ static int eval_usage(FILE *out)
             "           [--msrvtt JSON --videos DIR [--split test]]\n"
             "           [--youcook2 JSON --videos DIR [--split validation]]\n"
             "           [--egoschema QUESTIONS.json [--answers ANSWERS.json] --videos DIR]\n"
-            "           [--vocab FILE] [--sim-png OUT.png] [--backend cpu|ref] [--json]\n"
+            "           [--vocab FILE] [--sim-png OUT.png] [--backend NAME] [--json]\n"
             "Zero-shot text->video and video->text retrieval (Recall@1/5/10, median rank) and\n"
             "multiple-choice accuracy (the option most similar to the video). The model sees\n"
             "every token (no masking). Captions are tokenized with the vocabulary stored in\n"
             "CKPT; a --vocab that differs from it is refused. A file written before models\n"
-            "stored their vocabulary takes --vocab (default: vocab.txt beside the data).\n");
+            "stored their vocabulary takes --vocab (default: vocab.txt beside the data).\n"
+            "Backends in this build: %s (default cpu).\n", lv_backend_names());
     return out == stderr ? 2 : 0;
 }
 

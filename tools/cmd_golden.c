@@ -32,7 +32,7 @@ static int usage(FILE *out)
 {
     fprintf(out,
             "usage: longvivit golden --out DIR\n"
-            "       longvivit golden --check DIR [--backend ref|cpu|cuda] [--strict|--port]\n"
+            "       longvivit golden --check DIR [--backend NAME] [--strict|--port]\n"
             "                                    [--json] [--worst N]\n"
             "       longvivit golden --compare DIR PORT_DIR [--strict|--port] [--partial]\n"
             "                                    [--json] [--worst N]\n"
@@ -52,7 +52,8 @@ static int usage(FILE *out)
             "its port columns: what any correct fp32 implementation may differ by (FMA, any\n"
             "summation order, 4-ulp transcendentals; no TF32).\n"
             "Exit status: 0 all within tolerance, 1 a tensor out of tolerance or missing, 2 bad\n"
-            "input (missing folder, damaged file, missing MANIFEST row). See golden/README.md.\n");
+            "input (missing folder, damaged file, missing MANIFEST row). See golden/README.md.\n"
+            "Backends in this build: %s.\n", lv_backend_names());
     return out == stderr ? 2 : 0;
 }
 

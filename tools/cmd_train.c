@@ -90,7 +90,7 @@ static int usage(FILE *out)
             "           [--from PARAMS] [--resume CKPT] [--steps N] [--batch B] [--micro M]\n"
             "           [--lr X] [--warmup W] [--wd X] [--clip X] [--out DIR]\n"
             "           [--save-every N] [--eval MANIFEST] [--mcq MCQ.jsonl] [--vocab FILE]\n"
-            "           [--seed K] [--backend cpu|ref] [--set key=value ...] [--stop-at N]\n"
+            "           [--seed K] [--backend NAME] [--set key=value ...] [--stop-at N]\n"
             "           [--json] [--dry-run]\n"
             "Recipes (the paper's two stages): short = ShortViViT (16 frames, full tuning,\n"
             "lr 1e-4);\n"
@@ -102,6 +102,7 @@ static int usage(FILE *out)
             "DIR/similarity.png. --resume continues a run exactly where its checkpoint ends\n"
             "(--stop-at N saves and stops at step N of the run, for a later --resume).\n"
             "--dry-run prints the configuration, parameter counts and step memory and exits.\n");
+    fprintf(out, "Backends in this build: %s (default cpu).\n", lv_backend_names());
     return out == stderr ? 2 : 0;
 }
 

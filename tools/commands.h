@@ -28,7 +28,7 @@ lv_tokenizer *vocab_for_model(const char *model, int64_t model_vocab, const char
 
 /* The backend called NAME, through the registry (lv_backend_find: "ref", "cpu", and "cuda" in a
  * build with nvcc); NULL + lv_error() naming the backends this build has. */
-#include "backend.h"
+#include "blas_glue.h"        /* the registry: lv_backend_find, lv_backend_names */
 const lv_backend *backend_by_name(const char *name);
 
 /* Progress for long work: a live line on a terminal, a plain line every few seconds otherwise. */

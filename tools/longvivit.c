@@ -168,7 +168,7 @@ static int gradcheck_usage(FILE *out)
     const lv_gradcheck_variant *v = lv_gradcheck_variants(&n);
     fprintf(out,
             "usage: longvivit gradcheck [--preset P] [--variant NAME|all] [--probes N] [--json]\n"
-            "                           [--backend ref|cpu] [--set key=value ...]\n"
+            "                           [--backend NAME] [--set key=value ...]\n"
             "For each model variant: the loss gradient of sampled entries of every trainable\n"
             "tensor and of the input pixels against central finite differences. The tolerance\n"
             "includes 8 times the rounding noise of the numeric gradient, measured per variant\n"
@@ -178,6 +178,7 @@ static int gradcheck_usage(FILE *out)
     for (int i = 0; i < n; i++)
         fprintf(out, " %s", v[i].name);
     fprintf(out, "\n");
+    fprintf(out, "Backends in this build: %s.\n", lv_backend_names());
     return out == stderr ? 2 : 0;
 }
 
