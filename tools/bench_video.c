@@ -133,8 +133,14 @@ static double best(const double *t, int n)
     return b;
 }
 
+static void print_fatal(const char *message)       /* LV_REQUIRE's message, then abort */
+{
+    fprintf(stderr, "%s\n", message);
+}
+
 int main(int argc, char **argv)
 {
+    lv_set_fatal_hook(print_fatal);
     const char *path = argc > 1 ? argv[1] : "build/bench_video.mp4";
     if (argc > 2 || (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))) {
         fprintf(stderr, "usage: bench_video [VIDEO]   (default build/bench_video.mp4, made "
