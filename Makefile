@@ -32,6 +32,10 @@ HAVE_PNG    := $(call have_pc,libpng)
 HAVE_FFMPEG := $(call have_pc,libavformat libavcodec libavutil libswscale)
 HAVE_CAIRO  := $(call have_pc,cairo)
 HAVE_NVCC   := $(if $(filter 0,$(CUDA)),,$(if $(NVCC),yes))
+# the cuda backend's host build (cuda/host_exec.h) needs a C++ compiler; sanitizer builds leave
+# it out (its fibers switch stacks behind AddressSanitizer's back); CUDA_HOST=0 too
+HAVE_CUDA_HOST := $(if $(filter 0,$(CUDA_HOST))$(SANITIZE),,$(shell command -v $(CXX) \
+                  >/dev/null 2>&1 && echo yes))
 
 # ---- flags ------------------------------------------------------------------------------------
 # ref/ is the oracle: -O2, ISO C (so no FMA contraction), never fast-math.
@@ -70,6 +74,10 @@ ifeq ($(HAVE_CAIRO),yes)     # optional: without it the pictures are skipped wit
   LDLIBS      += $(shell $(PKG) --libs cairo)
 endif
 LDLIBS += -lpthread
+ifeq ($(HAVE_CUDA_HOST),yes)
+  CPPFLAGS += -DLV_HAVE_CUDA_HOST
+  LDLIBS   += -lstdc++
+endif
 ifeq ($(HAVE_CJSON),yes)
   CPPFLAGS += $(shell $(PKG) --cflags libcjson)
   LDLIBS   += $(shell $(PKG) --libs libcjson)
@@ -84,6 +92,8 @@ TOOL_SRC  := tools/longvivit.c tools/options.c $(wildcard tools/cmd_*.c)   # the
 BENCH_SRC := $(wildcard tools/bench_*.c)                       # one program each
 TEST_SRC  := $(wildcard tests/*.c)
 HEADERS   := $(wildcard ref/*.h golden/harness/*.h blas_glue/*.h data/*.h)
+CUDA_SRC  := $(wildcard cuda/*.cu)                             # the cuda backend (cuda/README.md)
+CUDA_HDR  := $(wildcard cuda/*.h)
 
 REF_OBJ   := $(REF_SRC:%.c=$(BUILD)/%.o)
 GOLDEN_OBJ := $(GOLDEN_SRC:%.c=$(BUILD)/%.o)
@@ -92,6 +102,8 @@ DATA_OBJ  := $(DATA_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ  := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 BENCHES   := $(BENCH_SRC:tools/%.c=$(BUILD)/%)
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o)
+CUDA_HOST_OBJ := $(if $(HAVE_CUDA_HOST),$(CUDA_SRC:cuda/%.cu=$(BUILD)/cuda-host/%.o) \
+                 $(BUILD)/cuda-host/host_exec.o)
 
 LIB       := $(BUILD)/liblongvivit.a
 PROGRAM   := $(BUILD)/longvivit
@@ -110,6 +122,7 @@ config:
 	@echo "  cairo    : $(or $(HAVE_CAIRO),no (no pictures: charts and contact sheets))"
 	@echo "  Check    : $(or $(HAVE_CHECK),no)"
 	@echo "  nvcc     : $(or $(HAVE_NVCC),no$(if $(filter 0,$(CUDA)), (CUDA=0)))"
+	@echo "  cuda-host: $(or $(HAVE_CUDA_HOST),no$(if $(SANITIZE), (sanitizer build), (needs $(CXX))))"
 	@echo "  sanitize : $(or $(SANITIZE),off)"
 	@test "$(HAVE_CJSON)" = yes || \
 	  { echo "cJSON is required (safetensors headers): run tools/install-deps.sh"; exit 1; }
@@ -139,7 +152,23 @@ $(BUILD)/tests/%.o: tests/%.c $(HEADERS) $(wildcard tests/*.h) | $(BUILD)/tests
 $(BUILD)/ref $(BUILD)/golden/harness $(BUILD)/blas_glue $(BUILD)/data $(BUILD)/tools $(BUILD)/tests:
 	@mkdir -p $@
 
-$(LIB): $(REF_OBJ) $(GOLDEN_OBJ) $(FAST_OBJ) $(DATA_OBJ)
+# The cuda backend built for the host (registered as "cuda-host"): the same .cu sources as C++,
+# every kernel launch run by cuda/host_exec.h, so CI checks the kernels without a GPU.
+CXXWARN := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wmissing-declarations
+$(BUILD)/cuda-host/%.o: cuda/%.cu $(HEADERS) $(CUDA_HDR) | $(BUILD)/cuda-host
+	$(CXX) -std=c++20 $(CXXWARN) $(CPPFLAGS) -Icuda $(CFLAGS) -x c++ -c $< -o $@
+$(BUILD)/cuda-host/host_exec.o: cuda/host_exec.cc $(CUDA_HDR) | $(BUILD)/cuda-host
+	$(CXX) -std=c++20 $(CXXWARN) $(CPPFLAGS) -Icuda $(CFLAGS) -c $< -o $@
+$(BUILD)/cuda-host:
+	@mkdir -p $@
+
+# The cuda attention against ref's on ragged, indexed and padded groups (make check runs it).
+CUDA_CHECK := $(if $(HAVE_CUDA_HOST),$(BUILD)/cuda_attention_check)
+$(BUILD)/cuda_attention_check: tests/cuda_attention_check.cc $(LIB) $(HEADERS) $(CUDA_HDR)
+	$(CXX) -std=c++20 $(CXXWARN) $(CPPFLAGS) -Icuda -Igolden/harness $(CFLAGS) $< $(LIB) \
+	  $(LDFLAGS) $(LDLIBS) -o $@
+
+$(LIB): $(REF_OBJ) $(GOLDEN_OBJ) $(FAST_OBJ) $(DATA_OBJ) $(CUDA_HOST_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
@@ -159,9 +188,11 @@ $(TESTS): $(TEST_OBJ) $(LIB)
 # Sanitizer builds: LeakSanitizer ignores what system libraries keep by design (tests/lsan.supp).
 check: export LSAN_OPTIONS = suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 check: deps
-	@$(MAKE) --no-print-directory all $(TESTS)
+	@$(MAKE) --no-print-directory all $(TESTS) $(CUDA_CHECK)
 	@rm -f $(BUILD)/skips.txt
 	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt $(TESTS)
+	$(if $(CUDA_CHECK),$(CUDA_CHECK),@echo "cuda-host: not in this build ($(if $(SANITIZE),sanitizer \
+	  builds leave it out,no $(CXX))): the cuda kernels' host check is skipped")
 	bash tests/deps.sh
 	bash tests/deps.sh --self-test
 	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt bash tests/cli.sh $(PROGRAM)
@@ -202,17 +233,34 @@ mutants: $(PROGRAM)
 	OMP_NUM_THREADS=1 /usr/bin/python3 tests/mutants/run.py --self-test $(PROGRAM)
 	OMP_NUM_THREADS=1 /usr/bin/python3 tests/mutants/run.py $(PROGRAM)
 
-# The CUDA path compiles wherever nvcc exists (CI included); see cuda/README.md.
+# The CUDA path compiles wherever nvcc exists (CI included) into its own program,
+# $(BUILD)/cuda/longvivit, whose registry has "cuda"; warnings are errors. cudart is linked
+# statically, cuBLAS dynamically (the GPU machine has it). See cuda/README.md.
 CUDA_ARCH ?= sm_90
-CUDA_SRC  := $(wildcard cuda/*.cu)
+CUDA_HOME ?= $(abspath $(dir $(NVCC))..)
+CUDA_OBJ  := $(CUDA_SRC:cuda/%.cu=$(BUILD)/cuda/%.o)
+CUDA_PROG := $(BUILD)/cuda/longvivit
+NVCCFLAGS := -std=c++20 -arch=$(CUDA_ARCH) -O2 -Icuda $(filter-out -DLV_HAVE_CUDA_HOST,$(CPPFLAGS)) \
+             -Werror all-warnings -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-Werror
 cuda:
 ifeq ($(HAVE_NVCC),yes)
-	@$(if $(CUDA_SRC),mkdir -p $(BUILD)/cuda && $(foreach f,$(CUDA_SRC),\
-	  $(NVCC) -arch=$(CUDA_ARCH) -O2 -Iref -c $(f) -o $(BUILD)/$(f:.cu=.o) &&) true,\
-	  echo "cuda/: no .cu sources yet (see cuda/README.md)")
+	@$(MAKE) --no-print-directory $(CUDA_PROG)
 else
 	@echo "nvcc not found (or CUDA=0): skipping the CUDA path"
 endif
+
+$(BUILD)/cuda/%.o: cuda/%.cu $(HEADERS) $(CUDA_HDR) | $(BUILD)/cuda
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+$(BUILD)/cuda/registry.o: blas_glue/registry.c $(HEADERS) | $(BUILD)/cuda
+	$(CC) $(BASEFLAGS) $(filter-out -DLV_HAVE_CUDA_HOST,$(CPPFLAGS)) -DLV_HAVE_CUDA $(CFLAGS) \
+	  -c $< -o $@
+$(BUILD)/cuda:
+	@mkdir -p $@
+$(CUDA_PROG): $(TOOL_OBJ) $(REF_OBJ) $(GOLDEN_OBJ) $(filter-out %/registry.o,$(FAST_OBJ)) \
+              $(DATA_OBJ) $(CUDA_OBJ) $(BUILD)/cuda/registry.o
+	$(CXX) $(LDFLAGS) $^ $(filter-out -lstdc++,$(LDLIBS)) -L$(CUDA_HOME)/lib64 \
+	  -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -ldl -lrt -o $@
+
 
 # Fuzzing (optional, not in check or CI): the libFuzzer harnesses of tests/fuzz/, one per parser,
 # built with clang (apt-get install clang) against the sources with ASan + UBSan, then run one at

@@ -1,20 +1,21 @@
 /* The registry of backends: the one table that maps --backend NAME to an lv_backend. A new
- * backend (cuda/ when built with nvcc) is one more row here and becomes selectable in every
- * command; nothing else names a backend. */
+ * backend is one more row here and becomes selectable in every command; nothing else names a
+ * backend. cuda/backend_cuda.cu is "cuda" in the nvcc build (make cuda) and "cuda-host", its
+ * kernels run on the CPU by cuda/host_exec.h, in every build with a C++ compiler and OpenMP. */
 #include "blas_glue.h"
 #include "error.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#ifdef LV_HAVE_CUDA
-extern const lv_backend lv_backend_cuda;
+#if defined(LV_HAVE_CUDA) || defined(LV_HAVE_CUDA_HOST)
+extern const lv_backend lv_backend_cuda;      /* cuda/backend_cuda.cu: "cuda" or "cuda-host" */
 #endif
 
 static const lv_backend *const registry[] = {
     &lv_backend_ref,
     &lv_backend_cpu,
-#ifdef LV_HAVE_CUDA
+#if defined(LV_HAVE_CUDA) || defined(LV_HAVE_CUDA_HOST)
     &lv_backend_cuda,
 #endif
 };

@@ -27,7 +27,12 @@ void *lv_calloc(size_t count, size_t size, const char *what);
  * the caller, and silently computing garbage is worse than stopping). */
 #define LV_REQUIRE(cond) \
     ((cond) ? (void)0 : lv_require_failed(#cond, __FILE__, __LINE__, __func__))
+#ifdef __cplusplus                      /* cuda/ includes this header from C++ */
+[[noreturn]] void lv_require_failed(const char *cond, const char *file, int line,
+                                    const char *func);
+#else
 _Noreturn void lv_require_failed(const char *cond, const char *file, int line, const char *func);
+#endif
 
 /* A failed LV_REQUIRE leaves its message in lv_error() and calls this hook, when one is set,
  * before abort(): the library prints nothing, so a program sets a hook that shows the message

@@ -582,6 +582,17 @@ contains "the registry lists the backends this build has" \
     "no backend called 'cuda' in this build (it has: ref, cpu"
 expect 0 "golden --check --port on the cpu backend" "$bin" golden --check "$golden" --backend cpu --port
 contains "the port column is named" "^passed: .*(port) on cpu"
+# the cuda backend's kernels, run on the CPU by cuda/host_exec.h (left out of sanitizer builds)
+if "$bin" gradcheck --help 2>&1 | grep -q "cuda-host"; then
+    expect 0 "golden --check --backend cuda-host --port (the cuda kernels on the host)" \
+        "$bin" golden --check "$golden" --backend cuda-host --port
+    contains "every case passes on cuda-host" "^passed: 2[0-9]* tensors of 55 cases .*(port) on cuda-host"
+    expect 0 "train one step on cuda-host" "$bin" bench --preset tiny --backend cuda-host --steps 1
+elif [[ "$bin" == */san-* ]]; then
+    echo "  note: sanitizer build: no cuda-host backend (its fibers switch stacks behind ASan)"
+else
+    skip "cuda-host backend (the cuda kernels on the CPU): install g++ (apt-get install g++)"
+fi
 # --compare: another implementation's files. The golden folder itself is a perfect port; copies
 # with one entry changed (set_f32 FILE TENSOR INDEX VALUE-or-FACTOR) must fail, naming it
 set_f32() {

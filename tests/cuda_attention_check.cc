@@ -6,13 +6,7 @@
  * Prints the worst margin (|got - want| / (abs + rel |want|), passing when <= 1) per tensor and
  * case; exits 1 on a failure.
  *
- * Build and run (no GPU needed; from the repository root, in a scratch folder B):
- *   mkdir -p B && (cd B && cc -std=c11 -O2 -D_GNU_SOURCE -I../ref -I../golden/harness \
- *       -c ../ref/attention.c ../ref/error.c ../golden/harness/tolerance.c)
- *   g++ -std=c++20 -O2 -fopenmp -D_GNU_SOURCE -Iref -Iblas_glue -Idata -Igolden/harness -Icuda \
- *       -x c++ cuda/attention.cu cuda/host_exec.cc tests/cuda_attention_check.cc \
- *       -x none B/attention.o B/error.o B/tolerance.o -o B/cuda_attention_check
- *   B/cuda_attention_check */
+ * Built and run by `make check` (the host build of cuda/, linked from the library). */
 #include "kernels_cuda.h"
 
 extern "C" {
@@ -28,11 +22,6 @@ extern "C" {
 #include <cstring>
 #include <vector>
 
-/* backend_cuda.cu's, which this check does not link: launches on the host layer cannot fail */
-void lv_cuda_check(const char *what)
-{
-    (void)what;
-}
 
 /* ---- random numbers ------------------------------------------------------------------------- */
 

@@ -601,6 +601,14 @@ static int golden_check(checker *c, int nworst)
         (c->port_dir && !is_folder(c->port_dir, "it should hold the port's kernels/ and "
                                    "models/ files (golden/README.md)")))
         return 2;
+    if (!c->port_dir && !c->be->host_memory) {    /* a device backend that cannot start: once */
+        void *probe = c->be->alloc(1, "a probe of the backend's memory");
+        if (!probe) {
+            fprintf(stderr, "longvivit golden: %s\n", lv_error());
+            return 2;
+        }
+        c->be->free(probe);
+    }
     char path[4200];
     snprintf(path, sizeof path, "%s/MANIFEST", c->dir);
     manifest m = { 0 };

@@ -1562,6 +1562,12 @@ int lv_golden_make(int i, const char *generator, lv_golden_set *in)
 
 int lv_golden_run(const lv_golden_set *in, lv_golden_set *out, const lv_backend *be)
 {
+    if (!be->host_memory) {               /* a device backend that cannot start says so here */
+        void *probe = be->alloc(1, "a probe of the backend's memory");
+        if (!probe)
+            return -1;
+        be->free(probe);
+    }
     const char *kind = lv_golden_meta(in, "kind"), *kernel = lv_golden_meta(in, "kernel");
     if (kind && !strcmp(kind, "model"))
         return run_model(in, out, be);
