@@ -162,9 +162,11 @@ $(BUILD)/cuda-host/host_exec.o: cuda/host_exec.cc $(CUDA_HDR) | $(BUILD)/cuda-ho
 $(BUILD)/cuda-host:
 	@mkdir -p $@
 
-# The cuda attention against ref's on ragged, indexed and padded groups (make check runs it).
-CUDA_CHECK := $(if $(HAVE_CUDA_HOST),$(BUILD)/cuda_attention_check)
-$(BUILD)/cuda_attention_check: tests/cuda_attention_check.cc $(LIB) $(HEADERS) $(CUDA_HDR)
+# make check runs these: the host layer against CUDA's rules (barriers, shuffles in a branch, a
+# divergent barrier reported), and the cuda attention against ref's on ragged, indexed and
+# padded groups.
+CUDA_CHECK := $(if $(HAVE_CUDA_HOST),$(BUILD)/cuda_host_layer_check $(BUILD)/cuda_attention_check)
+$(BUILD)/cuda_%_check: tests/cuda_%_check.cc $(LIB) $(HEADERS) $(CUDA_HDR)
 	$(CXX) -std=c++20 $(CXXWARN) $(CPPFLAGS) -Icuda -Igolden/harness $(CFLAGS) $< $(LIB) \
 	  $(LDFLAGS) $(LDLIBS) -o $@
 
@@ -191,8 +193,9 @@ check: deps
 	@$(MAKE) --no-print-directory all $(TESTS) $(CUDA_CHECK)
 	@rm -f $(BUILD)/skips.txt
 	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt $(TESTS)
-	$(if $(CUDA_CHECK),$(CUDA_CHECK),@echo "cuda-host: not in this build ($(if $(SANITIZE),sanitizer \
-	  builds leave it out,no $(CXX))): the cuda kernels' host check is skipped")
+	$(if $(CUDA_CHECK),$(foreach c,$(CUDA_CHECK),$(c) &&) true,@echo "cuda-host: not in this \
+	  build ($(if $(SANITIZE),sanitizer builds leave it out,no $(CXX))): the cuda kernels' host \
+	  checks are skipped")
 	bash tests/deps.sh
 	bash tests/deps.sh --self-test
 	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt bash tests/cli.sh $(PROGRAM)
@@ -260,7 +263,6 @@ $(CUDA_PROG): $(TOOL_OBJ) $(REF_OBJ) $(GOLDEN_OBJ) $(filter-out %/registry.o,$(F
               $(DATA_OBJ) $(CUDA_OBJ) $(BUILD)/cuda/registry.o
 	$(CXX) $(LDFLAGS) $^ $(filter-out -lstdc++,$(LDLIBS)) -L$(CUDA_HOME)/lib64 \
 	  -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -ldl -lrt -o $@
-
 
 # Fuzzing (optional, not in check or CI): the libFuzzer harnesses of tests/fuzz/, one per parser,
 # built with clang (apt-get install clang) against the sources with ASan + UBSan, then run one at
