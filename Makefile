@@ -264,6 +264,18 @@ $(CUDA_PROG): $(TOOL_OBJ) $(REF_OBJ) $(GOLDEN_OBJ) $(filter-out %/registry.o,$(F
 	$(CXX) $(LDFLAGS) $^ $(filter-out -lstdc++,$(LDLIBS)) -L$(CUDA_HOME)/lib64 \
 	  -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -ldl -lrt -o $@
 
+# On a machine with a GPU (and nvcc): the cuda program against every golden case (--port), two
+# full runs compared byte for byte (determinism), compute-sanitizer memcheck and racecheck over
+# one kernel and one model case; results in $(BUILD)/cuda-check/ (tools/gpu-check.sh, docs/cuda.md).
+# A GPU machine without our Debian packages gets a bundle instead: make gpu-bundle here (the cuda
+# program built without OpenBLAS, with the libraries it needs, in $(BUILD)/gpu-bundle/), then
+# tools/gpu-check.sh OUTDIR --bundle $(BUILD)/gpu-bundle there (checks and the bench vs PyTorch).
+.PHONY: cuda-check gpu-bundle
+cuda-check: cuda
+	bash tools/gpu-check.sh $(BUILD)/cuda-check --program $(CUDA_PROG) --no-bench
+gpu-bundle:
+	bash tools/gpu-check.sh --prepare --build $(BUILD)/gpu --bundle $(BUILD)/gpu-bundle
+
 # Fuzzing (optional, not in check or CI): the libFuzzer harnesses of tests/fuzz/, one per parser,
 # built with clang (apt-get install clang) against the sources with ASan + UBSan, then run one at
 # a time at nice 19 for FUZZ_SECONDS each, or FUZZ_RUNS executions each when set; seeds come
