@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The PyTorch peer of `longvivit bench`: the same LongViViT training step (video tower, text
 tower, symmetric InfoNCE, backward, global-norm clipping, AdamW), written the way one writes it
-in PyTorch, timed step by step on the CPU.
+in PyTorch, timed step by step on the CPU or, with --device cuda, on the GPU (TF32 off, as our
+cuda backend runs cuBLAS in pedantic fp32; attention through scaled_dot_product_attention there).
 
 Run it with Debian's interpreter (python3-torch): /usr/bin/python3 tools/bench_torch.py --help.
 The sizes come from `longvivit train --dry-run` (so `--preset` and `--set` mean exactly what they
@@ -95,9 +96,13 @@ def parse_args():
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: as torch has it)")
-    p.add_argument("--mem-limit-gib", type=float, default=22.0,
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where the model, the inputs and the step run (default: cpu); cuda: the "
+                        "first visible GPU, TF32 off, attention by scaled_dot_product_attention, "
+                        "the JSON adds max_memory_allocated_mib")
+    p.add_argument("--mem-limit-gib", type=float,
                    help="RLIMIT_AS, so running out of memory is an error, not the OOM killer "
-                        "(0: no limit)")
+                        "(0: no limit; default 22 on cpu, 0 on cuda: CUDA needs the address space)")
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--wd", type=float, default=0.05)
     p.add_argument("--clip", type=float, default=1.0, help="global gradient norm clip (0: off)")
@@ -110,7 +115,10 @@ def parse_args():
     p.add_argument("--builtin", action="store_true",
                    help="use the built-in presets even where the program exists")
     p.add_argument("--json", action="store_true")
-    return p.parse_args()
+    args = p.parse_args()
+    if args.mem_limit_gib is None:
+        args.mem_limit_gib = 22.0 if args.device == "cpu" else 0.0
+    return args
 
 
 def main():
@@ -119,6 +127,29 @@ def main():
     import torch.nn as nn
     import torch.nn.functional as F
 
+    cuda = args.device == "cuda"
+    if cuda and not torch.cuda.is_available():
+        why = (f"this torch ({torch.__version__}) is built without CUDA"
+               if torch.version.cuda is None else
+               f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no GPU: "
+               f"torch.cuda.is_available() is False (no NVIDIA driver or device; "
+               f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r})")
+        print(f"bench_torch: --device cuda needs a CUDA GPU that torch can use: {why}; "
+              f"run it with a CUDA build of torch on a machine with an NVIDIA GPU, or use "
+              f"--device cpu", file=sys.stderr)
+        sys.exit(2)
+    if cuda:
+        # the C port runs cuBLAS in pedantic fp32: no TF32 here either
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        if hasattr(torch, "set_float32_matmul_precision"):
+            torch.set_float32_matmul_precision("highest")
+    # explicit q k^T softmax on cpu (the figures in docs/performance.md); on cuda the fused
+    # kernel: at ViT-B, 6272 tokens, batch 8 the explicit score matrices alone would be ~180 GB
+    sdpa = cuda and hasattr(F, "scaled_dot_product_attention")
+    if cuda and not sdpa:
+        print(f"bench_torch: torch {torch.__version__} has no scaled_dot_product_attention: "
+              f"explicit attention on cuda (B H K^2 floats per layer)", file=sys.stderr)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -128,6 +159,9 @@ def main():
     # the limit is for this process's tensors, set after the probe: a child would inherit it
     # (a sanitizer build of the program reserves terabytes of address space for its shadow)
     if args.mem_limit_gib > 0:
+        if cuda:
+            print(f"bench_torch: --mem-limit-gib {args.mem_limit_gib:g} with --device cuda: an "
+                  f"address-space limit can break CUDA's initialization (0: off)", file=sys.stderr)
         lim = int(args.mem_limit_gib * (1 << 30))
         resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
     if c["attn"] != "joint" or c["tubes"] != "none" or c["mask"] != "random":
@@ -160,11 +194,15 @@ def main():
             b, n, d = x.shape
             hd = d // self.h
             qkv = self.qkv(self.ln1(x)).view(b, n, 3, self.h, hd).permute(2, 0, 3, 1, 4)
-            q, k, v = qkv[0] * (hd ** -0.5), qkv[1], qkv[2]          # (b, h, n, hd)
-            s = q @ k.transpose(-2, -1)                               # (b, h, n, n)
-            if key_bias is not None:
-                s = s + key_bias
-            y = (s.softmax(dim=-1) @ v).transpose(1, 2).reshape(b, n, d)
+            if sdpa:                                                  # scale 1/sqrt(hd)
+                y = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=key_bias)
+            else:
+                q, k, v = qkv[0] * (hd ** -0.5), qkv[1], qkv[2]      # (b, h, n, hd)
+                s = q @ k.transpose(-2, -1)                           # (b, h, n, n)
+                if key_bias is not None:
+                    s = s + key_bias
+                y = s.softmax(dim=-1) @ v
+            y = y.transpose(1, 2).reshape(b, n, d)
             x = x + self.proj(y)
             return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))       # exact (erf) GELU
 
@@ -195,7 +233,7 @@ def main():
             b = video.shape[0]
             grid = video.view(b, Ft, t, Hp, p, Hp, p, 3)
             ft, sp = kept // P, kept % P
-            bi = torch.arange(b).unsqueeze(1)
+            bi = torch.arange(b, device=video.device).unsqueeze(1)
             # gather only the kept voxels: (B, K, t, p, p, 3), voxel order (dt, dy, dx, c)
             vox = grid[bi, ft, :, sp // Hp, :, sp % Hp, :, :].reshape(b, K, -1)
             x = self.tubelet(vox) + self.pos_spatial[sp] + self.pos_temporal[ft]
@@ -221,7 +259,8 @@ def main():
 
         def forward(self, ids, valid):
             x = self.tok(ids) + self.pos
-            key_bias = torch.zeros(valid.shape, dtype=x.dtype).masked_fill_(~valid, -math.inf)
+            key_bias = torch.zeros(valid.shape, dtype=x.dtype, device=x.device)
+            key_bias = key_bias.masked_fill_(~valid, -math.inf)
             key_bias = key_bias[:, None, None, :]
             for blk in self.blocks:
                 x = blk(x, key_bias)
@@ -240,7 +279,7 @@ def main():
             v, tx = self.video(video, kept), self.text(ids, valid)
             scale = self.logit_scale.clamp(max=math.log(100.0)).exp()
             logits = scale * v @ tx.t()
-            target = torch.arange(v.shape[0])
+            target = torch.arange(v.shape[0], device=v.device)
             return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
 
     out = {"impl": "torch", "torch_version": torch.__version__, "threads": torch.get_num_threads(),
@@ -253,25 +292,37 @@ def main():
            "params": None, "loss": None, "oom": False, "error": None,
            "mem_limit_gib": args.mem_limit_gib,
            "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_CORETYPE",
-                                                  "GLIBC_TUNABLES")}}
+                                                  "GLIBC_TUNABLES")},
+           "device": args.device, "gpu_name": torch.cuda.get_device_name() if cuda else None,
+           "attention": "sdpa" if sdpa else "explicit",
+           "tf32": torch.backends.cuda.matmul.allow_tf32 if cuda else None,
+           "max_memory_allocated_mib": None}
 
     def finish(code):
         out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        if cuda:
+            try:    # since the reset before the timed steps (before the first step on an error)
+                out["max_memory_allocated_mib"] = round(
+                    torch.cuda.max_memory_allocated() / 2**20, 1)
+            except RuntimeError:
+                pass
+        dev_txt = (f", {out['gpu_name']}, max allocated {out['max_memory_allocated_mib']} MiB"
+                   if cuda else "")
         if args.json:
             print(json.dumps(out))
         elif out["error"]:
             print(f"torch {out['torch_version']}: {'OOM' if out['oom'] else 'error'}: "
-                  f"{out['error']} (peak RSS {out['peak_rss_mib']} MiB)")
+                  f"{out['error']} (peak RSS {out['peak_rss_mib']} MiB{dev_txt})")
         else:
             print(f"torch {out['torch_version']} {args.preset} D={D} L={L} H={H} frames={Fr} "
                   f"kept={K} batch={B} threads={out['threads']}: {out['ms_per_step']:.1f} ms/step "
                   f"(median of {len(out['ms_all'])}), {out['tokens_per_s']:.0f} tokens/s, "
-                  f"peak RSS {out['peak_rss_mib']} MiB, loss {out['loss']:.4f}")
+                  f"peak RSS {out['peak_rss_mib']} MiB{dev_txt}, loss {out['loss']:.4f}")
         sys.stdout.flush()
         os._exit(code)      # skip teardown (freeing tens of GiB is not part of any figure)
 
     try:
-        model = LongViViT()
+        model = LongViViT().to(args.device)      # initialised on the CPU: the same weights
         out["params"] = sum(x.numel() for x in model.parameters())
         # decoupled decay on the weight matrices only (ours: not on biases, LayerNorm,
         # embeddings, the temperature)
@@ -286,17 +337,30 @@ def main():
         ids = torch.randint(0, c["vocab"], (B, T), generator=gen)
         lengths = torch.randint(max(1, T // 2), T + 1, (B,), generator=gen)
         valid = torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)
+        # drawn on the CPU (the same inputs on either device), then moved
+        video, ids, valid = video.to(args.device), ids.to(args.device), valid.to(args.device)
         params = list(model.parameters())
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
         for i in range(args.warmup + args.steps):
+            if cuda:
+                if i == args.warmup:     # the peak of the timed steps (weights, state included)
+                    torch.cuda.reset_peak_memory_stats()
+                torch.cuda.synchronize()
             t0 = time.perf_counter()
             # a fresh random mask every step, as ours: K of N tokens per sample, ascending
+            # (drawn and chosen on the CPU, so both devices train on the same tokens)
             kept = torch.rand(B, N, generator=gen).topk(K, dim=1).indices.sort(dim=1).values
+            kept = kept.to(args.device)
             loss = model(video, kept, ids, valid)
             loss.backward()
             if args.clip > 0:
                 nn.utils.clip_grad_norm_(params, args.clip)
             opt.step()
             opt.zero_grad(set_to_none=False)
+            if cuda:
+                torch.cuda.synchronize()
             ms = (time.perf_counter() - t0) * 1e3
             if i >= args.warmup:
                 out["ms_all"].append(round(ms, 3))
