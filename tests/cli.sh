@@ -588,11 +588,45 @@ if "$bin" gradcheck --help 2>&1 | grep -q "cuda-host"; then
         "$bin" golden --check "$golden" --backend cuda-host --port
     contains "every case passes on cuda-host" "^passed: 2[0-9]* tensors of 55 cases .*(port) on cuda-host"
     expect 0 "train one step on cuda-host" "$bin" bench --preset tiny --backend cuda-host --steps 1
+    # --dump: the backend's outputs in --compare's layout; two runs identical (determinism), and
+    # a dump of another backend (cpu) differs, so the comparison can fail
+    expect 0 "golden --check --dump (cuda-host, run 1)" "$bin" golden --check "$golden" \
+        --backend cuda-host --port --dump "$tmp/dump1"
+    expect 0 "golden --check --dump (cuda-host, run 2)" "$bin" golden --check "$golden" \
+        --backend cuda-host --port --dump "$tmp/dump2"
+    if diff -rq "$tmp/dump1" "$tmp/dump2" >/dev/null; then ok "two cuda-host runs are bit-identical"
+    else fail "two cuda-host runs differ"; fi
+    expect 0 "golden --check --dump (cpu)" "$bin" golden --check "$golden" --backend cpu \
+        --port --dump "$tmp/dump_cpu"
+    if diff -rq "$tmp/dump1" "$tmp/dump_cpu" >/dev/null; then fail "cpu and cuda-host dumps are equal"
+    else ok "cpu and cuda-host dumps differ (the comparison can fail)"; fi
+    expect 0 "golden --compare reads a dump" "$bin" golden --compare "$golden" "$tmp/dump1" --port
 elif [[ "$bin" == */san-* ]]; then
     echo "  note: sanitizer build: no cuda-host backend (its fibers switch stacks behind ASan)"
 else
     skip "cuda-host backend (the cuda kernels on the CPU): install g++ (apt-get install g++)"
 fi
+# tools/gpu-check.sh: the bundle that carries a program to a GPU machine without our packages
+# (FFmpeg and cairo stubbed; run with the machine's libraries, our libstdc++, or our C library
+# and loader), then the dry run of the GPU check: exit 0 ready, 3 only pending work (no cuda
+# program in the bundle: this bundle holds $bin), 1 something missing
+gpu_check="$here/../tools/gpu-check.sh"
+expect 0 "gpu-check --prepare bundles $bin" bash "$gpu_check" --prepare --program "$bin" \
+    --bundle "$tmp/gpu-bundle"
+for mode in A B C; do
+    expect 0 "the bundled program starts in mode $mode" \
+        env LV_BUNDLE_MODE=$mode "$tmp/gpu-bundle/longvivit" version
+done
+expect 0 "the bundled program, under its own loader, passes golden --check (cpu, --port)" \
+    env LV_BUNDLE_MODE=C "$tmp/gpu-bundle/longvivit" golden --check "$here/../golden" --backend cpu --port
+bash "$gpu_check" "$tmp/gpu-dry" --bundle "$tmp/gpu-bundle" --dry-run >"$tmp/out" 2>&1
+rc=$?
+if { [ $rc -eq 0 ] || [ $rc -eq 3 ]; } && ! grep -q 'MISSING' "$tmp/out"; then
+    ok "gpu-check --dry-run (exit $rc: $(grep -c 'PENDING' "$tmp/out") pending lines)"
+else
+    fail "gpu-check --dry-run: exit $rc"; cat "$tmp/out"
+fi
+expect 2 "gpu-check without OUTDIR is a usage error" bash "$gpu_check"
 # --compare: another implementation's files. The golden folder itself is a perfect port; copies
 # with one entry changed (set_f32 FILE TENSOR INDEX VALUE-or-FACTOR) must fail, naming it
 set_f32() {

@@ -32,7 +32,7 @@ static int usage(FILE *out)
 {
     fprintf(out,
             "usage: longvivit golden --out DIR\n"
-            "       longvivit golden --check DIR [--backend NAME] [--strict|--port]\n"
+            "       longvivit golden --check DIR [--backend NAME] [--strict|--port] [--dump OUT]\n"
             "                                    [--json] [--worst N]\n"
             "       longvivit golden --compare DIR PORT_DIR [--strict|--port] [--partial]\n"
             "                                    [--json] [--worst N]\n"
@@ -45,6 +45,9 @@ static int usage(FILE *out)
             "output tensor with its MANIFEST row, |got - want| <= abs + rel |want|; it prints\n"
             "each case's worst tensor and the N (default 10) worst tensors overall with their\n"
             "margin, max error / tolerance (passing: <= 1). --json prints one JSON object only.\n"
+            "--dump OUT also writes the backend's outputs to OUT/kernels/<case> and\n"
+            "OUT/models/<case> (--compare's layout): two dumps of one backend compare byte for\n"
+            "byte when it is deterministic (cmp -r).\n"
             "--compare checks files another implementation wrote: PORT_DIR/kernels/<case> and\n"
             "PORT_DIR/models/<case>.safetensors holding the outputs under the golden names (a\n"
             "missing case file or tensor fails; --partial skips missing case files).\n"
@@ -328,6 +331,8 @@ typedef struct {
 
 typedef struct {
     const char *dir, *port_dir;     /* port_dir: --compare's folder, NULL for --check */
+    const char *dump;               /* --check --dump: the backend's outputs go here, in
+                                     * --compare's layout (NULL: not kept) */
     const lv_backend *be;
     int port, json, partial;        /* port: the MANIFEST's port columns */
     result *r;
@@ -461,6 +466,20 @@ static void check_outputs(checker *c, const manifest *m, const char *case_path, 
                (long long)(c->n - first), c->r[worst].d.margin, c->r[worst].tensor);
 }
 
+/* --dump: the outputs of a case (no inputs, no metadata) as DIR/<case>.safetensors, the layout
+ * --compare reads; two dumps of the same backend compare byte for byte (determinism). */
+static int dump_case(const char *dir, const char *case_path, const lv_golden_set *out)
+{
+    char path[4200], sub[4200];
+    const char *slash = strchr(case_path, '/');
+    snprintf(sub, sizeof sub, "%s/%.*s", dir, slash ? (int)(slash - case_path) : 0, case_path);
+    snprintf(path, sizeof path, "%s/%s.safetensors", dir, case_path);
+    const lv_golden_set none = { 0 };
+    if (make_dir(dir) < 0 || make_dir(sub) < 0)
+        return -1;
+    return lv_golden_write(&none, out, path);
+}
+
 /* --check: rerun the case on the backend. --compare: read the port's file of the case. */
 static void check_case(checker *c, const manifest *m, const char *case_path)
 {
@@ -494,8 +513,11 @@ static void check_case(checker *c, const manifest *m, const char *case_path)
                   lv_error());
     else if (!c->port_dir && lv_golden_run(&in, &out, c->be) < 0)
         bad_input(c, "%s: %s; %s", path, lv_error(), FIX_FILE);
-    else
+    else {
         check_outputs(c, m, case_path, c->port_dir ? port_path : path, &in, &out);
+        if (c->dump && dump_case(c->dump, case_path, &out) < 0)
+            bad_input(c, "%s", lv_error());
+    }
     lv_golden_set_free(&in);
     lv_golden_set_free(&out);
 }
@@ -654,6 +676,8 @@ int cmd_golden(int argc, char **argv)
             c.port = !strcmp(argv[i], "--port");
         else if (!strcmp(argv[i], "--partial"))
             c.partial = 1;
+        else if (!strcmp(argv[i], "--dump") && v)
+            c.dump = argv[++i];
         else if (!strcmp(argv[i], "--json"))
             c.json = 1;
         else if (!strcmp(argv[i], "--worst") && v) {
@@ -681,6 +705,11 @@ int cmd_golden(int argc, char **argv)
         c.port_dir = port_dir;
         c.be = backend_by_name("ref");
         return golden_check(&c, (int)nworst);
+    }
+    if (c.dump && !check) {
+        fprintf(stderr, "longvivit golden: --dump goes with --check (the outputs of a backend "
+                "of this build)\n");
+        return usage(stderr);
     }
     c.dir = check;
     if (!(c.be = backend_by_name(backend))) {

@@ -28,12 +28,8 @@
 #       it needs is in place (the bundle and that it runs here, golden/, the sanitizer subset as
 #       the checker reads it, bench_torch.py --device, the summary writer).
 #
-# Determinism: golden --check cannot write the backend's outputs (--out always runs ref), so the
-# check compares two runs' full reports byte for byte: `--worst 1000000` prints every tensor
-# with its max error, the index of its worst entry and that entry's value to 9 significant
-# digits (exact for fp32), and --json every tensor's margin and max error. Identical reports
-# mean identical worst entries of every tensor, not every entry: a `golden --check --dump DIR`
-# writing the outputs would make it exact (docs/cuda.md).
+# Determinism: both golden runs write the backend's outputs (golden --check --dump, outside
+# OUTDIR), and every case file of the two must be identical byte for byte.
 #
 # Exit status: 0 everything passed (dry run: everything in place); 1 a check failed or something
 # is missing; 2 usage; 3 (dry run) only pending work is missing: the cuda program does not build
@@ -503,9 +499,12 @@ while read -r c; do
     [ -f "golden/$c.safetensors" ] || { n_absent=$((n_absent + 1)); missing "golden/$c.safetensors"; }
 done < <(awk '!/^#/ && NF >= 6 { print $1 }' golden/MANIFEST 2>/dev/null | sort -u)
 say "  golden/: $n_cases cases in the MANIFEST, $n_absent without their file"
+DUMP=${TMPDIR:-/tmp}/gpu-check-dump.$$      # the outputs themselves, not brought back
+[ "$DRY" = 1 ] || rm -rf "$DUMP"
 for r in 1 2; do
     run "golden-$r" 120 "$OUTDIR/golden-port-$r.txt" "$OUTDIR/golden-port-$r.err" \
-        "${CUDA_LV[@]}" golden --check golden --backend cuda --port --worst 1000000
+        "${CUDA_LV[@]}" golden --check golden --backend cuda --port --worst 1000000 \
+        --dump "$DUMP/$r"
     rc_text[r]=$?
     run "golden-$r-json" 120 "$OUTDIR/golden-port-$r.json" "$OUTDIR/golden-port-$r-json.err" \
         "${CUDA_LV[@]}" golden --check golden --backend cuda --port --worst 1000000 --json
@@ -516,13 +515,12 @@ if [ "$DRY" = 0 ]; then
     else record golden FAIL "exit ${rc_text[1]}: ${verdict:-$(tail -n 2 "$OUTDIR/golden-port-1.err")}"; fi
     if [ "${rc_text[1]}" -gt 1 ] || [ "${rc_text[2]}" -gt 1 ]; then
         record determinism FAIL "a run did not complete (exit ${rc_text[1]}, ${rc_text[2]})"
-    elif cmp -s "$OUTDIR/golden-port-1.txt" "$OUTDIR/golden-port-2.txt" &&
-         cmp -s "$OUTDIR/golden-port-1.json" "$OUTDIR/golden-port-2.json"; then
-        record determinism PASS "two full runs, reports identical byte for byte ($(grep -c 'max err' "$OUTDIR/golden-port-1.txt") tensors: max error, worst index, worst value to 9 digits)"
+    elif diff -rq "$DUMP/1" "$DUMP/2" >"$OUTDIR/determinism.diff" 2>&1; then
+        record determinism PASS "two full runs, every output of every case identical byte for byte ($(find "$DUMP/1" -name '*.safetensors' | wc -l) files, golden --check --dump)"
     else
-        diff "$OUTDIR/golden-port-1.txt" "$OUTDIR/golden-port-2.txt" >"$OUTDIR/determinism.diff"
-        record determinism FAIL "the two runs differ: $(grep -c '^<' "$OUTDIR/determinism.diff") report lines (determinism.diff)"
+        record determinism FAIL "the two runs differ in $(grep -c differ "$OUTDIR/determinism.diff") of $(find "$DUMP/1" -name '*.safetensors' | wc -l) case files (determinism.diff)"
     fi
+    rm -rf "$DUMP"
 fi
 
 # ---- 4. compute-sanitizer over one kernel and one model case --------------------------------
