@@ -299,6 +299,17 @@ static int make_config(lv_config *c, const options *o, int64_t vocab, const char
         return usage_error("the vocabulary has %lld tokens but %s was trained with %lld: give "
                            "--vocab the vocab.txt of that run", (long long)vocab, base,
                            (long long)c->vocab);
+    /* the vocabulary is never silently replaced: an explicit vocab= must agree with the file */
+    for (int i = 0; !base && vocab > 0 && i < o->n; i++)
+        if (!strncmp(o->kv[i], "config.vocab=", 13)) {
+            lv_config t = *c;
+            if (lv_config_set(&t, o->kv[i] + 7) == 0 && t.vocab != vocab)
+                return usage_error("--set vocab=%lld conflicts with the vocabulary file, which "
+                                   "has %lld tokens: the text embedding has one row per token "
+                                   "of the file; drop --set vocab, or give --vocab a file of "
+                                   "%lld tokens", (long long)t.vocab, (long long)vocab,
+                                   (long long)t.vocab);
+        }
     if (vocab > 0) {
         char v[64];
         snprintf(v, sizeof v, "vocab=%lld", (long long)vocab);
@@ -320,6 +331,8 @@ static void memory_row(const char *what, double floats)
     printf("  %-34s %10.1f MiB\n", what, floats * 4.0 / (1 << 20));
 }
 
+static const char *folder_of(const char *path, char *buf, size_t size);
+
 static int dry_run(const options *o, const char *resume, int64_t B)
 {
     lv_config c;
@@ -327,7 +340,21 @@ static int dry_run(const options *o, const char *resume, int64_t B)
     const lv_backend *be = backend_by_name(opt_get(o, "backend", "cpu"));
     if (!be)
         return -1;          /* lv_error() names the backends this build has */
-    if (make_config(&c, o, 0, resume) < 0 || lv_model_build_table(&m, &c, be) < 0)
+    /* the vocabulary the run would use (--vocab, else vocab.txt beside --data), so the dry run
+     * prints the real vocab size and refuses the same conflicts */
+    int64_t vocab = 0;
+    char folder[2048], path[2100];
+    const char *data = opt_get(o, "data", NULL), *given = opt_get(o, "vocab", NULL);
+    if (!given && data)
+        snprintf(path, sizeof path, "%s/vocab.txt", folder_of(data, folder, sizeof folder));
+    if (!resume && !opt_get(o, "from", NULL) && (given || (data && access(path, R_OK) == 0))) {
+        lv_tokenizer *tok = lv_tokenizer_load(given ? given : path);
+        if (!tok)
+            return -1;
+        vocab = lv_tokenizer_vocab_size(tok);
+        lv_tokenizer_free(tok);
+    }
+    if (make_config(&c, o, vocab, resume) < 0 || lv_model_build_table(&m, &c, be) < 0)
         return -1;
     char text[4096];
     lv_config_format(&c, text, sizeof text);
