@@ -28,6 +28,7 @@ HAVE_BLAS := $(if $(NO_BLAS),,$(shell PKG_CONFIG_PATH=$(OPENBLAS_PC) $(PKG) --ex
               2>/dev/null && echo yes))
 HAVE_CHECK  := $(call have_pc,check)
 HAVE_CJSON  := $(call have_pc,libcjson)
+HAVE_UTF8PROC := $(call have_pc,libutf8proc)
 HAVE_PNG    := $(call have_pc,libpng)
 HAVE_FFMPEG := $(call have_pc,libavformat libavcodec libavutil libswscale)
 HAVE_CAIRO  := $(call have_pc,cairo)
@@ -64,6 +65,10 @@ endif
 ifeq ($(HAVE_FFMPEG),yes)
   DATA_CFLAGS += $(shell $(PKG) --cflags libavformat libavcodec libavutil libswscale)
   LDLIBS      += $(shell $(PKG) --libs libavformat libavcodec libavutil libswscale)
+endif
+ifeq ($(HAVE_UTF8PROC),yes)  # Unicode for the tokenizer: categories, case, NFD
+  DATA_CFLAGS += $(shell $(PKG) --cflags libutf8proc)
+  LDLIBS      += $(shell $(PKG) --libs libutf8proc)
 endif
 ifeq ($(HAVE_PNG),yes)
   DATA_CFLAGS += $(shell $(PKG) --cflags libpng)
@@ -117,6 +122,7 @@ config:
 	@echo "  OpenMP   : $(or $(HAVE_OMP),no$(if $(NO_OMP), (NO_OMP=1)))"
 	@echo "  OpenBLAS : $(or $(HAVE_BLAS),no$(if $(NO_BLAS), (NO_BLAS=1)))  ($(OPENBLAS_PC))"
 	@echo "  cJSON    : $(or $(HAVE_CJSON),no)"
+	@echo "  utf8proc : $(or $(HAVE_UTF8PROC),no)"
 	@echo "  libpng   : $(or $(HAVE_PNG),no)"
 	@echo "  FFmpeg   : $(or $(HAVE_FFMPEG),no)"
 	@echo "  cairo    : $(or $(HAVE_CAIRO),no (no pictures: charts and contact sheets))"
@@ -126,6 +132,8 @@ config:
 	@echo "  sanitize : $(or $(SANITIZE),off)"
 	@test "$(HAVE_CJSON)" = yes || \
 	  { echo "cJSON is required (safetensors headers): run tools/install-deps.sh"; exit 1; }
+	@test "$(HAVE_UTF8PROC)" = yes || { echo "utf8proc is required (the tokenizer's Unicode): \
+	  apt-get install libutf8proc-dev, or run tools/install-deps.sh"; exit 1; }
 	@test "$(HAVE_FFMPEG)$(HAVE_PNG)" = yesyes || \
 	  { echo "FFmpeg and libpng are required (data/): run tools/install-deps.sh"; exit 1; }
 

@@ -1,6 +1,7 @@
 /* WordPiece tokenizer (see wordpiece.h): an open-addressing hash table over the vocab, a UTF-8
- * decoder that never reads past the terminating NUL, and small Unicode tables for the scripts it
- * covers instead of a dependency on ICU or a whole Unicode database. */
+ * decoder that never reads past the terminating NUL, and BERT's basic tokenizer with its Unicode
+ * questions (categories, lower case, NFD, combining classes) asked of utf8proc rather than of
+ * tables of our own. Python's case rules that utf8proc lacks are the only code points listed. */
 #include "wordpiece.h"
 #include "error.h"
 
@@ -9,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <utf8proc.h>
 
-#define LV_WORD_MAX_CHARS 100          /* BERT's max_input_chars_per_word */
+#define LV_WORD_MAX_CHARS 100          /* Hugging Face BertTokenizer's max_input_chars_per_word */
+#define LV_DECOMPOSITION_MAX 8         /* a canonical decomposition is at most 4 code points */
 #define LV_REPLACEMENT_CHAR 0xFFFDu    /* what a malformed UTF-8 byte decodes to */
 #define LV_FNV_OFFSET 0xcbf29ce484222325ull
 #define LV_FNV_PRIME 0x100000001b3ull
@@ -298,146 +301,133 @@ static int64_t utf8_put(char *out, uint32_t c)
 
 /* ---- character classes (BERT's _is_control, _is_whitespace, _is_punctuation, CJK) ---------- */
 
-typedef struct {
-    uint32_t lo, hi;
-} cp_range;
-
-static int in_ranges(uint32_t c, const cp_range *r, size_t n)
+static utf8proc_category_t category(uint32_t c)
 {
-    for (size_t i = 0; i < n; i++)
-        if (c >= r[i].lo && c <= r[i].hi)
+    return utf8proc_category((utf8proc_int32_t)c);
+}
+
+static int combining_class(uint32_t c)
+{
+    return utf8proc_get_property((utf8proc_int32_t)c)->combining_class;
+}
+
+/* _clean_text drops these: categories Cc and Cf, except tab, newline and return (whitespace). */
+static int is_control(uint32_t c)
+{
+    if (c == '\t' || c == '\n' || c == '\r')
+        return 0;
+    const utf8proc_category_t k = category(c);
+    return k == UTF8PROC_CATEGORY_CC || k == UTF8PROC_CATEGORY_CF;
+}
+
+/* Word separators, asked after is_control: _is_whitespace (space, tab, newline, return, Zs), and
+ * what Python's str.split() in whitespace_tokenize also splits at once the controls are gone.
+ * Its isspace() is "bidi class WS, B or S, or category Zs", which adds U+2028 LINE SEPARATOR
+ * and U+2029 PARAGRAPH SEPARATOR. */
+static int is_whitespace(uint32_t c)
+{
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+        return 1;
+    const utf8proc_property_t *p = utf8proc_get_property((utf8proc_int32_t)c);
+    return p->category == UTF8PROC_CATEGORY_ZS || p->bidi_class == UTF8PROC_BIDI_CLASS_WS ||
+           p->bidi_class == UTF8PROC_BIDI_CLASS_B || p->bidi_class == UTF8PROC_BIDI_CLASS_S;
+}
+
+/* BERT's "Chinese characters" (_is_chinese_char): its own fixed list of blocks, not a Unicode
+ * property, so it is written here as BERT wrote it. */
+static int is_cjk(uint32_t c)
+{
+    return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
+           (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
+           (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF) ||
+           (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+}
+
+/* _is_punctuation: every ASCII symbol (BERT counts $ + < = > ^ ` | ~ too) and categories P*. */
+static int is_punct(uint32_t c)
+{
+    if (c < 0x80)
+        return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) ||
+               (c >= 123 && c <= 126);
+    switch (category(c)) {
+    case UTF8PROC_CATEGORY_PC: case UTF8PROC_CATEGORY_PD: case UTF8PROC_CATEGORY_PS:
+    case UTF8PROC_CATEGORY_PE: case UTF8PROC_CATEGORY_PI: case UTF8PROC_CATEGORY_PF:
+    case UTF8PROC_CATEGORY_PO:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* ---- lower case: Python's str.lower(), final sigma included ---------------------------------- */
+
+/* Case_Ignorable (DerivedCoreProperties), which Python's lower() skips when it looks around a
+ * capital sigma: categories Mn, Me, Cf, Lm, Sk, plus the Word_Break classes MidLetter,
+ * MidNumLet and Single_Quote, which utf8proc does not carry: those 17 code points are listed
+ * (' . : middle dots, Armenian and Hebrew marks, quotes, one-dot leader, hyphenation point, and
+ * their small and fullwidth forms). tests/check_tokenizer.c checks both lists against Python's
+ * lower() on every code point. */
+static int is_case_ignorable(uint32_t c)
+{
+    static const uint32_t word_break_mid[] = {
+        0x27, 0x2E, 0x3A, 0xB7, 0x387, 0x55F, 0x5F4, 0x2018, 0x2019, 0x2024, 0x2027, 0xFE13,
+        0xFE52, 0xFE55, 0xFF07, 0xFF0E, 0xFF1A,
+    };
+    switch (category(c)) {
+    case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_ME: case UTF8PROC_CATEGORY_CF:
+    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_SK:
+        return 1;
+    default:
+        break;
+    }
+    for (size_t i = 0; i < sizeof word_break_mid / sizeof word_break_mid[0]; i++)
+        if (c == word_break_mid[i])
             return 1;
     return 0;
 }
 
-#define LV_IN(c, table) in_ranges(c, table, sizeof table / sizeof table[0])
-
-/* Dropped: Cc other than tab/newline/return, the Cf format characters, private use (Co). */
-static int is_control(uint32_t c)
+/* Cased (DerivedCoreProperties), asked only of characters that are not case-ignorable: Lu, Ll,
+ * Lt, anything with a case mapping, and the Other_Lowercase / Other_Uppercase characters that
+ * have none and are not Lm (ignorable first): ª, º, and the squared, negative circled and
+ * negative squared Latin capital letters. */
+static int is_cased(uint32_t c)
 {
-    static const cp_range format_or_private[] = {
-        { 0xAD, 0xAD }, { 0x600, 0x605 }, { 0x61C, 0x61C }, { 0x6DD, 0x6DD }, { 0x70F, 0x70F },
-        { 0x180E, 0x180E }, { 0x200B, 0x200F }, { 0x202A, 0x202E }, { 0x2060, 0x2064 },
-        { 0x2066, 0x206F }, { 0xE000, 0xF8FF }, { 0xFEFF, 0xFEFF }, { 0xFFF9, 0xFFFB },
-        { 0xE0001, 0xE0001 }, { 0xE0020, 0xE007F }, { 0xF0000, 0x10FFFF },
-    };
-    if (c == '\t' || c == '\n' || c == '\r')
-        return 0;
-    return c < 0x20 || (c >= 0x7F && c <= 0x9F) || LV_IN(c, format_or_private);
-}
-
-/* Space, tab, newline, return and the Zs space separators. */
-static int is_whitespace(uint32_t c)
-{
-    static const cp_range zs[] = {
-        { 0xA0, 0xA0 }, { 0x1680, 0x1680 }, { 0x2000, 0x200A }, { 0x202F, 0x202F },
-        { 0x205F, 0x205F }, { 0x3000, 0x3000 },
-    };
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || (c >= 0xA0 && LV_IN(c, zs));
-}
-
-/* BERT's "Chinese characters": the CJK Unified Ideographs blocks and their extensions. */
-static int is_cjk(uint32_t c)
-{
-    static const cp_range cjk[] = {
-        { 0x3400, 0x4DBF }, { 0x4E00, 0x9FFF }, { 0xF900, 0xFAFF }, { 0x20000, 0x2A6DF },
-        { 0x2A700, 0x2B73F }, { 0x2B740, 0x2B81F }, { 0x2B820, 0x2CEAF }, { 0x2F800, 0x2FA1F },
-    };
-    return c >= 0x3400 && LV_IN(c, cjk);
-}
-
-/* Every ASCII symbol (BERT counts $ + < = > ^ ` | ~ as punctuation too), and Unicode P* in
- * Latin-1, Greek, General Punctuation, CJK Symbols and Punctuation, and the fullwidth forms. */
-static int is_punct(uint32_t c)
-{
-    static const cp_range p[] = {
-        { 0xA1, 0xA1 }, { 0xA7, 0xA7 }, { 0xAB, 0xAB }, { 0xB6, 0xB7 }, { 0xBB, 0xBB },
-        { 0xBF, 0xBF }, { 0x37E, 0x37E }, { 0x387, 0x387 }, { 0x2010, 0x2027 },
-        { 0x2030, 0x2043 }, { 0x2045, 0x2051 }, { 0x2053, 0x205E }, { 0x3001, 0x3003 },
-        { 0x3008, 0x3011 }, { 0x3014, 0x301F }, { 0x3030, 0x3030 }, { 0x303D, 0x303D },
-        { 0x30FB, 0x30FB }, { 0xFF01, 0xFF03 }, { 0xFF05, 0xFF0A }, { 0xFF0C, 0xFF0F },
-        { 0xFF1A, 0xFF1B }, { 0xFF1F, 0xFF20 }, { 0xFF3B, 0xFF3D }, { 0xFF3F, 0xFF3F },
-        { 0xFF5B, 0xFF5B }, { 0xFF5D, 0xFF5D }, { 0xFF5F, 0xFF65 },
-    };
-    if (c < 0x80)
-        return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) ||
-               (c >= 123 && c <= 126);
-    return LV_IN(c, p);
-}
-
-/* ---- lower case and accents ------------------------------------------------------------------ */
-
-/* Python's str.lower() on Latin-1, Latin Extended-A, basic Greek and Cyrillic (Greek final
- * sigma is not special-cased: a word-final capital sigma becomes σ, not ς). */
-static uint32_t to_lower(uint32_t c)
-{
-    if (c < 0x80)
-        return c >= 'A' && c <= 'Z' ? c + 32 : c;
-    if (c >= 0xC0 && c <= 0xDE && c != 0xD7)
-        return c + 0x20;
-    if (c == 0x130)
-        return 'i';             /* Python gives "i\u0307", whose mark is stripped next anyway */
-    if (c == 0x178)
-        return 0xFF;
-    if (((c >= 0x100 && c <= 0x137) || (c >= 0x14A && c <= 0x177)) && c % 2 == 0)
-        return c + 1;
-    if (((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) && c % 2 == 1)
-        return c + 1;
-    if ((c >= 0x391 && c <= 0x3AB && c != 0x3A2) || (c >= 0x410 && c <= 0x42F))
-        return c + 0x20;
-    if (c >= 0x400 && c <= 0x40F)
-        return c + 0x50;
-    if (c == 0x386)
-        return 0x3AC;
-    if (c >= 0x388 && c <= 0x38A)
-        return c + 0x25;
-    if (c == 0x38C)
-        return 0x3CC;
-    if (c == 0x38E || c == 0x38F)
-        return c + 0x3F;
-    return c;
-}
-
-static int is_combining_mark(uint32_t c)
-{
-    return (c >= 0x300 && c <= 0x36F) || (c >= 0x1DC0 && c <= 0x1DFF) ||
-           (c >= 0xFE20 && c <= 0xFE2F);
-}
-
-/* NFD then drop the marks, for lower-case input: the base letter, c itself when it has no
- * canonical decomposition, 0 for a combining mark (dropped). */
-static uint32_t strip_accent(uint32_t c)
-{
-    /* U+00C0..U+017F, 16 per row; '.' = no canonical decomposition */
-    static const char latin[] =
-        "AAAAAA.CEEEEIIII" ".NOOOOO..UUUUY.." "aaaaaa.ceeeeiiii" ".nooooo..uuuuy.y"
-        "AaAaAaCcCcCcCcDd" "..EeEeEeEeEeGgGg" "GgGgHh..IiIiIiIi" "I...JjKk.LlLlLl."
-        "...NnNnNn...OoOo" "Oo..RrRrRrSsSsSs" "SsTtTt..UuUuUuUu" "UuUuWwYyYZzZzZz.";
-    static const uint32_t greek_cyrillic[][2] = {
-        { 0x390, 0x3B9 }, { 0x3AC, 0x3B1 }, { 0x3AD, 0x3B5 }, { 0x3AE, 0x3B7 }, { 0x3AF, 0x3B9 },
-        { 0x3B0, 0x3C5 }, { 0x3CA, 0x3B9 }, { 0x3CB, 0x3C5 }, { 0x3CC, 0x3BF }, { 0x3CD, 0x3C5 },
-        { 0x3CE, 0x3C9 }, { 0x439, 0x438 }, { 0x450, 0x435 }, { 0x451, 0x435 }, { 0x453, 0x433 },
-        { 0x457, 0x456 }, { 0x45C, 0x43A }, { 0x45D, 0x438 }, { 0x45E, 0x443 },
-    };
-    if (is_combining_mark(c))
-        return 0;
-    if (c >= 0xC0 && c <= 0x17F)
-        return latin[c - 0xC0] == '.' ? c : (uint32_t)latin[c - 0xC0];
-    for (size_t i = 0; i < sizeof greek_cyrillic / sizeof greek_cyrillic[0]; i++)
-        if (greek_cyrillic[i][0] == c)
-            return greek_cyrillic[i][1];
-    return c;
+    const utf8proc_category_t k = category(c);
+    if (k == UTF8PROC_CATEGORY_LU || k == UTF8PROC_CATEGORY_LL || k == UTF8PROC_CATEGORY_LT)
+        return 1;
+    const utf8proc_int32_t s = (utf8proc_int32_t)c;
+    if (utf8proc_tolower(s) != s || utf8proc_toupper(s) != s || utf8proc_totitle(s) != s)
+        return 1;
+    return c == 0xAA || c == 0xBA || (c >= 0x1F130 && c <= 0x1F149) ||
+           (c >= 0x1F150 && c <= 0x1F169) || (c >= 0x1F170 && c <= 0x1F189);
 }
 
 /* ---- encoding -------------------------------------------------------------------------------- */
 
+/* BERT's basic tokenizer, done as one pass over the code points (no copy of the text):
+ *   _clean_text        drop U+0000, U+FFFD and control characters (malformed UTF-8 arrives as
+ *                      U+FFFD, one per byte, so each such byte is dropped)
+ *   CJK + whitespace   a whitespace character ends the current token; a CJK ideograph is a
+ *                      token of its own
+ *   lower()            per token, as Python does it: utf8proc's lower-case mapping, U+0130 ->
+ *                      "i" + U+0307, and a capital sigma -> final ς when a cased character
+ *                      precedes it in the token and none follows (case-ignorables skipped both
+ *                      ways; the look ahead reads the text from where the sigma ends)
+ *   strip accents      NFD (utf8proc's canonical decomposition), drop Mn; what stays of a run of
+ *                      combining characters is kept in canonical order
+ *   split on punct     each punctuation character a word of its own
+ * then each word to WordPiece (or to the caller's lv_word_fn). */
 typedef struct {
     const lv_tokenizer *t;
     int32_t *ids;                           /* (T) */
     int64_t n;                              /* ids written, [CLS] included */
     int64_t room;                           /* T - 1: [SEP] goes at n once n reaches it */
-    uint32_t word[LV_WORD_MAX_CHARS];
+    uint32_t word[LV_WORD_MAX_CHARS];       /* the current word after NFD and stripping */
     int64_t chars;                          /* characters of the current word (may pass the max) */
+    int64_t run;                            /* where its current run of combining characters
+                                             * (non-zero class, canonically ordered) starts */
+    int cased_before;                       /* the token's last character that is not case-
+                                             * ignorable is cased (sigma context) */
     lv_word_fn fn;                          /* lv_tokenizer_words: each word goes here instead */
     void *ctx;
     int rc;                                 /* the first non-zero fn result; stops the walk */
@@ -506,38 +496,102 @@ static void flush(encoder *e)
     else if (e->chars > 0)
         wordpiece(e);
     e->chars = 0;
+    e->run = 0;
 }
 
-static void single(encoder *e, uint32_t c)
+/* The end of a whitespace token: the word ends, and so does the sigma context. */
+static void token_end(encoder *e)
 {
     flush(e);
-    e->word[0] = c;
-    e->chars = 1;
-    flush(e);
+    e->cased_before = 0;
 }
 
-static void feed(encoder *e, uint32_t c)
+/* One character of NFD output: a punctuation character is a word of its own, an Mn mark is
+ * dropped (accent stripping), anything else joins the word. A character of non-zero combining
+ * class moves back past those of a higher class in its run (NFD's canonical ordering, a stable
+ * sort; dropping the Mn marks first leaves the others' order unchanged). */
+static void put_decomposed(encoder *e, uint32_t c)
+{
+    const int cls = combining_class(c);
+    if (is_punct(c)) {                      /* class 0 in every Unicode version so far */
+        flush(e);
+        e->word[0] = c;
+        e->chars = 1;
+        flush(e);
+        return;
+    }
+    if (category(c) == UTF8PROC_CATEGORY_MN) {
+        if (cls == 0)
+            e->run = e->chars;
+        return;
+    }
+    if (e->chars < LV_WORD_MAX_CHARS) {
+        int64_t i = e->chars;
+        for (; cls != 0 && i > e->run && combining_class(e->word[i - 1]) > cls; i--)
+            e->word[i] = e->word[i - 1];
+        e->word[i] = c;
+    }
+    e->chars++;
+    if (cls == 0)
+        e->run = e->chars;
+}
+
+/* Whether the first character after p in the same whitespace token that is not case-ignorable
+ * is cased: the right half of Python's final-sigma test. */
+static int cased_after(const unsigned char *p)
+{
+    while (*p) {
+        const uint32_t c = utf8_next(&p);
+        if (c == LV_REPLACEMENT_CHAR || is_control(c))
+            continue;                                   /* gone before lower() sees the token */
+        if (is_whitespace(c) || is_cjk(c))
+            return 0;
+        if (!is_case_ignorable(c))
+            return is_cased(c);
+    }
+    return 0;
+}
+
+/* A character of a token: lower-cased as Python's str.lower() does, then decomposed (NFD). */
+static void put_char(encoder *e, uint32_t c, const unsigned char *next)
+{
+    uint32_t lower[2] = { (uint32_t)utf8proc_tolower((utf8proc_int32_t)c), 0 };
+    int n = 1;
+    if (c == 0x130) {                       /* İ: SpecialCasing's "i" + COMBINING DOT ABOVE */
+        lower[0] = 'i';
+        lower[1] = 0x307;
+        n = 2;
+    } else if (c == 0x3A3) {                /* Σ: final ς at the end of a cased word */
+        lower[0] = e->cased_before && !cased_after(next) ? 0x3C2 : 0x3C3;
+    }
+    if (!is_case_ignorable(c))
+        e->cased_before = is_cased(c);
+    for (int k = 0; k < n; k++) {
+        utf8proc_int32_t d[LV_DECOMPOSITION_MAX];
+        int boundclass = 0;
+        const utf8proc_ssize_t nd = utf8proc_decompose_char((utf8proc_int32_t)lower[k], d,
+                                                            LV_DECOMPOSITION_MAX,
+                                                            UTF8PROC_DECOMPOSE, &boundclass);
+        LV_REQUIRE(nd >= 1 && nd <= LV_DECOMPOSITION_MAX);
+        for (utf8proc_ssize_t i = 0; i < nd; i++)
+            put_decomposed(e, (uint32_t)d[i]);
+    }
+}
+
+/* The next code point c of the text, next pointing just after it. */
+static void feed(encoder *e, uint32_t c, const unsigned char *next)
 {
     if (c == LV_REPLACEMENT_CHAR || is_control(c))
         return;
     if (is_whitespace(c)) {
-        flush(e);
-        return;
+        token_end(e);
+    } else if (is_cjk(c)) {
+        token_end(e);
+        put_char(e, c, next);
+        token_end(e);
+    } else {
+        put_char(e, c, next);
     }
-    if (is_cjk(c)) {
-        single(e, c);
-        return;
-    }
-    c = strip_accent(to_lower(c));
-    if (c == 0)
-        return;
-    if (is_punct(c)) {
-        single(e, c);
-        return;
-    }
-    if (e->chars < LV_WORD_MAX_CHARS)
-        e->word[e->chars] = c;
-    e->chars++;
 }
 
 int64_t lv_tokenizer_encode(const lv_tokenizer *t, const char *text, int32_t *ids, uint8_t *valid,
@@ -546,8 +600,10 @@ int64_t lv_tokenizer_encode(const lv_tokenizer *t, const char *text, int32_t *id
     LV_REQUIRE(t && text && ids && valid && T >= 2);
     encoder e = { .t = t, .ids = ids, .n = 1, .room = T - 1 };
     ids[0] = t->cls;
-    for (const unsigned char *p = (const unsigned char *)text; *p && e.n < e.room;)
-        feed(&e, utf8_next(&p));
+    for (const unsigned char *p = (const unsigned char *)text; *p && e.n < e.room;) {
+        const uint32_t c = utf8_next(&p);
+        feed(&e, c, p);
+    }
     flush(&e);
     ids[e.n++] = t->sep;
     for (int64_t i = 0; i < T; i++) {
@@ -562,8 +618,10 @@ int lv_tokenizer_words(const char *text, lv_word_fn fn, void *ctx)
 {
     LV_REQUIRE(text && fn);
     encoder e = { .fn = fn, .ctx = ctx };
-    for (const unsigned char *p = (const unsigned char *)text; *p && e.rc == 0;)
-        feed(&e, utf8_next(&p));
+    for (const unsigned char *p = (const unsigned char *)text; *p && e.rc == 0;) {
+        const uint32_t c = utf8_next(&p);
+        feed(&e, c, p);
+    }
     flush(&e);
     return e.rc;
 }

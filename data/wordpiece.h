@@ -1,5 +1,5 @@
 /* BERT's uncased WordPiece tokenizer over a vocab.txt (one token per line, id = line - 1): the
- * same tokens as Hugging Face's BertTokenizer(do_lower_case=True) for the Unicode it covers.
+ * same tokens as BERT's BasicTokenizer(do_lower_case=True) + WordpieceTokenizer.
  * No model knowledge: it turns text into ids and a validity mask of a given length T. */
 #ifndef LV_WORDPIECE_H
 #define LV_WORDPIECE_H
@@ -26,14 +26,19 @@ const char *lv_tokenizer_text(const lv_tokenizer *t);
 int64_t lv_tokenizer_first_difference(const lv_tokenizer *a, const lv_tokenizer *b);
 
 /* ids (T), valid (T): [CLS] wordpieces... [SEP], then [PAD] to T (valid 1 for non-pad).
- * Pipeline (BERT uncased): drop NUL, U+FFFD and control characters (invalid UTF-8 bytes decode
- * to U+FFFD, so they are dropped too), whitespace separates words, CJK ideographs become words
- * of their own, lower-case, strip accents, punctuation becomes words of its own, then greedy
- * longest-match-first WordPiece with "##" continuations; a word of more than 100 characters, or
- * one that cannot be covered by the vocabulary, becomes a single [UNK]. Unicode covered:
- * lower-casing and accent stripping for Latin-1 Supplement, Latin Extended-A, basic Greek and
- * Cyrillic; combining marks U+0300-036F, U+1DC0-1DFF, U+FE20-FE2F; punctuation = all ASCII
- * symbols plus P* of Latin-1, Greek, General Punctuation, CJK Symbols and fullwidth forms.
+ * The pipeline is BERT's uncased BasicTokenizer + WordPiece (Google's tokenization.py, with
+ * Hugging Face's limit of 100 characters a word), Unicode through utf8proc: drop U+0000, U+FFFD
+ * and control characters (Cc, Cf; tab, newline and return are whitespace); whitespace (space,
+ * Zs, and U+2028/U+2029, which Python's str.split() splits at) separates tokens; CJK ideographs
+ * (BERT's list of blocks) are tokens of their own; each token lower-cased as Python's
+ * str.lower() does (final sigma, U+0130 -> "i" + U+0307), put in NFD, its Mn marks dropped;
+ * punctuation (ASCII symbols and P*) becomes words of its own; then greedy longest-match-first
+ * WordPiece with "##" continuations; a word of more than 100 characters, or one that cannot be
+ * covered by the vocabulary, becomes a single [UNK]. Invalid UTF-8 is dropped byte by byte
+ * (each malformed, truncated, overlong or surrogate byte is a U+FFFD, which cleaning drops):
+ * the same text remains as BERT's bytes.decode("utf-8", "ignore") leaves. A NUL ends the text,
+ * and text written as "[SEP]" is plain text. tests/check_tokenizer.c compares all of it with an
+ * independent Python implementation of BERT's algorithm.
  * Text longer than T - 2 wordpieces is truncated so that [SEP] stays last. T >= 2.
  * Returns the number of non-pad tokens. */
 int64_t lv_tokenizer_encode(const lv_tokenizer *t, const char *text, int32_t *ids, uint8_t *valid,
@@ -44,9 +49,8 @@ int32_t lv_tokenizer_id(const lv_tokenizer *t, const char *token);      /* -1 if
 const char *lv_tokenizer_token(const lv_tokenizer *t, int32_t id);      /* NULL if out of range */
 void lv_tokenizer_free(lv_tokenizer *t);
 
-/* The words of text as the encoder sees them before WordPiece (BERT basic tokenization: control
- * characters dropped, split on whitespace, punctuation and CJK ideographs as words of their own,
- * lower-cased, accents stripped), each as NUL-terminated UTF-8 to fn; words of more than 100
+/* The words of text as the encoder sees them before WordPiece (BERT's basic tokenization, as
+ * lv_tokenizer_encode describes it), each as NUL-terminated UTF-8 to fn; words of more than 100
  * characters are skipped (they encode as [UNK] whatever the vocabulary). Stops at, and returns,
  * the first non-zero fn result; 0 otherwise. */
 typedef int (*lv_word_fn)(void *ctx, const char *word, int64_t bytes);

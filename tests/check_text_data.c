@@ -144,6 +144,30 @@ START_TEST(test_tokenize_cleaning_and_bad_utf8)
 }
 END_TEST
 
+/* What the hand-written Unicode tables used to miss, worked by hand from BERT's rules (Python's
+ * lower(), NFD, categories): final sigma, Latin Extended Additional accents, fullwidth letters
+ * (NFD keeps them, only NFKC would not), U+2028 separating (Python's str.split()), the emoji
+ * variation selector (Mn) dropped, a Devanagari nukta stripped (U+0958 is क + U+093C), the
+ * Arabic comma (Po) split off, private use kept as a letter. tests/check_tokenizer.c compares
+ * many more strings, and every code point, with a Python implementation of BERT's tokenizer. */
+START_TEST(test_tokenize_bert_unicode)
+{
+    lv_tokenizer *t = lv_tokenizer_from_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\nοδυσσευς\nσας\n.\n"
+                                             "tieng\nviet\nａｂｃ\n！\na\nb\ni\n❤\nक\nx\n،\n"
+                                             "y\nprivate\xee\x80\x80use\n", "unicode vocab");
+    ck_assert_msg(t != NULL, "%s", lv_error());
+    expect_tokens(t, "ΟΔΥΣΣΕΥΣ ΣΑΣ.", 16, "[CLS] οδυσσευς σας . [SEP]");
+    expect_tokens(t, "Tiếng Việt", 16, "[CLS] tieng viet [SEP]");
+    expect_tokens(t, "ＡＢＣ！", 16, "[CLS] ａｂｃ ！ [SEP]");
+    expect_tokens(t, "a\xe2\x80\xa8" "b", 16, "[CLS] a b [SEP]");
+    expect_tokens(t, "I \xe2\x9d\xa4\xef\xb8\x8f", 16, "[CLS] i ❤ [SEP]");
+    expect_tokens(t, "\xe0\xa5\x98", 16, "[CLS] क [SEP]");
+    expect_tokens(t, "x،y", 16, "[CLS] x ، y [SEP]");
+    expect_tokens(t, "Private\xee\x80\x80use", 16, "[CLS] private\xee\x80\x80use [SEP]");
+    lv_tokenizer_free(t);
+}
+END_TEST
+
 static char *repeat(char c, int n)
 {
     char *s = malloc((size_t)n + 1);
@@ -882,6 +906,7 @@ Suite *text_data_suite(void)
     tcase_add_test(tok, test_tokenize_accents_and_case);
     tcase_add_test(tok, test_tokenize_unknown_and_cjk);
     tcase_add_test(tok, test_tokenize_cleaning_and_bad_utf8);
+    tcase_add_test(tok, test_tokenize_bert_unicode);
     tcase_add_test(tok, test_tokenize_long_word);
     tcase_add_test(tok, test_tokenize_truncate_and_pad);
     tcase_add_test(tok, test_vocab_lookup);

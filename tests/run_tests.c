@@ -30,6 +30,7 @@ static const struct { const char *name; suite_fn make; } suites[] = {
     { "backend", backend_suite },
     { "checkers", checkers_suite },
     { "contract", contract_suite },
+    { "tokenizer", tokenizer_suite },
 };
 
 static long count_lines(const char *path)

@@ -20,5 +20,6 @@ Suite *adamw_suite(void);
 Suite *backend_suite(void);
 Suite *checkers_suite(void);
 Suite *contract_suite(void);
+Suite *tokenizer_suite(void);
 
 #endif

@@ -11,6 +11,7 @@ packages=(
     libcairo2-dev fonts-dejavu-core # the pictures: anti-aliased charts and sheets, real fonts
     check
     libcjson-dev
+    libutf8proc-dev                 # Unicode for the tokenizer (BERT's categories, case, NFD)
     python3 python3-numpy python3-torch
     time                            # /usr/bin/time -v: peak memory as the OS reports it
 )
