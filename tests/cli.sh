@@ -191,6 +191,7 @@ contains "dry run prints the configuration" "^mask_ratio=0.75"
 contains "dry run counts the video tower" "video tower *87421440"
 contains "dry run prints the kept tokens" "kept after masking: 3136"
 expect 2 "train with a bad config value" "$bin" train --dry-run --set attn=sideways
+contains "the bad value is named" "attn=sideways"
 # the vocabulary is never silently replaced: the dry run reads the vocab file the run would use,
 # and an explicit vocab= that disagrees with it is refused naming both sizes
 printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\ncat\n' >"$tmp/vocab7.txt"
@@ -199,7 +200,6 @@ contains "the dry run's vocab is the file's" "^vocab=7$"
 expect 2 "train --set vocab that conflicts with the vocab file" "$bin" train --dry-run \
     --preset tiny --vocab "$tmp/vocab7.txt" --set vocab=49408
 contains "both sizes are named" "vocab=49408 conflicts with the vocabulary file, which has 7 tokens"
-contains "the bad value is named" "attn=sideways"
 expect 2 "train without data" "$bin" train
 contains "train asks for --data" "data MANIFEST is required"
 expect 0 "synth writes a small benchmark" "$bin" synth --out "$tmp/synth" --videos 8 --frames 8 --size 32
