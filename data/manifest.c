@@ -3,6 +3,7 @@
  * the line or the JSON entry) and frees what was already loaded; no video is opened here. */
 #include "manifest.h"
 #include "error.h"
+#include "safetensors.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define LV_WHERE_BYTES 4200     /* "path:LINE" with room for a PATH_MAX path */
 
@@ -146,8 +148,10 @@ static cJSON *json_parse(const char *text, int64_t n, const char *path, const ch
     return root;
 }
 
-/* A whole JSON file (read up to a NUL byte, which JSON text never holds). */
-static cJSON *json_load(const char *path, const char *what)
+/* A whole text file, malloc'd and NUL-terminated, its byte-order mark skipped (*body points
+ * past it, *n counts the bytes from there); NULL + lv_error() for a file that cannot be read, is
+ * empty or holds a NUL byte (which JSON and CSV text never hold). */
+static char *text_load(const char *path, const char *what, char **body, int64_t *n)
 {
     FILE *fp = fopen(path, "r");
     if (!fp) {
@@ -157,17 +161,27 @@ static cJSON *json_load(const char *path, const char *what)
     }
     char *text = NULL;
     size_t cap = 0;
-    const ssize_t n = getdelim(&text, &cap, '\0', fp);
-    const int failed = ferror(fp) || (n < 0 && !feof(fp));
+    const ssize_t got = getdelim(&text, &cap, '\0', fp);
+    const int failed = ferror(fp) || (got < 0 && !feof(fp));
     fclose(fp);
-    cJSON *root = NULL;
-    if (failed || n <= 0 || text[n - 1] == '\0') {
+    if (failed || got <= 0 || text[got - 1] == '\0') {
         lv_set_error("cannot read %s: %s (expected %s)", path, failed ? "read error"
-                     : n <= 0 ? "the file is empty" : "it holds a NUL byte", what);
-    } else {
-        const char *body = skip_bom(text);
-        root = json_parse(body, n - (int64_t)(body - text), path, what);
+                     : got <= 0 ? "the file is empty" : "it holds a NUL byte", what);
+        free(text);
+        return NULL;
     }
+    *body = text + (skip_bom(text) - text);
+    *n = got - (int64_t)(*body - text);
+    return text;
+}
+
+/* A whole JSON file. */
+static cJSON *json_load(const char *path, const char *what)
+{
+    char *body;
+    int64_t n;
+    char *text = text_load(path, what, &body, &n);
+    cJSON *root = text ? json_parse(body, n, path, what) : NULL;
     free(text);
     return root;
 }
@@ -281,6 +295,46 @@ void lv_clip_list_free(lv_clip_list *l)
     }
     free(l->e);
     *l = (lv_clip_list){ 0 };
+}
+
+static int str_ptr_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int lv_clip_list_drop_missing(lv_clip_list *l, int64_t *videos, int64_t *clips)
+{
+    char **gone = lv_malloc((size_t)(l->n ? l->n : 1) * sizeof *gone, "the missing videos");
+    if (!gone)
+        return -1;
+    int64_t kept = 0, n_gone = 0, distinct = 0;
+    const char *last = NULL;            /* the previous entry's file, checked once per run */
+    int last_exists = 0;
+    for (int64_t i = 0; i < l->n; i++) {
+        lv_clip_entry *e = &l->e[i];
+        if (!last || strcmp(last, e->video))
+            last_exists = file_exists(e->video);
+        last = e->video;
+        if (last_exists) {
+            l->e[kept++] = *e;
+            continue;
+        }
+        gone[n_gone++] = e->video;      /* freed below, once counted */
+        free(e->caption);
+        free(e->id);
+    }
+    qsort(gone, (size_t)n_gone, sizeof *gone, str_ptr_cmp);
+    for (int64_t i = 0; i < n_gone; i++)
+        distinct += i == 0 || strcmp(gone[i - 1], gone[i]);
+    for (int64_t i = 0; i < n_gone; i++)
+        free(gone[i]);
+    free(gone);
+    l->n = kept;
+    if (videos)
+        *videos = distinct;
+    if (clips)
+        *clips = n_gone;
+    return 0;
 }
 
 static int clip_line(jsonl_ctx *c, const cJSON *obj, const char *where)
@@ -466,22 +520,173 @@ int lv_msrvtt_load(lv_clip_list *out, const char *json_path, const char *video_d
     return rc;
 }
 
+/* ---- MSR-VTT 1k-A CSV ------------------------------------------------------------------------ */
+
+#define CSV_MAX_FIELDS 64
+
+/* The next record of RFC 4180 CSV at *p, unquoted in place (a field's text never grows, so it
+ * is rewritten over itself and NUL-terminated); fields[k] points at field k (the first
+ * CSV_MAX_FIELDS of them); *line counts the line breaks passed, those inside quotes included.
+ * Returns the number of fields, 0 at the end of the text, -1 with *problem for a quote that is
+ * never closed or text after a closing quote. */
+static int64_t csv_record(char **p, int64_t *line, char **fields, const char **problem)
+{
+    char *s = *p;
+    int64_t n = 0;
+    if (!*s)
+        return 0;
+    for (;;) {
+        char *start = s, *w = s;
+        if (*s == '"') {
+            for (s++;; s++) {
+                if (!*s) {
+                    *problem = "a quoted field is never closed (a \" inside quotes is written \"\")";
+                    return -1;
+                }
+                if (*s == '"' && s[1] != '"')
+                    break;
+                s += *s == '"';                 /* "" is one quote */
+                *line += *s == '\n';
+                *w++ = *s;
+            }
+            s++;
+            if (*s == '\r' && (s[1] == '\n' || !s[1]))
+                s++;
+            if (*s && *s != ',' && *s != '\n') {
+                *problem = "text after a closing quote (quote the whole field)";
+                return -1;
+            }
+        } else {
+            while (*s && *s != ',' && *s != '\n')
+                s++;
+            w = s - (s > start && s[-1] == '\r' && *s != ',');      /* \r\n ends the line */
+        }
+        const char d = *s;
+        *w = '\0';
+        if (n < CSV_MAX_FIELDS)
+            fields[n] = start;
+        n++;
+        if (d == ',') {
+            s++;
+            continue;
+        }
+        if (d == '\n') {
+            s++;
+            ++*line;
+        }
+        *p = s;
+        return n;
+    }
+}
+
+/* The column called name in the header, or -1. */
+static int64_t csv_column(char *const *header, int64_t n, const char *name)
+{
+    for (int64_t k = 0; k < n && k < CSV_MAX_FIELDS; k++)
+        if (!strcmp(header[k], name))
+            return k;
+    return -1;
+}
+
+static int msrvtt_csv_rows(lv_clip_list *out, char *s, const char *path, const char *video_dir)
+{
+    char *f[CSV_MAX_FIELDS];
+    const char *problem = NULL;
+    int64_t line = 1, cap = 0, start = 1, n;
+    while ((n = csv_record(&s, &line, f, &problem)) == 1 && !f[0][0])
+        start = line;                                   /* blank lines before the header */
+    if (n < 0)
+        return lv_set_error("%s:%lld: %s", path, (long long)start, problem);
+    const int64_t cols = n, vid = csv_column(f, n, "video_id"), sen = csv_column(f, n, "sentence");
+    if (n == 0 || vid < 0 || sen < 0 || n > CSV_MAX_FIELDS)
+        return lv_set_error("%s:%lld: the header must name the columns video_id and sentence (at "
+                            "most %d columns): expected MSR-VTT's 1k-A test CSV, "
+                            "key,vid_key,video_id,sentence", path, (long long)start,
+                            CSV_MAX_FIELDS);
+    for (start = line; (n = csv_record(&s, &line, f, &problem)) != 0; start = line) {
+        if (n < 0)
+            return lv_set_error("%s:%lld: %s", path, (long long)start, problem);
+        if (n == 1 && !f[0][0])
+            continue;                                   /* a blank line */
+        if (n != cols)
+            return lv_set_error("%s:%lld: %lld fields where the header has %lld: quote a "
+                                "sentence that holds a comma (\"a, b\")", path, (long long)start,
+                                (long long)n, (long long)cols);
+        if (!f[vid][0] || !f[sen][0])
+            return lv_set_error("%s:%lld: an empty %s", path, (long long)start,
+                                f[vid][0] ? "sentence" : "video_id");
+        if (clip_add(out, &cap, path_join(video_dir, f[vid], ".mp4"), f[sen], 0, 0, 0, f[vid]))
+            return -1;
+    }
+    if (out->n == 0)
+        return lv_set_error("%s: a header and no row: expected one row per test pair", path);
+    return 0;
+}
+
+int lv_msrvtt_csv_load(lv_clip_list *out, const char *csv_path, const char *video_dir)
+{
+    *out = (lv_clip_list){ 0 };
+    char *body;
+    int64_t n;
+    char *text = text_load(csv_path, "MSR-VTT's 1k-A test CSV, key,vid_key,video_id,sentence",
+                           &body, &n);
+    const int rc = text ? msrvtt_csv_rows(out, body, csv_path, video_dir) : -1;
+    free(text);
+    if (rc)
+        lv_clip_list_free(out);
+    return rc;
+}
+
 /* ---- YouCook2 -------------------------------------------------------------------------------- */
 
-/* <video_dir>/<id>.mp4, or the .mkv / .webm that exists when the .mp4 does not. */
-static char *youcook2_file(const char *video_dir, const char *id)
+/* The first of <video_dir>/<folder>/<id>.<ext> that exists over the layouts of
+ * lv_youcook2_load (folders "", then the download tree from its parent, from raw_videos/ and
+ * from its subset folder; ext mp4, mkv, webm), else <video_dir>/<id>.mp4. recipe NULL: only the
+ * flat layout. */
+static char *youcook2_file(const char *video_dir, const char *subset, const char *recipe,
+                           const char *id)
 {
-    static const char *const others[] = { ".mkv", ".webm" };
-    char *mp4 = path_join(video_dir, id, ".mp4");
-    for (int i = 0; mp4 && !file_exists(mp4) && i < 2; i++) {
-        char *p = path_join(video_dir, id, others[i]);
-        if (!p || file_exists(p)) {
-            free(mp4);
-            return p;
+    static const char *const exts[] = { ".mp4", ".mkv", ".webm" };
+    const char *const above[] = { "raw_videos/", "", NULL };    /* what precedes <subset>/ */
+    const size_t bytes = strlen(subset) + (recipe ? strlen(recipe) : 0) + strlen(id) + 16;
+    char *name = lv_malloc(bytes, "a YouCook2 video name");
+    for (int l = 0; name && l < (recipe ? 4 : 1); l++) {
+        const char *a = l ? above[l - 1] : NULL;
+        if (l == 0)
+            snprintf(name, bytes, "%s", id);
+        else
+            snprintf(name, bytes, "%s%s%s%s/%s", a ? a : "", a ? subset : "", a ? "/" : "",
+                     recipe, id);
+        for (int e = 0; e < 3; e++) {
+            char *p = path_join(video_dir, name, exts[e]);
+            if (!p || file_exists(p)) {
+                free(name);
+                return p;
+            }
+            free(p);
         }
-        free(p);
     }
-    return mp4;
+    const int named = name != NULL;
+    free(name);
+    return named ? path_join(video_dir, id, ".mp4") : NULL;
+}
+
+/* "recipe_type" as text into buf ("113" or 113 in the file); *recipe NULL when absent. */
+static int youcook2_recipe(const cJSON *video, char *buf, size_t size, const char **recipe)
+{
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(video, "recipe_type");
+    *recipe = NULL;
+    if (!r)
+        return 0;
+    if (cJSON_IsString(r) && r->valuestring[0] && !strchr(r->valuestring, '/'))
+        snprintf(buf, size, "%s", r->valuestring);
+    else if (cJSON_IsNumber(r) && r->valuedouble == floor(r->valuedouble) &&
+             fabs(r->valuedouble) < 1e15)
+        snprintf(buf, size, "%.0f", r->valuedouble);
+    else
+        return -1;
+    *recipe = buf;
+    return 0;
 }
 
 static int youcook2_segment(const cJSON *ann, double *start, double *end)
@@ -497,13 +702,18 @@ static int youcook2_segment(const cJSON *ann, double *start, double *end)
 }
 
 static int youcook2_video(lv_clip_list *out, int64_t *cap, const cJSON *video, const char *path,
-                          const char *video_dir)
+                          const char *video_dir, const char *subset)
 {
-    const char *yid = video->string;
+    const char *yid = video->string, *recipe;
+    char recipe_buf[64];
     const cJSON *anns = cJSON_GetObjectItemCaseSensitive(video, "annotations");
     if (!cJSON_IsArray(anns))
         return lv_set_error("%s: database.%s has no \"annotations\" array", path, yid);
-    char *file = youcook2_file(video_dir, yid);
+    if (youcook2_recipe(video, recipe_buf, sizeof recipe_buf, &recipe))
+        return lv_set_error("%s: database.%s: \"recipe_type\" must be the recipe's number as a "
+                            "string (\"113\") or an integer: it names the folder of the video in "
+                            "raw_videos/<subset>/<recipe_type>/", path, yid);
+    char *file = youcook2_file(video_dir, subset, recipe, yid);
     const size_t id_bytes = strlen(yid) + 24;
     char *id = file ? lv_malloc(id_bytes, "a YouCook2 segment id") : NULL;
     if (!id) {
@@ -540,7 +750,7 @@ static int youcook2_entries(lv_clip_list *out, const cJSON *db, const char *path
         const char *s = json_str(video, "subset");
         if (!s)
             return lv_set_error("%s: database.%s has no string \"subset\"", path, video->string);
-        if (!strcmp(s, subset) && youcook2_video(out, &cap, video, path, video_dir))
+        if (!strcmp(s, subset) && youcook2_video(out, &cap, video, path, video_dir, subset))
             return -1;
     }
     if (out->n == 0)
@@ -568,17 +778,35 @@ int lv_youcook2_load(lv_clip_list *out, const char *json_path, const char *video
 
 /* ---- multiple choice ------------------------------------------------------------------------- */
 
+static void mcq_entry_free(lv_mcq_entry *e)
+{
+    free(e->video);
+    free(e->question);
+    for (int j = 0; j < 5; j++)
+        free(e->options[j]);
+    free(e->id);
+}
+
 void lv_mcq_list_free(lv_mcq_list *l)
 {
-    for (int64_t i = 0; i < l->n; i++) {
-        free(l->e[i].video);
-        free(l->e[i].question);
-        for (int j = 0; j < 5; j++)
-            free(l->e[i].options[j]);
-        free(l->e[i].id);
-    }
+    for (int64_t i = 0; i < l->n; i++)
+        mcq_entry_free(&l->e[i]);
     free(l->e);
     *l = (lv_mcq_list){ 0 };
+}
+
+int64_t lv_mcq_list_keep_answered(lv_mcq_list *l)
+{
+    int64_t kept = 0;
+    for (int64_t i = 0; i < l->n; i++) {
+        if (l->e[i].answer >= 0)
+            l->e[kept++] = l->e[i];
+        else
+            mcq_entry_free(&l->e[i]);
+    }
+    const int64_t dropped = l->n - kept;
+    l->n = kept;
+    return dropped;
 }
 
 /* Appends a question: takes ownership of video, copies the rest. */
@@ -710,5 +938,61 @@ int lv_egoschema_load(lv_mcq_list *out, const char *questions_json, const char *
     cJSON_Delete(questions);
     if (rc)
         lv_mcq_list_free(out);
+    return rc;
+}
+
+/* The submission object {"<q_uid>": choice}; NULL + lv_error() naming what is wrong. */
+static cJSON *egoschema_predictions(const char *path, const lv_mcq_list *q, const int32_t *choice)
+{
+    cJSON *obj = cJSON_CreateObject();
+    for (int64_t i = 0; obj && i < q->n; i++) {
+        const char *uid = q->e[i].id;
+        if (!uid || choice[i] < 0 || choice[i] > 4 ||
+            cJSON_GetObjectItemCaseSensitive(obj, uid)) {
+            lv_set_error("%s: question %lld %s: the submission maps each q_uid once to an "
+                         "option 0..4", path, (long long)i, !uid ? "has no q_uid"
+                         : choice[i] < 0 || choice[i] > 4 ? "has a choice outside 0..4"
+                         : "repeats a q_uid");
+            cJSON_Delete(obj);
+            return NULL;
+        }
+        if (!cJSON_AddNumberToObject(obj, uid, choice[i])) {
+            cJSON_Delete(obj);
+            obj = NULL;
+        }
+    }
+    if (!obj)
+        lv_set_error("%s: out of memory building the predictions", path);
+    return obj;
+}
+
+int lv_egoschema_write_predictions(const char *path, const lv_mcq_list *q, const int32_t *choice)
+{
+    cJSON *obj = egoschema_predictions(path, q, choice);
+    if (!obj)
+        return -1;
+    char *text = cJSON_Print(obj);
+    cJSON_Delete(obj);
+    if (!text)
+        return lv_set_error("%s: out of memory printing the predictions", path);
+    const size_t tmp_size = strlen(path) + 32;
+    char *tmp = lv_malloc(tmp_size, "a temporary file name");
+    FILE *fp = tmp ? lv_file_temp_create(path, tmp, tmp_size) : NULL;
+    int rc = 0;
+    if (!fp) {
+        rc = tmp ? lv_set_error("%s: cannot create a temporary file beside it: %s; check that the "
+                                "folder exists and is writable", path, strerror(errno)) : -1;
+    } else {
+        int ok = fputs(text, fp) >= 0 && fputs("\n", fp) >= 0 && fflush(fp) == 0 &&
+                 fsync(fileno(fp)) == 0;
+        ok = fclose(fp) == 0 && ok;
+        if (!ok || rename(tmp, path) != 0) {
+            rc = lv_set_error("%s: cannot write it: %s; an existing %s is unchanged", path,
+                              strerror(errno), path);
+            remove(tmp);
+        }
+    }
+    free(tmp);
+    cJSON_free(text);
     return rc;
 }

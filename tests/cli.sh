@@ -703,4 +703,153 @@ else
     fail "docs/tolerances.md is stale: run make docs"
 fi
 
+# ---- benchmark files as published (issue 16 item 4): MSR-VTT's 1k-A CSV and all-captions
+# protocol, YouCook2's download tree with a video missing, EgoSchema's subset answers and its
+# submission file, each written here in the published layout, the synth videos standing in
+b16=$tmp/bench16
+b16_ck=$tmp/run/ckpt.safetensors
+b16_video() { mkdir -p "$(dirname "$2")" && ln -sf "$tmp/synth/videos/v000$1.mp4" "$2"; }
+b16_want() {   # b16_want KEY VALUE: the --json output's KEY is VALUE
+    local got
+    got=$(json_num "$1" "$tmp/out")
+    if [ "$got" = "$2" ]; then ok "\"$1\": $2"; else fail "\"$1\" is '$got', want $2"; cat "$tmp/out"; fi
+}
+b16_lacks() {   # b16_lacks "what" TEXT: the output does not hold TEXT
+    if grep -q -- "$2" "$tmp/out"; then fail "$1: output has '$2'"; cat "$tmp/out"; else ok "$1"; fi
+}
+for i in 0 1 2 3; do b16_video $i "$b16/msrvtt/videos/video900$i.mp4"; done
+# the CSV as JSFusion/CLIP4Clip ship it, CRLF line ends, quoted fields with a comma, "" and a
+# line break inside
+printf 'key,vid_key,video_id,sentence\r\nret0,msr9000,video9000,a red square moves up\r\nret1,msr9001,video9001,"a circle, then a ""square"""\r\nret2,msr9002,video9002,"two lines\r\nof one sentence"\r\n' \
+    >"$b16/msrvtt/MSRVTT_JSFUSION_test.csv"
+expect 0 "MSR-VTT 1k-A CSV evaluates" "$bin" eval --ckpt "$b16_ck" \
+    --msrvtt "$b16/msrvtt/MSRVTT_JSFUSION_test.csv" --videos "$b16/msrvtt/videos" --json
+b16_want clips 3
+b16_want videos 3
+printf 'key,vid_key,video_id,sentence\nret0,msr9000,video9000,fine\nret1,msr9001,video9001,"never closed\n' \
+    >"$b16/msrvtt/broken.csv"
+expect 1 "a CSV with an unclosed quote" "$bin" eval --ckpt "$b16_ck" --msrvtt "$b16/msrvtt/broken.csv" \
+    --videos "$b16/msrvtt/videos"
+contains "the CSV's line is named" "broken.csv:3: a quoted field is never closed"
+# docs/formats.md's ```csv msrvtt-csv example, as printed
+awk '/^```csv msrvtt-csv$/ { f = 1; next } /^```/ { f = 0 } f' "$here/../docs/formats.md" \
+    >"$b16/msrvtt/formats.csv"
+k=0
+for id in $(awk -F, 'NR > 1 { print $3 }' "$b16/msrvtt/formats.csv"); do b16_video $k "$b16/msrvtt/videos/$id.mp4"; k=$((k + 1)); done
+expect 0 "docs/formats.md:msrvtt-csv evaluates" "$bin" eval --ckpt "$b16_ck" \
+    --msrvtt "$b16/msrvtt/formats.csv" --videos "$b16/msrvtt/videos" --json
+b16_want clips 3
+printf '{"videos": [%s], "sentences": [%s]}\n' \
+    '{"video_id": "video9000", "split": "test"}, {"video_id": "video9001", "split": "test"},
+     {"video_id": "video9002", "split": "test"}, {"video_id": "video9003", "split": "train"}' \
+    '{"video_id": "video9000", "caption": "a red square"}, {"video_id": "video9001", "caption": "a circle"},
+     {"video_id": "video9000", "caption": "a square moves up"}, {"video_id": "video9002", "caption": "a line"},
+     {"video_id": "video9003", "caption": "training only"}, {"video_id": "video9001", "caption": "a round shape"},
+     {"video_id": "video9000", "caption": "red, then up"}' >"$b16/msrvtt/test_videodatainfo.json"
+expect 0 "MSR-VTT --captions all" "$bin" eval --ckpt "$b16_ck" --msrvtt "$b16/msrvtt/test_videodatainfo.json" \
+    --videos "$b16/msrvtt/videos" --captions all --json
+b16_want clips 6
+b16_want videos 3
+expect 0 "MSR-VTT --captions first (the default)" "$bin" eval --ckpt "$b16_ck" \
+    --msrvtt "$b16/msrvtt/test_videodatainfo.json" --videos "$b16/msrvtt/videos" --json
+b16_want clips 3
+expect 0 "MSR-VTT --captions all, as text" "$bin" eval --ckpt "$b16_ck" --captions all \
+    --msrvtt "$b16/msrvtt/test_videodatainfo.json" --videos "$b16/msrvtt/videos"
+contains "the text says captions of videos" "(6 captions of 3 videos)"
+expect 2 "--captions some" "$bin" eval --ckpt "$b16_ck" --msrvtt "$b16/msrvtt/test_videodatainfo.json" \
+    --captions some
+expect 2 "--captions with the 1k-A CSV" "$bin" eval --ckpt "$b16_ck" --captions all \
+    --msrvtt "$b16/msrvtt/MSRVTT_JSFUSION_test.csv"
+# YouCook2: raw_videos/<subset>/<recipe_type>/<id>.<ext> with one validation video not downloaded
+b16_yc=$b16/youcook2
+b16_video 0 "$b16_yc/raw_videos/validation/113/GLd3aX16zBg.mp4"
+b16_video 1 "$b16_yc/raw_videos/validation/201/xHr8X2Wpmno.webm"
+b16_video 2 "$b16_yc/raw_videos/training/113/sIp2tOA6bJY.mkv"
+cat >"$b16_yc/youcookii_annotations_trainval.json" <<'JSON'
+{"database": {
+  "GLd3aX16zBg": {"subset": "validation", "recipe_type": "113", "annotations": [
+    {"segment": [0, 3], "sentence": "spread butter on the bread", "id": 0},
+    {"segment": [4, 7], "sentence": "place a slice of cheese", "id": 1}]},
+  "xHr8X2Wpmno": {"subset": "validation", "recipe_type": "201", "annotations": [
+    {"segment": [1, 6], "sentence": "cut the tomato", "id": 0}]},
+  "NotDownload": {"subset": "validation", "recipe_type": "113", "annotations": [
+    {"segment": [0, 2], "sentence": "boil water", "id": 0},
+    {"segment": [2, 5], "sentence": "add the pasta", "id": 1}]},
+  "sIp2tOA6bJY": {"subset": "training", "recipe_type": "113", "annotations": [
+    {"segment": [2, 5], "sentence": "boil the pasta", "id": 0}]}}}
+JSON
+expect 0 "YouCook2 from the download's tree, a video missing" "$bin" eval --ckpt "$b16_ck" \
+    --youcook2 "$b16_yc/youcookii_annotations_trainval.json" --videos "$b16_yc" --json
+b16_want missing_videos 1
+b16_want missing_clips 2
+b16_want clips 3
+expect 0 "YouCook2 with --videos at raw_videos/, as text" "$bin" eval --ckpt "$b16_ck" \
+    --youcook2 "$b16_yc/youcookii_annotations_trainval.json" --videos "$b16_yc/raw_videos"
+contains "the missing video is counted" "skipped 1 missing videos (2 clips)"
+contains "the rest is evaluated" "(3 clips)"
+expect 0 "YouCook2 training subset (.mkv)" "$bin" eval --ckpt "$b16_ck" --split training \
+    --youcook2 "$b16_yc/youcookii_annotations_trainval.json" --videos "$b16_yc" --json
+b16_want clips 1
+mkdir -p "$b16/empty"
+expect 1 "YouCook2 with none of the videos" "$bin" eval --ckpt "$b16_ck" \
+    --youcook2 "$b16_yc/youcookii_annotations_trainval.json" --videos "$b16/empty"
+contains "the folder is named" "none of the 3 videos of subset 'validation'.*is under $b16/empty"
+# EgoSchema: questions.json of 4, answers for 2 of them (and one q_uid it does not list); the
+# unanswered questions' videos are absent at first, so scoring must not read them
+b16_ego=$b16/egoschema
+mkdir -p "$b16_ego"
+b16_long=$(printf 'what happens in the video, then %.0s' 1 2 3 4 5 6 7 8)   # 64 pieces > text_len 40
+b16_options() { printf '"option 0": "%s", "option 1": "%s", "option 2": "%s", "option 3": "%s", "option 4": "%s"' "$@"; }
+printf '[{"q_uid": "q-aaa", "question": "what happens in the video?", %s},\n {"q_uid": "q-bbb", "question": "%s?", %s},\n {"q_uid": "q-ccc", "question": "what moves?", %s},\n {"q_uid": "q-ddd", "question": "what happens?", %s}]\n' \
+    "$(b16_options "a red square moves up" "a green circle moves down" "a blue triangle moves left" "a cyan square moves right" "a yellow circle moves up")" \
+    "$b16_long" "$(b16_options "red" "green" "blue" "yellow" "magenta")" \
+    "$(b16_options "a red square" "a red square" "a red square" "a red square" "a red square")" \
+    "$(b16_options "up" "down" "left" "right" "up, then down")" >"$b16_ego/questions.json"
+printf '{"q-aaa": 0, "q-bbb": 3, "q-zzz": 1}\n' >"$b16_ego/subset_answers.json"
+b16_video 0 "$b16_ego/videos/q-aaa.mp4"
+b16_video 1 "$b16_ego/videos/q-bbb.mp4"
+expect 0 "EgoSchema subset: only the answered questions (their videos alone)" "$bin" eval \
+    --ckpt "$b16_ck" --egoschema "$b16_ego/questions.json" --answers "$b16_ego/subset_answers.json" \
+    --videos "$b16_ego/videos" --predictions "$b16_ego/subset_pred.json"
+b16_lacks "a multiple-choice run prints no retrieval line" "text->video"
+contains "the 2 answered questions are scored" "(2 questions, chance 20%)"
+contains "the predictions are announced" "wrote the predictions of 2 questions"
+b16_pred=$(tr -d ' \t\n' <"$b16_ego/subset_pred.json")
+if [[ $b16_pred =~ ^\{\"q-aaa\":[0-4],\"q-bbb\":[0-4]\}$ ]]; then
+    ok "the predictions map the 2 answered q_uids to 0..4: $b16_pred"
+else
+    fail "the predictions file is not {q_uid: 0..4} over the answered questions: $b16_pred"
+fi
+expect 1 "EgoSchema without --answers reads every video (two are absent)" "$bin" eval --ckpt "$b16_ck" \
+    --egoschema "$b16_ego/questions.json" --videos "$b16_ego/videos" --predictions "$b16_ego/all_pred.json"
+contains "the absent video is named" "q-ccc.mp4"
+if [ ! -e "$b16_ego/all_pred.json" ]; then ok "a failed run leaves no predictions file"; else fail "all_pred.json written by a failed run"; fi
+b16_video 2 "$b16_ego/videos/q-ccc.mp4"
+b16_video 3 "$b16_ego/videos/q-ddd.mp4"
+expect 0 "EgoSchema full set: the submission file" "$bin" eval --ckpt "$b16_ck" \
+    --egoschema "$b16_ego/questions.json" --videos "$b16_ego/videos" --predictions "$b16_ego/all_pred.json" --json
+b16_want mcq_questions 0
+b16_want mcq_ties 1     # q-ccc's five equal options; q-bbb's question, longer than text_len, is
+                        # cut short so that its options stay whole and apart
+expect 0 "the submission read back as answers: all right but the tied question" "$bin" eval \
+    --ckpt "$b16_ck" --egoschema "$b16_ego/questions.json" --answers "$b16_ego/all_pred.json" \
+    --videos "$b16_ego/videos" --json
+b16_want mcq_questions 4
+b16_want mcq_accuracy 0.7500
+b16_lacks "no retrieval figures in a multiple-choice run" '"t2v": {'
+expect 0 "--mcq-text option: the options alone" "$bin" eval --ckpt "$b16_ck" \
+    --egoschema "$b16_ego/questions.json" --answers "$b16_ego/all_pred.json" --videos "$b16_ego/videos" \
+    --mcq-text option --json
+b16_want mcq_ties 1
+expect 2 "--predictions without --egoschema" "$bin" eval --ckpt "$b16_ck" --mcq "$tmp/synth/mcq.jsonl" \
+    --predictions "$b16_ego/x.json"
+expect 2 "--egoschema that would report nothing" "$bin" eval --ckpt "$b16_ck" \
+    --egoschema "$b16_ego/questions.json" --videos "$b16_ego/videos"
+contains "the choices are named" "--answers subset_answers.json scores"
+expect 1 "--predictions into a missing folder" "$bin" eval --ckpt "$b16_ck" \
+    --egoschema "$b16_ego/questions.json" --answers "$b16_ego/subset_answers.json" --videos "$b16_ego/videos" \
+    --predictions "$b16/none/pred.json"
+contains "the file is named" "none/pred.json: cannot create a temporary file"
+# ---- (end of the benchmark files block)
+
 summary "$passed" "$failed" "$skipped"

@@ -23,6 +23,7 @@ static const struct { const char *name; suite_fn make; } suites[] = {
     { "model", model_suite },
     { "video", video_suite },
     { "text_data", text_data_suite },
+    { "benchmarks", benchmarks_suite },
     { "image", image_suite },
     { "pipeline", pipeline_suite },
     { "metrics", metrics_suite },

@@ -13,6 +13,7 @@ Suite *clip_init_suite(void);
 Suite *model_suite(void);
 Suite *video_suite(void);
 Suite *text_data_suite(void);
+Suite *benchmarks_suite(void);
 Suite *image_suite(void);
 Suite *pipeline_suite(void);
 Suite *metrics_suite(void);
