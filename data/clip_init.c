@@ -25,11 +25,12 @@ typedef enum {
     MAP_POS_GRID,       /* (1 + g0*g0, D): the CLS row dropped, the g0 x g0 grid resized to ours */
     MAP_QKV_PART,       /* (D, ...) -> rows [part*D, (part+1)*D) of the fused (3D, ...) */
     MAP_PREFIX_ROWS,    /* (R, D) with R >= ours -> its first rows */
+    MAP_TRANSPOSE,      /* (C, OC) -> our (OC, C): OpenAI's projections multiply on the right */
     MAP_ZERO            /* no checkpoint tensor: zeros (CLIP's patch conv has no bias) */
 } map_kind;
 
 typedef struct {
-    const char *ckpt;   /* Hugging Face name; block rows: after "<tower>.encoder.layers.<l>." */
+    const char *ckpt;   /* the checkpoint's name; block rows: after the tower's block head */
     const char *ours;   /* our name; block rows: after "<tower>.blocks.<l>." */
     map_kind kind;
     int part;           /* MAP_QKV_PART: 0 q, 1 k, 2 v */
@@ -73,18 +74,78 @@ static const clip_map clip_table[] = {
     BLOCK("mlp.fc2.bias", "mlp.fc2.bias", MAP_COPY, 0),
 };
 
-#define TABLE_ROWS ((int64_t)(sizeof clip_table / sizeof clip_table[0]))
+/* OpenAI's CLIP and open_clip: the same tensors under other names; attention's q, k, v already
+ * fused as in_proj (q, k, v order, as ours), the projections stored (width, embed) */
+static const clip_map openai_table[] = {
+    ONCE("visual.conv1.weight", "video.patch.weight", MAP_CONV_TO_PATCH),
+    ONCE(NULL, "video.patch.bias", MAP_ZERO),
+    ONCE("visual.positional_embedding", "video.pos.spatial", MAP_POS_GRID),
+    ONCE("visual.ln_pre.weight", "video.ln_pre.weight", MAP_COPY),
+    ONCE("visual.ln_pre.bias", "video.ln_pre.bias", MAP_COPY),
+    ONCE("visual.ln_post.weight", "video.ln_final.weight", MAP_COPY),
+    ONCE("visual.ln_post.bias", "video.ln_final.bias", MAP_COPY),
+    ONCE("visual.proj", "video.proj.weight", MAP_TRANSPOSE),
+    ONCE("token_embedding.weight", "text.token_embed", MAP_COPY),
+    ONCE("positional_embedding", "text.pos_embed", MAP_PREFIX_ROWS),
+    ONCE("ln_final.weight", "text.ln_final.weight", MAP_COPY),
+    ONCE("ln_final.bias", "text.ln_final.bias", MAP_COPY),
+    ONCE("text_projection", "text.proj.weight", MAP_TRANSPOSE),
+    ONCE("logit_scale", "logit_scale", MAP_COPY),
+    BLOCK("ln_1.weight", "ln1.weight", MAP_COPY, 0),
+    BLOCK("ln_1.bias", "ln1.bias", MAP_COPY, 0),
+    BLOCK("attn.in_proj_weight", "attn.qkv.weight", MAP_COPY, 0),
+    BLOCK("attn.in_proj_bias", "attn.qkv.bias", MAP_COPY, 0),
+    BLOCK("attn.out_proj.weight", "attn.proj.weight", MAP_COPY, 0),
+    BLOCK("attn.out_proj.bias", "attn.proj.bias", MAP_COPY, 0),
+    BLOCK("ln_2.weight", "ln2.weight", MAP_COPY, 0),
+    BLOCK("ln_2.bias", "ln2.bias", MAP_COPY, 0),
+    BLOCK("mlp.c_fc.weight", "mlp.fc1.weight", MAP_COPY, 0),
+    BLOCK("mlp.c_fc.bias", "mlp.fc1.bias", MAP_COPY, 0),
+    BLOCK("mlp.c_proj.weight", "mlp.fc2.weight", MAP_COPY, 0),
+    BLOCK("mlp.c_proj.bias", "mlp.fc2.bias", MAP_COPY, 0),
+};
 
-/* The two towers: checkpoint prefix, ours, and the config key of the layer count. */
+/* A naming layout: its table and where each tower's blocks live ("<head><l>.<row>"). */
+typedef struct {
+    const char *name;
+    const clip_map *table;
+    int64_t rows;
+    const char *block_head[2];            /* vision, text */
+} clip_layout;
+
+static const clip_layout layouts[] = {
+    { "Hugging Face CLIPModel", clip_table, (int64_t)(sizeof clip_table / sizeof clip_table[0]),
+      { "vision_model.encoder.layers.", "text_model.encoder.layers." } },
+    { "OpenAI CLIP / open_clip", openai_table,
+      (int64_t)(sizeof openai_table / sizeof openai_table[0]),
+      { "visual.transformer.resblocks.", "transformer.resblocks." } },
+};
+
+/* The two towers: the checkpoint's block head, our prefix, the config key of the layer count,
+ * and whether this load takes the tower. */
 typedef struct {
     const char *ckpt, *ours, *layers_key;
     int64_t layers;
+    int wanted;
 } tower_names;
 
-static void towers_of(const lv_config *c, tower_names t[2])
+static void towers_of(const lv_config *c, const clip_layout *lay, int parts, tower_names t[2])
 {
-    t[0] = (tower_names){ "vision_model", "video", "layers", c->layers };
-    t[1] = (tower_names){ "text_model", "text", "text_layers", c->text_layers };
+    t[0] = (tower_names){ lay->block_head[0], "video", "layers", c->layers,
+                          (parts & LV_CLIP_VISION) != 0 };
+    t[1] = (tower_names){ lay->block_head[1], "text", "text_layers", c->text_layers,
+                          (parts & LV_CLIP_TEXT) != 0 };
+}
+
+/* Whether a single (non-block) row belongs to what this load takes: the vision tower with its
+ * projection, the text tower with its projection, and logit_scale only with both. */
+static int row_wanted(const clip_map *row, int parts)
+{
+    if (!strncmp(row->ours, "video.", 6))
+        return (parts & LV_CLIP_VISION) != 0;
+    if (!strncmp(row->ours, "text.", 5))
+        return (parts & LV_CLIP_TEXT) != 0;
+    return parts == (LV_CLIP_VISION | LV_CLIP_TEXT);
 }
 
 /* One row of the table applied to one tensor pair. */
@@ -102,8 +163,7 @@ static void item_set(map_item *it, const lv_model *m, const clip_map *row,
     it->row = row;
     it->ckpt[0] = 0;
     if (row->block) {
-        snprintf(it->ckpt, sizeof it->ckpt, "%s.encoder.layers.%lld.%s", tw->ckpt, (long long)l,
-                 row->ckpt);
+        snprintf(it->ckpt, sizeof it->ckpt, "%s%lld.%s", tw->ckpt, (long long)l, row->ckpt);
         snprintf(it->ours, sizeof it->ours, "%s.blocks.%lld.%s", tw->ours, (long long)l,
                  row->ours);
     } else {
@@ -116,26 +176,33 @@ static void item_set(map_item *it, const lv_model *m, const clip_map *row,
     it->src = NULL;
 }
 
-/* The table expanded over both towers' layers: (*n) items, malloc'd; NULL + lv_error(). */
-static map_item *table_expand(const lv_model *m, int64_t *n)
+/* The layout's table expanded over the wanted towers' layers: (*n) items, malloc'd; NULL +
+ * lv_error(). */
+static map_item *table_expand(const lv_model *m, const clip_layout *lay, int parts, int64_t *n)
 {
     tower_names tw[2];
-    towers_of(&m->cfg, tw);
+    towers_of(&m->cfg, lay, parts, tw);
     int64_t count = 0;
-    for (int64_t r = 0; r < TABLE_ROWS; r++)
-        count += clip_table[r].block ? tw[0].layers + tw[1].layers : 1;
-    map_item *items = lv_malloc((size_t)count * sizeof *items, "the CLIP name mapping");
+    for (int64_t r = 0; r < lay->rows; r++) {
+        const clip_map *row = &lay->table[r];
+        count += row->block ? tw[0].wanted * tw[0].layers + tw[1].wanted * tw[1].layers
+                            : row_wanted(row, parts);
+    }
+    map_item *items = lv_malloc((size_t)(count ? count : 1) * sizeof *items,
+                                "the CLIP name mapping");
     if (!items)
         return NULL;
     int64_t k = 0;
-    for (int64_t r = 0; r < TABLE_ROWS; r++) {
-        if (!clip_table[r].block) {
-            item_set(&items[k++], m, &clip_table[r], NULL, 0);
+    for (int64_t r = 0; r < lay->rows; r++) {
+        const clip_map *row = &lay->table[r];
+        if (!row->block) {
+            if (row_wanted(row, parts))
+                item_set(&items[k++], m, row, NULL, 0);
             continue;
         }
         for (int t = 0; t < 2; t++)
-            for (int64_t l = 0; l < tw[t].layers; l++)
-                item_set(&items[k++], m, &clip_table[r], &tw[t], l);
+            for (int64_t l = 0; tw[t].wanted && l < tw[t].layers; l++)
+                item_set(&items[k++], m, row, &tw[t], l);
     }
     *n = count;
     return items;
@@ -186,6 +253,7 @@ static void expected_shape(char *out, size_t size, const lv_param *p, map_kind k
                                      (long long)patch); break;
     case MAP_POS_GRID: snprintf(out, size, "(1 + g*g, %lld) for a g x g grid", d1); break;
     case MAP_PREFIX_ROWS: snprintf(out, size, "(>= %lld, %lld)", d0, d1); break;
+    case MAP_TRANSPOSE: snprintf(out, size, "(%lld, %lld)", d1, d0); break;
     case MAP_QKV_PART:
         if (p->ndim == 1)
             snprintf(out, size, "(%lld)", d0 / 3);
@@ -219,6 +287,8 @@ static int shape_ok(const lv_param *p, const lv_st_tensor *t, map_kind kind, int
         return t->ndim == 2 && s[1] == p->shape[1] && square_side(s[0] - 1) > 0;
     case MAP_PREFIX_ROWS:
         return t->ndim == 2 && s[0] >= p->shape[0] && s[1] == p->shape[1];
+    case MAP_TRANSPOSE:
+        return t->ndim == 2 && p->ndim == 2 && s[0] == p->shape[1] && s[1] == p->shape[0];
     case MAP_QKV_PART:
         return t->ndim == p->ndim && 3 * s[0] == p->shape[0] &&
                same_shape(t->ndim - 1, s + 1, p->shape + 1);
@@ -234,16 +304,15 @@ static int is_float(lv_dtype dt)
     return dt == LV_DT_F32 || dt == LV_DT_F16 || dt == LV_DT_BF16 || dt == LV_DT_F64;
 }
 
-/* Layers in the checkpoint: 1 + the largest l of "<prefix>.encoder.layers.<l>.". */
-static int64_t ckpt_layers(const lv_st_file *f, const char *prefix)
+/* Layers in the checkpoint: 1 + the largest l of "<head><l>.". */
+static int64_t ckpt_layers(const lv_st_file *f, const char *head)
 {
-    char head[64];
-    const int n = snprintf(head, sizeof head, "%s.encoder.layers.", prefix);
+    const size_t n = strlen(head);
     int64_t count = 0;
     for (int64_t i = 0; i < lv_st_count(f); i++) {
         const char *name = lv_st_tensor_at(f, i)->name;
         char *end;
-        if (strncmp(name, head, (size_t)n))
+        if (strncmp(name, head, n))
             continue;
         const long long l = strtoll(name + n, &end, 10);
         if (end != name + n && *end == '.' && l >= count)
@@ -252,14 +321,15 @@ static int64_t ckpt_layers(const lv_st_file *f, const char *prefix)
     return count;
 }
 
-static void check_layers(problems *pr, const lv_model *m, const lv_st_file *f)
+static void check_layers(problems *pr, const lv_model *m, const lv_st_file *f,
+                         const clip_layout *lay, int parts)
 {
     tower_names tw[2];
-    towers_of(&m->cfg, tw);
+    towers_of(&m->cfg, lay, parts, tw);
     for (int t = 0; t < 2; t++) {
         const int64_t have = ckpt_layers(f, tw[t].ckpt);
-        if (have != tw[t].layers)
-            problem(pr, "%s has %lld encoder layers, the model %lld (config %s)", tw[t].ckpt,
+        if (tw[t].wanted && have != tw[t].layers)
+            problem(pr, "%s* has %lld layers, the model %lld (config %s)", tw[t].ckpt,
                     (long long)have, (long long)tw[t].layers, tw[t].layers_key);
     }
 }
@@ -286,11 +356,11 @@ static void check_item(problems *pr, const lv_model *m, const lv_st_file *f, map
 }
 
 /* Resolves every item's checkpoint tensor; -1 + lv_error() listing all problems. */
-static int check_all(const lv_model *m, const lv_st_file *f, const char *path, map_item *items,
-                     int64_t n)
+static int check_all(const lv_model *m, const lv_st_file *f, const char *path,
+                     const clip_layout *lay, int parts, map_item *items, int64_t n)
 {
     problems pr = { .used = 0 };
-    check_layers(&pr, m, f);
+    check_layers(&pr, m, f, lay, parts);
     for (int64_t i = 0; i < n; i++)
         check_item(&pr, m, f, &items[i]);
     if (!pr.count)
@@ -298,11 +368,13 @@ static int check_all(const lv_model *m, const lv_st_file *f, const char *path, m
     char more[48] = "";
     if (pr.omitted)
         snprintf(more, sizeof more, "\n  ... and %d more", pr.omitted);
-    return lv_set_error("%s: not a CLIP checkpoint this model can start from, %d problem%s:%s%s\n"
-                        "Use a Hugging Face CLIPModel safetensors file whose sizes match the "
-                        "config (width, layers, patch, mlp_ratio, text_width, text_layers, "
-                        "vocab, embed_dim).", path, pr.count, pr.count == 1 ? "" : "s", pr.text,
-                        more);
+    return lv_set_error("%s: not a CLIP checkpoint this model can start from (read with %s "
+                        "names), %d problem%s:%s%s\n"
+                        "Use a CLIP safetensors file (Hugging Face CLIPModel or OpenAI/open_clip "
+                        "names) whose sizes match the config (width, layers, patch, mlp_ratio%s).",
+                        path, lay->name, pr.count, pr.count == 1 ? "" : "s", pr.text, more,
+                        parts & LV_CLIP_TEXT ? ", text_width, text_layers, vocab, embed_dim"
+                                             : ", embed_dim");
 }
 
 /* ---- loading -------------------------------------------------------------------------------- */
@@ -328,6 +400,11 @@ static void convert(float *dst, const float *src, const lv_param *p, const lv_st
     case MAP_POS_GRID:          /* row 0 is CLS */
         lv_pos_grid_resize(dst, src + p->shape[1], square_side(t->shape[0] - 1),
                            square_side(p->shape[0]), p->shape[1]);
+        break;
+    case MAP_TRANSPOSE:         /* (C, OC) -> (OC, C) */
+        for (int64_t o = 0; o < D; o++)
+            for (int64_t c = 0; c < p->shape[1]; c++)
+                dst[o * p->shape[1] + c] = src[c * D + o];
         break;
     default:                    /* MAP_PREFIX_ROWS */
         memcpy(dst, src, (size_t)p->numel * sizeof *dst);
@@ -399,19 +476,27 @@ static int load_all(lv_model *m, lv_st_file *f, const map_item *items, int64_t n
     return 0;
 }
 
-int lv_model_init_from_clip(lv_model *m, const char *path)
+int lv_model_init_from_clip_parts(lv_model *m, const char *path, int parts)
 {
+    LV_REQUIRE(parts && !(parts & ~(LV_CLIP_VISION | LV_CLIP_TEXT)));
     lv_st_file *f = lv_st_open(path);
     if (!f)
         return -1;
+    /* the layout is told by the patch convolution's name */
+    const clip_layout *lay = lv_st_find(f, "visual.conv1.weight") ? &layouts[1] : &layouts[0];
     int64_t n = 0;
-    map_item *items = table_expand(m, &n);
-    int rc = items ? check_all(m, f, path, items, n) : -1;
+    map_item *items = table_expand(m, lay, parts, &n);
+    int rc = items ? check_all(m, f, path, lay, parts, items, n) : -1;
     if (rc == 0)
         rc = load_all(m, f, items, n);
     free(items);
     lv_st_close(f);
     return rc;
+}
+
+int lv_model_init_from_clip(lv_model *m, const char *path)
+{
+    return lv_model_init_from_clip_parts(m, path, LV_CLIP_VISION | LV_CLIP_TEXT);
 }
 
 /* ---- resizing ------------------------------------------------------------------------------- */

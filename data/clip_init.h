@@ -1,6 +1,6 @@
-/* Stage 0 of the recipe: initialise a built lv_model from a CLIP-style image-text checkpoint
- * (Hugging Face CLIPModel names in safetensors), and the grid and table resizes the two stages
- * need. No network, no other checkpoint layouts, no training: copying and reshaping only. */
+/* Stage 0 of the recipe: initialise a built lv_model from a CLIP image-text checkpoint in
+ * safetensors (Hugging Face CLIPModel names, or OpenAI CLIP / open_clip names), and the grid and
+ * table resizes the two stages need. No network, no training: copying and reshaping only. */
 #ifndef LV_CLIP_INIT_H
 #define LV_CLIP_INIT_H
 
@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-/* Loads the vision and text towers of a Hugging Face CLIPModel safetensors file into m (built by
+/* Loads the vision and text towers of a CLIP safetensors file into m (built by
  * lv_model_build) through one name-mapping table; F32, F16 and BF16 tensors are accepted (F64 is
  * rounded). Layer counts and every shape must match the config, except the position grid, which
  * is resized bilinearly, and the text positions, of which the first text_len rows are taken.
@@ -22,6 +22,15 @@
  * shape, found shape) and the parameters untouched: everything is checked and read into a
  * staging copy before any parameter changes. */
 int lv_model_init_from_clip(lv_model *m, const char *path);
+
+/* The same for a part: LV_CLIP_VISION (the vision tower and its projection: any text
+ * vocabulary, the text tower keeps its init), LV_CLIP_TEXT, or both (logit_scale only then).
+ * The naming layout is recognised from the file: OpenAI / open_clip when it has
+ * visual.conv1.weight (blocks under visual.transformer.resblocks.<l>. and
+ * transformer.resblocks.<l>., attention's fused in_proj, c_fc / c_proj, projections stored
+ * transposed), else Hugging Face. */
+enum { LV_CLIP_VISION = 1, LV_CLIP_TEXT = 2 };
+int lv_model_init_from_clip_parts(lv_model *m, const char *path, int parts);
 
 /* Bilinear resize of a (g0 x g0, D) grid of position embeddings (row y * g + x) to (g1 x g1, D),
  * with align_corners=False semantics as torch.nn.functional.interpolate(mode="bilinear").

@@ -15,10 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- tiny CLIPModel checkpoints ------------------------------------------------------------- */
 
-#define MAX_TENSORS 128
+#define MAX_TENSORS 512
 
 typedef struct {
     char name[96];
@@ -842,8 +843,8 @@ START_TEST(test_layer_counts)
     tmp_path(path, "layers.safetensors");
     ckpt_write_f32(&c, path);
     const char *const needles[] = {
-        "vision_model has 3 encoder layers, the model 2 (config layers)",
-        "text_model has 1 encoder layers, the model 2 (config text_layers)",
+        "vision_model.encoder.layers.* has 3 layers, the model 2 (config layers)",
+        "text_model.encoder.layers.* has 1 layers, the model 2 (config text_layers)",
         "missing text_model.encoder.layers.1.layer_norm1.weight",
         "missing text_model.encoder.layers.1.mlp.fc2.bias", "18 problems", NULL };
     printf("layer counts (3 vision, 1 text against 2 and 2):\n");
@@ -868,6 +869,193 @@ START_TEST(test_missing_file)
 }
 END_TEST
 
+/* ---- OpenAI CLIP / open_clip names ---------------------------------------------------------- */
+
+/* The same weights under OpenAI's names: q|k|v fused as in_proj, c_fc / c_proj, the projections
+ * stored (width, embed), blocks under visual.transformer.resblocks / transformer.resblocks. */
+static void ckpt_to_openai(const clip_ckpt *hf, clip_ckpt *oa)
+{
+    static const char *const single[][2] = {
+        { "vision_model.embeddings.patch_embedding.weight", "visual.conv1.weight" },
+        { "vision_model.embeddings.class_embedding", "visual.class_embedding" },
+        { "vision_model.embeddings.position_embedding.weight", "visual.positional_embedding" },
+        { "vision_model.pre_layrnorm.weight", "visual.ln_pre.weight" },
+        { "vision_model.pre_layrnorm.bias", "visual.ln_pre.bias" },
+        { "vision_model.post_layernorm.weight", "visual.ln_post.weight" },
+        { "vision_model.post_layernorm.bias", "visual.ln_post.bias" },
+        { "visual_projection.weight", "visual.proj" },
+        { "text_model.embeddings.token_embedding.weight", "token_embedding.weight" },
+        { "text_model.embeddings.position_embedding.weight", "positional_embedding" },
+        { "text_model.final_layer_norm.weight", "ln_final.weight" },
+        { "text_model.final_layer_norm.bias", "ln_final.bias" },
+        { "text_projection.weight", "text_projection" },
+        { "logit_scale", "logit_scale" },
+    };
+    static const char *const block[][2] = {
+        { "layer_norm1.", "ln_1." }, { "layer_norm2.", "ln_2." }, { "mlp.fc1.", "mlp.c_fc." },
+        { "mlp.fc2.", "mlp.c_proj." }, { "self_attn.out_proj.", "attn.out_proj." },
+    };
+    oa->n = 0;
+    for (int i = 0; i < hf->n; i++) {
+        const src_tensor *t = &hf->t[i];
+        src_tensor *o = &oa->t[oa->n];
+        char name[96] = "";
+        for (size_t k = 0; k < sizeof single / sizeof single[0]; k++)
+            if (!strcmp(t->name, single[k][0]))
+                snprintf(name, sizeof name, "%s", single[k][1]);
+        const char *tail = strstr(t->name, ".encoder.layers.");
+        if (tail) {
+            const int vision = !strncmp(t->name, "vision_model", 12);
+            char *end;
+            const long l = strtol(tail + 16, &end, 10);
+            const char *rest = end + 1;
+            const char *head = vision ? "visual.transformer.resblocks" : "transformer.resblocks";
+            if (strstr(rest, "self_attn.k_proj") || strstr(rest, "self_attn.v_proj"))
+                continue;                         /* fused with q below */
+            if (strstr(rest, "self_attn.q_proj")) {
+                const int weight = strstr(rest, ".weight") != NULL;
+                snprintf(name, sizeof name, "%s.%ld.attn.in_proj_%s", head, l,
+                         weight ? "weight" : "bias");
+                *o = (src_tensor){ .ndim = t->ndim, .numel = 3 * t->numel, .dtype = LV_DT_F32 };
+                snprintf(o->name, sizeof o->name, "%s", name);
+                o->shape[0] = 3 * t->shape[0];
+                o->shape[1] = t->shape[1];
+                o->data = malloc((size_t)o->numel * sizeof *o->data);
+                ck_assert_ptr_nonnull(o->data);
+                for (int part = 0; part < 3; part++) {
+                    char src_name[128];
+                    snprintf(src_name, sizeof src_name, "%.*s.self_attn.%s_proj.%s",
+                             (int)(rest - t->name - 1), t->name, part == 0 ? "q" : part == 1
+                             ? "k" : "v", weight ? "weight" : "bias");
+                    const src_tensor *src = NULL;
+                    for (int j = 0; j < hf->n; j++)
+                        if (!strcmp(hf->t[j].name, src_name))
+                            src = &hf->t[j];
+                    ck_assert_msg(src != NULL, "no %s", src_name);
+                    memcpy(o->data + part * t->numel, src->data,
+                           (size_t)t->numel * sizeof *o->data);
+                }
+                oa->n++;
+                continue;
+            }
+            for (size_t k = 0; k < sizeof block / sizeof block[0]; k++)
+                if (!strncmp(rest, block[k][0], strlen(block[k][0])))
+                    snprintf(name, sizeof name, "%s.%ld.%s%s", head, l, block[k][1],
+                             rest + strlen(block[k][0]));
+        }
+        ck_assert_msg(name[0], "no OpenAI name for %s", t->name);
+        *o = *t;
+        snprintf(o->name, sizeof o->name, "%s", name);
+        o->data = malloc((size_t)t->numel * sizeof *o->data);
+        ck_assert_ptr_nonnull(o->data);
+        const int transpose = !strcmp(name, "visual.proj") || !strcmp(name, "text_projection");
+        if (transpose) {                          /* (E, D) -> (D, E) */
+            o->shape[0] = t->shape[1];
+            o->shape[1] = t->shape[0];
+            for (int64_t a = 0; a < t->shape[0]; a++)
+                for (int64_t b = 0; b < t->shape[1]; b++)
+                    o->data[b * t->shape[0] + a] = t->data[a * t->shape[1] + b];
+        } else {
+            memcpy(o->data, t->data, (size_t)t->numel * sizeof *o->data);
+        }
+        oa->n++;
+    }
+}
+
+/* Parameters whose names start with prefix: identical in a and b (and how many floats). */
+static int64_t expect_same_prefix(const lv_model *a, const lv_model *b, const char *prefix,
+                                  int want_same)
+{
+    int64_t n = 0;
+    for (int64_t i = 0; i < a->params.count; i++) {
+        const lv_param *p = &a->params.p[i];
+        if (strncmp(p->name, prefix, strlen(prefix)))
+            continue;
+        const int same = !memcmp(lv_param_data(&a->params, i), lv_param_data(&b->params, i),
+                                 (size_t)p->numel * sizeof(float));
+        ck_assert_msg(same == want_same, "%s: %s", p->name, want_same ? "differs" : "equal");
+        n += p->numel;
+    }
+    return n;
+}
+
+/* Both towers from OpenAI names give exactly the model the Hugging Face names give; vision only
+ * takes the vision tower and its projection and leaves the text tower and the scale alone. */
+START_TEST(test_openai_names)
+{
+    lv_model hf_model, oa_model, vision_only, fresh;
+    model_make(&hf_model, NULL);
+    model_make(&oa_model, NULL);
+    model_make(&vision_only, NULL);
+    model_make(&fresh, NULL);
+    ckpt_sizes s = ckpt_sizes_tiny();
+    clip_ckpt hf, oa;
+    ckpt_build(&hf, &s, 21);
+    ckpt_to_openai(&hf, &oa);
+    char hf_path[TEST_PATH_BYTES], oa_path[TEST_PATH_BYTES];
+    tmp_path(hf_path, "hf.safetensors");
+    tmp_path(oa_path, "openai.safetensors");
+    ckpt_write_f32(&hf, hf_path);
+    ckpt_write_f32(&oa, oa_path);
+    load_ok(&hf_model, hf_path);
+    ck_assert_msg(lv_model_init_from_clip(&oa_model, oa_path) == 0, "%s", lv_error());
+    const int64_t all = expect_same_prefix(&hf_model, &oa_model, "", 1);
+    ck_assert_msg(lv_model_init_from_clip_parts(&vision_only, oa_path, LV_CLIP_VISION) == 0,
+                  "%s", lv_error());
+    const int64_t video = expect_same_prefix(&hf_model, &vision_only, "video.", 1);
+    const int64_t text = expect_same_prefix(&fresh, &vision_only, "text.", 1);
+    expect_same_prefix(&fresh, &vision_only, "logit_scale", 1);
+    expect_same_prefix(&fresh, &vision_only, "video.blocks.0.attn.qkv.weight", 0);
+    printf("OpenAI names (%d tensors: in_proj fused, c_fc/c_proj, projections transposed) give "
+           "the Hugging Face load exactly: %lld floats; vision only: %lld video floats loaded, "
+           "%lld text floats and logit_scale untouched\n", oa.n, (long long)all,
+           (long long)video, (long long)text);
+    ckpt_free(&hf);
+    ckpt_free(&oa);
+    lv_model_free(&hf_model), lv_model_free(&oa_model);
+    lv_model_free(&vision_only), lv_model_free(&fresh);
+}
+END_TEST
+
+/* A ViT-B/16 CLIP vision tower at its real shapes (width 768, 12 layers, patch 16, 14 x 14 grid,
+ * MLP 3072, projection to 512) in both naming layouts starts --preset vit-b's video tower; the
+ * text tower (BERT-medium, any vocabulary) is not asked for. */
+START_TEST(test_vit_b16_vision)
+{
+    lv_config c;
+    ck_assert_int_eq(lv_config_preset(&c, "vit-b"), 0);
+    lv_model m;
+    ck_assert_msg(lv_model_build_table(&m, &c, &lv_backend_ref) == 0, "%s", lv_error());
+    ck_assert_int_eq(lv_params_alloc(&m.params, &lv_backend_ref), 0);
+    ckpt_sizes s = { .D = 768, .p = 16, .g0 = 14, .vis_layers = 12, .Dt = 32, .text_layers = 0,
+                     .V = 8, .text_rows = 4, .E = 512, .hidden = 3072 };
+    clip_ckpt hf, oa;
+    ckpt_build(&hf, &s, 31);
+    ckpt_to_openai(&hf, &oa);
+    char path[TEST_PATH_BYTES];
+    const char *const layouts[2] = { "Hugging Face", "OpenAI" };
+    for (int k = 0; k < 2; k++) {
+        tmp_path(path, k ? "b16_openai.safetensors" : "b16_hf.safetensors");
+        ckpt_write_f32(k ? &oa : &hf, path);
+        ck_assert_msg(lv_model_init_from_clip_parts(&m, path, LV_CLIP_VISION) == 0, "%s: %s",
+                      layouts[k], lv_error());
+        const src_tensor *proj = ckpt_find(&hf, "visual_projection.weight");
+        expect_equal(&m, "video.proj.weight", 0, proj->data, proj->numel);
+        const src_tensor *fc2 = ckpt_find(&hf, "vision_model.encoder.layers.11.mlp.fc2.weight");
+        expect_equal(&m, "video.blocks.11.mlp.fc2.weight", 0, fc2->data, fc2->numel);
+        const src_tensor *v = ckpt_find(&hf, "vision_model.encoder.layers.5.self_attn.v_proj.bias");
+        expect_equal(&m, "video.blocks.5.attn.qkv.bias", 2 * 768, v->data, v->numel);
+        printf("ViT-B/16 CLIP vision tower with %s names (%.0f MB) starts --preset vit-b: "
+               "projection, last MLP and v bias equal\n", layouts[k],
+               (double)lv_params_count_floats(&m.params, "video.", 0) * 4e-6);
+        unlink(path);
+    }
+    ckpt_free(&hf);
+    ckpt_free(&oa);
+    lv_model_free(&m);
+}
+END_TEST
+
 Suite *clip_init_suite(void)
 {
     const test_row rows[] = {
@@ -876,6 +1064,8 @@ Suite *clip_init_suite(void)
         { "load", test_inflate_central, 1 },
         { "load", test_factorized_copies, 1 },
         { "load", test_load_other_grid, 1 },
+        { "load", test_openai_names, 1 },
+        { "load", test_vit_b16_vision, 1 },
         { "resize", test_pos_grid_resize, 1 },
         { "resize", test_temporal_resize, 1 },
         { "errors", test_missing_tensors, 1 },
@@ -885,5 +1075,5 @@ Suite *clip_init_suite(void)
         { "variants", test_keeps_init, (int)(sizeof keep_cases / sizeof keep_cases[0]) },
         { "variants", test_inflation_tokens, 2 },
     };
-    return suite_from_rows("clip_init", rows, sizeof rows / sizeof rows[0], 30, 1);
+    return suite_from_rows("clip_init", rows, sizeof rows / sizeof rows[0], 120, 1);
 }

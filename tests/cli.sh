@@ -226,6 +226,13 @@ else
     fail "the resumed run differs from the uninterrupted one"
 fi
 cp "$tmp/run/ckpt.safetensors" "$tmp/good.safetensors"
+expect 2 "--init with --init-vision" "$bin" train --data "$tmp/synth/train.jsonl" --batch 2 \
+    --set text_len=40 --frames 8 --out "$tmp/run_init" --init "$tmp/none.safetensors" \
+    --init-vision "$tmp/none.safetensors"
+contains "one vision initialisation is asked for" "give one"
+expect 1 "--init-vision of a missing file" "$bin" train --data "$tmp/synth/train.jsonl" --batch 2 \
+    --set text_len=40 --frames 8 --out "$tmp/run_init2" --init-vision "$tmp/none.safetensors"
+contains "the missing CLIP file is named" "none.safetensors"
 expect 1 "a NaN loss stops training" "$bin" train "${train[@]}" --steps 6 --lr 1e30 --save-every 1
 contains "the NaN is named with its step (and tensor)" "step [0-9]*: the .* is NaN"
 expect 0 "the last good checkpoint is intact and finite" "$bin" inspect --finite \

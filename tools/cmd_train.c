@@ -72,7 +72,8 @@ static int usage_error(const char *fmt, ...)
 /* Options that are training settings (the rest are config keys, given as config.KEY). */
 static const char *const train_keys[] = {
     "data", "vocab", "out", "preset", "recipe", "steps", "batch", "micro", "lr", "warmup",
-    "wd", "clip", "fps", "save_every", "eval", "mcq", "init", "from", "backend", NULL
+    "wd", "clip", "fps", "save_every", "eval", "mcq", "init", "init_vision", "from", "backend",
+    NULL
 };
 
 /* Shorthand flags for config keys. */
@@ -87,6 +88,7 @@ static int usage(FILE *out)
             "usage: longvivit train --data MANIFEST [--preset P] [--recipe short|long]\n"
             "           [--frames F] [--fps R] [--mask R] [--attn joint|factorized|frame]\n"
             "           [--tune full|last-k|adapters|lora|temporal] [--init CLIP.safetensors]\n"
+            "           [--init-vision CLIP.safetensors]\n"
             "           [--from PARAMS] [--resume CKPT] [--steps N] [--batch B] [--micro M]\n"
             "           [--lr X] [--warmup W] [--wd X] [--clip X] [--out DIR]\n"
             "           [--save-every N] [--eval MANIFEST] [--mcq MCQ.jsonl] [--vocab FILE]\n"
@@ -527,6 +529,10 @@ static int setup_model(run *r, const char *resume)
     if (!r->losses)
         return -1;
     const char *init = opt_get(&r->opt, "init", NULL), *from = opt_get(&r->opt, "from", NULL);
+    const char *init_vision = opt_get(&r->opt, "init_vision", NULL);
+    if (init && init_vision)
+        return usage_error("--init and --init-vision both start the vision tower: give one "
+                           "(--init takes both towers of the CLIP file)");
     if (resume) {
         lv_train_state st;
         char *saved_args;
@@ -553,6 +559,9 @@ static int setup_model(run *r, const char *resume)
         r->image_position = st.image_position;
         fprintf(stderr, "resumed %s at step %lld\n", resume, (long long)r->step);
     } else if (init && lv_model_init_from_clip(&r->model, init) < 0) {
+        return -1;
+    } else if (init_vision &&
+               lv_model_init_from_clip_parts(&r->model, init_vision, LV_CLIP_VISION) < 0) {
         return -1;
     } else if (from) {
         int64_t copied, resized, kept;
