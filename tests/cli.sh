@@ -294,6 +294,10 @@ expect 0 "encode two videos" "$bin" encode --ckpt "$tmp/run/ckpt.safetensors" \
     --out "$tmp/emb.safetensors" "$tmp/synth/videos/v0000.mp4" "$tmp/synth/videos/v0001.mp4"
 expect 0 "the embeddings file" "$bin" inspect "$tmp/emb.safetensors"
 contains "two embeddings" "video_embeddings .*\[2, 16\]"
+if expect_nonzero "$bin" encode --ckpt "$tmp/run/ckpt.safetensors" --backend sideways \
+    --out "$tmp/emb_bad.safetensors" "$tmp/synth/videos/v0000.mp4"; then ok "encode --backend sideways fails"
+else fail "encode --backend sideways succeeded"; fi
+contains "encode names the backends it has" "no backend called 'sideways' in this build (it has: ref"
 # mixed image + video training: image entries go through the 2D patch path
 mkdir -p "$tmp/mixed"
 cp "$tmp/sheet.png" "$tmp/mixed/a.png"

@@ -671,23 +671,27 @@ int cmd_eval(int argc, char **argv)
 
 int cmd_encode(int argc, char **argv)
 {
-    const char *ckpt = NULL, *out = "embeddings.safetensors", *vocab = NULL;
+    const char *ckpt = NULL, *out = "embeddings.safetensors", *vocab = NULL, *backend = "cpu";
     const char **videos = calloc((size_t)argc, sizeof *videos);
     int64_t n = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: longvivit encode --ckpt CKPT [--out FILE] [--vocab FILE] VIDEO...\n"
+            printf("usage: longvivit encode --ckpt CKPT [--out FILE] [--vocab FILE] "
+                   "[--backend NAME] VIDEO...\n"
                    "Writes the L2-normalised video embeddings (one row per video, in order) as\n"
                    "tensor 'video_embeddings' of FILE (default embeddings.safetensors), with the\n"
                    "video paths in its metadata. Videos need no vocabulary; a --vocab is checked\n"
                    "against the one stored in CKPT (refused when it differs) and stored with the\n"
-                   "embeddings, so the text side of a search uses the same one.\n");
+                   "embeddings, so the text side of a search uses the same one.\n"
+                   "Backends in this build: %s (default cpu).\n", lv_backend_names());
             free(videos);
             return 0;
         }
         if ((!strcmp(argv[i], "--ckpt") || !strcmp(argv[i], "--out") ||
              !strcmp(argv[i], "--vocab")) && i + 1 < argc)
             *(argv[i][2] == 'c' ? &ckpt : argv[i][2] == 'o' ? &out : &vocab) = argv[i + 1], i++;
+        else if (!strcmp(argv[i], "--backend") && i + 1 < argc)
+            backend = argv[++i];
         else
             videos[n++] = argv[i];
     }
@@ -708,7 +712,7 @@ int cmd_encode(int argc, char **argv)
         code = tok || vocab ? code : 1;
     }
     if (rc == 0)
-        rc = load_trained(&m, ckpt, backend_by_name("cpu"));
+        rc = load_trained(&m, ckpt, backend_by_name(backend));
     if (rc == 0)
         rc = eval_model_make(&em, &m, 8);
     if (rc == 0) {
