@@ -50,8 +50,10 @@
  * rows: joint space-time attention has one group per sample (its kept tokens), factorized
  * attention one per time step (spatial) and one per spatial position (temporal), the frame
  * encoder one per frame, attentional pooling a one-query group per sample over its frames.
- * Self-attention passes the same lists for queries and keys. The struct is host memory; the
- * arrays it points to are backend memory. */
+ * Self-attention passes the same lists for queries and keys. A query row belongs to at most
+ * one group, and so does a key row (every list the graph builds is so): a parallel backend may
+ * then write each row's gradient from one place, without atomics. The struct is host memory;
+ * the arrays it points to are backend memory. */
 typedef struct {
     int64_t n_groups;            /* G */
     const int64_t *q_start;      /* (G+1) group g: queries q_index[q_start[g] .. q_start[g+1]) */
