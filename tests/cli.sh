@@ -626,7 +626,7 @@ else
     skip "cuda-host backend (the cuda kernels on the CPU): install g++ (apt-get install g++)"
 fi
 # tools/gpu-check.sh: the bundle that carries a program to a GPU machine without our packages
-# (FFmpeg and cairo stubbed; run with the machine's libraries, our libstdc++, or our C library
+# (FFmpeg and cairo replaced by shims; run with the machine's libraries, our libstdc++, or our C library
 # and loader), then the dry run of the GPU check: exit 0 ready, 3 only pending work (no cuda
 # program in the bundle: this bundle holds $bin), 1 something missing
 if [[ "$bin" == */san-* ]]; then

@@ -8,7 +8,7 @@
 #       here: builds the cuda program without OpenBLAS (make NO_BLAS=1 BUILD=DIR cuda; default
 #       DIR build/gpu; the GPU path's matmuls are cuBLAS) unless --program names one, and writes
 #       the bundle (default build/gpu-bundle; make gpu-bundle does both): bin/longvivit; lib/
-#       the non-system libraries it needs (ldd), with FFmpeg and cairo replaced by stubs that
+#       the non-system libraries it needs (ldd), with FFmpeg and cairo replaced by shims that
 #       abort if called (nothing on the GPU path decodes video or draws); cxx/ libstdc++ and
 #       libgcc_s; sys/ the C library and its loader; a `longvivit` wrapper that runs the program
 #       with the machine's own libraries if they suffice, else with ours (env.sh).
@@ -79,18 +79,18 @@ ROWS=("s-1568-8 vit-s 16 0 8 1 3"
 
 # ==== --prepare: the bundle =====================================================================
 
-# sonames the GPU path never calls, replaced by stubs (each one drags dozens of codec, X11 and
+# sonames the GPU path never calls, replaced by shims (each one drags dozens of codec, X11 and
 # font libraries along: 200 MB, past what the device tool carries)
-STUB_RE='^lib(avformat|avcodec|avutil|swscale|swresample|avfilter|avdevice|postproc|cairo)\.so'
+SHIM_RE='^lib(avformat|avcodec|avutil|swscale|swresample|avfilter|avdevice|postproc|cairo)\.so'
 SYS_RE='^(ld-linux[-a-z0-9_.]*\.so\.[0-9]+|lib(c|m|mvec|pthread|dl|rt|resolv|util|anl|nsl)\.so\.[0-9.]+)$'
-# stubbed functions that do nothing instead of aborting: every command sets FFmpeg's log level
-STUB_NOOP_RE='^av_log_set_(level|flags|callback)$'
+# shim functions that do nothing instead of aborting: every command sets FFmpeg's log level
+SHIM_NOOP_RE='^av_log_set_(level|flags|callback)$'
 CXX_RE='^lib(stdc\+\+|gcc_s)\.so\.[0-9.]+$'
 GPU_RE='^lib(cuda|cublas|cublasLt|cudart|nvidia-[a-z-]+|nvrtc)\.so'
 
-# a stub library with the soname and symbol versions of REAL, defining what PROGRAM imports
+# a shim library with the soname and symbol versions of REAL, defining what PROGRAM imports
 # from it as functions that abort with a message
-make_stub() {   # PROGRAM SONAME REAL OUTDIR
+make_shim() {   # PROGRAM SONAME REAL OUTDIR
     local program=$1 soname=$2 real=$3 out=$4 tmp
     tmp=$(mktemp -d) || return 1
     # what the program imports: "version name" (version without parentheses, Base if none)
@@ -105,16 +105,16 @@ make_stub() {   # PROGRAM SONAME REAL OUTDIR
     {
         echo '#include <stdio.h>'
         echo '#include <stdlib.h>'
-        echo "static void lv_stub_called(const char *what)"
+        echo "static void lv_shim_called(const char *what)"
         echo "{"
         echo "    fprintf(stderr, \"longvivit (GPU bundle): %s of $soname was called, but this\""
-        printf '%s\n' "            \" library is a stub: the bundle carries no FFmpeg or cairo\\n\", what);"
+        printf '%s\n' "            \" library is a shim: the bundle carries no FFmpeg or cairo\\n\", what);"
         echo "    abort();"
         echo "}"
-        awk -v noop="$STUB_NOOP_RE" '$3 == "DF" && $2 ~ noop { printf "void %s(void) { }\n", $2; next }
-             $3 == "DF" { printf "void %s(void) { lv_stub_called(\"%s\"); }\n", $2, $2 }
+        awk -v noop="$SHIM_NOOP_RE" '$3 == "DF" && $2 ~ noop { printf "void %s(void) { }\n", $2; next }
+             $3 == "DF" { printf "void %s(void) { lv_shim_called(\"%s\"); }\n", $2, $2 }
              $3 == "DO" { printf "unsigned char %s[0x%s];\n", $2, $4 }' "$tmp/symbols"
-    } >"$tmp/stub.c"
+    } >"$tmp/shim.c"
     local vs=()
     if awk '$1 != "Base"' "$tmp/symbols" | grep -q .; then
         # one version node per version the program asks for; unversioned names join the first
@@ -128,8 +128,8 @@ make_stub() {   # PROGRAM SONAME REAL OUTDIR
         vs=("-Wl,--version-script=$tmp/versions")
     fi
     "${CC:-cc}" -shared -fPIC -O1 -w -o "$out/$soname" -Wl,-soname,"$soname" "${vs[@]}" \
-        "$tmp/stub.c" || { rm -rf "$tmp"; return 1; }
-    echo "  stub $soname: $(wc -l <"$tmp/symbols") symbols"
+        "$tmp/shim.c" || { rm -rf "$tmp"; return 1; }
+    echo "  shim $soname: $(wc -l <"$tmp/symbols") symbols"
     rm -rf "$tmp"
 }
 
@@ -208,12 +208,12 @@ prepare() {
     echo "gpu-check --prepare: bundling $program into $BUNDLE/"
     local soname real
     for soname in $(readelf -d "$program" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-        [[ $soname =~ $STUB_RE ]] || continue
+        [[ $soname =~ $SHIM_RE ]] || continue
         real=$(ldd "$program" | awk -v s="$soname" '$1 == s { print $3 }')
         [ -f "$real" ] || { echo "gpu-check --prepare: ldd finds no $soname" >&2; return 1; }
-        make_stub "$program" "$soname" "$real" "$tmp/lib" || return 1
+        make_shim "$program" "$soname" "$real" "$tmp/lib" || return 1
     done
-    # the closure with the stubs in place: copy what is not the GPU machine's (CUDA, driver)
+    # the closure with the shims in place: copy what is not the GPU machine's (CUDA, driver)
     local line name path missing=0
     LOADER=""
     while read -r line; do
@@ -226,7 +226,7 @@ prepare() {
         fi
         name=$(basename "$name")
         [[ $name =~ $GPU_RE ]] && continue
-        [ -e "$tmp/lib/$name" ] && continue          # a stub
+        [ -e "$tmp/lib/$name" ] && continue          # a shim
         if [[ $name =~ $SYS_RE ]]; then
             cp -L "$path" "$tmp/sys/$name" || return 1
             [[ $name == ld-linux* ]] && LOADER=$name
