@@ -126,10 +126,11 @@ void lv_cuda_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, flo
     }
 }
 
-#else   /* the host build: device memory is host memory, the matmul is the cpu backend's */
+#else   /* the host build: device memory is host memory (ref's), the matmul is the cpu backend's */
 
 extern "C" {
 #include "blas_glue.h"
+#include "kernels.h"
 }
 
 void lv_cuda_check(const char *what)
@@ -139,30 +140,27 @@ void lv_cuda_check(const char *what)
 
 void *lv_cuda_alloc(size_t bytes, const char *what)
 {
-    return lv_calloc(bytes ? bytes : 1, 1, what);
+    return lv_host_alloc(bytes, what);
 }
 
 void lv_cuda_free(void *p)
 {
-    free(p);
+    lv_host_free(p);
 }
 
 void lv_cuda_upload(void *dst, const void *src, size_t bytes)
 {
-    if (bytes)
-        memcpy(dst, src, bytes);
+    lv_host_upload(dst, src, bytes);
 }
 
 void lv_cuda_download(void *dst, const void *src, size_t bytes)
 {
-    if (bytes)
-        memcpy(dst, src, bytes);
+    lv_host_download(dst, src, bytes);
 }
 
 void lv_cuda_copy(float *dst, const float *src, int64_t n)
 {
-    if (n > 0 && dst != src)
-        memcpy(dst, src, (size_t)n * sizeof(float));
+    lv_host_copy(dst, src, n);
 }
 
 void lv_cuda_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
