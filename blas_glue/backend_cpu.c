@@ -238,6 +238,36 @@ static void cpu_gelu_backward(float *dinp, const float *inp, const float *dout, 
     }
 }
 
+/* ---- QuickGELU --------------------------------------------------------------------------------
+ * out = x s(a), a = 1.702 x, s the logistic sigmoid. With e = exp(-|a|) (exp_neg: no overflow,
+ * no branch) and r = 1 / (1 + e):  s(a) = r for a >= 0, e r below, and s (1 - s) = e r^2 either
+ * way, so s (1 - s) keeps its accuracy where s rounds to 1 (1 - fp32(s) would not). a itself
+ * overflows to +-inf beyond |x| = FLT_MAX / 1.702; e is then 0, and x multiplies 1.702 e r^2
+ * rather than a multiplying e r^2, so no inf * 0 makes a NaN. */
+
+#define QUICK_GELU_K 1.702f
+
+static void cpu_quick_gelu_forward(float *out, const float *inp, int64_t n)
+{
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN / 8)
+    for (int64_t i = 0; i < n; i++) {
+        const float x = inp[i], a = QUICK_GELU_K * x;
+        const float e = exp_neg(-fabsf(a)), r = 1.0f / (1.0f + e);
+        out[i] = x * (x < 0.0f ? e * r : r);
+    }
+}
+
+static void cpu_quick_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n)
+{
+    /* forward: y = x s(a), a = 1.702 x; dy/dx = s + x 1.702 s (1 - s) */
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN / 8)
+    for (int64_t i = 0; i < n; i++) {
+        const float x = inp[i], a = QUICK_GELU_K * x;
+        const float e = exp_neg(-fabsf(a)), r = 1.0f / (1.0f + e);
+        dinp[i] += dout[i] * ((x < 0.0f ? e * r : r) + x * (QUICK_GELU_K * e * r * r));
+    }
+}
+
 /* ---- group lists (attention itself: attention_cpu.c) ---------------------------------------- */
 
 /* 1 when no row appears in two different groups of one list (start, index). */
@@ -766,6 +796,8 @@ const lv_backend lv_backend_cpu = {
     .layernorm_backward = cpu_layernorm_backward,
     .gelu_forward = cpu_gelu_forward,
     .gelu_backward = cpu_gelu_backward,
+    .quick_gelu_forward = cpu_quick_gelu_forward,
+    .quick_gelu_backward = cpu_quick_gelu_backward,
     .attention_forward = lv_cpu_attention_forward,
     .attention_backward = lv_cpu_attention_backward,
     .residual_forward = cpu_residual_forward,

@@ -309,6 +309,47 @@ void lv_cuda_gelu_backward(float *dinp, const float *inp, const float *dout, int
     lv_cuda_check("gelu_backward");
 }
 
+/* QuickGELU, CLIP's: out = x s(a), a = 1.702 x, the sigmoid s taken as r = 1 / (1 + e) for
+ * a >= 0 and e r below, e = exp(-|a|), so expf never overflows */
+static __global__ void quick_gelu_forward_kernel(float *out, const float *inp, int64_t n)
+{
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) {
+        const float x = inp[i], e = expf(-fabsf(1.702f * x)), r = 1.0f / (1.0f + e);
+        out[i] = x * (x < 0.0f ? e * r : r);
+    }
+}
+
+void lv_cuda_quick_gelu_forward(float *out, const float *inp, int64_t n)
+{
+    if (n <= 0)
+        return;
+    LV_LAUNCH(quick_gelu_forward_kernel, lv_cuda_blocks(n, LV_CUDA_THREADS), LV_CUDA_THREADS, out,
+              inp, n);
+    lv_cuda_check("quick_gelu_forward");
+}
+
+/* d/dx [x s(a)], a = 1.702 x: s + 1.702 x s (1 - s), with s (1 - s) = e r^2 (accurate where
+ * s ~ 1); x times 1.702 e r^2, not a times e r^2: a is inf beyond FLT_MAX / 1.702, where e = 0 */
+static __global__ void quick_gelu_backward_kernel(float *dinp, const float *inp, const float *dout,
+                                                  int64_t n)
+{
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) {
+        const float x = inp[i], e = expf(-fabsf(1.702f * x)), r = 1.0f / (1.0f + e);
+        dinp[i] += dout[i] * ((x < 0.0f ? e * r : r) + x * (1.702f * e * r * r));
+    }
+}
+
+void lv_cuda_quick_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n)
+{
+    if (n <= 0)
+        return;
+    LV_LAUNCH(quick_gelu_backward_kernel, lv_cuda_blocks(n, LV_CUDA_THREADS), LV_CUDA_THREADS,
+              dinp, inp, dout, n);
+    lv_cuda_check("quick_gelu_backward");
+}
+
 /* ==== whole-tensor sums in a fixed order =====================================================
  * Pass 1: SUM_BLOCKS blocks, each summing a fixed strided share of the entries (thread order,
  * then lv_block_sum's fixed tree) into partial[block]; pass 2: one thread adds the partials in
@@ -644,6 +685,8 @@ extern "C" const lv_backend lv_backend_cuda = {
     .layernorm_backward = lv_cuda_layernorm_backward,
     .gelu_forward = lv_cuda_gelu_forward,
     .gelu_backward = lv_cuda_gelu_backward,
+    .quick_gelu_forward = lv_cuda_quick_gelu_forward,
+    .quick_gelu_backward = lv_cuda_quick_gelu_backward,
     .attention_forward = lv_cuda_attention_forward,
     .attention_backward = lv_cuda_attention_backward,
     .residual_forward = lv_cuda_residual_forward,

@@ -137,6 +137,13 @@ typedef void lv_gelu_backward_fn(float *dinp,                     /* (n) */
                                  const float *dout,               /* (n) */
                                  int64_t n);
 
+/* ---- QuickGELU, OpenAI CLIP's activation: out = inp sigmoid(1.702 inp) ----------------------- */
+typedef void lv_quick_gelu_forward_fn(float *out, const float *inp, int64_t n);    /* (n) (n) */
+typedef void lv_quick_gelu_backward_fn(float *dinp,               /* (n) */
+                                       const float *inp,          /* (n) the forward's input */
+                                       const float *dout,         /* (n) */
+                                       int64_t n);
+
 /* ---- multi-head scaled dot-product attention over groups ---------------------------------------
  * out = softmax(q k^T / sqrt(D/H)) v per head and group. Rows of q, k, v are strided so a packed
  * qkv (rows, 3D) projection is used in place: q = qkv, k = qkv + D, v = qkv + 2D, ld 3D. What
@@ -301,6 +308,8 @@ typedef struct {
     lv_layernorm_backward_fn *layernorm_backward;
     lv_gelu_forward_fn *gelu_forward;
     lv_gelu_backward_fn *gelu_backward;
+    lv_quick_gelu_forward_fn *quick_gelu_forward;
+    lv_quick_gelu_backward_fn *quick_gelu_backward;
     lv_attention_forward_fn *attention_forward;
     lv_attention_backward_fn *attention_backward;
     lv_residual_forward_fn *residual_forward;

@@ -1,6 +1,6 @@
-/* GELU in its exact erf form (PyTorch's nn.GELU default), not the tanh approximation and not
- * OpenAI CLIP's QuickGELU x sigmoid(1.702 x) (docs/model.md). Each value is evaluated in double
- * from its float and rounded once; no table, no polynomial. */
+/* GELU in its exact erf form (PyTorch's nn.GELU default), not the tanh approximation, and OpenAI
+ * CLIP's QuickGELU x sigmoid(1.702 x), the activation of CLIP's towers (docs/model.md). Each value
+ * is evaluated in double from its float and rounded once; no table, no polynomial. */
 #include "kernels.h"
 
 #include <math.h>
@@ -33,5 +33,48 @@ void lv_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t 
         double cdf = 0.5 * (1.0 + erf(x * INV_SQRT2));  /* Phi(x) */
         double pdf = INV_SQRT2PI * exp(-0.5 * x * x);   /* phi(x) */
         dinp[i] += (float)(dout[i] * (cdf + x * pdf));
+    }
+}
+
+/* ---- QuickGELU ------------------------------------------------------------------------------- */
+
+#define QUICK_GELU_K 1.702      /* CLIP's constant: sigmoid(1.702 x) is within 0.01 of Phi(x) */
+
+/* sigmoid(a) = 1 / (1 + exp(-a)), with exp only ever of -|a| <= 0: the plain formula's exp(-a)
+ * overflows double for a < -709 (harmless: 1 / inf = 0), but its twin exp(a) / (1 + exp(a))
+ * gives inf / inf = NaN for a > 709; this form has neither, for every finite float. */
+static double sigmoid(double a)
+{
+    const double e = exp(-fabs(a));                     /* in (0, 1] */
+    return a >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+}
+
+/* Forward, elementwise over n values (CLIP's MLP hidden (N, 4D)):
+ *   out = x s(a),   a = 1.702 x,   s the logistic sigmoid,
+ * GELU's x Phi(x) with the normal CDF Phi replaced by a scaled sigmoid: large positive x pass,
+ * large negative x go to 0. It is a different function from GELU (up to 0.02 apart near
+ * |x| ~ 2), so a CLIP tower must use it to reproduce CLIP. */
+void lv_quick_gelu_forward(float *out, const float *inp, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double x = inp[i];
+        out[i] = (float)(x * sigmoid(QUICK_GELU_K * x));
+    }
+}
+
+/* Backward. In the forward pass this was  out = x s(a),  a = 1.702 x,  so by the product rule
+ *   d out / dx = s(a) + x s'(a) da/dx = s(a) + 1.702 x s'(a).
+ * With s(a) = 1 / (1 + exp(-a)):  s'(a) = exp(-a) / (1 + exp(-a))^2 = s(a) (1 - s(a)),
+ * and 1 - s(a) = s(-a). So  dinp += dout (s + 1.702 x s (1 - s)),  from the forward's input (the
+ * output alone would not do: QuickGELU, like GELU, is not one-to-one below x ~ -0.75). Taking
+ * 1 - s as s(-a), not as 1 minus a rounded s, keeps s (1 - s) accurate where s ~ 1. The factor
+ * x s (1 - s) goes to 0 at both ends, so the gradient goes to 0 (x -> -inf) and 1 (x -> +inf).
+ * dinp is required. */
+void lv_quick_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double x = inp[i], a = QUICK_GELU_K * x;
+        double s = sigmoid(a), one_minus_s = sigmoid(-a);
+        dinp[i] += (float)(dout[i] * (s + a * s * one_minus_s));
     }
 }

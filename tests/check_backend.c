@@ -243,6 +243,41 @@ START_TEST(test_gelu)
 }
 END_TEST
 
+/* ---- QuickGELU ------------------------------------------------------------------------------ */
+
+static void quick_gelu_fwd(const lv_backend *be, void *p, float *const *o)
+{
+    const unary_ctx *c = p;
+    be->quick_gelu_forward(o[0], c->x, c->n);
+}
+
+static void quick_gelu_bwd(const lv_backend *be, void *p, float *const *o)
+{
+    const unary_ctx *c = p;
+    be->quick_gelu_backward(o[0], c->x, c->dout, c->n);
+}
+
+START_TEST(test_quick_gelu)
+{
+    const int64_t n = (int64_t[]){ 1, 37, 1000, 40001 }[_i];
+    lv_rng r = test_rng(3250 + _i);
+    float *x = rand_floats(&r, n, 3), *g = rand_floats(&r, n, 1);
+    /* saturated entries: exp(-1.702 |x|) below fp32's range from |x| > 51, and 1.702 x itself
+     * overflowing fp32 at +-3e38 */
+    const float huge[] = { 60, -60, 1000, -1000, 3e38f, -3e38f };
+    for (int i = 0; n >= 37 && i < 6; i++)
+        x[5 * i] = huge[i];
+    printf("quick_gelu n=%lld (x ~ N(0, 9)%s)\n", (long long)n,
+           n >= 37 ? ", 6 entries at +-60, +-1000, +-3e38" : "");
+    unary_ctx c = { x, g, n };
+    out_spec fwd[] = { { "out", n, NULL } }, bwd[] = { { "dinp", n, NULL } };
+    compare_backends("quick_gelu", quick_gelu_fwd, &c, fwd, 1, &r, NO_MATMUL);
+    compare_backends("quick_gelu", quick_gelu_bwd, &c, bwd, 1, &r, NO_MATMUL);
+    free_outs(fwd, 1), free_outs(bwd, 1);
+    free(x), free(g);
+}
+END_TEST
+
 /* ---- attention ------------------------------------------------------------------------------ */
 
 /* Token groups: joint (a group per sample), factorized (a group per spatial position across
@@ -1069,6 +1104,7 @@ Suite *backend_suite(void)
         { "linear", test_linear, 5 },
         { "layernorm", test_layernorm, 4 },
         { "gelu", test_gelu, 4 },
+        { "quick_gelu", test_quick_gelu, 4 },
         { "attention", test_attention, 11 },
         { "residual", test_residual, 3 },
         { "residual", test_gated_residual, 3 },

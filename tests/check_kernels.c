@@ -170,6 +170,55 @@ START_TEST(test_gelu_random)
 }
 END_TEST
 
+/* ---- QuickGELU ------------------------------------------------------------------------------ */
+
+/* The forward at small and huge |x|, and the backward where the sigmoid saturates: 1.702 x
+ * reaches 1702, where exp overflows double, so a sigmoid written as exp(a) / (1 + exp(a)) gives
+ * NaN here. Sigmoid values from s(a) = 1 / (1 + exp(-a)). */
+START_TEST(test_quick_gelu_hand)
+{
+    const float x[9] = { -1000, -100, -3, -1, 0, 1, 2, 100, 1000 };
+    float out[9], dinp[9] = { 0 };
+    const float ones[9] = { 1, 1, 1, 1, 1, 1, 1, 1, 1 };
+    lv_quick_gelu_forward(out, x, 9);
+    const double want[9] = { 0, -100 * 1.2108188685204309e-74, -3 * 0.006023769902595322,
+                             -0.1542042340671787, 0, 0.8457957659328212, 2 * 0.9678293115721042,
+                             100, 1000 };
+    expect_floats("quick_gelu forward (x sigmoid(1.702 x))", out, want, 9, 1e-7);
+    /* s + 1.702 x s (1 - s); note d(x) + d(-x) = 1, since out(x) - out(-x) = x */
+    lv_quick_gelu_backward(dinp, x, ones, 9);
+    const double dwant[9] = { 0, 0, -0.02454832390565235, -0.06777960655633405, 0.5,
+                              1.067779606556334, 1.0738153543085418, 1, 1 };
+    expect_floats("quick_gelu backward (dout = 1)", dinp, dwant, 9, 1e-7);
+}
+END_TEST
+
+static double quick_gelu_objective(void *p)
+{
+    unary_ctx *c = p;
+    r64_quick_gelu(c->out, c->x, c->n);
+    return dot_f64(c->out, c->g, c->n);
+}
+
+START_TEST(test_quick_gelu_random)
+{
+    const int64_t n = (int64_t[]){ 1, 37, 1000 }[_i];
+    lv_rng r = test_rng(350 + _i);
+    float *x = rand_floats(&r, n, 2), *g = rand_floats(&r, n, 1), *out = zeros(n);
+    printf("quick_gelu n=%lld\n", (long long)n);
+    unary_ctx c = { to_double(x, n), to_double(g, n), calloc(n, sizeof(double)), n };
+    lv_quick_gelu_forward(out, x, n);
+    quick_gelu_objective(&c);
+    compare_f32_f64("quick_gelu", "out", LV_CHECK_F64, out, c.out, n);
+    grad_buf dx = grad_new(&r, n);
+    lv_quick_gelu_backward(dx.grad, x, g, n);
+    fd_tensor t[] = { { "dinp", c.x, grad_delta(&dx), n, 0, 0 } };
+    fd_check("quick_gelu", t, 1, quick_gelu_objective, &c, FD_MAX);
+    grad_free(&dx);
+    free(x), free(g), free(out), free(c.x), free(c.g), free(c.out);
+}
+END_TEST
+
 /* ---- attention ------------------------------------------------------------------------------ */
 
 START_TEST(test_attention_hand)
@@ -668,6 +717,8 @@ Suite *kernels_suite(void)
         { "layernorm", test_layernorm_random, 3 },
         { "gelu", test_gelu_hand, 1 },
         { "gelu", test_gelu_random, 3 },
+        { "quick_gelu", test_quick_gelu_hand, 1 },
+        { "quick_gelu", test_quick_gelu_random, 3 },
         { "attention", test_attention_hand, 1 },
         { "attention", test_attention_joint, 1 },
         { "attention", test_attention_factorized, 1 },

@@ -38,6 +38,13 @@ void r64_gelu(double *out, const double *inp, int64_t n)
         out[i] = inp[i] * 0.5 * erfc(-inp[i] / sqrt(2.0));
 }
 
+/* x / (1 + exp(-1.702 x)): the plain logistic form (exp(1702) = inf gives -0 at x = -1000) */
+void r64_quick_gelu(double *out, const double *inp, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        out[i] = inp[i] / (1.0 + exp(-1.702 * inp[i]));
+}
+
 /* q_i . k_j / sqrt(hs) for head h */
 static double r64_score(const double *q, const double *k, int64_t qr, int64_t kr, int64_t ldq,
                         int64_t ldkv, int64_t h, int64_t hs)

@@ -55,6 +55,8 @@ static const lv_tolerance table[] = {
     { "layernorm", "dbias", LV_CHECK_FD, 1e-6, 1e-5, FD_REASON },
     { "gelu", "out", LV_CHECK_F64, 1e-7, 1e-6, "erf evaluated in double, one rounding" },
     { "gelu", "dinp", LV_CHECK_FD, 1e-6, 1e-5, FD_REASON },
+    { "quick_gelu", "out", LV_CHECK_F64, 1e-7, 1e-6, "sigmoid evaluated in double, one rounding" },
+    { "quick_gelu", "dinp", LV_CHECK_FD, 1e-6, 1e-5, FD_REASON },
     { "attention", "out", LV_CHECK_F64, 1e-6, 1e-5,
       "scores and probabilities are stored as fp32 (the cache), each one rounding" },
     { "attention", "dq", LV_CHECK_FD, 1e-5, 1e-4,
@@ -123,6 +125,13 @@ static const lv_tolerance table[] = {
       "1.5e-7 plus a few roundings; deep negative tails reach the abs term" },
     { "gelu", "dinp", LV_CHECK_FAST, 1e-6, 1e-5,
       "Phi (A-S 7.1.26, <= 1.5e-7) and exp in fp32 vs double: a few roundings of O(1) terms" },
+    { "quick_gelu", "out", LV_CHECK_FAST, 1e-6, 2e-6,
+      "exp(-1.702 abs(x)) by a ~1 ulp polynomial, the sigmoid and x s in fp32 (ref: double): a few "
+      "roundings; 1.702 x rounded to fp32 moves a tiny s (x << 0) by 1.702 abs(x) eps_fp32, "
+      "relative, which the abs term covers" },
+    { "quick_gelu", "dinp", LV_CHECK_FAST, 1e-6, 1e-5,
+      "s + 1.702 x s (1 - s) in fp32 with s (1 - s) = e / (1 + e)^2, e = exp(-1.702 abs(x)) (ref: "
+      "double): a few roundings of O(1) terms; abs where the derivative crosses 0 (x ~ -0.75)" },
     { "attention", "out", LV_CHECK_FAST, 5e-6, 1e-5, FAST_ATTENTION },
     { "attention", "dq", LV_CHECK_FAST, 2e-5, 1e-5, FAST_ATTENTION_DQK },
     { "attention", "dk", LV_CHECK_FAST, 2e-5, 1e-5, FAST_ATTENTION_DQK },
@@ -230,6 +239,12 @@ static const lv_tolerance table[] = {
     PORT_AS_STRICT("layernorm", "dbias", 1e-4, 2e-5),
     PORT_AS_STRICT("gelu", "out", 1e-6, 2e-6),
     PORT_AS_STRICT("gelu", "dinp", 1e-6, 1e-5),
+    { "quick_gelu", "out", LV_CHECK_PORT, 1e-6, 2e-6,
+      "x sigmoid(1.702 x) in fp32, expf within 4 ulp: the strict row's few roundings" },
+    { "quick_gelu", "dinp", LV_CHECK_PORT, 1e-6, 1e-5,
+      "s + 1.702 x s (1 - s) in fp32; autograd takes 1 - s from the rounded s, off by up to "
+      "eps_fp32 / 2 where s ~ 1: times 1.702 x (<= 17 before s rounds to 1) on a derivative of "
+      "~1, ~1e-6 relative" },
     PORT_AS_STRICT("attention", "out", 5e-6, 1e-5),
     PORT_AS_STRICT("attention", "dq", 2e-5, 1e-5),
     PORT_AS_STRICT("attention", "dk", 2e-5, 1e-5),

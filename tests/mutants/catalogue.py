@@ -3,8 +3,9 @@ port (tests/port/torch_port.py) in its own process, applied by `torch_port.py --
 
 A mutant patches the functions the port looks up at call time: tests/torch/model.py's (M.gelu,
 M.layer_norm, M.attention, M.block, M.video_tower, M.text_tower, M.info_nce, M.linear,
-M.Tokenizer.embed, ...), the port's kernel table (port.KERNELS) and the port's own AdamW pieces
-(port.adamw_entry, port.clip_gradients, port.decays, ...). Where one line of a larger model.py
+M.Tokenizer.embed, ...), tests/torch/kernels.py's Kn.quick_gelu, the port's kernel table
+(port.KERNELS) and the port's own AdamW pieces (port.adamw_entry, port.clip_gradients,
+port.decays, ...). Where one line of a larger model.py
 function is wrong, the function is replaced by the copy below with one knob turned; every copy
 with its knobs at their defaults computes what model.py computes (the control mutant `copies`
 installs all of them unchanged, and tests/mutants/run.py --self-test checks that it is MISSED
@@ -308,6 +309,39 @@ def _(port):
         "kernels/gelu_wide; models/* (act.block, grad)")
 def _(port):
     M.gelu = lambda x: F.gelu(x, approximate="tanh")
+
+
+@mutant("quick_gelu_as_gelu", "CLIP's QuickGELU x sigmoid(1.702 x) replaced by the erf GELU "
+        "(up to 0.02 apart, near x = +-2.3)", "kernels/quick_gelu_wide")
+def _(port):
+    Kn.quick_gelu = F.gelu
+
+
+@mutant("quick_gelu_no_k", "QuickGELU without its constant: x sigmoid(x) (SiLU) instead of "
+        "x sigmoid(1.702 x)", "kernels/quick_gelu_*")
+def _(port):
+    Kn.quick_gelu = F.silu
+
+
+class _QuickGeluGradNoK(torch.autograd.Function):
+    """x sigmoid(1.702 x) forward; backward s + x s (1 - s): the chain rule's 1.702 forgotten."""
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * torch.sigmoid(1.702 * x)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        s = torch.sigmoid(1.702 * x)
+        return g * (s + x * s * (1 - s))
+
+
+@mutant("quick_gelu_grad_no_k", "QuickGELU's backward without the inner derivative 1.702: "
+        "s + x s (1 - s) instead of s + 1.702 x s (1 - s) (forward right)",
+        "kernels/quick_gelu_* grad.inp")
+def _(port):
+    Kn.quick_gelu = _QuickGeluGradNoK.apply
 
 
 @mutant("ln_eps_1e-6", "LayerNorm eps fixed at 1e-6 instead of the config's (1e-5)",

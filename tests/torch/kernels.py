@@ -26,6 +26,13 @@ KERNEL_REASON = ("one kernel: C rounds a double-accumulated result once, torch f
                  "to a few hundred terms in fp32 (~1e-6), 10x margin")
 
 
+def quick_gelu(x):
+    """OpenAI CLIP's QuickGELU, the MLP activation of its towers: x sigmoid(1.702 x) (torch's
+    sigmoid saturates to 0 and 1 without overflow). A module-level name looked up at call time,
+    so tests/mutants can replace it."""
+    return x * torch.sigmoid(1.702 * x)
+
+
 def _attention(t, meta):
     q, k, v = t["in.q"], t["in.k"], t["in.v"]
     H = int(meta["H"])
@@ -142,6 +149,7 @@ KERNELS = {
                                                 t.get("param.bias"))},
     "layernorm": _layernorm,
     "gelu": lambda t, m: {"out.out": F.gelu(t["in.inp"])},
+    "quick_gelu": lambda t, m: {"out.out": quick_gelu(t["in.inp"])},
     "attention": _attention,
     "residual": lambda t, m: {"out.out": t["in.a"] + t["in.b"]},
     "gated_residual": lambda t, m: {"out.out": t["in.h"] + torch.tanh(t["param.gate"]) * t["in.f"]},
