@@ -95,7 +95,7 @@ FAST_SRC  := $(wildcard blas_glue/*.c)
 DATA_SRC  := $(wildcard data/*.c)
 TOOL_SRC  := tools/longvivit.c tools/options.c $(wildcard tools/cmd_*.c)   # the one program
 BENCH_SRC := $(wildcard tools/bench_*.c)                       # one program each
-TEST_SRC  := $(wildcard tests/*.c)
+TEST_SRC  := $(filter-out tests/pretrained_check.c,$(wildcard tests/*.c))   # run_tests' suites
 HEADERS   := $(wildcard ref/*.h golden/harness/*.h blas_glue/*.h data/*.h)
 CUDA_SRC  := $(wildcard cuda/*.cu)                             # the cuda backend (cuda/README.md)
 CUDA_HDR  := $(wildcard cuda/*.h)
@@ -178,6 +178,12 @@ $(BUILD)/cuda_%_check: tests/cuda_%_check.cc $(LIB) $(HEADERS) $(CUDA_HDR)
 	$(CXX) -std=c++20 $(CXXWARN) $(CPPFLAGS) -Icuda -Igolden/harness $(CFLAGS) $< $(LIB) \
 	  $(LDFLAGS) $(LDLIBS) -o $@
 
+# make check runs this through tests/torch/pretrained.py: one batch encoded from a CLIP vision
+# tower and a BERT text tower, which the script compares with PyTorch's CLIP and BERT.
+PRETRAINED_CHECK := $(BUILD)/pretrained_check
+$(PRETRAINED_CHECK): $(BUILD)/tests/pretrained_check.o $(LIB)
+	$(CC) $(LDFLAGS) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
 $(LIB): $(REF_OBJ) $(GOLDEN_OBJ) $(FAST_OBJ) $(DATA_OBJ) $(CUDA_HOST_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
@@ -198,7 +204,7 @@ $(TESTS): $(TEST_OBJ) $(LIB)
 # Sanitizer builds: LeakSanitizer ignores what system libraries keep by design (tests/lsan.supp).
 check: export LSAN_OPTIONS = suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 check: deps
-	@$(MAKE) --no-print-directory all $(TESTS) $(CUDA_CHECK)
+	@$(MAKE) --no-print-directory all $(TESTS) $(CUDA_CHECK) $(PRETRAINED_CHECK)
 	@rm -f $(BUILD)/skips.txt
 	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt $(TESTS)
 	$(if $(CUDA_CHECK),$(foreach c,$(CUDA_CHECK),$(c) &&) true,@echo "cuda-host: not in this \
@@ -208,6 +214,8 @@ check: deps
 	bash tests/deps.sh --self-test
 	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt bash tests/cli.sh $(PROGRAM)
 	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt bash tests/torch/run.sh $(BUILD)/torch-check.txt
+	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt $${PYTHON:-/usr/bin/python3} \
+	  tests/torch/pretrained.py $(PRETRAINED_CHECK) --workdir $(BUILD)/pretrained
 	@n=$$(cat $(BUILD)/skips.txt 2>/dev/null | wc -l); echo "make check: passed, $$n skipped"; \
 	  if [ "$$n" -gt 0 ]; then cat $(BUILD)/skips.txt; \
 	  echo "(each SKIP: line says what to install; LV_REQUIRE_ALL=1 makes skips failures)"; fi
