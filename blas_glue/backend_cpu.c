@@ -736,7 +736,7 @@ int64_t lv_backend_cpu_scratch_floats(const lv_config *c, int64_t B)
     int64_t voxel = 0;
     for (int64_t i = 0; i < g.n_tokenizers; i++)
         voxel = max64(voxel, g.tok[i].voxel);
-    const int64_t Rv = B * g.K, Rt = B * c->text_len, R = max64(Rv, Rt);
+    const int64_t Rv = B * g.R, Rt = B * c->text_len, R = max64(Rv, Rt);
     const int64_t D = max64(c->width, c->text_width), H = max64(c->heads, c->text_heads);
     const int64_t hs = max64(c->width / c->heads, c->text_width / c->text_heads);
     const int64_t a = max64(max64(Rv * voxel, max_threads() * lv_cpu_attention_thread_floats(hs)),

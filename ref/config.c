@@ -36,6 +36,7 @@ static void set_common(lv_config *c)
     c->frame_pool = LV_FRAME_POOL_MEAN;
     c->mask_kind = LV_MASK_RANDOM;
     c->ln_eps = 1e-5;
+    c->text_ln_eps = 1e-5;
     c->tune = LV_TUNE_FULL;
     c->tune_last_k = 4;
     c->lora_rank = 8;
@@ -102,6 +103,9 @@ static const char *const mask_names[] = { "random", "tube", NULL };
 static const char *const tune_names[] = { "full", "last-k", "adapters", "lora", "temporal", NULL };
 static const char *const inflate_names[] = { "average", "central", NULL };
 static const char *const extend_names[] = { "interpolate", "tile", NULL };
+static const char *const act_names[] = { "gelu", "quick_gelu", NULL };
+static const char *const token_pool_names[] = { "mean", "cls", NULL };
+static const char *const text_arch_names[] = { "pre-ln", "bert", NULL };
 
 #define AT(f) offsetof(lv_config, f)
 static const field fields[] = {
@@ -115,8 +119,10 @@ static const field fields[] = {
     { "layers", F_INT, AT(layers), NULL, 1, 256 },
     { "heads", F_INT, AT(heads), NULL, 1, 256 },
     { "mlp_ratio", F_INT, AT(mlp_ratio), NULL, 1, 16 },
+    { "act", F_ENUM, AT(act), act_names, 0, 0 },
     { "attn", F_ENUM, AT(attn), attn_names, 0, 0 },
     { "frame_pool", F_ENUM, AT(frame_pool), pool_names, 0, 0 },
+    { "pool", F_ENUM, AT(pool), token_pool_names, 0, 0 },
     { "mask", F_ENUM, AT(mask_kind), mask_names, 0, 0 },
     { "mask_ratio", F_REAL, AT(mask_ratio), NULL, 0, 0.9 },
     { "vocab", F_INT, AT(vocab), NULL, 5, 1 << 24 },
@@ -124,8 +130,12 @@ static const field fields[] = {
     { "text_width", F_INT, AT(text_width), NULL, 1, 16384 },
     { "text_layers", F_INT, AT(text_layers), NULL, 1, 256 },
     { "text_heads", F_INT, AT(text_heads), NULL, 1, 256 },
+    { "text_arch", F_ENUM, AT(text_arch), text_arch_names, 0, 0 },
+    { "text_act", F_ENUM, AT(text_act), act_names, 0, 0 },
+    { "text_pool", F_ENUM, AT(text_pool), token_pool_names, 0, 0 },
     { "embed_dim", F_INT, AT(embed_dim), NULL, 1, 16384 },
     { "ln_eps", F_REAL, AT(ln_eps), NULL, 1e-12, 1e-2 },
+    { "text_ln_eps", F_REAL, AT(text_ln_eps), NULL, 1e-12, 1e-2 },
     { "tune", F_ENUM, AT(tune), tune_names, 0, 0 },
     { "tune_last_k", F_INT, AT(tune_last_k), NULL, 1, 256 },
     { "freeze_text", F_BOOL, AT(freeze_text), NULL, 0, 1 },
@@ -333,6 +343,8 @@ lv_video_geometry lv_config_geometry(const lv_config *c, int image)
     }
     const int64_t P = g.n_tokenizers == 1 ? g.tok[0].P : g.N;
     g.K = g.N > 0 ? lv_mask_kept_count(c->mask_kind, c->mask_ratio, g.N, P > 0 ? P : 1) : 0;
+    g.cls = c->pool == LV_POOL_CLS;
+    g.R = g.cls + g.K;
     return g;
 }
 
@@ -365,6 +377,9 @@ int lv_config_validate(const lv_config *c)
                                 (long long)g.tok[j].shape.kt, (long long)g.tok[j].shape.kh,
                                 (long long)g.tok[j].shape.kw, (long long)c->frames,
                                 (long long)c->image_size, (long long)c->image_size);
+    if (c->pool == LV_POOL_CLS && c->attn != LV_ATTN_JOINT)
+        return lv_set_error("config: pool=cls prepends a class token to each sample's tokens, "
+                            "which only joint attention attends over; use it with attn=joint");
     if (c->tune == LV_TUNE_TEMPORAL && c->attn != LV_ATTN_FACTORIZED)
         return lv_set_error("config: tune=temporal trains factorized attention's temporal "
                             "blocks; it needs attn=factorized");

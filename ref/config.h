@@ -18,6 +18,17 @@ typedef enum {
 
 typedef enum { LV_FRAME_POOL_MEAN = 0, LV_FRAME_POOL_ATTN } lv_frame_pool;
 
+/* The MLP activation of a tower: the erf GELU (ViT, BERT) or CLIP's QuickGELU x sigmoid(1.702 x). */
+typedef enum { LV_ACT_GELU = 0, LV_ACT_QUICK_GELU } lv_act;
+
+/* A tower's one vector per sample: the mean of its tokens, or the class token's row (video: a
+ * learned token prepended to every sample, as CLIP's image tower; text: the [CLS] position). */
+typedef enum { LV_POOL_MEAN = 0, LV_POOL_CLS } lv_pool;
+
+/* The text tower's block: pre-LN (ours, CLIP-like: x += f(LN x), a final LayerNorm) or BERT's
+ * post-LN (a LayerNorm on the embeddings, x = LN(x + f(x)) per sub-layer, no final LayerNorm). */
+typedef enum { LV_TEXT_PRE_LN = 0, LV_TEXT_BERT } lv_text_arch;
+
 typedef enum {
     LV_TUNE_FULL = 0,        /* every parameter trains */
     LV_TUNE_LAST_K,          /* the last k video blocks, tubelet, position embeddings, head */
@@ -46,12 +57,18 @@ typedef struct {
     lv_tube_spec tubes[LV_MAX_TUBES];
     /* video tower */
     int64_t width, layers, heads, mlp_ratio;
+    lv_act act;                  /* MLP activation of the video tower's blocks */
     lv_attn_kind attn;
     lv_frame_pool frame_pool;
+    lv_pool pool;                /* mean of the kept tokens, or a class token (attn=joint) */
     lv_mask_kind mask_kind;
     double mask_ratio;           /* r in [0, 0.9]: fraction of tokens dropped */
     /* text tower */
     int64_t vocab, text_len, text_width, text_layers, text_heads;
+    lv_text_arch text_arch;
+    lv_act text_act;
+    lv_pool text_pool;           /* masked mean, or the row of position 0 ([CLS]) */
+    double text_ln_eps;          /* BERT: 1e-12 */
     /* shared */
     int64_t embed_dim;           /* E */
     double ln_eps;
@@ -97,6 +114,8 @@ typedef struct {
     lv_tokenizer_geometry tok[LV_MAX_TUBES];
     int64_t N;                   /* tokens per sample before masking */
     int64_t K;                   /* tokens kept per sample after masking */
+    int64_t cls;                 /* 1 with a class token (pool=cls), else 0 */
+    int64_t R;                   /* the tower's rows per sample: the class token, then K */
 } lv_video_geometry;
 
 /* Geometry of the video tower's input: the config's videos, or (image != 0) single images

@@ -2,15 +2,18 @@
  *
  *   video (B, F, S, S, 3) --1. mask: keep K of N tubelets per sample (random or tube)
  *                         --2. tokenize: tubelet embedding of the kept tubes + space/time
- *                              position embeddings + CLIP's pre-LayerNorm     -> x[0] (B K, D)
+ *                              position embeddings [+ a class token in front of each sample]
+ *                              + CLIP's pre-LayerNorm                         -> x[0] (B R, D)
  *                         --3. attention groups: joint (one per sample), factorized (one per
  *                              time step, then one per spatial position), or frame-level
  *                         --4. L pre-LN blocks: x += attn(ln1 x); [x += tanh(g) attn_t(ln_t x)];
  *                              x += mlp(ln2 x); [adapter]; every linear with optional LoRA
  *                         --5. final LayerNorm, mean pool (frame-level: per frame, then over
- *                              frames by mean or attention), projection, L2 normalisation
- *   text (B, T) ids       --token + position embeddings, L blocks, LayerNorm, masked mean pool,
+ *                              frames by mean or attention) or the class token's row,
  *                              projection, L2 normalisation
+ *   text (B, T) ids       --token + position embeddings, L blocks, LayerNorm, masked mean pool
+ *                              or the [CLS] row, projection, L2 normalisation; BERT's variant:
+ *                              LayerNorm on the embeddings, post-LN blocks, no final LayerNorm
  *   both                  --6. symmetric InfoNCE with a learned temperature
  *
  * The forward pass comes first, then the backward mirroring it, then the micro-batch step, then
@@ -60,7 +63,9 @@ static int mask_tokens(lv_model *m, int64_t B, uint32_t step, uint32_t first_sam
 
 /* ---- 3. attention groups from the kept lists ---------------------------------------------------
  * Rows are the B K kept tokens, sample-major, each sample's in ascending token order, so the
- * tokens of one time step are contiguous rows. Joint attention: one group per sample. Spatial
+ * tokens of one time step are contiguous rows. Joint attention: one group per sample (with a
+ * class token, its row leads the sample's: R = 1 + K rows, and the row gather that puts it
+ * there is listed here too). Spatial
  * (factorized and frame-level): one group per (sample, time step), counted then prefix-summed.
  * Temporal (factorized): one group per (sample, spatial position), rows gathered by a counting
  * sort on n % P so each group lists its rows in time order. Frame-level also needs which frames
@@ -70,11 +75,21 @@ static void video_groups(lv_model *m, int64_t B)
     const lv_config *c = &m->cfg;
     const lv_video_geometry *g = &m->geo;
     const lv_index_lists *ix = &m->ix, *dev = &m->ix_dev;
-    const int64_t K = g->K, P = g->tok[0].P, Ft = g->tok[0].Ft;
+    const int64_t K = g->K, R = g->R, P = g->tok[0].P, Ft = g->tok[0].Ft;
     for (int64_t b = 0; b <= B; b++)
-        ix->joint_start[b] = b * K;
+        ix->joint_start[b] = b * R;
     m->g_video = (lv_attn_groups){ .n_groups = B, .q_start = dev->joint_start,
                                    .k_start = dev->joint_start };
+    if (g->cls) {
+        /* sample b's rows are its class token, then its K tokens: gathered from the staged
+         * table whose row 0 is the class token and row 1 + b K + k token k of sample b */
+        for (int64_t b = 0; b < B; b++) {
+            ix->cls_rows[b] = (int32_t)(b * R);
+            ix->token_rows[b * R] = 0;
+            for (int64_t k = 0; k < K; k++)
+                ix->token_rows[b * R + 1 + k] = (int32_t)(1 + b * K + k);
+        }
+    }
     if (c->attn == LV_ATTN_JOINT)
         return;
     /* spatial groups: tokens per (sample, time step), then prefix sums */
@@ -154,13 +169,16 @@ static token_span tokenizer_span(const lv_model *m, int64_t b, int64_t j, int64_
 }
 
 /* ---- 2. tokenize: per sample and tokenizer, the tubelet (or 2D patch) embedding of the kept
- * tubes, plus spatial and temporal position embeddings; then CLIP's pre-LayerNorm into x[0]. */
+ * tubes, plus spatial and temporal position embeddings; with a class token, a row gather puts it
+ * in front of each sample's tokens (CLIP's class embedding, its position folded in); then CLIP's
+ * pre-LayerNorm into x[0]. */
 static void video_tokens(lv_model *m, int64_t B)
 {
     const lv_backend *be = m->be;
     const lv_video_geometry *g = &m->geo;
     const int64_t K = g->K, D = m->cfg.width;
     const int64_t sample = g->tok[0].shape.F * g->tok[0].shape.H * g->tok[0].shape.W * 3;
+    float *embedded = g->cls ? m->staged + D : m->embedded;            /* (B K, D) */
     for (int64_t b = 0; b < B; b++)
         for (int64_t j = 0, k0 = 0; j < g->n_tokenizers; j++) {
             const token_span t = tokenizer_span(m, b, j, k0);
@@ -169,11 +187,17 @@ static void video_tokens(lv_model *m, int64_t B)
             const int64_t *local = m->ix_dev.kept_local + b * K + t.k0;
             be->tubelet_embed_forward(m->tokens + rows, m->video_in + b * sample, W(t.w),
                                       W(t.bias), local, &g->tok[j].shape, 1, n, D);
-            be->pos_embed_forward(m->embedded + rows, m->tokens + rows, W(t.pos_s), W(t.pos_t),
+            be->pos_embed_forward(embedded + rows, m->tokens + rows, W(t.pos_s), W(t.pos_t),
                                   local, 1, n, g->tok[j].P, g->tok[j].Ft, D);
         }
+    if (g->cls) {
+        /* embedded[b R] = class token; embedded[b R + 1 + k] = staged token k of sample b */
+        be->copy(m->staged, W(m->cls_token), D);
+        be->embedding_forward(m->embedded, m->ix_dev.token_rows, m->staged, B * g->R, 1 + B * K,
+                              D);
+    }
     be->layernorm_forward(m->video.x, m->ln_pre_mean, m->ln_pre_rstd, m->embedded,
-                          W(m->ln_pre_w), W(m->ln_pre_b), B * K, D, (float)m->cfg.ln_eps);
+                          W(m->ln_pre_w), W(m->ln_pre_b), B * g->R, D, m->video.eps);
 }
 
 /* ---- 4. transformer blocks -------------------------------------------------------------------- */
@@ -206,6 +230,25 @@ static void linear_forward(const lv_model *m, const lv_tower *tw, float *out, co
     }
 }
 
+/* The MLP activation of a tower: erf GELU or QuickGELU. */
+static void act_forward(const lv_model *m, const lv_tower *tw, float *out, const float *inp,
+                        int64_t n)
+{
+    if (tw->act == LV_ACT_QUICK_GELU)
+        m->be->quick_gelu_forward(out, inp, n);
+    else
+        m->be->gelu_forward(out, inp, n);
+}
+
+static void act_backward(const lv_model *m, const lv_tower *tw, float *dinp, const float *inp,
+                         const float *dout, int64_t n)
+{
+    if (tw->act == LV_ACT_QUICK_GELU)
+        m->be->quick_gelu_backward(dinp, inp, dout, n);
+    else
+        m->be->gelu_backward(dinp, inp, dout, n);
+}
+
 /* One pre-LN block over tw->rows rows: x -> out. g: the attention groups; tg: the temporal
  * groups of factorized attention (NULL skips the temporal branch, as for images). */
 static void block_forward(lv_model *m, lv_tower *tw, int64_t l, const float *x, float *out,
@@ -215,7 +258,7 @@ static void block_forward(lv_model *m, lv_tower *tw, int64_t l, const float *x, 
     const lv_block_params *b = &tw->blocks[l];
     lv_block_acts *a = &tw->acts[l];
     const int64_t R = tw->rows, D = tw->D, H = tw->H, Hd = tw->hidden;
-    const float eps = (float)m->cfg.ln_eps;
+    const float eps = tw->eps;
     float *branch = m->branch_out;                               /* (R, D) */
     /* x_mid = x + proj(attention(qkv(ln1(x)))) */
     be->layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, W(b->ln1_w), W(b->ln1_b), R, D,
@@ -243,7 +286,7 @@ static void block_forward(lv_model *m, lv_tower *tw, int64_t l, const float *x, 
     be->layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, x_t, W(b->ln2_w), W(b->ln2_b), R, D,
                           eps);
     linear_forward(m, tw, a->fc1, a->ln2, site(b, a, LV_LORA_FC1, b->fc1_w, b->fc1_b), R, D, Hd);
-    be->gelu_forward(a->gelu, a->fc1, R * Hd);
+    act_forward(m, tw, a->gelu, a->fc1, R * Hd);
     linear_forward(m, tw, branch, a->gelu, site(b, a, LV_LORA_FC2, b->fc2_w, b->fc2_b), R, Hd,
                    D);
     float *x_mlp = tw->adapters ? a->x_mlp : out;
@@ -258,28 +301,70 @@ static void block_forward(lv_model *m, lv_tower *tw, int64_t l, const float *x, 
     }
 }
 
-/* All blocks, x[l] -> x[l+1], then the final LayerNorm; x[0] holds the embedded tokens. */
+/* One post-LN block (BERT) over tw->rows rows: x -> out, the LayerNorm after each residual add.
+ * The same parameters as the pre-LN block; ln1 and ln2 sit after the attention and the MLP. */
+static void block_forward_post_ln(lv_model *m, lv_tower *tw, int64_t l, const float *x,
+                                  float *out, const lv_attn_groups *g)
+{
+    const lv_backend *be = m->be;
+    const lv_block_params *b = &tw->blocks[l];
+    lv_block_acts *a = &tw->acts[l];
+    const int64_t R = tw->rows, D = tw->D, H = tw->H, Hd = tw->hidden;
+    float *branch = m->branch_out;                               /* (R, D) */
+    /* h = ln1(x + proj(attention(qkv(x)))), the sum kept in x_mid */
+    linear_forward(m, tw, a->qkv, x, site(b, a, LV_LORA_QKV, b->qkv_w, b->qkv_b), R, D, 3 * D);
+    be->attention_forward(a->atty, a->att, a->qkv, a->qkv + D, a->qkv + 2 * D, g, 3 * D, 3 * D,
+                          H, D);
+    linear_forward(m, tw, branch, a->atty, site(b, a, LV_LORA_PROJ, b->proj_w, b->proj_b), R, D,
+                   D);
+    be->residual_forward(a->x_mid, x, branch, R * D);
+    be->layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, a->x_mid, W(b->ln1_w), W(b->ln1_b),
+                          R, D, tw->eps);
+    /* out = ln2(h + fc2(act(fc1(h)))), the sum kept in x_mlp */
+    linear_forward(m, tw, a->fc1, a->ln1, site(b, a, LV_LORA_FC1, b->fc1_w, b->fc1_b), R, D, Hd);
+    act_forward(m, tw, a->gelu, a->fc1, R * Hd);
+    linear_forward(m, tw, branch, a->gelu, site(b, a, LV_LORA_FC2, b->fc2_w, b->fc2_b), R, Hd,
+                   D);
+    be->residual_forward(a->x_mlp, a->ln1, branch, R * D);
+    be->layernorm_forward(out, a->ln2_mean, a->ln2_rstd, a->x_mlp, W(b->ln2_w), W(b->ln2_b), R,
+                          D, tw->eps);
+}
+
+/* All blocks, x[l] -> x[l+1], then the final LayerNorm (pre-LN; post-LN blocks end normalised
+ * and ln_f is x[L] itself); x[0] holds the embedded tokens. */
 static void tower_forward(lv_model *m, lv_tower *tw, const lv_attn_groups *g,
                           const lv_attn_groups *tg)
 {
     const int64_t R = tw->rows, D = tw->D;
-    for (int64_t l = 0; l < tw->L; l++)
-        block_forward(m, tw, l, tw->x + l * R * D, tw->x + (l + 1) * R * D, g, tg);
-    m->be->layernorm_forward(tw->ln_f, tw->ln_f_mean, tw->ln_f_rstd, tw->x + tw->L * R * D,
-                             W(tw->ln_f_w), W(tw->ln_f_b), R, D, (float)m->cfg.ln_eps);
+    for (int64_t l = 0; l < tw->L; l++) {
+        const float *x = tw->x + l * R * D;
+        float *out = tw->x + (l + 1) * R * D;
+        if (tw->post_ln)
+            block_forward_post_ln(m, tw, l, x, out, g);
+        else
+            block_forward(m, tw, l, x, out, g, tg);
+    }
+    if (!tw->post_ln)
+        m->be->layernorm_forward(tw->ln_f, tw->ln_f_mean, tw->ln_f_rstd, tw->x + tw->L * R * D,
+                                 W(tw->ln_f_w), W(tw->ln_f_b), R, D, tw->eps);
 }
 
 /* ---- 5. pooling and projection -------------------------------------------------------------- */
 
-/* The video tower's one vector per sample. Joint and factorized: the mean of the kept tokens.
- * Frame-level: the mean of each frame's kept tokens, then over the frames that kept any, by
- * mean or by attention of one learned query over the frame embeddings. */
+/* The video tower's one vector per sample. Joint and factorized: the mean of the kept tokens,
+ * or the class token's row (a row gather). Frame-level: the mean of each frame's kept tokens,
+ * then over the frames that kept any, by mean or by attention of one learned query over the
+ * frame embeddings. */
 static void video_pool(lv_model *m, int64_t B)
 {
     const lv_backend *be = m->be;
     const lv_config *c = &m->cfg;
     lv_tower *tw = &m->video;
     const int64_t D = tw->D, Ft = m->geo.tok[0].Ft;
+    if (m->geo.cls) {
+        be->embedding_forward(tw->pooled, m->ix_dev.cls_rows, tw->ln_f, B, B * m->geo.R, D);
+        return;
+    }
     if (c->attn != LV_ATTN_FRAME) {
         be->mean_pool_forward(tw->pooled, tw->ln_f, NULL, B, m->geo.K, D);
         return;
@@ -313,7 +398,7 @@ int lv_model_encode_video(lv_model *m, const lv_batch *batch)
     LV_REQUIRE(B >= 1 && B <= m->B);
     m->image = batch->is_image;
     m->geo = lv_config_geometry(&m->cfg, batch->is_image);
-    m->video.rows = B * m->geo.K;
+    m->video.rows = B * m->geo.R;
     if (mask_tokens(m, B, batch->step, batch->first_sample) < 0)           /* 1 */
         return -1;
     video_groups(m, B);                                                     /* 3 */
@@ -341,14 +426,21 @@ void lv_model_encode_text(lv_model *m, const lv_batch *batch)
         m->text_valid_in = m->ix_dev.text_valid;
     }
     tw->rows = B * T;
-    /* x[0] = token_embed[ids] + pos_embed[t] */
-    be->embedding_forward(tw->x, m->text_in, W(m->tok_embed), B * T, m->cfg.vocab, D);
-    be->pos_embed_forward(tw->x, tw->x, W(m->text_pos), NULL, NULL, B, T, T, 1, D);
+    /* x[0] = token_embed[ids] + pos_embed[t]; BERT: x[0] = ln_embed(that) */
+    float *embedded = tw->post_ln ? m->text_embedded : tw->x;           /* (B T, D) */
+    be->embedding_forward(embedded, m->text_in, W(m->tok_embed), B * T, m->cfg.vocab, D);
+    be->pos_embed_forward(embedded, embedded, W(m->text_pos), NULL, NULL, B, T, T, 1, D);
+    if (tw->post_ln)
+        be->layernorm_forward(tw->x, m->ln_embed_mean, m->ln_embed_rstd, embedded,
+                              W(m->ln_embed_w), W(m->ln_embed_b), B * T, D, tw->eps);
     /* one attention group per caption; padding is never attended */
     m->g_text = (lv_attn_groups){ .n_groups = B, .q_start = m->ix_dev.text_start,
                                   .k_start = m->ix_dev.text_start, .k_valid = m->text_valid_in };
     tower_forward(m, tw, &m->g_text, NULL);
-    be->mean_pool_forward(tw->pooled, tw->ln_f, m->text_valid_in, B, T, D);
+    if (m->cfg.text_pool == LV_POOL_CLS)           /* the [CLS] position's row */
+        be->embedding_forward(tw->pooled, m->ix_dev.text_cls_rows, tw->ln_f, B, B * T, D);
+    else
+        be->mean_pool_forward(tw->pooled, tw->ln_f, m->text_valid_in, B, T, D);
     tower_project(m, tw, B);
 }
 
@@ -423,7 +515,7 @@ static void block_backward(lv_model *m, lv_tower *tw, int64_t l, const float *x,
     linear_backward(m, tw, d_inner, dres, a->gelu, site(b, a, LV_LORA_FC2, b->fc2_w, b->fc2_b),
                     R, Hd, D);
     be->set(d_pre, 0.0f, R * Hd);                                       /* d fc1 (R, Hd) */
-    be->gelu_backward(d_pre, a->fc1, d_inner, R * Hd);
+    act_backward(m, tw, d_pre, a->fc1, d_inner, R * Hd);
     be->set(d_norm, 0.0f, R * D);                                       /* d ln2 (R, D) */
     linear_backward(m, tw, d_norm, d_pre, a->ln2, site(b, a, LV_LORA_FC1, b->fc1_w, b->fc1_b),
                     R, D, Hd);
@@ -461,6 +553,42 @@ static void block_backward(lv_model *m, lv_tower *tw, int64_t l, const float *x,
                            a->ln1_rstd, R, D);
 }
 
+/* Backward of block_forward_post_ln: dres holds d out on entry, d x on return. */
+static void block_backward_post_ln(lv_model *m, lv_tower *tw, int64_t l, const float *x,
+                                   float *dres, const lv_attn_groups *g)
+{
+    const lv_backend *be = m->be;
+    const lv_block_params *b = &tw->blocks[l];
+    const lv_block_acts *a = &tw->acts[l];
+    const int64_t R = tw->rows, D = tw->D, H = tw->H, Hd = tw->hidden;
+    float *d_inner = m->d_inner, *d_pre = m->d_pre, *d_norm = m->d_norm;
+    /* forward: out = ln2(x_mlp), x_mlp = h + fc2(act(fc1(h))), h = ln1 */
+    be->set(d_norm, 0.0f, R * D);                                       /* d x_mlp (R, D) */
+    be->layernorm_backward(d_norm, G(b->ln2_w), G(b->ln2_b), dres, a->x_mlp, W(b->ln2_w),
+                           a->ln2_mean, a->ln2_rstd, R, D);
+    be->set(d_inner, 0.0f, R * Hd);                                     /* d act (R, Hd) */
+    linear_backward(m, tw, d_inner, d_norm, a->gelu, site(b, a, LV_LORA_FC2, b->fc2_w, b->fc2_b),
+                    R, Hd, D);
+    be->set(d_pre, 0.0f, R * Hd);                                       /* d fc1 (R, Hd) */
+    act_backward(m, tw, d_pre, a->fc1, d_inner, R * Hd);
+    /* d h = d x_mlp (the residual) + the MLP's input gradient, accumulated onto it */
+    linear_backward(m, tw, d_norm, d_pre, a->ln1, site(b, a, LV_LORA_FC1, b->fc1_w, b->fc1_b),
+                    R, D, Hd);
+    /* forward: h = ln1(x_mid), x_mid = x + proj(attention(qkv(x))); d out is spent, so dres
+     * takes d x_mid, then the attention's input gradient on top of it (the residual) */
+    be->set(dres, 0.0f, R * D);
+    be->layernorm_backward(dres, G(b->ln1_w), G(b->ln1_b), d_norm, a->x_mid, W(b->ln1_w),
+                           a->ln1_mean, a->ln1_rstd, R, D);
+    be->set(d_inner, 0.0f, R * D);                                      /* d atty (R, D) */
+    linear_backward(m, tw, d_inner, dres, a->atty,
+                    site(b, a, LV_LORA_PROJ, b->proj_w, b->proj_b), R, D, D);
+    be->set(d_pre, 0.0f, R * 3 * D);                                    /* d qkv (R, 3D) */
+    be->attention_backward(d_pre, d_pre + D, d_pre + 2 * D, d_inner, a->atty, a->att, a->qkv,
+                           a->qkv + D, a->qkv + 2 * D, g, 3 * D, 3 * D, H, D);
+    linear_backward(m, tw, dres, d_pre, x, site(b, a, LV_LORA_QKV, b->qkv_w, b->qkv_b), R, D,
+                    3 * D);
+}
+
 /* From d emb_n (B, E) to d pooled (B, D), returned in m->d_pooled. */
 static float *tower_project_backward(lv_model *m, lv_tower *tw, const float *demb_n, int64_t B)
 {
@@ -481,11 +609,20 @@ static float *tower_backward(lv_model *m, lv_tower *tw, const float *dln_f,
 {
     const int64_t R = tw->rows, D = tw->D;
     float *dres = m->d_stream;                                          /* (R, D) */
-    m->be->set(dres, 0.0f, R * D);
-    m->be->layernorm_backward(dres, G(tw->ln_f_w), G(tw->ln_f_b), dln_f, tw->x + tw->L * R * D,
-                              W(tw->ln_f_w), tw->ln_f_mean, tw->ln_f_rstd, R, D);
-    for (int64_t l = tw->L - 1; l >= 0; l--)
-        block_backward(m, tw, l, tw->x + l * R * D, dres, g, tg);
+    if (tw->post_ln) {
+        m->be->copy(dres, dln_f, R * D);                /* ln_f is x[L]: no final LayerNorm */
+    } else {
+        m->be->set(dres, 0.0f, R * D);
+        m->be->layernorm_backward(dres, G(tw->ln_f_w), G(tw->ln_f_b), dln_f,
+                                  tw->x + tw->L * R * D, W(tw->ln_f_w), tw->ln_f_mean,
+                                  tw->ln_f_rstd, R, D);
+    }
+    for (int64_t l = tw->L - 1; l >= 0; l--) {
+        if (tw->post_ln)
+            block_backward_post_ln(m, tw, l, tw->x + l * R * D, dres, g);
+        else
+            block_backward(m, tw, l, tw->x + l * R * D, dres, g, tg);
+    }
     return dres;
 }
 
@@ -496,6 +633,10 @@ static void video_pool_backward(lv_model *m, const float *dpooled, float *dln_f,
     const lv_config *c = &m->cfg;
     const lv_tower *tw = &m->video;
     const int64_t D = tw->D, Ft = m->geo.tok[0].Ft;
+    if (m->geo.cls) {                   /* forward: pooled[b] = ln_f[b R], a row gather */
+        be->embedding_backward(dln_f, dpooled, m->ix_dev.cls_rows, B, B * m->geo.R, D);
+        return;
+    }
     if (c->attn != LV_ATTN_FRAME) {
         be->mean_pool_backward(dln_f, dpooled, NULL, B, m->geo.K, D);
         return;
@@ -518,18 +659,28 @@ static void video_pool_backward(lv_model *m, const float *dpooled, float *dln_f,
     be->segment_mean_backward(dln_f, dframe, m->ix_dev.space_start, B * Ft, D);
 }
 
-/* Pre-LayerNorm, position embeddings and tokenizers, per sample and tokenizer, from
- * dres = d x[0]. */
+/* Pre-LayerNorm, class token, position embeddings and tokenizers, per sample and tokenizer,
+ * from dres = d x[0]. */
 static void video_tokens_backward(lv_model *m, int64_t B, const float *dres)
 {
     const lv_backend *be = m->be;
     const lv_video_geometry *g = &m->geo;
     const int64_t K = g->K, D = m->cfg.width;
     const int64_t sample = g->tok[0].shape.F * g->tok[0].shape.H * g->tok[0].shape.W * 3;
-    float *dembedded = m->d_inner;                                      /* (B K, D) */
-    be->set(dembedded, 0.0f, B * K * D);
+    float *dembedded = m->d_inner;                                      /* (B R, D) */
+    be->set(dembedded, 0.0f, B * g->R * D);
     be->layernorm_backward(dembedded, G(m->ln_pre_w), G(m->ln_pre_b), dres, m->embedded,
-                           W(m->ln_pre_w), m->ln_pre_mean, m->ln_pre_rstd, B * K, D);
+                           W(m->ln_pre_w), m->ln_pre_mean, m->ln_pre_rstd, B * g->R, D);
+    if (g->cls) {
+        /* forward: embedded = staged[token_rows], staged[0] = the class token */
+        float *dstaged = m->d_pre;                                      /* (1 + B K, D) */
+        be->set(dstaged, 0.0f, (1 + B * K) * D);
+        be->embedding_backward(dstaged, dembedded, m->ix_dev.token_rows, B * g->R, 1 + B * K,
+                               D);
+        if (G(m->cls_token))
+            be->residual_forward(G(m->cls_token), G(m->cls_token), dstaged, D);
+        dembedded = dstaged + D;                                        /* (B K, D) */
+    }
     be->set(m->dtokens, 0.0f, B * K * D);
     if (m->dvideo)
         be->set(m->dvideo, 0.0f, B * sample);
@@ -558,9 +709,21 @@ static void text_backward(lv_model *m, int64_t B)
     float *dln_f = m->d_final;                                          /* (B T, D) */
     /* forward: pooled = mean of ln_f over the valid tokens */
     be->set(dln_f, 0.0f, B * T * D);
-    be->mean_pool_backward(dln_f, dpooled, m->text_valid_in, B, T, D);
+    if (m->cfg.text_pool == LV_POOL_CLS)           /* forward: pooled[b] = ln_f[b T] */
+        be->embedding_backward(dln_f, dpooled, m->ix_dev.text_cls_rows, B, B * T, D);
+    else
+        be->mean_pool_backward(dln_f, dpooled, m->text_valid_in, B, T, D);
     const float *dres = tower_backward(m, tw, dln_f, &m->g_text, NULL);
-    /* forward: x[0] = token_embed[ids] + pos_embed[t] */
+    if (tw->post_ln) {
+        /* forward: x[0] = ln_embed(embedded) */
+        float *dembedded = m->d_inner;                                  /* (B T, D) */
+        be->set(dembedded, 0.0f, B * T * D);
+        be->layernorm_backward(dembedded, G(m->ln_embed_w), G(m->ln_embed_b), dres,
+                               m->text_embedded, W(m->ln_embed_w), m->ln_embed_mean,
+                               m->ln_embed_rstd, B * T, D);
+        dres = dembedded;
+    }
+    /* forward: embedded = token_embed[ids] + pos_embed[t] */
     be->pos_embed_backward(NULL, G(m->text_pos), NULL, dres, NULL, B, T, T, 1, D);
     be->embedding_backward(G(m->tok_embed), dres, m->text_in, B * T, m->cfg.vocab, D);
 }
@@ -807,9 +970,11 @@ static void towers_from_config(lv_tower *video, lv_tower *text, const lv_config 
                          .factorized = c->attn == LV_ATTN_FACTORIZED,
                          .adapters = c->tune == LV_TUNE_ADAPTERS, .lora = c->tune == LV_TUNE_LORA,
                          .adapter_dim = c->adapter_dim, .lora_rank = c->lora_rank,
-                         .lora_scale = (float)(c->lora_alpha / (double)c->lora_rank) };
+                         .lora_scale = (float)(c->lora_alpha / (double)c->lora_rank),
+                         .act = c->act, .eps = (float)c->ln_eps };
     *text = (lv_tower){ .D = c->text_width, .H = c->text_heads, .L = c->text_layers,
-                        .hidden = c->mlp_ratio * c->text_width };
+                        .hidden = c->mlp_ratio * c->text_width, .act = c->text_act,
+                        .post_ln = c->text_arch == LV_TEXT_BERT, .eps = (float)c->text_ln_eps };
 }
 
 static int tower_alloc(lv_tower *tw)
@@ -858,6 +1023,11 @@ static void add_video_tower(table *t, lv_model *m)
                               (long long)j);
         }
     }
+    m->cls_token = -1;
+    if (c->pool == LV_POOL_CLS)              /* CLIP's class embedding (+ its position row) */
+        m->cls_token = add(t, (lv_param_spec){ .ndim = 1, .shape = { D }, .trainable = head,
+                                               .init = LV_INIT_NORMAL, .init_value = INIT_STD },
+                           "video.class_token");
     add_layernorm(t, head, D, &m->ln_pre_w, &m->ln_pre_b, "video.ln_pre");
     lv_tower *tw = &m->video;
     for (int64_t l = 0; l < c->layers; l++)
@@ -879,10 +1049,15 @@ static void add_text_tower(table *t, lv_model *m)
     const int64_t D = c->text_width;
     m->tok_embed = add(t, table_normal(tr, c->vocab, D), "text.token_embed");
     m->text_pos = add(t, table_normal(tr, c->text_len, D), "text.pos_embed");
+    m->ln_embed_w = m->ln_embed_b = m->text.ln_f_w = m->text.ln_f_b = -1;
+    const int bert = c->text_arch == LV_TEXT_BERT;
+    if (bert)                                /* BERT normalises the embeddings ... */
+        add_layernorm(t, tr, D, &m->ln_embed_w, &m->ln_embed_b, "text.ln_embed");
     const block_training bt = { .base = tr };
     for (int64_t l = 0; l < c->text_layers; l++)
         add_block(t, &m->text, l, "text", bt);
-    add_layernorm(t, tr, D, &m->text.ln_f_w, &m->text.ln_f_b, "text.ln_final");
+    if (!bert)                               /* ... and ends normalised: no final LayerNorm */
+        add_layernorm(t, tr, D, &m->text.ln_f_w, &m->text.ln_f_b, "text.ln_final");
     m->text.proj_w = add(t, matrix(tr, c->embed_dim, D), "text.proj.weight");
 }
 
@@ -944,15 +1119,16 @@ static int64_t max3(int64_t a, int64_t b, int64_t c)
     return a > b ? (a > c ? a : c) : (b > c ? b : c);
 }
 
-/* Attention-cache floats of each variant for backend be, bounded for any mask: a sample's K
- * kept tokens in groups of at most P keys (one time step), or Ft (one spatial position). */
+/* Attention-cache floats of each variant for backend be, bounded for any mask: a sample's R
+ * rows in one group (joint), or K kept tokens in groups of at most P keys (one time step), or
+ * Ft (one spatial position). */
 static void cache_bounds(const lv_config *c, const lv_backend *be, const lv_video_geometry *g,
                          int64_t B, int64_t *video_cache, int64_t *temporal_cache)
 {
     const int64_t H = c->heads, K = g->K, P = g->tok[0].P, Ft = g->tok[0].Ft;
     *temporal_cache = c->attn == LV_ATTN_FACTORIZED
                       ? lv_backend_attention_bound(be, B * K, Ft < K ? Ft : K, H) : 0;
-    *video_cache = lv_backend_attention_bound(be, B * K, c->attn == LV_ATTN_JOINT ? K
+    *video_cache = lv_backend_attention_bound(be, B * g->R, c->attn == LV_ATTN_JOINT ? g->R
                                               : (P < K ? P : K), H);
 }
 
@@ -960,6 +1136,23 @@ static void layout_block(fslab *s, const lv_tower *tw, lv_block_acts *a, float *
                          int64_t cache, int64_t temporal_cache)
 {
     const int64_t D = tw->D, Hd = tw->hidden;
+    if (tw->post_ln) {                   /* x_mid -> ln1 -> MLP -> x_mlp -> ln2 = out */
+        *a = (lv_block_acts){ 0 };
+        a->qkv = take(s, R * 3 * D);
+        a->att = take(s, cache);
+        a->atty = take(s, R * D);
+        a->x_mid = take(s, R * D);
+        a->ln1 = take(s, R * D);
+        a->ln1_mean = take(s, R);
+        a->ln1_rstd = take(s, R);
+        a->fc1 = take(s, R * Hd);
+        a->gelu = take(s, R * Hd);
+        a->x_mlp = take(s, R * D);
+        a->ln2 = out;
+        a->ln2_mean = take(s, R);
+        a->ln2_rstd = take(s, R);
+        return;
+    }
     a->ln1 = take(s, R * D);
     a->ln1_mean = take(s, R);
     a->ln1_rstd = take(s, R);
@@ -1003,9 +1196,14 @@ static void layout_tower(fslab *s, lv_tower *tw, int64_t R, int64_t B, int64_t E
         layout_block(s, tw, a, tw->x ? tw->x + (l + 1) * R * tw->D : NULL, R, cache,
                      temporal_cache);
     }
-    tw->ln_f = take(s, R * tw->D);
-    tw->ln_f_mean = take(s, R);
-    tw->ln_f_rstd = take(s, R);
+    if (tw->post_ln) {
+        tw->ln_f = tw->x ? tw->x + tw->L * R * tw->D : NULL;
+        tw->ln_f_mean = tw->ln_f_rstd = NULL;
+    } else {
+        tw->ln_f = take(s, R * tw->D);
+        tw->ln_f_mean = take(s, R);
+        tw->ln_f_rstd = take(s, R);
+    }
     tw->pooled = take(s, B * tw->D);
     tw->emb = take(s, B * E);
     tw->emb_n = take(s, B * E);
@@ -1017,7 +1215,7 @@ static int64_t layout(lv_model *m, float *base, int64_t B, int want_pixel_grad)
     const lv_config *c = &m->cfg;
     const lv_video_geometry g = lv_config_geometry(c, 0);
     const int64_t E = c->embed_dim, F = c->frames, T = c->text_len, D = c->width;
-    const int64_t Rv = B * g.K, Rt = B * T, S = c->image_size;
+    const int64_t Rv = B * g.R, Rt = B * T, S = c->image_size;
     int64_t cache, tcache;
     cache_bounds(c, m->be, &g, B, &cache, &tcache);
     fslab s = { base, 0 };
@@ -1025,12 +1223,17 @@ static int64_t layout(lv_model *m, float *base, int64_t B, int want_pixel_grad)
     layout_tower(&s, &m->text, Rt, B, E, lv_backend_attention_bound(m->be, Rt, T, c->text_heads),
                  0);
     m->pixels = m->be->host_memory ? NULL : take(&s, B * F * S * S * 3);
-    m->tokens = take(&s, Rv * D);
+    m->tokens = take(&s, B * g.K * D);
+    m->staged = g.cls ? take(&s, (1 + B * g.K) * D) : NULL;
     m->embedded = take(&s, Rv * D);
     m->ln_pre_mean = take(&s, Rv);
     m->ln_pre_rstd = take(&s, Rv);
     const int frame_level = c->attn == LV_ATTN_FRAME;
     m->frame_emb = frame_level ? take(&s, B * F * D) : NULL;
+    const int bert = c->text_arch == LV_TEXT_BERT;
+    m->text_embedded = bert ? take(&s, Rt * c->text_width) : NULL;
+    m->ln_embed_mean = bert ? take(&s, Rt) : NULL;
+    m->ln_embed_rstd = bert ? take(&s, Rt) : NULL;
     const int attn_pool = frame_level && c->frame_pool == LV_FRAME_POOL_ATTN;
     m->pool_q = attn_pool ? take(&s, B * D) : NULL;
     m->pool_kv = attn_pool ? take(&s, B * F * 2 * D) : NULL;
@@ -1054,7 +1257,7 @@ static int64_t layout(lv_model *m, float *base, int64_t B, int want_pixel_grad)
     m->d_pooled = take(&s, wide);
     m->d_final = take(&s, wide);
     m->d_lora = take(&s, wide);
-    m->dtokens = take(&s, Rv * D);
+    m->dtokens = take(&s, B * g.K * D);
     m->dvideo = want_pixel_grad ? take(&s, B * F * S * S * 3) : NULL;
     return s.used;
 }
@@ -1079,8 +1282,11 @@ static int64_t layout_indices(const lv_model *m, lv_index_lists *ix, char *base,
     ix->pool_k_start = take_bytes(&s, (B + 1) * (int64_t)sizeof(int64_t));
     ix->frame_valid = take_bytes(&s, B * Ft);
     ix->zeros_ids = take_bytes(&s, B * (int64_t)sizeof(int32_t));
+    ix->token_rows = g.cls ? take_bytes(&s, B * g.R * (int64_t)sizeof(int32_t)) : NULL;
+    ix->cls_rows = g.cls ? take_bytes(&s, B * (int64_t)sizeof(int32_t)) : NULL;
     *video_bytes = s.used;
     ix->text_start = take_bytes(&s, (B + 1) * (int64_t)sizeof(int64_t));
+    ix->text_cls_rows = take_bytes(&s, B * (int64_t)sizeof(int32_t));
     const int upload_text = !m->be->host_memory;
     ix->text = upload_text ? take_bytes(&s, B * T * (int64_t)sizeof(int32_t)) : NULL;
     ix->text_valid = upload_text ? take_bytes(&s, B * T) : NULL;
@@ -1114,6 +1320,8 @@ int lv_model_alloc_acts(lv_model *m, int64_t B, int want_pixel_grad)
     /* the constant lists: one text group per caption (zeros_ids are zero from the allocation) */
     for (int64_t b = 0; b <= B; b++)
         m->ix.text_start[b] = b * m->cfg.text_len;
+    for (int64_t b = 0; b < B; b++)
+        m->ix.text_cls_rows[b] = (int32_t)(b * m->cfg.text_len);
     if (!be->host_memory)
         be->upload(m->index_dev, m->index_host, (size_t)m->index_bytes);
     m->index_bytes = video_bytes;     /* what each video encode uploads again */
@@ -1159,19 +1367,19 @@ double lv_model_step_flops(const lv_config *c, int64_t B)
     lv_tower video, text;
     towers_from_config(&video, &text, c);
     const lv_video_geometry g = lv_config_geometry(c, 0);
-    const double K = (double)g.K, Rv = (double)B * K, T = (double)c->text_len;
+    const double K = (double)g.K, Rv = (double)B * (double)g.R, T = (double)c->text_len;
     const double P = (double)g.tok[0].P, Ft = (double)g.tok[0].Ft;
     double voxel = 0.0;           /* average over the tokenizers, weighted by their tokens */
     for (int64_t i = 0; i < g.n_tokenizers; i++)
         voxel += (double)g.tok[i].voxel * (double)g.tok[i].N / (double)g.N;
     /* attention pairs per sample: joint K^2; factorized K min(P, K) + K min(Ft, K); frame K P */
-    double qk = K * K;
+    double qk = (double)g.R * (double)g.R;
     if (c->attn == LV_ATTN_FACTORIZED)
         qk = K * fmin(P, K) + K * fmin(Ft, K);
     else if (c->attn == LV_ATTN_FRAME)
         qk = K * fmin(P, K);
     const double E = (double)c->embed_dim;
-    double fwd = 2.0 * Rv * voxel * (double)c->width                    /* tubelet embedding */
+    double fwd = 2.0 * (double)B * K * voxel * (double)c->width         /* tubelet embedding */
                  + tower_flops(&video, Rv, (double)B * qk)
                  + tower_flops(&text, (double)B * T, (double)B * T * T)
                  + 2.0 * (double)B * E * (double)(c->width + c->text_width)   /* projections */

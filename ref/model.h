@@ -24,12 +24,13 @@ typedef struct {
 typedef struct {
     float *ln1, *ln1_mean, *ln1_rstd;     /* (R, D) (R) (R) */
     float *qkv, *att, *atty;              /* (R, 3D) (cache) (R, D) */
-    float *x_mid;                         /* (R, D) x + attention */
+    float *x_mid;                         /* (R, D) x + attention (post-LN: before ln1) */
     float *t_ln, *t_mean, *t_rstd, *t_qkv, *t_att, *t_atty, *t_out;   /* factorized */
     float *x_t;                           /* (R, D) x_mid + tanh(g) temporal (= x_mid if none) */
-    float *ln2, *ln2_mean, *ln2_rstd;     /* (R, D) (R) (R) */
+    float *ln2, *ln2_mean, *ln2_rstd;     /* (R, D) (R) (R); post-LN: ln2 is the block output */
     float *fc1, *gelu;                    /* (R, 4D) pre- and post-GELU */
-    float *x_mlp;                         /* (R, D) x_t + MLP (= out without adapters) */
+    float *x_mlp;                         /* (R, D) x_t + MLP (= out without adapters);
+                                           * post-LN: ln1 + MLP, before ln2 */
     float *ad_down, *ad_gelu;             /* (R, A) adapters */
     float *lora_u[LV_LORA_COUNT];         /* (R, r) scale * A x, LoRA */
 } lv_block_acts;
@@ -37,6 +38,9 @@ typedef struct {
 /* One transformer stack (video or text) and its saved activations. */
 typedef struct {
     int64_t D, H, L, hidden, rows;        /* width, heads, layers, MLP width, token rows */
+    lv_act act;                           /* the blocks' MLP activation */
+    int post_ln;                          /* BERT's post-LN blocks, no final LayerNorm */
+    float eps;                            /* every LayerNorm's epsilon */
     lv_block_params *blocks;              /* (L) */
     int64_t ln_f_w, ln_f_b, proj_w;
     int factorized, adapters, lora;
@@ -45,7 +49,7 @@ typedef struct {
     /* activations */
     float *x;                             /* (L+1, R, D) residual stream at each block input */
     lv_block_acts *acts;                  /* (L) */
-    float *ln_f, *ln_f_mean, *ln_f_rstd;  /* (R, D) (R) (R) */
+    float *ln_f, *ln_f_mean, *ln_f_rstd;  /* (R, D) (R) (R); post-LN: ln_f is x[L], no stats */
     float *pooled, *emb, *emb_n, *emb_norm;   /* (B, D) (B, E) (B, E) (B) */
 } lv_tower;
 
@@ -75,6 +79,10 @@ typedef struct {
     int64_t *pool_k_start;      /* (B+1) ... attends to its Ft frames */
     uint8_t *frame_valid;       /* (B, Ft) frame-level: 1 where the frame kept a token */
     int32_t *zeros_ids;         /* (B) all 0: broadcasts the pooling query */
+    int32_t *token_rows;        /* (B R) pool=cls: the row of the staged table (class token,
+                                 * then the B K tokens) that each tower row takes */
+    int32_t *cls_rows;          /* (B) pool=cls: each sample's class-token row, b R */
+    int32_t *text_cls_rows;     /* (B) text_pool=cls: each caption's first row, b T */
     int32_t *text;              /* (B, T) the batch's token ids (uploaded copy; NULL when the
                                  * backend's memory is the host's) */
     uint8_t *text_valid;        /* (B, T) likewise */
@@ -93,17 +101,26 @@ typedef struct {
     int64_t tok_w[LV_MAX_TUBES], tok_b[LV_MAX_TUBES], pos_s[LV_MAX_TUBES], pos_t[LV_MAX_TUBES];
     int64_t patch_w, patch_b, pos_spatial, pos_temporal;
     int64_t ln_pre_w, ln_pre_b;
+    int64_t cls_token;          /* pool=cls: the class token (D), CLIP's class embedding plus
+                                 * its position embedding; -1 without */
+    int64_t ln_embed_w, ln_embed_b;              /* text_arch=bert: the embeddings' LayerNorm */
     int64_t pool_query, pool_kv_w, pool_kv_b;
     int64_t tok_embed, text_pos, logit_scale;
     lv_tower video, text;
     int64_t B;                  /* batch size the activations are sized for */
 
-    /* ---- activations outside the towers (backend memory); Rv = B K video rows ---- */
+    /* ---- activations outside the towers (backend memory); Rv = B R video rows, R = K kept
+     * tokens per sample, or 1 + K with a class token ---- */
     float *pixels;              /* (B, F, S, S, 3) the uploaded batch; NULL on host memory */
-    float *tokens;              /* (Rv, D) tokenizer output before position embeddings */
-    float *embedded;            /* (Rv, D) tokens + position embeddings, before ln_pre */
+    float *tokens;              /* (B K, D) tokenizer output before position embeddings */
+    float *staged;              /* pool=cls: (1 + B K, D) the class token, then the tokens with
+                                 * their position embeddings; NULL without */
+    float *embedded;            /* (Rv, D) tokens + position embeddings (and class tokens),
+                                 * before ln_pre */
     float *ln_pre_mean, *ln_pre_rstd;            /* (Rv) (Rv) */
     float *frame_emb;           /* (B Ft, D) frame-level: per-frame means */
+    float *text_embedded;       /* text_arch=bert: (B T, D) token + position embeddings */
+    float *ln_embed_mean, *ln_embed_rstd;        /* (B T) (B T) */
     float *pool_q, *pool_kv, *pool_att;          /* (B, D) (B Ft, 2D) (cache) attn pooling */
     float *logits, *loss;       /* (B, B) (1) */
     float *dloss;               /* (1) = 1: d loss / d loss, where the backward starts */
@@ -122,7 +139,7 @@ typedef struct {
     float *d_pooled;            /* backward: (B, D) d of the pooled tower output */
     float *d_final;             /* backward: (rows, D) d of the final LayerNorm's output */
     float *d_lora;              /* backward: (rows, r) d of LoRA's u = scale A x */
-    float *dtokens;             /* (Rv, D) */
+    float *dtokens;             /* (B K, D) */
     float *dvideo;              /* (B, F, S, S, 3) or NULL when pixels need no gradient */
 
     /* ---- the per-batch index lists: host copy (built here) and backend copy (kernels) ---- */

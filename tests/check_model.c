@@ -384,9 +384,15 @@ START_TEST(test_config_text_and_errors)
         { "attn=sideways", "one of joint" },
         { "colour=blue", "unknown config key" },
         { "tubes=1.2.3", "kt.kh.kw" },
+        { "pool=cls", "attn=joint" },                     /* after attn=factorized, below */
+        { "act=relu", "one of gelu, quick_gelu" },
+        { "text_arch=post-ln", "one of pre-ln, bert" },
+        { "text_pool=max", "one of mean, cls" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ck_assert_int_eq(lv_config_preset(&d, "tiny"), 0);
+        if (!strcmp(bad[i].set, "pool=cls"))
+            ck_assert_int_eq(lv_config_set(&d, "attn=factorized"), 0);
         const int rc = lv_config_set(&d, bad[i].set) < 0 ? -1 : lv_config_validate(&d);
         ck_assert_msg(rc < 0 && strstr(lv_error(), bad[i].expect), "%s -> '%s'", bad[i].set,
                       lv_error());

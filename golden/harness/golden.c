@@ -1304,7 +1304,8 @@ typedef struct {
 static int model_outputs_put(lv_golden_set *out, const lv_model *m, int64_t B, int64_t steps,
                              model_outputs *o)
 {
-    const int64_t K = m->geo.K, D = m->cfg.width, E = m->cfg.embed_dim, L = m->cfg.layers;
+    const int64_t K = m->geo.K, R = m->geo.R, D = m->cfg.width, E = m->cfg.embed_dim;
+    const int64_t L = m->cfg.layers;
     o->block = calloc((size_t)L, sizeof *o->block);
     o->grad = calloc((size_t)m->params.count, sizeof *o->grad);
     o->after = calloc((size_t)m->params.count, sizeof *o->after);
@@ -1313,12 +1314,12 @@ static int model_outputs_put(lv_golden_set *out, const lv_model *m, int64_t B, i
         return lv_set_error("out of memory listing a golden model's outputs");
     o->kept = put_i64(out, "input.kept", DIMS(B, K));
     o->tokens = put(out, "act.tokens", DIMS(B * K, D));
-    o->embedded = put(out, "act.embedded", DIMS(B * K, D));
-    o->ln_pre = put(out, "act.ln_pre", DIMS(B * K, D));
+    o->embedded = put(out, "act.embedded", DIMS(B * R, D));      /* with the class tokens */
+    o->ln_pre = put(out, "act.ln_pre", DIMS(B * R, D));
     for (int64_t l = 0; l < L; l++) {
         char name[32];
         snprintf(name, sizeof name, "act.block.%lld", (long long)l);
-        o->block[l] = put(out, name, DIMS(B * K, D));
+        o->block[l] = put(out, name, DIMS(B * R, D));
     }
     o->video_emb = put(out, "act.video_emb", DIMS(B, E));
     o->text_emb = put(out, "act.text_emb", DIMS(B, E));
@@ -1350,9 +1351,9 @@ static void fetch(const lv_model *m, float *dst, const float *src, int64_t n)
 /* The forward of step 0: kept tokens, activations, embeddings, logits, loss. */
 static void model_record_forward(const lv_model *m, int64_t B, const model_outputs *o)
 {
-    const int64_t R = B * m->geo.K, D = m->cfg.width, E = m->cfg.embed_dim;
-    memcpy(o->kept, m->ix.kept, (size_t)R * sizeof(int64_t));      /* host: the mask's lists */
-    fetch(m, o->tokens, m->tokens, R * D);
+    const int64_t BK = B * m->geo.K, R = B * m->geo.R, D = m->cfg.width, E = m->cfg.embed_dim;
+    memcpy(o->kept, m->ix.kept, (size_t)BK * sizeof(int64_t));     /* host: the mask's lists */
+    fetch(m, o->tokens, m->tokens, BK * D);
     fetch(m, o->embedded, m->embedded, R * D);
     fetch(m, o->ln_pre, m->video.x, R * D);
     for (int64_t l = 0; l < m->cfg.layers; l++)
@@ -1521,6 +1522,9 @@ static const golden_case cases[] = {
     { "lora", "model", make_model, { 1 }, "tune=lora lora_alpha=8" },
     { "last_k", "model", make_model, { 0 }, "tune=last-k freeze_text=1 mask_ratio=0.75" },
     { "temporal", "model", make_model, { 1 }, "attn=factorized tune=temporal" },
+    { "clip_vision", "model", make_model, { 0 }, "act=quick_gelu pool=cls mask_ratio=0.5" },
+    { "bert_text", "model", make_model, { 1 },
+      "text_arch=bert text_pool=cls text_ln_eps=1e-12" },
 };
 
 static const struct {

@@ -79,6 +79,10 @@ static const lv_gradcheck_variant variants[] = {
     { "last-k", "tune=last-k freeze_text=1", 0 },
     { "temporal", "attn=factorized tune=temporal", 0 },
     { "image", "attn=factorized", 1 },
+    { "clip-vision", "act=quick_gelu pool=cls mask_ratio=0.5", 0 },
+    { "clip-image", "act=quick_gelu pool=cls", 1 },
+    { "bert-cls", "text_arch=bert text_pool=cls text_ln_eps=1e-12", 0 },
+    { "bert-mean", "text_arch=bert text_act=quick_gelu", 0 },
 };
 
 const lv_gradcheck_variant *lv_gradcheck_variants(int *count)

@@ -3,7 +3,7 @@ port (tests/port/torch_port.py) in its own process, applied by `torch_port.py --
 
 A mutant patches the functions the port looks up at call time: tests/torch/model.py's (M.gelu,
 M.layer_norm, M.attention, M.block, M.video_tower, M.text_tower, M.info_nce, M.linear,
-M.Tokenizer.embed, ...), tests/torch/kernels.py's Kn.quick_gelu, the port's kernel table
+M.Tokenizer.embed, ...), M.quick_gelu (which kernels.py's calls), the port's kernel table
 (port.KERNELS) and the port's own AdamW pieces (port.adamw_entry, port.clip_gradients,
 port.decays, ...). Where one line of a larger model.py
 function is wrong, the function is replaced by the copy below with one knob turned; every copy
@@ -93,9 +93,10 @@ def _adapter(p, prefix, x):
     return x + F.linear(M.gelu(a), p[prefix + ".adapter.up.weight"], p[prefix + ".adapter.up.bias"])
 
 
-def block(p, prefix, x, allowed, heads, cfg, temporal_allowed=None, lora=False, *, gate="tanh",
-          adapter="after_mlp", mlp_gelu=True, temporal_ln="own"):
-    eps = cfg["ln_eps"]
+def block(p, prefix, x, allowed, heads, cfg, temporal_allowed=None, lora=False, act=None,
+          eps=None, *, gate="tanh", adapter="after_mlp", mlp_gelu=True, temporal_ln="own"):
+    eps = cfg["ln_eps"] if eps is None else eps
+    act = act or M.gelu
     has_adapter = (prefix + ".adapter.down.weight") in p
     x = x + M.attention(p, prefix + ".attn", M.layer_norm(p, prefix + ".ln1", x, eps), allowed,
                         heads, cfg, lora)
@@ -108,7 +109,7 @@ def block(p, prefix, x, allowed, heads, cfg, temporal_allowed=None, lora=False, 
         g = p[prefix + ".temporal.gate"].reshape(())
         x = x + (torch.tanh(g) if gate == "tanh" else g) * t
     h = M.linear(p, prefix + ".mlp.fc1", M.layer_norm(p, prefix + ".ln2", x, eps), cfg, lora)
-    x = x + M.linear(p, prefix + ".mlp.fc2", M.gelu(h) if mlp_gelu else h, cfg, lora)
+    x = x + M.linear(p, prefix + ".mlp.fc2", act(h) if mlp_gelu else h, cfg, lora)
     if has_adapter and adapter == "after_mlp":
         x = _adapter(p, prefix, x)
     return x
@@ -131,7 +132,7 @@ def tokenizer_embed(self, p, video, *, temporal_index="tubelet"):
 
 
 def video_tower(p, cfg, video, kept, *, pos_index="kept", pool_count="kept",
-                frame_attn_skip_empty=True, final_ln=True, ln_pre=True):
+                frame_attn_skip_empty=True, final_ln=True, ln_pre=True, cls_pool="row"):
     acts = {}
     toks = M.tokenizers(cfg)
     B, K = kept.shape
@@ -145,6 +146,10 @@ def video_tower(p, cfg, video, kept, *, pos_index="kept", pool_count="kept",
         x = x + pos[kept]
     else:                                  # masked first, then positions of rank 0..K-1
         x = x + pos[torch.arange(K)][None]
+    cls = cfg["pool"] == "cls"
+    if cls:
+        c = p["video.class_token"].reshape(1, 1, -1).expand(B, 1, x.shape[-1])
+        x = torch.cat([c, x], dim=1)
     acts["act.embedded"] = x
     if ln_pre:
         x = M.layer_norm(p, "video.ln_pre", x, cfg["ln_eps"])
@@ -159,8 +164,10 @@ def video_tower(p, cfg, video, kept, *, pos_index="kept", pool_count="kept",
         allowed = same(time)
         temporal_allowed = same(space) if attn == "factorized" else None
     lora = cfg["tune"] == "lora"
+    act = M.activation(cfg["act"])
     for l in range(cfg["layers"]):
-        x = M.block(p, f"video.blocks.{l}", x, allowed, cfg["heads"], cfg, temporal_allowed, lora)
+        x = M.block(p, f"video.blocks.{l}", x, allowed, cfg["heads"], cfg, temporal_allowed, lora,
+                    act)
         acts[f"act.block.{l}"] = x
     if final_ln:
         x = M.layer_norm(p, "video.ln_final", x, cfg["ln_eps"])
@@ -184,6 +191,10 @@ def video_tower(p, cfg, video, kept, *, pos_index="kept", pool_count="kept",
             if frame_attn_skip_empty:
                 scores = scores.masked_fill(~present[:, None, None, :], float("-inf"))
             pooled = (torch.softmax(scores, -1) @ v).transpose(1, 2).reshape(B, D)
+    elif cls and cls_pool == "row":
+        pooled = x[:, 0]
+    elif cls:                              # the class token kept, but the rows mean-pooled
+        pooled = x.mean(1)
     elif pool_count == "kept":
         pooled = x.mean(1)
     else:                                  # divided by every token N, not the K kept
@@ -193,13 +204,30 @@ def video_tower(p, cfg, video, kept, *, pos_index="kept", pool_count="kept",
     return emb, acts
 
 
-def text_tower(p, cfg, text, valid, *, pool="valid", key_mask=True):
+def text_tower(p, cfg, text, valid, *, pool="valid", key_mask=True, bert_layers="post",
+               embed_ln=True, cls_row=0):
     B, T = text.shape
     x = p["text.token_embed"][text] + p["text.pos_embed"][:T][None]
     allowed = valid[:, None, :].expand(B, T, T) if key_mask else None
-    for l in range(cfg["text_layers"]):
-        x = M.block(p, f"text.blocks.{l}", x, allowed, cfg["text_heads"], cfg)
-    x = M.layer_norm(p, "text.ln_final", x, cfg["ln_eps"])
+    act, eps = M.activation(cfg["text_act"]), cfg["text_ln_eps"]
+    if cfg["text_arch"] == "bert":
+        if embed_ln:
+            x = M.layer_norm(p, "text.ln_embed", x, eps)
+        for l in range(cfg["text_layers"]):
+            if bert_layers == "post":
+                x = M.bert_layer(p, f"text.blocks.{l}", x, allowed, cfg["text_heads"], cfg, act,
+                                 eps)
+            else:                          # BERT's weights run as pre-LN blocks
+                x = M.block(p, f"text.blocks.{l}", x, allowed, cfg["text_heads"], cfg, act=act,
+                            eps=eps)
+    else:
+        for l in range(cfg["text_layers"]):
+            x = M.block(p, f"text.blocks.{l}", x, allowed, cfg["text_heads"], cfg, act=act,
+                        eps=eps)
+        x = M.layer_norm(p, "text.ln_final", x, eps)
+    if cfg["text_pool"] == "cls":          # cls_row: which row is taken for [CLS]
+        pooled = x[:, cls_row] if cls_row >= 0 else x[torch.arange(B), valid.sum(1) - 1]
+        return M.l2_normalise(F.linear(pooled, p["text.proj.weight"], p.get("text.proj.bias")))
     w = valid.to(x.dtype) if pool == "valid" else torch.ones_like(valid, dtype=x.dtype)
     pooled = (w[..., None] * x).sum(1) / w.sum(1, keepdim=True).clamp_min(1)
     return M.l2_normalise(F.linear(pooled, p["text.proj.weight"], p.get("text.proj.bias")))
@@ -314,13 +342,13 @@ def _(port):
 @mutant("quick_gelu_as_gelu", "CLIP's QuickGELU x sigmoid(1.702 x) replaced by the erf GELU "
         "(up to 0.02 apart, near x = +-2.3)", "kernels/quick_gelu_wide")
 def _(port):
-    Kn.quick_gelu = F.gelu
+    M.quick_gelu = F.gelu
 
 
 @mutant("quick_gelu_no_k", "QuickGELU without its constant: x sigmoid(x) (SiLU) instead of "
         "x sigmoid(1.702 x)", "kernels/quick_gelu_*")
 def _(port):
-    Kn.quick_gelu = F.silu
+    M.quick_gelu = F.silu
 
 
 class _QuickGeluGradNoK(torch.autograd.Function):
@@ -341,7 +369,7 @@ class _QuickGeluGradNoK(torch.autograd.Function):
         "s + x s (1 - s) instead of s + 1.702 x s (1 - s) (forward right)",
         "kernels/quick_gelu_* grad.inp")
 def _(port):
-    Kn.quick_gelu = _QuickGeluGradNoK.apply
+    M.quick_gelu = _QuickGeluGradNoK.apply
 
 
 @mutant("ln_eps_1e-6", "LayerNorm eps fixed at 1e-6 instead of the config's (1e-5)",
@@ -484,6 +512,30 @@ def _(port):
         "models/* act.text_emb")
 def _(port):
     M.text_tower = kw(text_tower, key_mask=False)
+
+
+@mutant("cls_mean_pooled", "the class token prepended but the video tower mean-pooled over "
+        "all its rows instead of taking the class row", "models/clip_vision act.video_emb")
+def _(port):
+    M.video_tower = kw(video_tower, cls_pool="mean")
+
+
+@mutant("bert_pre_ln", "BERT's layers run as pre-LN blocks (x += f(LN x)) instead of post-LN "
+        "(x = LN(x + f(x)))", "models/bert_text act.text_emb")
+def _(port):
+    M.text_tower = kw(text_tower, bert_layers="pre")
+
+
+@mutant("bert_no_embed_ln", "BERT without the LayerNorm on its embeddings",
+        "models/bert_text act.text_emb")
+def _(port):
+    M.text_tower = kw(text_tower, embed_ln=False)
+
+
+@mutant("bert_cls_last", "text [CLS] pooling from the last valid token (CLIP's end-of-text "
+        "habit) instead of position 0", "models/bert_text act.text_emb")
+def _(port):
+    M.text_tower = kw(text_tower, cls_row=-1)
 
 
 @mutant("no_l2_normalise", "embeddings not L2-normalised before the logits",

@@ -20,7 +20,10 @@ import torch.nn.functional as F
 _INT_KEYS = ("frames", "image_size", "tubelet_t", "patch", "width", "layers", "heads",
              "mlp_ratio", "vocab", "text_len", "text_width", "text_layers", "text_heads",
              "embed_dim", "tune_last_k", "freeze_text", "adapter_dim", "lora_rank", "seed")
-_REAL_KEYS = ("mask_ratio", "ln_eps", "lora_alpha")
+_REAL_KEYS = ("mask_ratio", "ln_eps", "text_ln_eps", "lora_alpha")
+# keys added after the first golden files: a config text without them means these
+_DEFAULTS = {"act": "gelu", "pool": "mean", "text_arch": "pre-ln", "text_act": "gelu",
+             "text_pool": "mean"}
 
 
 def parse_config(text):
@@ -38,6 +41,9 @@ def parse_config(text):
             cfg[key] = float(value)
         else:
             cfg[key] = value
+    for key, value in _DEFAULTS.items():
+        cfg.setdefault(key, value)
+    cfg.setdefault("text_ln_eps", cfg.get("ln_eps", 1e-5))
     cfg["tube_specs"] = _parse_tubes(cfg.get("tubes", "none"))
     return cfg
 
@@ -118,6 +124,16 @@ def gelu(x):
     return F.gelu(x)   # the exact erf form, x/2 (1 + erf(x/sqrt 2)) (SPEC 2.4)
 
 
+def quick_gelu(x):
+    # OpenAI CLIP's activation (torch's sigmoid saturates to 0 and 1 without overflow)
+    return x * torch.sigmoid(1.702 * x)
+
+
+def activation(name):
+    """The MLP activation a config names (act=, text_act=)."""
+    return {"gelu": gelu, "quick_gelu": quick_gelu}[name]
+
+
 def layer_norm(p, prefix, x, eps):
     return F.layer_norm(x, (x.shape[-1],), p[prefix + ".weight"], p[prefix + ".bias"], eps)
 
@@ -147,10 +163,11 @@ def attention(p, prefix, x, allowed, heads, cfg, lora=False):
     return linear(p, prefix + ".proj", y, cfg, lora)
 
 
-def block(p, prefix, x, allowed, heads, cfg, temporal_allowed=None, lora=False):
+def block(p, prefix, x, allowed, heads, cfg, temporal_allowed=None, lora=False, act=gelu,
+          eps=None):
     """Pre-LN block (SPEC 2.4): x += MHSA(LN x); [factorized: x += tanh(a) temporal(LN_t x)];
-    x += MLP(LN x); [adapters: x += up(gelu(down x))]."""
-    eps = cfg["ln_eps"]
+    x += MLP(LN x) with the tower's activation; [adapters: x += up(gelu(down x))]."""
+    eps = cfg["ln_eps"] if eps is None else eps
     x = x + attention(p, prefix + ".attn", layer_norm(p, prefix + ".ln1", x, eps), allowed,
                       heads, cfg, lora)
     if temporal_allowed is not None:
@@ -160,11 +177,21 @@ def block(p, prefix, x, allowed, heads, cfg, temporal_allowed=None, lora=False):
                       temporal_allowed, heads, cfg)
         x = x + torch.tanh(p[prefix + ".temporal.gate"]).reshape(()) * t
     h = linear(p, prefix + ".mlp.fc1", layer_norm(p, prefix + ".ln2", x, eps), cfg, lora)
-    x = x + linear(p, prefix + ".mlp.fc2", gelu(h), cfg, lora)
+    x = x + linear(p, prefix + ".mlp.fc2", act(h), cfg, lora)
     if (prefix + ".adapter.down.weight") in p:
         a = F.linear(x, p[prefix + ".adapter.down.weight"], p[prefix + ".adapter.down.bias"])
         x = x + F.linear(gelu(a), p[prefix + ".adapter.up.weight"], p[prefix + ".adapter.up.bias"])
     return x
+
+
+def bert_layer(p, prefix, x, allowed, heads, cfg, act, eps):
+    """BERT's post-LN layer: h = LN1(x + MHSA(x)); out = LN2(h + MLP(h)) (the parameter names
+    of the pre-LN block: ln1 after attention, ln2 after the MLP)."""
+    h = layer_norm(p, prefix + ".ln1", x + attention(p, prefix + ".attn", x, allowed, heads, cfg),
+                   eps)
+    m = linear(p, prefix + ".mlp.fc2", act(linear(p, prefix + ".mlp.fc1", h, cfg, False)), cfg,
+               False)
+    return layer_norm(p, prefix + ".ln2", h + m, eps)
 
 
 def l2_normalise(x):
@@ -187,6 +214,11 @@ def video_tower(p, cfg, video, kept):
     x = torch.gather(tokens, 1, idx)
     acts["act.tokens"] = x
     x = x + pos[kept]
+    cls = cfg["pool"] == "cls"
+    if cls:
+        # CLIP's class token (its position embedding folded in) before each sample's tokens
+        c = p["video.class_token"].reshape(1, 1, -1).expand(B, 1, x.shape[-1])
+        x = torch.cat([c, x], dim=1)
     acts["act.embedded"] = x
     # docs: CLIP's pre-LayerNorm on the embedded tokens
     x = layer_norm(p, "video.ln_pre", x, cfg["ln_eps"])
@@ -202,8 +234,10 @@ def video_tower(p, cfg, video, kept):
         allowed = same(time)      # factorized: spatial attention per time step; frame: per frame
         temporal_allowed = same(space) if attn == "factorized" else None
     lora = cfg["tune"] == "lora"
+    act = activation(cfg["act"])
     for l in range(cfg["layers"]):
-        x = block(p, f"video.blocks.{l}", x, allowed, cfg["heads"], cfg, temporal_allowed, lora)
+        x = block(p, f"video.blocks.{l}", x, allowed, cfg["heads"], cfg, temporal_allowed, lora,
+                  act)
         acts[f"act.block.{l}"] = x
     x = layer_norm(p, "video.ln_final", x, cfg["ln_eps"])
 
@@ -235,6 +269,8 @@ def video_tower(p, cfg, video, kept):
             scores = (q @ k.transpose(-1, -2)) / math.sqrt(hs)        # (B, H, 1, F)
             scores = scores.masked_fill(~present[:, None, None, :], float("-inf"))
             pooled = (torch.softmax(scores, -1) @ v).transpose(1, 2).reshape(B, D)
+    elif cls:
+        pooled = x[:, 0]                                              # the class token's row
     else:
         pooled = x.mean(1)                                            # mean over the kept tokens
     emb = l2_normalise(F.linear(pooled, p["video.proj.weight"], p.get("video.proj.bias")))
@@ -244,15 +280,26 @@ def video_tower(p, cfg, video, kept):
 
 def text_tower(p, cfg, text, valid):
     """BERT-style bidirectional pre-LN tower (SPEC 2.4): token + position embeddings, blocks with
-    padding keys masked, final LN, mean over the non-padding tokens, projection, L2 norm."""
+    padding keys masked, final LN, mean over the non-padding tokens, projection, L2 norm.
+    text_arch=bert: BERT's own layout, LayerNorm on the embeddings, post-LN layers, no final LN;
+    text_pool=cls: the row of position 0 ([CLS]) instead of the mean."""
     B, T = text.shape
     x = p["text.token_embed"][text] + p["text.pos_embed"][:T][None]
     allowed = valid[:, None, :].expand(B, T, T)
-    for l in range(cfg["text_layers"]):
-        x = block(p, f"text.blocks.{l}", x, allowed, cfg["text_heads"], cfg)
-    x = layer_norm(p, "text.ln_final", x, cfg["ln_eps"])
-    w = valid.to(x.dtype)
-    pooled = (w[..., None] * x).sum(1) / w.sum(1, keepdim=True).clamp_min(1)
+    act, eps = activation(cfg["text_act"]), cfg["text_ln_eps"]
+    if cfg["text_arch"] == "bert":
+        x = layer_norm(p, "text.ln_embed", x, eps)
+        for l in range(cfg["text_layers"]):
+            x = bert_layer(p, f"text.blocks.{l}", x, allowed, cfg["text_heads"], cfg, act, eps)
+    else:
+        for l in range(cfg["text_layers"]):
+            x = block(p, f"text.blocks.{l}", x, allowed, cfg["text_heads"], cfg, act=act, eps=eps)
+        x = layer_norm(p, "text.ln_final", x, eps)
+    if cfg["text_pool"] == "cls":
+        pooled = x[:, 0]
+    else:
+        w = valid.to(x.dtype)
+        pooled = (w[..., None] * x).sum(1) / w.sum(1, keepdim=True).clamp_min(1)
     return l2_normalise(F.linear(pooled, p["text.proj.weight"], p.get("text.proj.bias")))
 
 
