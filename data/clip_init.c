@@ -1,6 +1,6 @@
-/* Initialisation from a Hugging Face CLIPModel checkpoint (see clip_init.h): one mapping table,
- * a checking pass that collects every problem, then a reading pass into a staging copy of the
- * parameters. No per-tensor code outside the table's conversion kinds; no partial loads. */
+/* Initialisation from CLIP and BERT checkpoints (see clip_init.h): one mapping table per naming
+ * layout, a checking pass that collects every problem, then a reading pass into a staging copy
+ * of the parameters. No per-tensor code outside the tables' conversion kinds; no partial loads. */
 #include "clip_init.h"
 #include "error.h"
 #include "safetensors.h"
@@ -11,40 +11,65 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- the mapping table ----------------------------------------------------------------------
- * Not reproduced from CLIP, on purpose: our MLP uses the erf GELU (OpenAI CLIP: QuickGELU), and
- * our text tower is bidirectional with mean pooling (CLIP: causal, end-of-text token). The CLS
- * token is dropped (we mean-pool), so vision_model.embeddings.class_embedding and the
- * position_ids buffers are accepted but not needed. Tensors CLIP has no counterpart for keep
- * their init: video.pos.temporal (zeros), the TubeViT tubes video.tubes.*, the frame pooling
- * video.pool.*, adapters and LoRA factors. */
+/* ---- the mapping tables ----------------------------------------------------------------------
+ * CLIP's vision tower maps whole: with act=quick_gelu pool=cls our video tower computes CLIP's
+ * image function exactly on an image of CLIP's size (class embedding plus position row 0 =
+ * video.class_token, pre_layrnorm = video.ln_pre, post_layernorm on the class row =
+ * video.ln_final, then visual_projection). With pool=mean the class embedding and the CLS
+ * position row are not needed, and are dropped. CLIP's text tower is causal and reads the
+ * end-of-text token where ours is bidirectional: its load is an initialisation, not a
+ * reproduction. The position_ids buffers are accepted but not needed. Tensors CLIP has no
+ * counterpart for keep their init: video.pos.temporal (zeros), the TubeViT tubes video.tubes.*,
+ * the frame pooling video.pool.*, adapters and LoRA factors.
+ * BERT (Hugging Face BertModel) maps onto text_arch=bert block for block; every caption is
+ * segment 0, so token type 0 is a constant added to every position and is folded into
+ * text.pos_embed. Accepted and not needed: pooler.*, embeddings.position_ids, token types 1..,
+ * and the cls.* heads of BertForPreTraining / BertForMaskedLM files. BERT has no projection:
+ * text.proj.weight keeps its init. */
 
 typedef enum {
     MAP_COPY,           /* same shape; a scalar may be stored as shape (1) */
     MAP_CONV_TO_PATCH,  /* conv kernel (D, 3, p, p) -> (D, p*p*3), elements ordered (dy, dx, c) */
     MAP_POS_GRID,       /* (1 + g0*g0, D): the CLS row dropped, the g0 x g0 grid resized to ours */
     MAP_QKV_PART,       /* (D, ...) -> rows [part*D, (part+1)*D) of the fused (3D, ...) */
-    MAP_PREFIX_ROWS,    /* (R, D) with R >= ours -> its first rows */
+    MAP_PREFIX_ROWS,    /* (R, D) with R >= ours (the text positions: R >= text_len) -> its first
+                         * rows */
     MAP_TRANSPOSE,      /* (C, OC) -> our (OC, C): OpenAI's projections multiply on the right */
     MAP_ZERO            /* no checkpoint tensor: zeros (CLIP's patch conv has no bias) */
 } map_kind;
 
 typedef struct {
     const char *ckpt;   /* the checkpoint's name; block rows: after the tower's block head */
+    const char *legacy; /* an older spelling of ckpt, read when ckpt is absent, or NULL */
+    const char *plus;   /* a (R, D) tensor whose row 0 is added to every row of ours, or NULL */
     const char *ours;   /* our name; block rows: after "<tower>.blocks.<l>." */
     map_kind kind;
     int part;           /* MAP_QKV_PART: 0 q, 1 k, 2 v */
-    int block;          /* the row repeats for every layer of both towers */
+    int block;          /* the row repeats for every layer of the tower(s) */
+    int optional;       /* only for model variants that have ours, skipped in the others */
 } clip_map;
 
-#define ONCE(ckpt, ours, kind) { ckpt, ours, kind, 0, 0 }
-#define BLOCK(ckpt, ours, kind, part) { ckpt, ours, kind, part, 1 }
+#define ONCE(ckpt_, ours_, kind_) { .ckpt = ckpt_, .ours = ours_, .kind = kind_ }
+#define BLOCK(ckpt_, ours_, kind_, part_)                                                      \
+    { .ckpt = ckpt_, .ours = ours_, .kind = kind_, .part = part_, .block = 1 }
+/* CLIP's class embedding (D) plus its position row 0: video.class_token (pool=cls only) */
+#define CLASS_TOKEN(class_, pos_)                                                              \
+    { .ckpt = class_, .plus = pos_, .ours = "video.class_token", .kind = MAP_COPY,            \
+      .optional = 1 }
+/* A BERT LayerNorm: weight and bias, in older files gamma and beta */
+#define BERT_LN(ckpt_, ours_, block_)                                                          \
+    { .ckpt = ckpt_ ".weight", .legacy = ckpt_ ".gamma", .ours = ours_ ".weight",             \
+      .kind = MAP_COPY, .block = block_ },                                                     \
+    { .ckpt = ckpt_ ".bias", .legacy = ckpt_ ".beta", .ours = ours_ ".bias", .kind = MAP_COPY, \
+      .block = block_ }
 
 static const clip_map clip_table[] = {
     ONCE("vision_model.embeddings.patch_embedding.weight", "video.patch.weight",
          MAP_CONV_TO_PATCH),
     ONCE(NULL, "video.patch.bias", MAP_ZERO),
     ONCE("vision_model.embeddings.position_embedding.weight", "video.pos.spatial", MAP_POS_GRID),
+    CLASS_TOKEN("vision_model.embeddings.class_embedding",
+                "vision_model.embeddings.position_embedding.weight"),
     ONCE("vision_model.pre_layrnorm.weight", "video.ln_pre.weight", MAP_COPY),
     ONCE("vision_model.pre_layrnorm.bias", "video.ln_pre.bias", MAP_COPY),
     ONCE("vision_model.post_layernorm.weight", "video.ln_final.weight", MAP_COPY),
@@ -80,6 +105,7 @@ static const clip_map openai_table[] = {
     ONCE("visual.conv1.weight", "video.patch.weight", MAP_CONV_TO_PATCH),
     ONCE(NULL, "video.patch.bias", MAP_ZERO),
     ONCE("visual.positional_embedding", "video.pos.spatial", MAP_POS_GRID),
+    CLASS_TOKEN("visual.class_embedding", "visual.positional_embedding"),
     ONCE("visual.ln_pre.weight", "video.ln_pre.weight", MAP_COPY),
     ONCE("visual.ln_pre.bias", "video.ln_pre.bias", MAP_COPY),
     ONCE("visual.ln_post.weight", "video.ln_final.weight", MAP_COPY),
@@ -105,42 +131,115 @@ static const clip_map openai_table[] = {
     BLOCK("mlp.c_proj.bias", "mlp.fc2.bias", MAP_COPY, 0),
 };
 
-/* A naming layout: its table and where each tower's blocks live ("<head><l>.<row>"). */
-typedef struct {
-    const char *name;
-    const clip_map *table;
-    int64_t rows;
-    const char *block_head[2];            /* vision, text */
-} clip_layout;
-
-static const clip_layout layouts[] = {
-    { "Hugging Face CLIPModel", clip_table, (int64_t)(sizeof clip_table / sizeof clip_table[0]),
-      { "vision_model.encoder.layers.", "text_model.encoder.layers." } },
-    { "OpenAI CLIP / open_clip", openai_table,
-      (int64_t)(sizeof openai_table / sizeof openai_table[0]),
-      { "visual.transformer.resblocks.", "transformer.resblocks." } },
+/* Hugging Face BertModel onto text_arch=bert: q, k, v stacked as CLIP's; the post-LN blocks'
+ * LayerNorm after attention is our ln1, the one after the MLP our ln2. Its first row tells
+ * whether the names carry the "bert." of BertForPreTraining / BertForMaskedLM. */
+static const clip_map bert_table[] = {
+    ONCE("embeddings.word_embeddings.weight", "text.token_embed", MAP_COPY),
+    { .ckpt = "embeddings.position_embeddings.weight",
+      .plus = "embeddings.token_type_embeddings.weight", .ours = "text.pos_embed",
+      .kind = MAP_PREFIX_ROWS },
+    BERT_LN("embeddings.LayerNorm", "text.ln_embed", 0),
+    BLOCK("attention.self.query.weight", "attn.qkv.weight", MAP_QKV_PART, 0),
+    BLOCK("attention.self.key.weight", "attn.qkv.weight", MAP_QKV_PART, 1),
+    BLOCK("attention.self.value.weight", "attn.qkv.weight", MAP_QKV_PART, 2),
+    BLOCK("attention.self.query.bias", "attn.qkv.bias", MAP_QKV_PART, 0),
+    BLOCK("attention.self.key.bias", "attn.qkv.bias", MAP_QKV_PART, 1),
+    BLOCK("attention.self.value.bias", "attn.qkv.bias", MAP_QKV_PART, 2),
+    BLOCK("attention.output.dense.weight", "attn.proj.weight", MAP_COPY, 0),
+    BLOCK("attention.output.dense.bias", "attn.proj.bias", MAP_COPY, 0),
+    BERT_LN("attention.output.LayerNorm", "ln1", 1),
+    BLOCK("intermediate.dense.weight", "mlp.fc1.weight", MAP_COPY, 0),
+    BLOCK("intermediate.dense.bias", "mlp.fc1.bias", MAP_COPY, 0),
+    BLOCK("output.dense.weight", "mlp.fc2.weight", MAP_COPY, 0),
+    BLOCK("output.dense.bias", "mlp.fc2.bias", MAP_COPY, 0),
+    BERT_LN("output.LayerNorm", "ln2", 1),
 };
 
-/* The two towers: the checkpoint's block head, our prefix, the config key of the layer count,
- * and whether this load takes the tower. */
+/* A naming layout: its table, where each tower's blocks live ("<head><l>.<row>"), and what a
+ * message about it says. */
 typedef struct {
-    const char *ckpt, *ours, *layers_key;
+    const char *family;                   /* "CLIP", "BERT" */
+    const char *name;                     /* the naming layout */
+    const clip_map *table;
+    int64_t rows;
+    const char *block_head[2];            /* vision, text; NULL: the file has no such tower */
+    const char *wrapper;                  /* a prefix every name may carry, or NULL */
+    lv_text_arch text_arch;               /* the block the file's text tower has ... */
+    const char *arch_fix;                 /* ... and what to do when the config's differs */
+    const char *file;                     /* what to give instead, in a message */
+    const char *sizes[2];                 /* the config keys each tower's shapes come from */
+} clip_layout;
+
+#define ROWS(table) (int64_t)(sizeof table / sizeof table[0])
+#define CLIP_FILE "a CLIP safetensors file (Hugging Face CLIPModel or OpenAI/open_clip names)"
+#define CLIP_ARCH "CLIP's text tower is pre-LN, use --set text_arch=pre-ln (or take only its " \
+                  "vision tower, --init-vision)"
+#define CLIP_SIZES { "width, layers, patch, mlp_ratio, embed_dim", \
+                     "text_width, text_layers, vocab, text_len" }
+
+enum { LAYOUT_HF_CLIP, LAYOUT_OPENAI_CLIP, LAYOUT_BERT };
+
+static const clip_layout layouts[] = {
+    [LAYOUT_HF_CLIP] = {
+        .family = "CLIP", .name = "Hugging Face CLIPModel", .table = clip_table,
+        .rows = ROWS(clip_table),
+        .block_head = { "vision_model.encoder.layers.", "text_model.encoder.layers." },
+        .text_arch = LV_TEXT_PRE_LN, .arch_fix = CLIP_ARCH, .file = CLIP_FILE,
+        .sizes = CLIP_SIZES },
+    [LAYOUT_OPENAI_CLIP] = {
+        .family = "CLIP", .name = "OpenAI CLIP / open_clip", .table = openai_table,
+        .rows = ROWS(openai_table),
+        .block_head = { "visual.transformer.resblocks.", "transformer.resblocks." },
+        .text_arch = LV_TEXT_PRE_LN, .arch_fix = CLIP_ARCH, .file = CLIP_FILE,
+        .sizes = CLIP_SIZES },
+    [LAYOUT_BERT] = {
+        .family = "BERT", .name = "Hugging Face BertModel", .table = bert_table,
+        .rows = ROWS(bert_table), .block_head = { NULL, "encoder.layer." }, .wrapper = "bert.",
+        .text_arch = LV_TEXT_BERT, .arch_fix = "BERT is post-LN, use --set text_arch=bert",
+        .file = "a BERT safetensors file (Hugging Face BertModel names, with or without "
+                "\"bert.\")",
+        .sizes = { NULL, "text_width, text_layers, mlp_ratio, text_len, and vocab: train with "
+                         "the file's vocab.txt" } },
+};
+
+/* A file read through a layout: its names carry prefix ("" or the layout's wrapper); parts is
+ * what this load takes (LV_CLIP_VISION, LV_CLIP_TEXT). */
+typedef struct {
+    const clip_layout *lay;
+    const char *prefix;
+    int parts;
+} source;
+
+/* The two towers: the checkpoint's block head (prefix included), our prefix, the config key of
+ * the layer count, and whether this load takes the tower. */
+typedef struct {
+    char ckpt[96];
+    const char *ours, *layers_key;
     int64_t layers;
     int wanted;
 } tower_names;
 
-static void towers_of(const lv_config *c, const clip_layout *lay, int parts, tower_names t[2])
+static void towers_of(const lv_config *c, const source *s, tower_names t[2])
 {
-    t[0] = (tower_names){ lay->block_head[0], "video", "layers", c->layers,
-                          (parts & LV_CLIP_VISION) != 0 };
-    t[1] = (tower_names){ lay->block_head[1], "text", "text_layers", c->text_layers,
-                          (parts & LV_CLIP_TEXT) != 0 };
+    static const char *const ours[2] = { "video", "text" }, *const keys[2] = { "layers",
+                                                                                "text_layers" };
+    const int64_t layers[2] = { c->layers, c->text_layers };
+    for (int k = 0; k < 2; k++) {
+        const char *head = s->lay->block_head[k];
+        t[k] = (tower_names){ .ours = ours[k], .layers_key = keys[k], .layers = layers[k],
+                              .wanted = head && (s->parts & (k ? LV_CLIP_TEXT : LV_CLIP_VISION)) };
+        snprintf(t[k].ckpt, sizeof t[k].ckpt, "%s%s", s->prefix, head ? head : "");
+    }
 }
 
 /* Whether a single (non-block) row belongs to what this load takes: the vision tower with its
- * projection, the text tower with its projection, and logit_scale only with both. */
-static int row_wanted(const clip_map *row, int parts)
+ * projection, the text tower with its projection, and logit_scale only with both; an optional
+ * row only when the model has its tensor. */
+static int row_wanted(const lv_model *m, const clip_map *row, int parts)
 {
+    if (row->optional && lv_params_find(&m->params, row->ours) < 0)
+        return 0;
     if (!strncmp(row->ours, "video.", 6))
         return (parts & LV_CLIP_VISION) != 0;
     if (!strncmp(row->ours, "text.", 5))
@@ -151,58 +250,74 @@ static int row_wanted(const clip_map *row, int parts)
 /* One row of the table applied to one tensor pair. */
 typedef struct {
     const clip_map *row;
-    char ckpt[128];
+    char ckpt[128], legacy[128], plus[128];      /* the row's names in this file ("": none) */
     char ours[LV_PARAM_NAME_MAX];
     int64_t dst;                  /* our tensor */
     const lv_st_tensor *src;      /* NULL for MAP_ZERO, or when missing */
+    const lv_st_tensor *plus_src; /* the row's plus tensor, NULL without */
 } map_item;
 
-static void item_set(map_item *it, const lv_model *m, const clip_map *row,
+/* The file's name for a row's tensor `name` (NULL: none, ""): of layer l of tower tw for a block
+ * row, else at the top level. */
+static void ckpt_name(char *out, size_t size, const source *s, const tower_names *tw, int64_t l,
+                      const char *name)
+{
+    int n = 0;
+    if (!name)
+        out[0] = 0;
+    else if (tw)
+        n = snprintf(out, size, "%s%lld.%s", tw->ckpt, (long long)l, name);
+    else
+        n = snprintf(out, size, "%s%s", s->prefix, name);
+    LV_REQUIRE(n >= 0 && (size_t)n < size);      /* the tables' names fit */
+}
+
+static void item_set(map_item *it, const lv_model *m, const source *s, const clip_map *row,
                      const tower_names *tw, int64_t l)
 {
     it->row = row;
-    it->ckpt[0] = 0;
-    if (row->block) {
-        snprintf(it->ckpt, sizeof it->ckpt, "%s%lld.%s", tw->ckpt, (long long)l, row->ckpt);
+    ckpt_name(it->ckpt, sizeof it->ckpt, s, tw, l, row->ckpt);
+    ckpt_name(it->legacy, sizeof it->legacy, s, tw, l, row->legacy);
+    ckpt_name(it->plus, sizeof it->plus, s, tw, l, row->plus);
+    if (tw)
         snprintf(it->ours, sizeof it->ours, "%s.blocks.%lld.%s", tw->ours, (long long)l,
                  row->ours);
-    } else {
-        if (row->ckpt)
-            snprintf(it->ckpt, sizeof it->ckpt, "%s", row->ckpt);
+    else
         snprintf(it->ours, sizeof it->ours, "%s", row->ours);
-    }
     it->dst = lv_params_find(&m->params, it->ours);
-    LV_REQUIRE(it->dst >= 0);                 /* every model variant has these tensors */
-    it->src = NULL;
+    LV_REQUIRE(it->dst >= 0);     /* every variant of the text_arch has these (optional rows:
+                                   * row_wanted checked) */
+    it->src = it->plus_src = NULL;
 }
 
 /* The layout's table expanded over the wanted towers' layers: (*n) items, malloc'd; NULL +
  * lv_error(). */
-static map_item *table_expand(const lv_model *m, const clip_layout *lay, int parts, int64_t *n)
+static map_item *table_expand(const lv_model *m, const source *s, int64_t *n)
 {
+    const clip_layout *lay = s->lay;
     tower_names tw[2];
-    towers_of(&m->cfg, lay, parts, tw);
+    towers_of(&m->cfg, s, tw);
     int64_t count = 0;
     for (int64_t r = 0; r < lay->rows; r++) {
         const clip_map *row = &lay->table[r];
         count += row->block ? tw[0].wanted * tw[0].layers + tw[1].wanted * tw[1].layers
-                            : row_wanted(row, parts);
+                            : row_wanted(m, row, s->parts);
     }
     map_item *items = lv_malloc((size_t)(count ? count : 1) * sizeof *items,
-                                "the CLIP name mapping");
+                                "the checkpoint's name mapping");
     if (!items)
         return NULL;
     int64_t k = 0;
     for (int64_t r = 0; r < lay->rows; r++) {
         const clip_map *row = &lay->table[r];
         if (!row->block) {
-            if (row_wanted(row, parts))
-                item_set(&items[k++], m, row, NULL, 0);
+            if (row_wanted(m, row, s->parts))
+                item_set(&items[k++], m, s, row, NULL, 0);
             continue;
         }
         for (int t = 0; t < 2; t++)
             for (int64_t l = 0; tw[t].wanted && l < tw[t].layers; l++)
-                item_set(&items[k++], m, row, &tw[t], l);
+                item_set(&items[k++], m, s, row, &tw[t], l);
     }
     *n = count;
     return items;
@@ -252,7 +367,8 @@ static void expected_shape(char *out, size_t size, const lv_param *p, map_kind k
     case MAP_CONV_TO_PATCH: snprintf(out, size, "(%lld, 3, %lld, %lld)", d0, (long long)patch,
                                      (long long)patch); break;
     case MAP_POS_GRID: snprintf(out, size, "(1 + g*g, %lld) for a g x g grid", d1); break;
-    case MAP_PREFIX_ROWS: snprintf(out, size, "(>= %lld, %lld)", d0, d1); break;
+    case MAP_PREFIX_ROWS: snprintf(out, size, "(>= %lld, %lld) for text_len %lld", d0, d1, d0);
+        break;
     case MAP_TRANSPOSE: snprintf(out, size, "(%lld, %lld)", d1, d0); break;
     case MAP_QKV_PART:
         if (p->ndim == 1)
@@ -321,17 +437,37 @@ static int64_t ckpt_layers(const lv_st_file *f, const char *head)
     return count;
 }
 
-static void check_layers(problems *pr, const lv_model *m, const lv_st_file *f,
-                         const clip_layout *lay, int parts)
+static void check_layers(problems *pr, const lv_model *m, const lv_st_file *f, const source *s)
 {
     tower_names tw[2];
-    towers_of(&m->cfg, lay, parts, tw);
+    towers_of(&m->cfg, s, tw);
     for (int t = 0; t < 2; t++) {
-        const int64_t have = ckpt_layers(f, tw[t].ckpt);
+        const int64_t have = tw[t].wanted ? ckpt_layers(f, tw[t].ckpt) : 0;
         if (tw[t].wanted && have != tw[t].layers)
             problem(pr, "%s* has %lld layers, the model %lld (config %s)", tw[t].ckpt,
                     (long long)have, (long long)tw[t].layers, tw[t].layers_key);
     }
+}
+
+/* The tensor whose row 0 is added to ours: (>= 1, D), D our last dimension. */
+static void check_plus(problems *pr, const lv_param *p, const lv_st_file *f, map_item *it)
+{
+    const long long D = p->shape[p->ndim - 1];
+    const lv_st_tensor *t = lv_st_find(f, it->plus);
+    char found[64];
+    if (!t) {
+        problem(pr, "missing %s, expected (>= 1, %lld): its row 0 is added to %s", it->plus, D,
+                it->ours);
+        return;
+    }
+    lv_st_shape_text(found, sizeof found, t->ndim, t->shape, "()");
+    if (!is_float(t->dtype))
+        problem(pr, "%s is %s, expected F32, F16 or BF16", it->plus, lv_dtype_name(t->dtype));
+    else if (t->ndim != 2 || t->shape[0] < 1 || t->shape[1] != D)
+        problem(pr, "%s: expected (>= 1, %lld) (its row 0 is added to %s), found %s", it->plus,
+                D, it->ours, found);
+    else
+        it->plus_src = t;
 }
 
 static void check_item(problems *pr, const lv_model *m, const lv_st_file *f, map_item *it)
@@ -342,6 +478,10 @@ static void check_item(problems *pr, const lv_model *m, const lv_st_file *f, map
         return;
     expected_shape(want, sizeof want, p, it->row->kind, m->cfg.patch);
     const lv_st_tensor *t = lv_st_find(f, it->ckpt);
+    if (!t && it->legacy[0] && (t = lv_st_find(f, it->legacy)))
+        memcpy(it->ckpt, it->legacy, sizeof it->ckpt);    /* messages name what is read */
+    if (it->plus[0])
+        check_plus(pr, p, f, it);
     if (!t) {
         problem(pr, "missing %s, expected %s", it->ckpt, want);
         return;
@@ -355,26 +495,30 @@ static void check_item(problems *pr, const lv_model *m, const lv_st_file *f, map
         it->src = t;
 }
 
-/* Resolves every item's checkpoint tensor; -1 + lv_error() listing all problems. */
-static int check_all(const lv_model *m, const lv_st_file *f, const char *path,
-                     const clip_layout *lay, int parts, map_item *items, int64_t n)
+/* Resolves every item's checkpoint tensors; -1 + lv_error() listing all problems. */
+static int check_all(const lv_model *m, const lv_st_file *f, const char *path, const source *s,
+                     map_item *items, int64_t n)
 {
+    const clip_layout *lay = s->lay;
     problems pr = { .used = 0 };
-    check_layers(&pr, m, f, lay, parts);
+    check_layers(&pr, m, f, s);
     for (int64_t i = 0; i < n; i++)
         check_item(&pr, m, f, &items[i]);
     if (!pr.count)
         return 0;
-    char more[48] = "";
+    char more[48] = "", under[64] = "";
     if (pr.omitted)
         snprintf(more, sizeof more, "\n  ... and %d more", pr.omitted);
-    return lv_set_error("%s: not a CLIP checkpoint this model can start from (read with %s "
-                        "names), %d problem%s:%s%s\n"
-                        "Use a CLIP safetensors file (Hugging Face CLIPModel or OpenAI/open_clip "
-                        "names) whose sizes match the config (width, layers, patch, mlp_ratio%s).",
-                        path, lay->name, pr.count, pr.count == 1 ? "" : "s", pr.text, more,
-                        parts & LV_CLIP_TEXT ? ", text_width, text_layers, vocab, embed_dim"
-                                             : ", embed_dim");
+    if (*s->prefix)
+        snprintf(under, sizeof under, " under \"%s\"", s->prefix);
+    const int vision = (s->parts & LV_CLIP_VISION) && lay->sizes[0];
+    const int text = (s->parts & LV_CLIP_TEXT) && lay->sizes[1];
+    return lv_set_error("%s: not a %s checkpoint this model can start from (read with %s "
+                        "names%s), %d problem%s:%s%s\n"
+                        "Use %s whose sizes match the config (%s%s%s).",
+                        path, lay->family, lay->name, under, pr.count, pr.count == 1 ? "" : "s",
+                        pr.text, more, lay->file, vision ? lay->sizes[0] : "",
+                        vision && text ? ", " : "", text ? lay->sizes[1] : "");
 }
 
 /* ---- loading -------------------------------------------------------------------------------- */
@@ -411,11 +555,11 @@ static void convert(float *dst, const float *src, const lv_param *p, const lv_st
     }
 }
 
-static int apply(lv_st_file *f, const lv_model *m, const map_item *it, float *stage)
+/* Our tensor from the row's checkpoint tensor, before any plus. */
+static int read_mapped(lv_st_file *f, const lv_model *m, const map_item *it, float *dst)
 {
     const lv_param *p = &m->params.p[it->dst];
     const lv_st_tensor *t = it->src;
-    float *dst = stage + p->offset;
     switch (it->row->kind) {
     case MAP_ZERO:
         memset(dst, 0, (size_t)p->numel * sizeof *dst);
@@ -437,9 +581,32 @@ static int apply(lv_st_file *f, const lv_model *m, const map_item *it, float *st
     return rc;
 }
 
+/* dst (numel / D rows of D) += row 0 of t (R, D) on every row, in float as our forward would
+ * add them: CLIP's CLS position into the class token, BERT's token type 0 into the positions. */
+static int add_row0(lv_st_file *f, const lv_st_tensor *t, float *dst, int64_t numel)
+{
+    float *rows = lv_malloc((size_t)t->numel * sizeof *rows, "a checkpoint tensor");
+    if (!rows)
+        return -1;
+    const int64_t D = t->shape[1];
+    const int rc = lv_st_read_f32(f, t, rows, t->numel);
+    for (int64_t i = 0; rc == 0 && i < numel; i++)
+        dst[i] += rows[i % D];
+    free(rows);
+    return rc;
+}
+
+static int apply(lv_st_file *f, const lv_model *m, const map_item *it, float *stage)
+{
+    const lv_param *p = &m->params.p[it->dst];
+    float *dst = stage + p->offset;
+    const int rc = read_mapped(f, m, it, dst);
+    return rc == 0 && it->plus_src ? add_row0(f, it->plus_src, dst, p->numel) : rc;
+}
+
 /* Makes again the tensors the table initialises from others (model.c's COPY and INFLATE rows:
  * the tubelet kernel, central or average as cfg.inflate chose, its bias, and the temporal blocks
- * of factorized attention), now from the loaded sources. */
+ * of factorized attention), now from the loaded sources (unchanged ones give what they gave). */
 static void derive(const lv_params *ps, float *stage)
 {
     for (int64_t i = 0; i < ps->count; i++) {
@@ -476,6 +643,33 @@ static int load_all(lv_model *m, lv_st_file *f, const map_item *items, int64_t n
     return 0;
 }
 
+/* The layout's wrapper when the file's names carry it (told by the table's first row), else "". */
+static const char *prefix_of(const lv_st_file *f, const clip_layout *lay)
+{
+    char name[160];
+    if (!lay->wrapper)
+        return "";
+    snprintf(name, sizeof name, "%s%s", lay->wrapper, lay->table[0].ckpt);
+    return lv_st_find(f, name) ? lay->wrapper : "";
+}
+
+/* Checks, then loads, the parts of the open file f through layout lay. */
+static int load_layout(lv_model *m, lv_st_file *f, const char *path, const clip_layout *lay,
+                       int parts)
+{
+    if ((parts & LV_CLIP_TEXT) && m->cfg.text_arch != lay->text_arch)
+        return lv_set_error("%s: the model's text tower is not the checkpoint's: %s", path,
+                            lay->arch_fix);
+    const source s = { .lay = lay, .prefix = prefix_of(f, lay), .parts = parts };
+    int64_t n = 0;
+    map_item *items = table_expand(m, &s, &n);
+    int rc = items ? check_all(m, f, path, &s, items, n) : -1;
+    if (rc == 0)
+        rc = load_all(m, f, items, n);
+    free(items);
+    return rc;
+}
+
 int lv_model_init_from_clip_parts(lv_model *m, const char *path, int parts)
 {
     LV_REQUIRE(parts && !(parts & ~(LV_CLIP_VISION | LV_CLIP_TEXT)));
@@ -483,13 +677,9 @@ int lv_model_init_from_clip_parts(lv_model *m, const char *path, int parts)
     if (!f)
         return -1;
     /* the layout is told by the patch convolution's name */
-    const clip_layout *lay = lv_st_find(f, "visual.conv1.weight") ? &layouts[1] : &layouts[0];
-    int64_t n = 0;
-    map_item *items = table_expand(m, lay, parts, &n);
-    int rc = items ? check_all(m, f, path, lay, parts, items, n) : -1;
-    if (rc == 0)
-        rc = load_all(m, f, items, n);
-    free(items);
+    const int openai = lv_st_find(f, "visual.conv1.weight") != NULL;
+    const int rc = load_layout(m, f, path, &layouts[openai ? LAYOUT_OPENAI_CLIP : LAYOUT_HF_CLIP],
+                               parts);
     lv_st_close(f);
     return rc;
 }
@@ -497,6 +687,34 @@ int lv_model_init_from_clip_parts(lv_model *m, const char *path, int parts)
 int lv_model_init_from_clip(lv_model *m, const char *path)
 {
     return lv_model_init_from_clip_parts(m, path, LV_CLIP_VISION | LV_CLIP_TEXT);
+}
+
+int lv_model_init_from_bert(lv_model *m, const char *path)
+{
+    lv_st_file *f = lv_st_open(path);
+    if (!f)
+        return -1;
+    const int rc = load_layout(m, f, path, &layouts[LAYOUT_BERT], LV_CLIP_TEXT);
+    lv_st_close(f);
+    return rc;
+}
+
+int64_t lv_bert_vocab_rows(const char *path)
+{
+    lv_st_file *f = lv_st_open(path);
+    if (!f)
+        return -1;
+    const clip_layout *lay = &layouts[LAYOUT_BERT];
+    char name[160];
+    snprintf(name, sizeof name, "%s%s", prefix_of(f, lay), lay->table[0].ckpt);
+    const lv_st_tensor *t = lv_st_find(f, name);
+    const int64_t rows = t && t->ndim == 2 ? t->shape[0] : -1;
+    lv_st_close(f);
+    if (rows < 0)
+        lv_set_error("%s: no word embeddings (%s, shape (V, D), with or without \"%s\"): not a "
+                     "BERT checkpoint; use %s", path, lay->table[0].ckpt, lay->wrapper,
+                     lay->file);
+    return rows;
 }
 
 /* ---- resizing ------------------------------------------------------------------------------- */

@@ -1,7 +1,9 @@
 /* Check suite for data/clip_init: tiny Hugging Face CLIPModel checkpoints (F32 through
  * lv_st_writer, F16/BF16 written by hand) loaded into the tiny model, every mapped tensor compared
- * with its source; the resizes against hand-computed values; each error with its message and the
- * parameters left as they were. Seeded; every test gets a fresh mkdtemp folder. */
+ * with its source; the class token in both CLIP layouts; BERT files (tiny under both namings, and
+ * one at BERT-base's shapes) into text_arch=bert; the resizes against hand-computed values; each
+ * error with its message and the parameters left as they were. Seeded; every test gets a fresh
+ * mkdtemp folder. */
 #include "suites.h"
 #include "check_util.h"
 #include "clip_init.h"
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- tiny CLIPModel checkpoints ------------------------------------------------------------- */
@@ -182,7 +185,8 @@ static uint16_t f16_bits(float x)
     if ((b & 0x7fffffff) == 0)
         return sign;
     const int32_t e = (int32_t)((b >> 23) & 0xff) - 127 + 15;
-    ck_assert(e > 0 && e < 31 && (b & 0x1fff) == 0);
+    if (e <= 0 || e >= 31 || (b & 0x1fff) != 0)     /* not ck_assert: it reports every call */
+        ck_abort_msg("%g is not exact in F16", x);
     return (uint16_t)(sign | (uint32_t)e << 10 | ((b >> 13) & 0x3ff));
 }
 
@@ -190,34 +194,36 @@ static uint16_t f16_bits(float x)
 static uint16_t bf16_bits(float x)
 {
     const uint32_t b = float_bits(x);
-    ck_assert((b & 0xffff) == 0);
+    if ((b & 0xffff) != 0)
+        ck_abort_msg("%g is not exact in BF16", x);
     return (uint16_t)(b >> 16);
 }
 
 static size_t dtype_bytes(lv_dtype dt)
 {
-    return dt == LV_DT_F32 || dt == LV_DT_I32 ? 4 : 2;
+    return dt == LV_DT_I64 ? 8 : dt == LV_DT_F32 || dt == LV_DT_I32 ? 4 : 2;
 }
 
 /* Element i of t in its dtype, little-endian, at out. */
 static void encode(unsigned char *out, const src_tensor *t, int64_t i)
 {
-    uint32_t v;
+    uint64_t v;
     switch (t->dtype) {
     case LV_DT_F16: v = f16_bits(t->data[i]); break;
     case LV_DT_BF16: v = bf16_bits(t->data[i]); break;
     case LV_DT_I32: v = (uint32_t)(int32_t)t->data[i]; break;
+    case LV_DT_I64: v = (uint64_t)(int64_t)t->data[i]; break;
     default: v = float_bits(t->data[i]);
     }
     for (size_t k = 0; k < dtype_bytes(t->dtype); k++)
         out[k] = (unsigned char)(v >> (8 * k));
 }
 
-/* A safetensors file by hand, each tensor in its own dtype (F32, F16, BF16 or I32). */
+/* A safetensors file by hand, each tensor in its own dtype (F32, F16, BF16, I32 or I64). */
 static void ckpt_write_raw(const clip_ckpt *c, const char *path)
 {
     size_t data_bytes = 0, header_len = 0;
-    char *header = malloc(64 * 1024);
+    char *header = malloc(64 * 1024);   /* up to MAX_TENSORS entries of ~120 characters */
     ck_assert_ptr_nonnull(header);
     header_len += (size_t)sprintf(header, "{");
     for (int i = 0; i < c->n; i++) {
@@ -757,19 +763,27 @@ END_TEST
 
 /* ---- errors: every problem listed, nothing changed ------------------------------------------ */
 
-static void expect_fails_unchanged(lv_model *m, const char *path, const char *const *needles)
+typedef int (*init_fn)(lv_model *m, const char *path);
+
+static void expect_load_fails(lv_model *m, init_fn load, const char *path,
+                              const char *const *needles)
 {
     const size_t bytes = (size_t)m->params.n_floats * sizeof(float);
     float *before = malloc(bytes);
     ck_assert_ptr_nonnull(before);
     memcpy(before, m->params.data, bytes);
-    ck_assert_int_eq(lv_model_init_from_clip(m, path), -1);
+    ck_assert_int_eq(load(m, path), -1);
     printf("    error: %s\n", lv_error());
     for (int i = 0; needles[i]; i++)
         ck_assert_msg(strstr(lv_error(), needles[i]), "message lacks \"%s\": %s", needles[i],
                       lv_error());
     ck_assert_msg(!memcmp(before, m->params.data, bytes), "the parameters changed on failure");
     free(before);
+}
+
+static void expect_fails_unchanged(lv_model *m, const char *path, const char *const *needles)
+{
+    expect_load_fails(m, lv_model_init_from_clip, path, needles);
 }
 
 START_TEST(test_missing_tensors)
@@ -818,7 +832,8 @@ START_TEST(test_wrong_shapes)
     const char *const needles[] = {
         "5 problems",
         "vision_model.encoder.layers.0.mlp.fc1.weight: expected (128, 32), found (64, 32)",
-        "text_model.embeddings.position_embedding.weight: expected (>= 12, 32), found (8, 32)",
+        "text_model.embeddings.position_embedding.weight: expected (>= 12, 32) for text_len 12, "
+        "found (8, 32)",
         "patch_embedding.weight: expected (32, 3, 8, 8), found (32, 3, 4, 4)",
         "position_embedding.weight: expected (1 + g*g, 32) for a g x g grid, found (11, 32)",
         "logit_scale is I32, expected F32, F16 or BF16", NULL };
@@ -1017,6 +1032,64 @@ START_TEST(test_openai_names)
 }
 END_TEST
 
+/* pool=cls: video.class_token = class_embedding + position row 0, exactly, in both layouts (the
+ * grid still from row 1); without class_embedding a pool=cls load is refused naming it, where
+ * pool=mean needs neither. */
+START_TEST(test_class_token)
+{
+    static const char *const cls[] = { "pool=cls", NULL };
+    lv_model hf_model, oa_model, refused, mean_model;
+    model_make(&hf_model, cls);
+    model_make(&oa_model, cls);
+    model_make(&refused, cls);
+    model_make(&mean_model, NULL);
+    ckpt_sizes s = ckpt_sizes_tiny();
+    clip_ckpt hf, oa;
+    ckpt_build(&hf, &s, 41);
+    ckpt_to_openai(&hf, &oa);
+    const int64_t D = s.D;
+    const float *ce = ckpt_find(&hf, "vision_model.embeddings.class_embedding")->data;
+    const float *pos = ckpt_find(&hf, "vision_model.embeddings.position_embedding.weight")->data;
+    float want[64];
+    int differ_ce = 0, differ_pos = 0;
+    for (int64_t d = 0; d < D; d++) {
+        want[d] = ce[d] + pos[d];
+        differ_ce += want[d] != ce[d];
+        differ_pos += want[d] != pos[d];
+    }
+    ck_assert(differ_ce > 0 && differ_pos > 0);         /* each addend shows in the sum */
+    char hf_path[TEST_PATH_BYTES], oa_path[TEST_PATH_BYTES], none_path[TEST_PATH_BYTES];
+    tmp_path(hf_path, "hf.safetensors");
+    tmp_path(oa_path, "openai.safetensors");
+    tmp_path(none_path, "no_class.safetensors");
+    ckpt_write_f32(&hf, hf_path);
+    ckpt_write_f32(&oa, oa_path);
+    load_ok(&hf_model, hf_path);
+    const int64_t n = expect_loaded(&hf_model, &hf);
+    expect_equal(&hf_model, "video.class_token", 0, want, D);
+    ck_assert_msg(lv_model_init_from_clip(&oa_model, oa_path) == 0, "%s", lv_error());
+    expect_equal(&oa_model, "video.class_token", 0, want, D);
+    const int64_t all = expect_same_prefix(&hf_model, &oa_model, "", 1);
+    ckpt_find(&hf, "vision_model.embeddings.class_embedding")->dropped = 1;
+    ckpt_write_f32(&hf, none_path);
+    const char *const needles[] = { none_path, "1 problem:",
+                                    "missing vision_model.embeddings.class_embedding, expected "
+                                    "(32)", NULL };
+    printf("pool=cls without a class embedding:\n");
+    expect_fails_unchanged(&refused, none_path, needles);
+    load_ok(&mean_model, none_path);
+    printf("class token: video.class_token = class_embedding + position row 0 exactly (%lld "
+           "values; each addend differs from the sum in %d / %d places), the grid from row 1 "
+           "(%lld entries equal); OpenAI names give the same %lld floats; without "
+           "class_embedding pool=cls is refused naming it, pool=mean loads\n", (long long)D,
+           differ_ce, differ_pos, (long long)n, (long long)all);
+    ckpt_free(&hf);
+    ckpt_free(&oa);
+    lv_model_free(&hf_model), lv_model_free(&oa_model);
+    lv_model_free(&refused), lv_model_free(&mean_model);
+}
+END_TEST
+
 /* A ViT-B/16 CLIP vision tower at its real shapes (width 768, 12 layers, patch 16, 14 x 14 grid,
  * MLP 3072, projection to 512) in both naming layouts starts --preset vit-b's video tower; the
  * text tower (BERT-medium, any vocabulary) is not asked for. */
@@ -1056,6 +1129,358 @@ START_TEST(test_vit_b16_vision)
 }
 END_TEST
 
+/* ---- BERT ----------------------------------------------------------------------------------- */
+
+/* The sizes of a BertModel file: width, layers, intermediate width, vocabulary, position rows,
+ * token types. */
+typedef struct {
+    int64_t D, L, hidden, V, pos_rows, types;
+} bert_sizes;
+
+/* The tiny preset's text tower (text_len 12 of 20 positions). */
+static bert_sizes bert_sizes_tiny(void)
+{
+    return (bert_sizes){ .D = 32, .L = 2, .hidden = 128, .V = 64, .pos_rows = 20, .types = 2 };
+}
+
+/* How a test BERT file spells its names. */
+typedef struct {
+    const char *prefix;      /* "" (BertModel) or "bert." (BertForPreTraining) */
+    int legacy;              /* LayerNorm gamma / beta instead of weight / bias */
+    int extras;              /* pooler, position_ids and the pre-training heads: not needed */
+} bert_naming;
+
+/* Each encoder layer's tensors (after "encoder.layer.<l>."), their shape in units of the width
+ * ('D') or the intermediate width ('H'), 0 for none, and where they land (part k of a fused
+ * tensor starts at element k * numel(source)): written independently of the loader's table. */
+static const struct {
+    const char *bert, *ours;
+    int part;
+    char d0, d1;
+} bert_block_map[] = {
+    { "attention.self.query.weight", "attn.qkv.weight", 0, 'D', 'D' },
+    { "attention.self.key.weight", "attn.qkv.weight", 1, 'D', 'D' },
+    { "attention.self.value.weight", "attn.qkv.weight", 2, 'D', 'D' },
+    { "attention.self.query.bias", "attn.qkv.bias", 0, 'D', 0 },
+    { "attention.self.key.bias", "attn.qkv.bias", 1, 'D', 0 },
+    { "attention.self.value.bias", "attn.qkv.bias", 2, 'D', 0 },
+    { "attention.output.dense.weight", "attn.proj.weight", 0, 'D', 'D' },
+    { "attention.output.dense.bias", "attn.proj.bias", 0, 'D', 0 },
+    { "attention.output.LayerNorm.weight", "ln1.weight", 0, 'D', 0 },
+    { "attention.output.LayerNorm.bias", "ln1.bias", 0, 'D', 0 },
+    { "intermediate.dense.weight", "mlp.fc1.weight", 0, 'H', 'D' },
+    { "intermediate.dense.bias", "mlp.fc1.bias", 0, 'H', 0 },
+    { "output.dense.weight", "mlp.fc2.weight", 0, 'D', 'H' },
+    { "output.dense.bias", "mlp.fc2.bias", 0, 'D', 0 },
+    { "output.LayerNorm.weight", "ln2.weight", 0, 'D', 0 },
+    { "output.LayerNorm.bias", "ln2.bias", 0, 'D', 0 },
+};
+
+static int64_t bert_dim(char code, const bert_sizes *s)
+{
+    return code == 'D' ? s->D : code == 'H' ? s->hidden : 0;
+}
+
+/* name in the naming nm: its prefix, and LayerNorm.gamma / .beta for .weight / .bias when
+ * legacy. */
+static void bert_name(char *out, size_t size, const bert_naming *nm, const char *name)
+{
+    const char *ln = strstr(name, "LayerNorm.");
+    if (nm->legacy && ln)
+        snprintf(out, size, "%s%.*s%s", nm->prefix, (int)(ln + 10 - name), name,
+                 strcmp(ln + 10, "weight") ? "beta" : "gamma");
+    else
+        snprintf(out, size, "%s%s", nm->prefix, name);
+}
+
+static src_tensor *bert_find(clip_ckpt *c, const bert_naming *nm, const char *name)
+{
+    char full[96];
+    bert_name(full, sizeof full, nm, name);
+    return ckpt_find(c, full);
+}
+
+static float *bert_add(clip_ckpt *c, lv_rng *r, const bert_naming *nm, const char *name,
+                       int ndim, int64_t d0, int64_t d1)
+{
+    char full[96];
+    bert_name(full, sizeof full, nm, name);
+    return ckpt_add(c, r, full, ndim, d0, d1, 0, 0);
+}
+
+/* Every tensor of a BertModel with sizes s, random, named as nm says; with extras also what a
+ * BertForPreTraining file holds besides (the heads under cls., outside the prefix). */
+static void bert_build(clip_ckpt *c, const bert_sizes *s, const bert_naming *nm, uint32_t seed)
+{
+    lv_rng r = test_rng(seed);
+    char name[96];
+    c->n = 0;
+    bert_add(c, &r, nm, "embeddings.word_embeddings.weight", 2, s->V, s->D);
+    bert_add(c, &r, nm, "embeddings.position_embeddings.weight", 2, s->pos_rows, s->D);
+    bert_add(c, &r, nm, "embeddings.token_type_embeddings.weight", 2, s->types, s->D);
+    bert_add(c, &r, nm, "embeddings.LayerNorm.weight", 1, s->D, 0);
+    bert_add(c, &r, nm, "embeddings.LayerNorm.bias", 1, s->D, 0);
+    for (int64_t l = 0; l < s->L; l++)
+        for (size_t k = 0; k < sizeof bert_block_map / sizeof bert_block_map[0]; k++) {
+            snprintf(name, sizeof name, "encoder.layer.%lld.%s", (long long)l,
+                     bert_block_map[k].bert);
+            const int64_t d1 = bert_dim(bert_block_map[k].d1, s);
+            bert_add(c, &r, nm, name, d1 ? 2 : 1, bert_dim(bert_block_map[k].d0, s), d1);
+        }
+    if (!nm->extras)
+        return;
+    bert_add(c, &r, nm, "pooler.dense.weight", 2, s->D, s->D);
+    bert_add(c, &r, nm, "pooler.dense.bias", 1, s->D, 0);
+    float *ids = bert_add(c, &r, nm, "embeddings.position_ids", 2, 1, s->pos_rows);
+    for (int64_t t = 0; t < s->pos_rows; t++)
+        ids[t] = (float)t;
+    c->t[c->n - 1].dtype = LV_DT_I64;
+    ckpt_add(c, &r, "cls.predictions.bias", 1, s->V, 0, 0, 0);
+    ckpt_add(c, &r, "cls.predictions.transform.dense.weight", 2, s->D, s->D, 0, 0);
+    ckpt_add(c, &r, "cls.seq_relationship.weight", 2, 2, s->D, 0, 0);
+}
+
+/* Every tensor the BERT file maps equals its source exactly: the embeddings, the first text_len
+ * positions plus token type 0 (added in float, as the loader's and the forward's sum), the
+ * embeddings' LayerNorm and every layer. Returns the entries compared. */
+static int64_t expect_bert_loaded(const lv_model *m, clip_ckpt *c, const bert_naming *nm)
+{
+    const int64_t T = m->cfg.text_len, D = m->cfg.text_width;
+    const src_tensor *words = bert_find(c, nm, "embeddings.word_embeddings.weight");
+    int64_t n = expect_equal(m, "text.token_embed", 0, words->data, words->numel);
+    const float *pos = bert_find(c, nm, "embeddings.position_embeddings.weight")->data;
+    const float *type0 = bert_find(c, nm, "embeddings.token_type_embeddings.weight")->data;
+    float *folded = malloc((size_t)(T * D) * sizeof *folded);
+    ck_assert_ptr_nonnull(folded);
+    for (int64_t i = 0; i < T * D; i++)
+        folded[i] = pos[i] + type0[i % D];
+    n += expect_equal(m, "text.pos_embed", 0, folded, T * D);
+    free(folded);
+    n += expect_equal(m, "text.ln_embed.weight", 0,
+                      bert_find(c, nm, "embeddings.LayerNorm.weight")->data, D);
+    n += expect_equal(m, "text.ln_embed.bias", 0,
+                      bert_find(c, nm, "embeddings.LayerNorm.bias")->data, D);
+    char name[128], ours[LV_PARAM_NAME_MAX];
+    for (int64_t l = 0; l < m->cfg.text_layers; l++)
+        for (size_t k = 0; k < sizeof bert_block_map / sizeof bert_block_map[0]; k++) {
+            snprintf(name, sizeof name, "encoder.layer.%lld.%s", (long long)l,
+                     bert_block_map[k].bert);
+            snprintf(ours, sizeof ours, "text.blocks.%lld.%s", (long long)l,
+                     bert_block_map[k].ours);
+            const src_tensor *t = bert_find(c, nm, name);
+            n += expect_equal(m, ours, bert_block_map[k].part * t->numel, t->data, t->numel);
+        }
+    return n;
+}
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A checksum of the bits of every parameter whose name starts with prefix. */
+static uint64_t params_bits(const lv_model *m, const char *prefix)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (int64_t i = 0; i < m->params.count; i++) {
+        const lv_param *p = &m->params.p[i];
+        if (strncmp(p->name, prefix, strlen(prefix)))
+            continue;
+        const float *x = lv_param_data(&m->params, i);
+        for (int64_t k = 0; k < p->numel; k++)
+            h = (h ^ float_bits(x[k])) * 1099511628211ull;
+    }
+    return h;
+}
+
+/* A BERT-base file at its real shapes (hidden 768, 12 layers, 12 heads, intermediate 3072,
+ * vocabulary 30522, 512 positions, 2 token types), stored in BF16 to keep it at 220 MB, starts
+ * the text tower of --preset vit-b with text_arch=bert at BERT-base's sizes; the video tower and
+ * text.proj.weight keep their values. */
+START_TEST(test_bert_base)
+{
+    static const char *const sets[] = { "text_arch=bert", "text_width=768", "text_layers=12",
+                                        "text_heads=12", "text_ln_eps=1e-12", NULL };
+    lv_config c;
+    ck_assert_int_eq(lv_config_preset(&c, "vit-b"), 0);
+    for (int i = 0; sets[i]; i++)
+        ck_assert_msg(lv_config_set(&c, sets[i]) == 0, "%s", lv_error());
+    lv_model m;
+    ck_assert_msg(lv_model_build_table(&m, &c, &lv_backend_ref) == 0, "%s", lv_error());
+    ck_assert_int_eq(lv_params_alloc(&m.params, &lv_backend_ref), 0);
+    const bert_sizes s = { .D = 768, .L = 12, .hidden = 3072, .V = 30522, .pos_rows = 512,
+                           .types = 2 };
+    const bert_naming plain = { .prefix = "" };
+    static clip_ckpt ck;
+    const double t0 = seconds_now();
+    bert_build(&ck, &s, &plain, 51);
+    int64_t floats = 0;
+    for (int i = 0; i < ck.n; i++) {
+        ck.t[i].dtype = LV_DT_BF16;
+        floats += ck.t[i].numel;
+    }
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "bert_base.safetensors");
+    ckpt_write_raw(&ck, path);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    const double t1 = seconds_now();
+    const int64_t proj = param_numel(&m, "text.proj.weight");
+    float *proj_before = malloc((size_t)proj * sizeof *proj_before);
+    ck_assert_ptr_nonnull(proj_before);
+    memcpy(proj_before, param(&m, "text.proj.weight"), (size_t)proj * sizeof *proj_before);
+    const uint64_t video_before = params_bits(&m, "video."), scale_before = params_bits(&m,
+                                                                                      "logit");
+    ck_assert_int_eq(lv_bert_vocab_rows(path), s.V);
+    ck_assert_msg(lv_model_init_from_bert(&m, path) == 0, "%s", lv_error());
+    const double t2 = seconds_now();
+    const int64_t n = expect_bert_loaded(&m, &ck, &plain);
+    expect_equal(&m, "text.proj.weight", 0, proj_before, proj);
+    ck_assert(params_bits(&m, "video.") == video_before);
+    ck_assert(params_bits(&m, "logit") == scale_before);
+    printf("BERT-base (%d tensors, %.1f M floats, BF16: %.0f MB built and written in %.1f s) "
+           "starts --preset vit-b text_arch=bert in %.1f s: %lld entries equal (q|k|v rows in "
+           "order, token type 0 folded into the first %lld of %lld positions, LayerNorms); "
+           "text.proj.weight (%lld floats), the video tower and logit_scale unchanged\n", ck.n,
+           (double)floats * 1e-6, (double)st.st_size * 1e-6, t1 - t0, t2 - t1, (long long)n,
+           (long long)m.cfg.text_len, (long long)s.pos_rows, (long long)proj);
+    unlink(path);
+    free(proj_before);
+    ckpt_free(&ck);
+    lv_model_free(&m);
+}
+END_TEST
+
+/* The same weights under BertForPreTraining's names ("bert." prefix, legacy LayerNorm gamma /
+ * beta, the pooler, position_ids and the cls.* heads besides, F32/F16/BF16 mixed) give exactly
+ * the model BertModel's names give; the video tower, text.proj.weight and logit_scale keep their
+ * values; the vocabulary rows read from the header in both. */
+START_TEST(test_bert_names)
+{
+    static const char *const bert[] = { "text_arch=bert", NULL };
+    static const lv_dtype cycle[3] = { LV_DT_F32, LV_DT_F16, LV_DT_BF16 };
+    lv_model plain_model, wrapped_model, fresh;
+    model_make(&plain_model, bert);
+    model_make(&wrapped_model, bert);
+    model_make(&fresh, bert);
+    const bert_sizes s = bert_sizes_tiny();
+    const bert_naming plain = { .prefix = "" };
+    const bert_naming wrapped = { .prefix = "bert.", .legacy = 1, .extras = 1 };
+    clip_ckpt a, b;
+    bert_build(&a, &s, &plain, 61);
+    bert_build(&b, &s, &wrapped, 61);
+    for (int i = 0; i < b.n; i++)
+        if (b.t[i].dtype != LV_DT_I64)
+            b.t[i].dtype = cycle[i % 3];
+    char plain_path[TEST_PATH_BYTES], wrapped_path[TEST_PATH_BYTES];
+    tmp_path(plain_path, "bert.safetensors");
+    tmp_path(wrapped_path, "bert_pretraining.safetensors");
+    ckpt_write_f32(&a, plain_path);
+    ckpt_write_raw(&b, wrapped_path);
+    ck_assert_msg(lv_model_init_from_bert(&plain_model, plain_path) == 0, "%s", lv_error());
+    ck_assert_msg(lv_model_init_from_bert(&wrapped_model, wrapped_path) == 0, "%s", lv_error());
+    const int64_t n = expect_bert_loaded(&plain_model, &a, &plain);
+    expect_bert_loaded(&wrapped_model, &b, &wrapped);
+    const int64_t all = expect_same_prefix(&plain_model, &wrapped_model, "", 1);
+    const int64_t video = expect_same_prefix(&fresh, &plain_model, "video.", 1);
+    expect_same_prefix(&fresh, &plain_model, "text.proj.weight", 1);
+    expect_same_prefix(&fresh, &plain_model, "logit_scale", 1);
+    expect_same_prefix(&fresh, &plain_model, "text.token_embed", 0);
+    ck_assert_int_eq(lv_bert_vocab_rows(plain_path), s.V);
+    ck_assert_int_eq(lv_bert_vocab_rows(wrapped_path), s.V);
+    clip_ckpt clip;
+    ckpt_sizes cs = ckpt_sizes_tiny();
+    ckpt_build(&clip, &cs, 62);
+    char clip_path[TEST_PATH_BYTES];
+    tmp_path(clip_path, "clip.safetensors");
+    ckpt_write_f32(&clip, clip_path);
+    ck_assert_int_eq(lv_bert_vocab_rows(clip_path), -1);
+    ck_assert_msg(strstr(lv_error(), clip_path) && strstr(lv_error(), "not a BERT checkpoint"),
+                  "%s", lv_error());
+    printf("BERT names: BertModel's (F32) and BertForPreTraining's (\"bert.\", gamma/beta, "
+           "pooler, I64 position_ids, cls.* heads; F32/F16/BF16) load %lld equal entries, the "
+           "two models identical (%lld floats); %lld video floats, text.proj.weight and "
+           "logit_scale untouched; vocabulary rows %lld from either header, a CLIP file "
+           "refused: %s\n", (long long)n, (long long)all, (long long)video, (long long)s.V,
+           lv_error());
+    ckpt_free(&a);
+    ckpt_free(&b);
+    ckpt_free(&clip);
+    lv_model_free(&plain_model), lv_model_free(&wrapped_model), lv_model_free(&fresh);
+}
+END_TEST
+
+/* Each refusal: the model as configured, the file as written, what the message must say; the
+ * parameters stay as they were. */
+static const struct {
+    const char *what;
+    const char *overrides[3];
+    int64_t layers, vocab, pos_rows;           /* 0: the tiny sizes */
+    const char *prefix;
+    const char *drop[2];                       /* left out of the file (names without prefix) */
+    int clip;                                  /* a CLIP file through the CLIP loader */
+    const char *needles[5];
+} bert_errors[] = {
+    { "3 layers against 2", { "text_arch=bert", NULL }, .layers = 3, .prefix = "bert.",
+      .needles = { "bert.encoder.layer.* has 3 layers, the model 2 (config text_layers)",
+                   "(read with Hugging Face BertModel names under \"bert.\"), 1 problem:",
+                   "Use a BERT safetensors file", NULL } },
+    { "missing tensors, another vocabulary", { "text_arch=bert", NULL }, .vocab = 100,
+      .prefix = "",
+      .drop = { "encoder.layer.1.attention.self.key.weight",
+                "embeddings.token_type_embeddings.weight" },
+      .needles = { "3 problems", "missing encoder.layer.1.attention.self.key.weight, expected "
+                   "(32, 32)", "missing embeddings.token_type_embeddings.weight, expected "
+                   "(>= 1, 32): its row 0 is added to text.pos_embed",
+                   "embeddings.word_embeddings.weight: expected (64, 32), found (100, 32)",
+                   NULL } },
+    { "text_arch=pre-ln", { NULL }, .prefix = "",
+      .needles = { "the model's text tower is not the checkpoint's: BERT is post-LN, use --set "
+                   "text_arch=bert", NULL } },
+    { "text_len 600 > 512 positions", { "text_arch=bert", "text_len=600", NULL },
+      .pos_rows = 512, .prefix = "",
+      .needles = { "1 problem:", "embeddings.position_embeddings.weight: expected (>= 600, 32) "
+                   "for text_len 600, found (512, 32)", "text_len", NULL } },
+    { "CLIP's text tower into text_arch=bert", { "text_arch=bert", NULL }, .clip = 1,
+      .needles = { "CLIP's text tower is pre-LN, use --set text_arch=pre-ln", NULL } },
+};
+
+START_TEST(test_bert_errors)
+{
+    lv_model m;
+    model_make(&m, bert_errors[_i].overrides);
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "bad.safetensors");
+    clip_ckpt c;
+    if (bert_errors[_i].clip) {
+        ckpt_sizes cs = ckpt_sizes_tiny();
+        ckpt_build(&c, &cs, 70);
+    } else {
+        bert_sizes s = bert_sizes_tiny();
+        s.L = bert_errors[_i].layers ? bert_errors[_i].layers : s.L;
+        s.V = bert_errors[_i].vocab ? bert_errors[_i].vocab : s.V;
+        s.pos_rows = bert_errors[_i].pos_rows ? bert_errors[_i].pos_rows : s.pos_rows;
+        const bert_naming nm = { .prefix = bert_errors[_i].prefix };
+        bert_build(&c, &s, &nm, 70 + (uint32_t)_i);
+        for (int k = 0; k < 2 && bert_errors[_i].drop[k]; k++)
+            bert_find(&c, &nm, bert_errors[_i].drop[k])->dropped = 1;
+    }
+    ckpt_write_f32(&c, path);
+    const char *needles[7] = { path };
+    for (int k = 0; bert_errors[_i].needles[k]; k++)
+        needles[k + 1] = bert_errors[_i].needles[k];
+    printf("BERT refusal, %s:\n", bert_errors[_i].what);
+    expect_load_fails(&m, bert_errors[_i].clip ? lv_model_init_from_clip : lv_model_init_from_bert,
+                      path, needles);
+    printf("  named as expected; parameters unchanged\n");
+    ckpt_free(&c);
+    lv_model_free(&m);
+}
+END_TEST
+
+
 Suite *clip_init_suite(void)
 {
     const test_row rows[] = {
@@ -1065,7 +1490,11 @@ Suite *clip_init_suite(void)
         { "load", test_factorized_copies, 1 },
         { "load", test_load_other_grid, 1 },
         { "load", test_openai_names, 1 },
+        { "load", test_class_token, 1 },
         { "load", test_vit_b16_vision, 1 },
+        { "bert", test_bert_names, 1 },
+        { "bert", test_bert_base, 1 },
+        { "bert", test_bert_errors, (int)(sizeof bert_errors / sizeof bert_errors[0]) },
         { "resize", test_pos_grid_resize, 1 },
         { "resize", test_temporal_resize, 1 },
         { "errors", test_missing_tensors, 1 },
