@@ -56,6 +56,52 @@ write_st "$tmp/short.safetensors" "$header" '\x00\x00\x80\x3f'
 write_st "$tmp/nan.safetensors" "$header" '\x00\x00\x80\x3f\x00\x00\xc0\x7f'     # 1.0, NaN
 write_st "$tmp/inf.safetensors" "$header" '\x00\x00\x80\x7f\x00\x00\x80\x3f'     # Inf, 1.0
 
+# write_bf16 FILE "NAME D0,D1,..." ...: a safetensors file of BF16 tensors, every value 0x3c3c
+# (about 0.0115): the names and shapes a loader checks, not trained weights
+write_bf16() {
+    local file=$1 header='{' sep='' off=0 n e shape
+    shift
+    for e in "$@"; do
+        shape=${e#* }
+        n=$(( ${shape//,/*} * 2 ))
+        header+="$sep\"${e%% *}\":{\"dtype\":\"BF16\",\"shape\":[$shape],\"data_offsets\":[$off,$((off + n))]}"
+        sep=,
+        off=$((off + n))
+    done
+    write_st "$file" "$header}" ''
+    head -c "$off" /dev/zero | tr '\0' '<' >>"$file"
+}
+# "NAME SHAPE" lines of two layers of width 32 (intermediate 128), the tiny preset's towers: a
+# Hugging Face BertModel (V words, 64 positions) and a CLIPModel's vision tower (patch 8, 4 x 4)
+bert_tensors() {
+    local V=$1 l t p
+    printf '%s\n' "embeddings.word_embeddings.weight $V,32" "embeddings.position_embeddings.weight 64,32" \
+        "embeddings.token_type_embeddings.weight 2,32" "embeddings.LayerNorm.weight 32" \
+        "embeddings.LayerNorm.bias 32"
+    for l in 0 1; do
+        p=encoder.layer.$l
+        for t in query key value; do printf '%s\n' "$p.attention.self.$t.weight 32,32" "$p.attention.self.$t.bias 32"; done
+        printf '%s\n' "$p.attention.output.dense.weight 32,32" "$p.attention.output.dense.bias 32" \
+            "$p.attention.output.LayerNorm.weight 32" "$p.attention.output.LayerNorm.bias 32" \
+            "$p.intermediate.dense.weight 128,32" "$p.intermediate.dense.bias 128" \
+            "$p.output.dense.weight 32,128" "$p.output.dense.bias 32" \
+            "$p.output.LayerNorm.weight 32" "$p.output.LayerNorm.bias 32"
+    done
+}
+clip_vision_tensors() {
+    local l t p=vision_model
+    printf '%s\n' "$p.embeddings.patch_embedding.weight 32,3,8,8" "$p.embeddings.class_embedding 32" \
+        "$p.embeddings.position_embedding.weight 17,32" "$p.pre_layrnorm.weight 32" \
+        "$p.pre_layrnorm.bias 32" "$p.post_layernorm.weight 32" "$p.post_layernorm.bias 32" \
+        "visual_projection.weight 16,32"
+    for l in 0 1; do
+        p=vision_model.encoder.layers.$l
+        for t in q k v out; do printf '%s\n' "$p.self_attn.${t}_proj.weight 32,32" "$p.self_attn.${t}_proj.bias 32"; done
+        printf '%s\n' "$p.layer_norm1.weight 32" "$p.layer_norm1.bias 32" "$p.layer_norm2.weight 32" \
+            "$p.layer_norm2.bias 32" "$p.mlp.fc1.weight 128,32" "$p.mlp.fc1.bias 128" \
+            "$p.mlp.fc2.weight 32,128" "$p.mlp.fc2.bias 32"
+    done
+}
 # the "meta step" of a checkpoint; empty when it does not load
 ckpt_step() {
     "$bin" inspect "$1" 2>/dev/null | awk '$1 == "meta" && $2 == "step" { print $4; exit }'
@@ -233,6 +279,36 @@ contains "one vision initialisation is asked for" "give one"
 expect 1 "--init-vision of a missing file" "$bin" train --data "$tmp/synth/train.jsonl" --batch 2 \
     --set text_len=40 --frames 8 --out "$tmp/run_init2" --init-vision "$tmp/none.safetensors"
 contains "the missing CLIP file is named" "none.safetensors"
+# --init-text: BERT's text tower, whose word embeddings fix the vocabulary (tiny shapes, BF16)
+words=$(wc -l <"$tmp/synth/vocab.txt")
+mapfile -t tensors < <(bert_tensors "$words")
+write_bf16 "$tmp/bert.safetensors" "${tensors[@]}"
+mapfile -t tensors < <(clip_vision_tensors)
+write_bf16 "$tmp/clip_vision.safetensors" "${tensors[@]}"
+bert=(--data "$tmp/synth/train.jsonl" --batch 2 --set text_len=40 --frames 8 --eval /dev/null
+      --mcq /dev/null --steps 1 --set text_arch=bert)
+expect 0 "train --init-text with the BERT file's vocabulary ($words words)" "$bin" train \
+    "${bert[@]}" --out "$tmp/run_bert" --init-text "$tmp/bert.safetensors"
+contains "it says what it loaded" "initialised the text tower from the BERT file $tmp/bert.safetensors .*; the vision tower keeps its initialisation"
+expect 0 "train --init-vision CLIP --init-text BERT" "$bin" train "${bert[@]}" \
+    --out "$tmp/run_clip_bert" --init-vision "$tmp/clip_vision.safetensors" \
+    --init-text "$tmp/bert.safetensors"
+contains "it names both files" "initialised the vision tower and its projection from the CLIP file $tmp/clip_vision.safetensors, the text tower from the BERT file $tmp/bert.safetensors"
+expect 2 "train --init-text with another vocabulary" "$bin" train "${bert[@]}" \
+    --out "$tmp/run_bert2" --init-text "$tmp/bert.safetensors" --vocab "$tmp/vocab7.txt"
+contains "both files and both counts are named" "vocabulary file $tmp/vocab7.txt has 7 tokens but --init-text $tmp/bert.safetensors has $words word-embedding rows"
+expect 2 "train --dry-run --init-text with another vocabulary" "$bin" train --dry-run \
+    --preset tiny --set text_arch=bert --init-text "$tmp/bert.safetensors" --vocab "$tmp/vocab7.txt"
+contains "the dry run refuses it the same way" "has 7 tokens but --init-text .* has $words word-embedding rows"
+expect 0 "train --dry-run --init-text without a vocabulary file" "$bin" train --dry-run \
+    --preset tiny --set text_arch=bert --init-text "$tmp/bert.safetensors"
+contains "the dry run's vocab is the BERT file's rows" "^vocab=$words$"
+expect 2 "--init with --init-text" "$bin" train "${bert[@]}" --out "$tmp/run_bert3" \
+    --init "$tmp/none.safetensors" --init-text "$tmp/bert.safetensors"
+contains "both options are named" "--init and --init-text both start the text tower"
+expect 1 "--init-text into the pre-LN text tower" "$bin" train "${bert[@]}" --set text_arch=pre-ln \
+    --out "$tmp/run_bert4" --init-text "$tmp/bert.safetensors"
+contains "the fix is named" "BERT is post-LN, use --set text_arch=bert"
 expect 1 "a NaN loss stops training" "$bin" train "${train[@]}" --steps 6 --lr 1e30 --save-every 1
 contains "the NaN is named with its step (and tensor)" "step [0-9]*: the .* is NaN"
 expect 0 "the last good checkpoint is intact and finite" "$bin" inspect --finite \

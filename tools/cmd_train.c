@@ -72,8 +72,8 @@ static int usage_error(const char *fmt, ...)
 /* Options that are training settings (the rest are config keys, given as config.KEY). */
 static const char *const train_keys[] = {
     "data", "vocab", "out", "preset", "recipe", "steps", "batch", "micro", "lr", "warmup",
-    "wd", "clip", "fps", "save_every", "eval", "mcq", "init", "init_vision", "from", "backend",
-    NULL
+    "wd", "clip", "fps", "save_every", "eval", "mcq", "init", "init_vision", "init_text", "from",
+    "backend", NULL
 };
 
 /* Shorthand flags for config keys. */
@@ -88,7 +88,7 @@ static int usage(FILE *out)
             "usage: longvivit train --data MANIFEST [--preset P] [--recipe short|long]\n"
             "           [--frames F] [--fps R] [--mask R] [--attn joint|factorized|frame]\n"
             "           [--tune full|last-k|adapters|lora|temporal] [--init CLIP.safetensors]\n"
-            "           [--init-vision CLIP.safetensors]\n"
+            "           [--init-vision CLIP.safetensors] [--init-text BERT.safetensors]\n"
             "           [--from PARAMS] [--resume CKPT] [--steps N] [--batch B] [--micro M]\n"
             "           [--lr X] [--warmup W] [--wd X] [--clip X] [--out DIR]\n"
             "           [--save-every N] [--eval MANIFEST] [--mcq MCQ.jsonl] [--vocab FILE]\n"
@@ -99,6 +99,10 @@ static int usage(FILE *out)
             "long = LongViViT (128 frames, mask 0.75, last 4 blocks, text frozen, lr 1e-5,\n"
             "from a ShortViViT: --from its ckpt.safetensors, temporal embeddings interpolated).\n"
             "--micro M splits each batch into M micro-batches (negatives still span the batch).\n"
+            "--init loads both towers of a CLIP file; --init-vision only its vision tower;\n"
+            "--init-text the text tower from a BERT file (with --set text_arch=bert; the\n"
+            "vocabulary must be that BERT's vocab.txt, one line per word-embedding row):\n"
+            "--init-vision CLIP --init-text BERT starts both towers (docs/training.md).\n"
             "Writes DIR/ckpt.safetensors (every --save-every steps and at the end), DIR/loss.png\n"
             "and, with an evaluation set (default: test.jsonl and mcq.jsonl beside the data),\n"
             "DIR/similarity.png. --resume continues a run exactly where its checkpoint ends\n"
@@ -233,6 +237,35 @@ static const char *config_value(const lv_config *c, const char *key, char *buf, 
     return buf;
 }
 
+static const char *folder_of(const char *path, char *buf, size_t size);
+
+/* The vocab.txt a fresh run reads: --vocab, else the one beside --data; NULL with neither. */
+static const char *vocab_file(const options *o, char *buf, size_t size)
+{
+    const char *given = opt_get(o, "vocab", NULL), *data = opt_get(o, "data", NULL);
+    char folder[2048];
+    if (given || !data)
+        return given;
+    snprintf(buf, size, "%s/vocab.txt", folder_of(data, folder, sizeof folder));
+    return buf;
+}
+
+/* The weights a fresh run starts from: --init (both CLIP towers), --init-vision (CLIP's vision
+ * tower), --init-text (a BERT text tower); a tower asked for twice is a usage error. */
+static int check_init_options(const options *o)
+{
+    const int init = opt_get(o, "init", NULL) != NULL;
+    if (init && opt_get(o, "init_vision", NULL))
+        return usage_error("--init and --init-vision both start the vision tower: give one "
+                           "(--init takes both towers of the CLIP file)");
+    if (init && opt_get(o, "init_text", NULL))
+        return usage_error("--init and --init-text both start the text tower: give one (--init "
+                           "takes both towers of the CLIP file; CLIP's vision tower with BERT's "
+                           "text tower is --init-vision CLIP.safetensors --init-text "
+                           "BERT.safetensors)");
+    return 0;
+}
+
 /* What the long stage may change in a model it starts from (--from): how it is fed and tuned,
  * never its shapes or architecture (the recipe's documented exceptions, docs/training.md). */
 static int from_may_change(const char *key)
@@ -249,11 +282,14 @@ static int from_may_change(const char *key)
 /* The model configuration: the preset and the config options; with --from (or on --resume) the
  * checkpoint's own configuration, which a flag may change only where from_may_change() allows
  * (printed), and any other differing flag is a usage error naming both values. vocab > 0: the
- * tokenizer's size, which must match a checkpoint's. */
+ * tokenizer's size, which must match a checkpoint's, and a --init-text BERT file's word
+ * embedding rows (which give the vocab when there is no tokenizer, in a dry run). */
 static int make_config(lv_config *c, const options *o, int64_t vocab, const char *resume)
 {
     const char *base = resume ? resume : opt_get(o, "from", NULL);
     char flag[128], was[256], now[256], changes[2048] = "";
+    if (check_init_options(o) < 0)
+        return -1;
     if (!base) {
         if (lv_config_preset(c, opt_get(o, "preset", "tiny")) < 0)
             return usage_error("--preset: %s", lv_error());
@@ -301,20 +337,41 @@ static int make_config(lv_config *c, const options *o, int64_t vocab, const char
         return usage_error("the vocabulary has %lld tokens but %s was trained with %lld: give "
                            "--vocab the vocab.txt of that run", (long long)vocab, base,
                            (long long)c->vocab);
-    /* the vocabulary is never silently replaced: an explicit vocab= must agree with the file */
-    for (int i = 0; !base && vocab > 0 && i < o->n; i++)
+    /* --init-text: BERT's word embeddings are indexed by its own vocab.txt, so the vocabulary
+     * file must have exactly one line per row */
+    const char *init_text = opt_get(o, "init_text", NULL);
+    int64_t bert_rows = 0;
+    char file_buf[2100];
+    if (!base && init_text && (bert_rows = lv_bert_vocab_rows(init_text)) < 0)
+        return -1;
+    if (bert_rows > 0 && vocab > 0 && bert_rows != vocab)
+        return usage_error("the vocabulary file %s has %lld tokens but --init-text %s has %lld "
+                           "word-embedding rows: BERT's rows are indexed by its own vocab.txt; "
+                           "give --vocab the vocab.txt that came with %s",
+                           vocab_file(o, file_buf, sizeof file_buf), (long long)vocab, init_text,
+                           (long long)bert_rows, init_text);
+    /* the vocabulary is never silently replaced: an explicit vocab= must agree with the file
+     * (or, without one, with the BERT rows) */
+    const int64_t rows = vocab > 0 ? vocab : bert_rows;
+    for (int i = 0; !base && rows > 0 && i < o->n; i++)
         if (!strncmp(o->kv[i], "config.vocab=", 13)) {
             lv_config t = *c;
-            if (lv_config_set(&t, o->kv[i] + 7) == 0 && t.vocab != vocab)
+            if (lv_config_set(&t, o->kv[i] + 7) < 0 || t.vocab == rows)
+                continue;
+            if (vocab > 0)
                 return usage_error("--set vocab=%lld conflicts with the vocabulary file, which "
                                    "has %lld tokens: the text embedding has one row per token "
                                    "of the file; drop --set vocab, or give --vocab a file of "
                                    "%lld tokens", (long long)t.vocab, (long long)vocab,
                                    (long long)t.vocab);
+            return usage_error("--set vocab=%lld conflicts with --init-text %s, whose word "
+                               "embeddings have %lld rows: drop --set vocab (the vocabulary is "
+                               "that BERT's vocab.txt)", (long long)t.vocab, init_text,
+                               (long long)bert_rows);
         }
-    if (vocab > 0) {
+    if (rows > 0) {
         char v[64];
-        snprintf(v, sizeof v, "vocab=%lld", (long long)vocab);
+        snprintf(v, sizeof v, "vocab=%lld", (long long)rows);
         lv_config_set(c, v);
     }
     if (base && !resume && vocab > 0)   /* once, in the real run (not in --dry-run's pass) */
@@ -333,8 +390,6 @@ static void memory_row(const char *what, double floats)
     printf("  %-34s %10.1f MiB\n", what, floats * 4.0 / (1 << 20));
 }
 
-static const char *folder_of(const char *path, char *buf, size_t size);
-
 static int dry_run(const options *o, const char *resume, int64_t B)
 {
     lv_config c;
@@ -345,12 +400,11 @@ static int dry_run(const options *o, const char *resume, int64_t B)
     /* the vocabulary the run would use (--vocab, else vocab.txt beside --data), so the dry run
      * prints the real vocab size and refuses the same conflicts */
     int64_t vocab = 0;
-    char folder[2048], path[2100];
-    const char *data = opt_get(o, "data", NULL), *given = opt_get(o, "vocab", NULL);
-    if (!given && data)
-        snprintf(path, sizeof path, "%s/vocab.txt", folder_of(data, folder, sizeof folder));
-    if (!resume && !opt_get(o, "from", NULL) && (given || (data && access(path, R_OK) == 0))) {
-        lv_tokenizer *tok = lv_tokenizer_load(given ? given : path);
+    char buf[2100];
+    const char *path = vocab_file(o, buf, sizeof buf);
+    const int given = opt_get(o, "vocab", NULL) != NULL;
+    if (!resume && !opt_get(o, "from", NULL) && path && (given || access(path, R_OK) == 0)) {
+        lv_tokenizer *tok = lv_tokenizer_load(path);
         if (!tok)
             return -1;
         vocab = lv_tokenizer_vocab_size(tok);
@@ -517,7 +571,34 @@ static int setup_optimizer(run *r)
     return lv_trainer_init(&r->trainer, &r->model, &opt, r->batch);
 }
 
-/* Model, optimiser and position: fresh (with --init / --from) or from --resume. */
+/* --init (both CLIP towers), --init-vision (CLIP's vision tower) and --init-text (BERT's text
+ * tower; check_init_options refused a tower asked for twice), then one line saying what came
+ * from where. */
+static int init_towers(lv_model *m, const char *init, const char *init_vision,
+                       const char *init_text)
+{
+    if ((init && lv_model_init_from_clip(m, init) < 0) ||
+        (init_vision && lv_model_init_from_clip_parts(m, init_vision, LV_CLIP_VISION) < 0) ||
+        (init_text && lv_model_init_from_bert(m, init_text) < 0))
+        return -1;
+    char line[4500];
+    int n = 0;
+    if (init)
+        n = snprintf(line, sizeof line, "both towers and logit_scale from the CLIP file %s", init);
+    if (init_vision)
+        n = snprintf(line, sizeof line, "the vision tower and its projection from the CLIP file "
+                     "%s", init_vision);
+    if (init_text)
+        snprintf(line + n, sizeof line - (size_t)n, "%sthe text tower from the BERT file %s "
+                 "(text.proj.weight, which BERT lacks, keeps its initialisation)",
+                 n ? ", " : "", init_text);
+    fprintf(stderr, "initialised %s%s\n", line, init || (init_vision && init_text) ? ""
+            : init_vision ? "; the text tower keeps its initialisation"
+            : "; the vision tower keeps its initialisation");
+    return 0;
+}
+
+/* Model, optimiser and position: fresh (with --init* / --from) or from --resume. */
 static int setup_model(run *r, const char *resume)
 {
     const lv_backend *be = backend_by_name(opt_get(&r->opt, "backend", "cpu"));
@@ -530,9 +611,7 @@ static int setup_model(run *r, const char *resume)
         return -1;
     const char *init = opt_get(&r->opt, "init", NULL), *from = opt_get(&r->opt, "from", NULL);
     const char *init_vision = opt_get(&r->opt, "init_vision", NULL);
-    if (init && init_vision)
-        return usage_error("--init and --init-vision both start the vision tower: give one "
-                           "(--init takes both towers of the CLIP file)");
+    const char *init_text = opt_get(&r->opt, "init_text", NULL);
     if (resume) {
         lv_train_state st;
         char *saved_args;
@@ -558,11 +637,9 @@ static int setup_model(run *r, const char *resume)
         r->position = st.data_position;
         r->image_position = st.image_position;
         fprintf(stderr, "resumed %s at step %lld\n", resume, (long long)r->step);
-    } else if (init && lv_model_init_from_clip(&r->model, init) < 0) {
-        return -1;
-    } else if (init_vision &&
-               lv_model_init_from_clip_parts(&r->model, init_vision, LV_CLIP_VISION) < 0) {
-        return -1;
+    } else if (init || init_vision || init_text) {
+        if (init_towers(&r->model, init, init_vision, init_text) < 0)
+            return -1;
     } else if (from) {
         int64_t copied, resized, kept;
         if (lv_model_start_from(&r->model, from, &copied, &resized, &kept) < 0)
