@@ -306,6 +306,9 @@ contains "the dry run's vocab is the BERT file's rows" "^vocab=$words$"
 expect 2 "--init with --init-text" "$bin" train "${bert[@]}" --out "$tmp/run_bert3" \
     --init "$tmp/none.safetensors" --init-text "$tmp/bert.safetensors"
 contains "both options are named" "--init and --init-text both start the text tower"
+expect 2 "--from with --init-text" "$bin" train "${bert[@]}" --out "$tmp/run_bert5" \
+    --from "$tmp/none.safetensors" --init-text "$tmp/bert.safetensors"
+contains "both starts are named" "--from starts every tensor from a longvivit model file, and --init"
 expect 1 "--init-text into the pre-LN text tower" "$bin" train "${bert[@]}" --set text_arch=pre-ln \
     --out "$tmp/run_bert4" --init-text "$tmp/bert.safetensors"
 contains "the fix is named" "BERT is post-LN, use --set text_arch=bert"

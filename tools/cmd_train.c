@@ -251,7 +251,8 @@ static const char *vocab_file(const options *o, char *buf, size_t size)
 }
 
 /* The weights a fresh run starts from: --init (both CLIP towers), --init-vision (CLIP's vision
- * tower), --init-text (a BERT text tower); a tower asked for twice is a usage error. */
+ * tower), --init-text (a BERT text tower), or --from (a longvivit model); a tower asked for
+ * twice is a usage error. */
 static int check_init_options(const options *o)
 {
     const int init = opt_get(o, "init", NULL) != NULL;
@@ -263,6 +264,12 @@ static int check_init_options(const options *o)
                            "takes both towers of the CLIP file; CLIP's vision tower with BERT's "
                            "text tower is --init-vision CLIP.safetensors --init-text "
                            "BERT.safetensors)");
+    if (opt_get(o, "from", NULL) && (init || opt_get(o, "init_vision", NULL) ||
+                                     opt_get(o, "init_text", NULL)))
+        return usage_error("--from starts every tensor from a longvivit model file, and --init, "
+                           "--init-vision and --init-text start towers from CLIP or BERT: give "
+                           "one or the other (the long stage starts --from the short stage's "
+                           "checkpoint, which already holds what CLIP or BERT began)");
     return 0;
 }
 
@@ -288,8 +295,6 @@ static int make_config(lv_config *c, const options *o, int64_t vocab, const char
 {
     const char *base = resume ? resume : opt_get(o, "from", NULL);
     char flag[128], was[256], now[256], changes[2048] = "";
-    if (check_init_options(o) < 0)
-        return -1;
     if (!base) {
         if (lv_config_preset(c, opt_get(o, "preset", "tiny")) < 0)
             return usage_error("--preset: %s", lv_error());
@@ -1073,6 +1078,8 @@ int cmd_train(int argc, char **argv)
     int rc = c.resume ? resume_options(&r.opt, c.resume, &c.opt) : apply_recipe(&r.opt, &c.opt);
     if (rc == 0)
         rc = read_numbers(&r, c.dry_run);
+    if (rc == 0)                     /* before any file is read: which start the run takes */
+        rc = check_init_options(&r.opt);
     if (rc < 0 && c.resume && !strstr(lv_error(), c.resume)) {
         char why[1536];              /* a stored option's error names the checkpoint */
         snprintf(why, sizeof why, "%s", lv_error());
