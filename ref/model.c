@@ -202,152 +202,6 @@ static void video_tokens(lv_model *m, int64_t B)
 
 /* ---- 4. transformer blocks -------------------------------------------------------------------- */
 
-/* A linear layer of a block and, where the block has LoRA factors, its low-rank update. */
-typedef struct {
-    int64_t w, b;               /* weight (OC, C), bias (OC) */
-    int64_t lora_a, lora_b;     /* LoRA A (r, C), B (OC, r); -1 without LoRA */
-    float *u;                   /* (R, r) saved u = scale (x A^T) */
-} linear_site;
-
-static linear_site site(const lv_block_params *p, const lv_block_acts *a, int which,
-                        int64_t w, int64_t b)
-{
-    return (linear_site){ .w = w, .b = b, .lora_a = p->lora_a[which],
-                          .lora_b = p->lora_b[which], .u = a->lora_u[which] };
-}
-
-/* out = x W^T + b, plus (scale x A^T) B^T with LoRA */
-static void linear_forward(const lv_model *m, const lv_tower *tw, float *out, const float *x,
-                           linear_site s, int64_t R, int64_t C, int64_t OC)
-{
-    const lv_backend *be = m->be;
-    be->linear_forward(out, x, W(s.w), W(s.b), R, C, OC);
-    if (s.lora_a >= 0) {
-        be->linear_forward(s.u, x, W(s.lora_a), NULL, R, C, tw->lora_rank);
-        be->scale(s.u, tw->lora_scale, R * tw->lora_rank);
-        be->linear_forward(m->lora_out, s.u, W(s.lora_b), NULL, R, tw->lora_rank, OC);
-        be->residual_forward(out, out, m->lora_out, R * OC);
-    }
-}
-
-/* The MLP activation of a tower: erf GELU or QuickGELU. */
-static void act_forward(const lv_model *m, const lv_tower *tw, float *out, const float *inp,
-                        int64_t n)
-{
-    if (tw->act == LV_ACT_QUICK_GELU)
-        m->be->quick_gelu_forward(out, inp, n);
-    else
-        m->be->gelu_forward(out, inp, n);
-}
-
-static void act_backward(const lv_model *m, const lv_tower *tw, float *dinp, const float *inp,
-                         const float *dout, int64_t n)
-{
-    if (tw->act == LV_ACT_QUICK_GELU)
-        m->be->quick_gelu_backward(dinp, inp, dout, n);
-    else
-        m->be->gelu_backward(dinp, inp, dout, n);
-}
-
-/* One pre-LN block over tw->rows rows: x -> out. g: the attention groups; tg: the temporal
- * groups of factorized attention (NULL skips the temporal branch, as for images). */
-static void block_forward(lv_model *m, lv_tower *tw, int64_t l, const float *x, float *out,
-                          const lv_attn_groups *g, const lv_attn_groups *tg)
-{
-    const lv_backend *be = m->be;
-    const lv_block_params *b = &tw->blocks[l];
-    lv_block_acts *a = &tw->acts[l];
-    const int64_t R = tw->rows, D = tw->D, H = tw->H, Hd = tw->hidden;
-    const float eps = tw->eps;
-    float *branch = m->branch_out;                               /* (R, D) */
-    /* x_mid = x + proj(attention(qkv(ln1(x)))) */
-    be->layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, W(b->ln1_w), W(b->ln1_b), R, D,
-                          eps);
-    linear_forward(m, tw, a->qkv, a->ln1, site(b, a, LV_LORA_QKV, b->qkv_w, b->qkv_b), R, D,
-                   3 * D);
-    be->attention_forward(a->atty, a->att, a->qkv, a->qkv + D, a->qkv + 2 * D, g, 3 * D, 3 * D,
-                          H, D);
-    linear_forward(m, tw, branch, a->atty, site(b, a, LV_LORA_PROJ, b->proj_w, b->proj_b), R, D,
-                   D);
-    be->residual_forward(a->x_mid, x, branch, R * D);
-    /* x_t = x_mid + tanh(gate) proj_t(attention_t(qkv_t(ln_t(x_mid)))) */
-    const float *x_t = a->x_mid;
-    if (tw->factorized && tg) {
-        be->layernorm_forward(a->t_ln, a->t_mean, a->t_rstd, a->x_mid, W(b->t_ln_w),
-                              W(b->t_ln_b), R, D, eps);
-        be->linear_forward(a->t_qkv, a->t_ln, W(b->t_qkv_w), W(b->t_qkv_b), R, D, 3 * D);
-        be->attention_forward(a->t_atty, a->t_att, a->t_qkv, a->t_qkv + D, a->t_qkv + 2 * D, tg,
-                              3 * D, 3 * D, H, D);
-        be->linear_forward(a->t_out, a->t_atty, W(b->t_proj_w), W(b->t_proj_b), R, D, D);
-        be->gated_residual_forward(a->x_t, a->x_mid, a->t_out, W(b->t_gate), R * D);
-        x_t = a->x_t;
-    }
-    /* x_mlp = x_t + fc2(gelu(fc1(ln2(x_t)))) */
-    be->layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, x_t, W(b->ln2_w), W(b->ln2_b), R, D,
-                          eps);
-    linear_forward(m, tw, a->fc1, a->ln2, site(b, a, LV_LORA_FC1, b->fc1_w, b->fc1_b), R, D, Hd);
-    act_forward(m, tw, a->gelu, a->fc1, R * Hd);
-    linear_forward(m, tw, branch, a->gelu, site(b, a, LV_LORA_FC2, b->fc2_w, b->fc2_b), R, Hd,
-                   D);
-    float *x_mlp = tw->adapters ? a->x_mlp : out;
-    be->residual_forward(x_mlp, x_t, branch, R * D);
-    /* out = x_mlp + up(gelu(down(x_mlp))): the Houlsby adapter */
-    if (tw->adapters) {
-        const int64_t A = tw->adapter_dim;
-        be->linear_forward(a->ad_down, x_mlp, W(b->ad_down_w), W(b->ad_down_b), R, D, A);
-        be->gelu_forward(a->ad_gelu, a->ad_down, R * A);
-        be->linear_forward(branch, a->ad_gelu, W(b->ad_up_w), W(b->ad_up_b), R, A, D);
-        be->residual_forward(out, x_mlp, branch, R * D);
-    }
-}
-
-/* One post-LN block (BERT) over tw->rows rows: x -> out, the LayerNorm after each residual add.
- * The same parameters as the pre-LN block; ln1 and ln2 sit after the attention and the MLP. */
-static void block_forward_post_ln(lv_model *m, lv_tower *tw, int64_t l, const float *x,
-                                  float *out, const lv_attn_groups *g)
-{
-    const lv_backend *be = m->be;
-    const lv_block_params *b = &tw->blocks[l];
-    lv_block_acts *a = &tw->acts[l];
-    const int64_t R = tw->rows, D = tw->D, H = tw->H, Hd = tw->hidden;
-    float *branch = m->branch_out;                               /* (R, D) */
-    /* h = ln1(x + proj(attention(qkv(x)))), the sum kept in x_mid */
-    linear_forward(m, tw, a->qkv, x, site(b, a, LV_LORA_QKV, b->qkv_w, b->qkv_b), R, D, 3 * D);
-    be->attention_forward(a->atty, a->att, a->qkv, a->qkv + D, a->qkv + 2 * D, g, 3 * D, 3 * D,
-                          H, D);
-    linear_forward(m, tw, branch, a->atty, site(b, a, LV_LORA_PROJ, b->proj_w, b->proj_b), R, D,
-                   D);
-    be->residual_forward(a->x_mid, x, branch, R * D);
-    be->layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, a->x_mid, W(b->ln1_w), W(b->ln1_b),
-                          R, D, tw->eps);
-    /* out = ln2(h + fc2(act(fc1(h)))), the sum kept in x_mlp */
-    linear_forward(m, tw, a->fc1, a->ln1, site(b, a, LV_LORA_FC1, b->fc1_w, b->fc1_b), R, D, Hd);
-    act_forward(m, tw, a->gelu, a->fc1, R * Hd);
-    linear_forward(m, tw, branch, a->gelu, site(b, a, LV_LORA_FC2, b->fc2_w, b->fc2_b), R, Hd,
-                   D);
-    be->residual_forward(a->x_mlp, a->ln1, branch, R * D);
-    be->layernorm_forward(out, a->ln2_mean, a->ln2_rstd, a->x_mlp, W(b->ln2_w), W(b->ln2_b), R,
-                          D, tw->eps);
-}
-
-/* All blocks, x[l] -> x[l+1], then the final LayerNorm (pre-LN; post-LN blocks end normalised
- * and ln_f is x[L] itself); x[0] holds the embedded tokens. */
-static void tower_forward(lv_model *m, lv_tower *tw, const lv_attn_groups *g,
-                          const lv_attn_groups *tg)
-{
-    const int64_t R = tw->rows, D = tw->D;
-    for (int64_t l = 0; l < tw->L; l++) {
-        const float *x = tw->x + l * R * D;
-        float *out = tw->x + (l + 1) * R * D;
-        if (tw->post_ln)
-            block_forward_post_ln(m, tw, l, x, out, g);
-        else
-            block_forward(m, tw, l, x, out, g, tg);
-    }
-    if (!tw->post_ln)
-        m->be->layernorm_forward(tw->ln_f, tw->ln_f_mean, tw->ln_f_rstd, tw->x + tw->L * R * D,
-                                 W(tw->ln_f_w), W(tw->ln_f_b), R, D, tw->eps);
-}
 
 /* ---- 5. pooling and projection -------------------------------------------------------------- */
 
@@ -405,7 +259,7 @@ int lv_model_encode_video(lv_model *m, const lv_batch *batch)
     upload_video_inputs(m, batch);
     video_tokens(m, B);                                                     /* 2 */
     const int temporal = m->video.factorized && !m->image;
-    tower_forward(m, &m->video, &m->g_video, temporal ? &m->g_time : NULL);  /* 4 */
+    lv_tower_forward(&m->eng, &m->video, &m->g_video, temporal ? &m->g_time : NULL);  /* 4 */
     video_pool(m, B);                                                       /* 5 */
     tower_project(m, &m->video, B);
     return 0;
@@ -436,7 +290,7 @@ void lv_model_encode_text(lv_model *m, const lv_batch *batch)
     /* one attention group per caption; padding is never attended */
     m->g_text = (lv_attn_groups){ .n_groups = B, .q_start = m->ix_dev.text_start,
                                   .k_start = m->ix_dev.text_start, .k_valid = m->text_valid_in };
-    tower_forward(m, tw, &m->g_text, NULL);
+    lv_tower_forward(&m->eng, tw, &m->g_text, NULL);
     if (m->cfg.text_pool == LV_POOL_CLS)           /* the [CLS] position's row */
         be->embedding_forward(tw->pooled, m->ix_dev.text_cls_rows, tw->ln_f, B, B * T, D);
     else
@@ -471,130 +325,13 @@ float lv_model_forward(lv_model *m, const lv_batch *batch)
  * its last kernel (the LayerNorm or linear nearest the branch input) accumulates into it. Every
  * other gradient buffer is zeroed right before the kernel that accumulates into it. */
 
-/* Backward of linear_forward: dx += dout W (+ the LoRA path); weight gradients where
- * trainable. */
-static void linear_backward(const lv_model *m, const lv_tower *tw, float *dx, const float *dout,
-                            const float *x, linear_site s, int64_t R, int64_t C, int64_t OC)
-{
-    const lv_backend *be = m->be;
-    be->linear_backward(dx, G(s.w), G(s.b), dout, x, W(s.w), R, C, OC);
-    if (s.lora_a >= 0) {
-        /* forward: u = scale (x A^T); out += u B^T */
-        float *du = m->d_lora;                                          /* (R, r) */
-        be->set(du, 0.0f, R * tw->lora_rank);
-        be->linear_backward(du, G(s.lora_b), NULL, dout, s.u, W(s.lora_b), R, tw->lora_rank,
-                            OC);
-        be->scale(du, tw->lora_scale, R * tw->lora_rank);
-        be->linear_backward(dx, G(s.lora_a), NULL, du, x, W(s.lora_a), R, C, tw->lora_rank);
-    }
-}
-
-static void block_backward(lv_model *m, lv_tower *tw, int64_t l, const float *x, float *dres,
-                           const lv_attn_groups *g, const lv_attn_groups *tg)
-{
-    const lv_backend *be = m->be;
-    const lv_block_params *b = &tw->blocks[l];
-    const lv_block_acts *a = &tw->acts[l];
-    const int64_t R = tw->rows, D = tw->D, H = tw->H, Hd = tw->hidden;
-    float *d_inner = m->d_inner, *d_pre = m->d_pre, *d_norm = m->d_norm;
-    const int temporal = tw->factorized && tg;
-    const float *x_t = temporal ? a->x_t : a->x_mid;
-    if (tw->adapters) {
-        /* forward: out = x_mlp + up(gelu(down(x_mlp))) */
-        const int64_t A = tw->adapter_dim;
-        be->set(d_inner, 0.0f, R * A);                                  /* d ad_gelu (R, A) */
-        be->linear_backward(d_inner, G(b->ad_up_w), G(b->ad_up_b), dres, a->ad_gelu,
-                            W(b->ad_up_w), R, A, D);
-        be->set(d_pre, 0.0f, R * A);                                    /* d ad_down (R, A) */
-        be->gelu_backward(d_pre, a->ad_down, d_inner, R * A);
-        be->linear_backward(dres, G(b->ad_down_w), G(b->ad_down_b), d_pre, a->x_mlp,
-                            W(b->ad_down_w), R, D, A);
-    }
-    /* forward: x_mlp = x_t + fc2(gelu(fc1(ln2(x_t)))) */
-    be->set(d_inner, 0.0f, R * Hd);                                     /* d gelu (R, Hd) */
-    linear_backward(m, tw, d_inner, dres, a->gelu, site(b, a, LV_LORA_FC2, b->fc2_w, b->fc2_b),
-                    R, Hd, D);
-    be->set(d_pre, 0.0f, R * Hd);                                       /* d fc1 (R, Hd) */
-    act_backward(m, tw, d_pre, a->fc1, d_inner, R * Hd);
-    be->set(d_norm, 0.0f, R * D);                                       /* d ln2 (R, D) */
-    linear_backward(m, tw, d_norm, d_pre, a->ln2, site(b, a, LV_LORA_FC1, b->fc1_w, b->fc1_b),
-                    R, D, Hd);
-    be->layernorm_backward(dres, G(b->ln2_w), G(b->ln2_b), d_norm, x_t, W(b->ln2_w),
-                           a->ln2_mean, a->ln2_rstd, R, D);
-    if (temporal) {
-        /* forward: x_t = x_mid + tanh(gate) proj_t(attention_t(qkv_t(ln_t(x_mid)))) */
-        be->set(d_inner, 0.0f, R * D);                                  /* d t_out (R, D) */
-        be->gated_residual_backward(NULL, d_inner, G(b->t_gate), dres, a->t_out, W(b->t_gate),
-                                    R * D);
-        be->set(d_pre, 0.0f, R * D);                                    /* d t_atty (R, D) */
-        be->linear_backward(d_pre, G(b->t_proj_w), G(b->t_proj_b), d_inner, a->t_atty,
-                            W(b->t_proj_w), R, D, D);
-        be->set(d_norm, 0.0f, R * 3 * D);                               /* d t_qkv (R, 3D) */
-        be->attention_backward(d_norm, d_norm + D, d_norm + 2 * D, d_pre, a->t_atty, a->t_att,
-                               a->t_qkv, a->t_qkv + D, a->t_qkv + 2 * D, tg, 3 * D, 3 * D, H,
-                               D);
-        be->set(d_inner, 0.0f, R * D);                                  /* d t_ln (R, D) */
-        be->linear_backward(d_inner, G(b->t_qkv_w), G(b->t_qkv_b), d_norm, a->t_ln,
-                            W(b->t_qkv_w), R, D, 3 * D);
-        be->layernorm_backward(dres, G(b->t_ln_w), G(b->t_ln_b), d_inner, a->x_mid,
-                               W(b->t_ln_w), a->t_mean, a->t_rstd, R, D);
-    }
-    /* forward: x_mid = x + proj(attention(qkv(ln1(x)))) */
-    be->set(d_inner, 0.0f, R * D);                                      /* d atty (R, D) */
-    linear_backward(m, tw, d_inner, dres, a->atty,
-                    site(b, a, LV_LORA_PROJ, b->proj_w, b->proj_b), R, D, D);
-    be->set(d_pre, 0.0f, R * 3 * D);                                    /* d qkv (R, 3D) */
-    be->attention_backward(d_pre, d_pre + D, d_pre + 2 * D, d_inner, a->atty, a->att, a->qkv,
-                           a->qkv + D, a->qkv + 2 * D, g, 3 * D, 3 * D, H, D);
-    be->set(d_norm, 0.0f, R * D);                                       /* d ln1 (R, D) */
-    linear_backward(m, tw, d_norm, d_pre, a->ln1, site(b, a, LV_LORA_QKV, b->qkv_w, b->qkv_b),
-                    R, D, 3 * D);
-    be->layernorm_backward(dres, G(b->ln1_w), G(b->ln1_b), d_norm, x, W(b->ln1_w), a->ln1_mean,
-                           a->ln1_rstd, R, D);
-}
-
-/* Backward of block_forward_post_ln: dres holds d out on entry, d x on return. */
-static void block_backward_post_ln(lv_model *m, lv_tower *tw, int64_t l, const float *x,
-                                   float *dres, const lv_attn_groups *g)
-{
-    const lv_backend *be = m->be;
-    const lv_block_params *b = &tw->blocks[l];
-    const lv_block_acts *a = &tw->acts[l];
-    const int64_t R = tw->rows, D = tw->D, H = tw->H, Hd = tw->hidden;
-    float *d_inner = m->d_inner, *d_pre = m->d_pre, *d_norm = m->d_norm;
-    /* forward: out = ln2(x_mlp), x_mlp = h + fc2(act(fc1(h))), h = ln1 */
-    be->set(d_norm, 0.0f, R * D);                                       /* d x_mlp (R, D) */
-    be->layernorm_backward(d_norm, G(b->ln2_w), G(b->ln2_b), dres, a->x_mlp, W(b->ln2_w),
-                           a->ln2_mean, a->ln2_rstd, R, D);
-    be->set(d_inner, 0.0f, R * Hd);                                     /* d act (R, Hd) */
-    linear_backward(m, tw, d_inner, d_norm, a->gelu, site(b, a, LV_LORA_FC2, b->fc2_w, b->fc2_b),
-                    R, Hd, D);
-    be->set(d_pre, 0.0f, R * Hd);                                       /* d fc1 (R, Hd) */
-    act_backward(m, tw, d_pre, a->fc1, d_inner, R * Hd);
-    /* d h = d x_mlp (the residual) + the MLP's input gradient, accumulated onto it */
-    linear_backward(m, tw, d_norm, d_pre, a->ln1, site(b, a, LV_LORA_FC1, b->fc1_w, b->fc1_b),
-                    R, D, Hd);
-    /* forward: h = ln1(x_mid), x_mid = x + proj(attention(qkv(x))); d out is spent, so dres
-     * takes d x_mid, then the attention's input gradient on top of it (the residual) */
-    be->set(dres, 0.0f, R * D);
-    be->layernorm_backward(dres, G(b->ln1_w), G(b->ln1_b), d_norm, a->x_mid, W(b->ln1_w),
-                           a->ln1_mean, a->ln1_rstd, R, D);
-    be->set(d_inner, 0.0f, R * D);                                      /* d atty (R, D) */
-    linear_backward(m, tw, d_inner, dres, a->atty,
-                    site(b, a, LV_LORA_PROJ, b->proj_w, b->proj_b), R, D, D);
-    be->set(d_pre, 0.0f, R * 3 * D);                                    /* d qkv (R, 3D) */
-    be->attention_backward(d_pre, d_pre + D, d_pre + 2 * D, d_inner, a->atty, a->att, a->qkv,
-                           a->qkv + D, a->qkv + 2 * D, g, 3 * D, 3 * D, H, D);
-    linear_backward(m, tw, dres, d_pre, x, site(b, a, LV_LORA_QKV, b->qkv_w, b->qkv_b), R, D,
-                    3 * D);
-}
 
 /* From d emb_n (B, E) to d pooled (B, D), returned in m->d_pooled. */
 static float *tower_project_backward(lv_model *m, lv_tower *tw, const float *demb_n, int64_t B)
 {
     const lv_backend *be = m->be;
     const int64_t E = m->cfg.embed_dim, D = tw->D;
-    float *demb = m->d_norm, *dpooled = m->d_pooled;                    /* (B, E) (B, D) */
+    float *demb = m->eng.d_norm, *dpooled = m->d_pooled;                    /* (B, E) (B, D) */
     /* forward: emb_n = emb / |emb|; emb = pooled P^T */
     be->set(demb, 0.0f, B * E);
     be->l2norm_backward(demb, demb_n, tw->emb_n, tw->emb_norm, B, E);
@@ -603,28 +340,6 @@ static float *tower_project_backward(lv_model *m, lv_tower *tw, const float *dem
     return dpooled;
 }
 
-/* From d of the final LayerNorm's output back to d x[0]; returns d_stream. */
-static float *tower_backward(lv_model *m, lv_tower *tw, const float *dln_f,
-                             const lv_attn_groups *g, const lv_attn_groups *tg)
-{
-    const int64_t R = tw->rows, D = tw->D;
-    float *dres = m->d_stream;                                          /* (R, D) */
-    if (tw->post_ln) {
-        m->be->copy(dres, dln_f, R * D);                /* ln_f is x[L]: no final LayerNorm */
-    } else {
-        m->be->set(dres, 0.0f, R * D);
-        m->be->layernorm_backward(dres, G(tw->ln_f_w), G(tw->ln_f_b), dln_f,
-                                  tw->x + tw->L * R * D, W(tw->ln_f_w), tw->ln_f_mean,
-                                  tw->ln_f_rstd, R, D);
-    }
-    for (int64_t l = tw->L - 1; l >= 0; l--) {
-        if (tw->post_ln)
-            block_backward_post_ln(m, tw, l, tw->x + l * R * D, dres, g);
-        else
-            block_backward(m, tw, l, tw->x + l * R * D, dres, g, tg);
-    }
-    return dres;
-}
 
 /* Backward of video_pool: from d pooled into dln_f (rows, D), zeroed by the caller. */
 static void video_pool_backward(lv_model *m, const float *dpooled, float *dln_f, int64_t B)
@@ -641,13 +356,13 @@ static void video_pool_backward(lv_model *m, const float *dpooled, float *dln_f,
         be->mean_pool_backward(dln_f, dpooled, NULL, B, m->geo.K, D);
         return;
     }
-    float *dframe = m->d_inner;                                         /* (B Ft, D) */
+    float *dframe = m->eng.d_inner;                                         /* (B Ft, D) */
     be->set(dframe, 0.0f, B * Ft * D);
     if (c->frame_pool == LV_FRAME_POOL_MEAN) {
         be->mean_pool_backward(dframe, dpooled, m->ix_dev.frame_valid, B, Ft, D);
     } else {
         /* forward: pooled = attention(query broadcast, kv(frame_emb)) */
-        float *dq = m->d_pre, *dkv = m->d_norm;                         /* (B, D) (B Ft, 2D) */
+        float *dq = m->eng.d_pre, *dkv = m->eng.d_norm;                         /* (B, D) (B Ft, 2D) */
         be->set(dq, 0.0f, B * D);
         be->set(dkv, 0.0f, B * Ft * 2 * D);
         be->attention_backward(dq, dkv, dkv + D, dpooled, tw->pooled, m->pool_att, m->pool_q,
@@ -667,13 +382,13 @@ static void video_tokens_backward(lv_model *m, int64_t B, const float *dres)
     const lv_video_geometry *g = &m->geo;
     const int64_t K = g->K, D = m->cfg.width;
     const int64_t sample = g->tok[0].shape.F * g->tok[0].shape.H * g->tok[0].shape.W * 3;
-    float *dembedded = m->d_inner;                                      /* (B R, D) */
+    float *dembedded = m->eng.d_inner;                                      /* (B R, D) */
     be->set(dembedded, 0.0f, B * g->R * D);
     be->layernorm_backward(dembedded, G(m->ln_pre_w), G(m->ln_pre_b), dres, m->embedded,
                            W(m->ln_pre_w), m->ln_pre_mean, m->ln_pre_rstd, B * g->R, D);
     if (g->cls) {
         /* forward: embedded = staged[token_rows], staged[0] = the class token */
-        float *dstaged = m->d_pre;                                      /* (1 + B K, D) */
+        float *dstaged = m->eng.d_pre;                                      /* (1 + B K, D) */
         be->set(dstaged, 0.0f, (1 + B * K) * D);
         be->embedding_backward(dstaged, dembedded, m->ix_dev.token_rows, B * g->R, 1 + B * K,
                                D);
@@ -713,10 +428,10 @@ static void text_backward(lv_model *m, int64_t B)
         be->embedding_backward(dln_f, dpooled, m->ix_dev.text_cls_rows, B, B * T, D);
     else
         be->mean_pool_backward(dln_f, dpooled, m->text_valid_in, B, T, D);
-    const float *dres = tower_backward(m, tw, dln_f, &m->g_text, NULL);
+    const float *dres = lv_tower_backward(&m->eng, tw, dln_f, &m->g_text, NULL);
     if (tw->post_ln) {
         /* forward: x[0] = ln_embed(embedded) */
-        float *dembedded = m->d_inner;                                  /* (B T, D) */
+        float *dembedded = m->eng.d_inner;                                  /* (B T, D) */
         be->set(dembedded, 0.0f, B * T * D);
         be->layernorm_backward(dembedded, G(m->ln_embed_w), G(m->ln_embed_b), dres,
                                m->text_embedded, W(m->ln_embed_w), m->ln_embed_mean,
@@ -756,7 +471,7 @@ void lv_model_backward_embeddings(lv_model *m, const lv_batch *batch, const floa
     be->set(dln_f, 0.0f, tw->rows * tw->D);
     video_pool_backward(m, dpooled, dln_f, B);
     const int temporal = tw->factorized && !m->image;
-    const float *dres = tower_backward(m, tw, dln_f, &m->g_video, temporal ? &m->g_time : NULL);
+    const float *dres = lv_tower_backward(&m->eng, tw, dln_f, &m->g_video, temporal ? &m->g_time : NULL);
     video_tokens_backward(m, B, dres);
 }
 
@@ -822,73 +537,11 @@ float lv_model_step(lv_model *m, const lv_batch *micro, int64_t n_micro, lv_accu
  * Every tensor is one row of the descriptor table (params.h), added in a fixed order: the order
  * keys each tensor's initialisation stream, so it is part of the numerics. */
 
-#define INIT_STD 0.02          /* ViT / BERT initialisation of weights and embeddings */
 
-typedef struct {
-    lv_params *ps;
-    int failed;
-} table;
 
-static int64_t add(table *t, lv_param_spec spec, const char *fmt, ...) LV_PRINTF(3, 4);
-
-static int64_t add(table *t, lv_param_spec spec, const char *fmt, ...)
+static lv_block_training video_block_training(const lv_config *c, int64_t l)
 {
-    char name[LV_PARAM_NAME_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    const int64_t i = lv_params_add(t->ps, name, &spec);
-    if (i < 0)
-        t->failed = 1;
-    return i;
-}
-
-/* The usual kinds: a weight matrix (decayed, N(0, 0.02)), a zero bias, a LayerNorm's weight and
- * bias, a learned table (embeddings, positions: N(0, 0.02), not decayed), and a copy of another
- * tensor (the factorized temporal block starts as the spatial one). */
-static lv_param_spec matrix(int trainable, int64_t out, int64_t in)
-{
-    return (lv_param_spec){ .ndim = 2, .shape = { out, in }, .trainable = trainable, .decay = 1,
-                            .init = LV_INIT_NORMAL, .init_value = INIT_STD };
-}
-
-static lv_param_spec zeros(int trainable, int ndim, int64_t d0, int64_t d1)
-{
-    return (lv_param_spec){ .ndim = ndim, .shape = { d0, d1 }, .trainable = trainable,
-                            .init = LV_INIT_ZERO };
-}
-
-static lv_param_spec table_normal(int trainable, int64_t rows, int64_t cols)
-{
-    return (lv_param_spec){ .ndim = 2, .shape = { rows, cols }, .trainable = trainable,
-                            .init = LV_INIT_NORMAL, .init_value = INIT_STD };
-}
-
-static lv_param_spec copy_of(const table *t, int trainable, int decay, int64_t source)
-{
-    const lv_param *s = &t->ps->p[source];
-    return (lv_param_spec){ .ndim = s->ndim, .shape = { s->shape[0], s->shape[1] },
-                            .trainable = trainable, .decay = decay, .init = LV_INIT_COPY,
-                            .source = source };
-}
-
-static void add_layernorm(table *t, int trainable, int64_t D, int64_t *w, int64_t *b,
-                          const char *pre)
-{
-    *w = add(t, (lv_param_spec){ .ndim = 1, .shape = { D }, .trainable = trainable,
-                                 .init = LV_INIT_ONE }, "%s.weight", pre);
-    *b = add(t, zeros(trainable, 1, D, 0), "%s.bias", pre);
-}
-
-/* What trains in block l of the video tower under each tuning mode (text: full or frozen). */
-typedef struct {
-    int base, temporal, adapters, lora;
-} block_training;
-
-static block_training video_block_training(const lv_config *c, int64_t l)
-{
-    block_training bt = { 0 };
+    lv_block_training bt = { 0 };
     switch (c->tune) {
     case LV_TUNE_FULL: bt.base = bt.temporal = 1; break;
     case LV_TUNE_LAST_K: bt.base = bt.temporal = l >= c->layers - c->tune_last_k; break;
@@ -899,68 +552,6 @@ static block_training video_block_training(const lv_config *c, int64_t l)
     return bt;
 }
 
-static void add_block(table *t, lv_tower *tw, int64_t l, const char *tower, block_training bt)
-{
-    lv_block_params *b = &tw->blocks[l];
-    const int64_t D = tw->D, Hd = tw->hidden;
-    char pre[48], name[64];
-    snprintf(pre, sizeof pre, "%s.blocks.%lld", tower, (long long)l);
-    *b = (lv_block_params){ .t_ln_w = -1, .t_ln_b = -1, .t_qkv_w = -1, .t_qkv_b = -1,
-                            .t_proj_w = -1, .t_proj_b = -1, .t_gate = -1, .ad_down_w = -1,
-                            .ad_down_b = -1, .ad_up_w = -1, .ad_up_b = -1,
-                            .lora_a = { -1, -1, -1, -1 }, .lora_b = { -1, -1, -1, -1 } };
-    snprintf(name, sizeof name, "%s.ln1", pre);
-    add_layernorm(t, bt.base, D, &b->ln1_w, &b->ln1_b, name);
-    b->qkv_w = add(t, matrix(bt.base, 3 * D, D), "%s.attn.qkv.weight", pre);
-    b->qkv_b = add(t, zeros(bt.base, 1, 3 * D, 0), "%s.attn.qkv.bias", pre);
-    b->proj_w = add(t, matrix(bt.base, D, D), "%s.attn.proj.weight", pre);
-    b->proj_b = add(t, zeros(bt.base, 1, D, 0), "%s.attn.proj.bias", pre);
-    if (tw->factorized) {
-        /* the temporal block starts as a copy of the spatial one, switched off by its gate */
-        const int tr = bt.temporal;
-        b->t_ln_w = add(t, copy_of(t, tr, 0, b->ln1_w), "%s.temporal.ln.weight", pre);
-        b->t_ln_b = add(t, copy_of(t, tr, 0, b->ln1_b), "%s.temporal.ln.bias", pre);
-        b->t_qkv_w = add(t, copy_of(t, tr, 1, b->qkv_w), "%s.temporal.attn.qkv.weight", pre);
-        b->t_qkv_b = add(t, copy_of(t, tr, 0, b->qkv_b), "%s.temporal.attn.qkv.bias", pre);
-        b->t_proj_w = add(t, copy_of(t, tr, 1, b->proj_w), "%s.temporal.attn.proj.weight", pre);
-        b->t_proj_b = add(t, copy_of(t, tr, 0, b->proj_b), "%s.temporal.attn.proj.bias", pre);
-        b->t_gate = add(t, zeros(tr, 1, 1, 0), "%s.temporal.gate", pre);
-    }
-    snprintf(name, sizeof name, "%s.ln2", pre);
-    add_layernorm(t, bt.base, D, &b->ln2_w, &b->ln2_b, name);
-    b->fc1_w = add(t, matrix(bt.base, Hd, D), "%s.mlp.fc1.weight", pre);
-    b->fc1_b = add(t, zeros(bt.base, 1, Hd, 0), "%s.mlp.fc1.bias", pre);
-    b->fc2_w = add(t, matrix(bt.base, D, Hd), "%s.mlp.fc2.weight", pre);
-    b->fc2_b = add(t, zeros(bt.base, 1, D, 0), "%s.mlp.fc2.bias", pre);
-    if (tw->adapters) {
-        /* Houlsby adapter after the MLP; the zero up-projection makes it start as identity */
-        const int64_t A = tw->adapter_dim;
-        b->ad_down_w = add(t, matrix(bt.adapters, A, D), "%s.adapter.down.weight", pre);
-        b->ad_down_b = add(t, zeros(bt.adapters, 1, A, 0), "%s.adapter.down.bias", pre);
-        b->ad_up_w = add(t, (lv_param_spec){ .ndim = 2, .shape = { D, A },
-                                             .trainable = bt.adapters, .decay = 1,
-                                             .init = LV_INIT_ZERO }, "%s.adapter.up.weight", pre);
-        b->ad_up_b = add(t, zeros(bt.adapters, 1, D, 0), "%s.adapter.up.bias", pre);
-    }
-    if (tw->lora) {
-        /* W + scale B A with B = 0 at init; A ~ N(0, 1/in) */
-        static const char *const which[LV_LORA_COUNT] = { "attn.qkv", "attn.proj", "mlp.fc1",
-                                                          "mlp.fc2" };
-        const int64_t in[LV_LORA_COUNT] = { D, D, D, Hd }, out[LV_LORA_COUNT] = { 3 * D, D, Hd, D };
-        const int64_t r = tw->lora_rank;
-        for (int k = 0; k < LV_LORA_COUNT; k++) {
-            b->lora_a[k] = add(t, (lv_param_spec){ .ndim = 2, .shape = { r, in[k] },
-                                                   .trainable = bt.lora, .decay = 1,
-                                                   .init = LV_INIT_NORMAL,
-                                                   .init_value = 1.0 / sqrt((double)in[k]) },
-                               "%s.%s.lora_a", pre, which[k]);
-            b->lora_b[k] = add(t, (lv_param_spec){ .ndim = 2, .shape = { out[k], r },
-                                                   .trainable = bt.lora, .decay = 1,
-                                                   .init = LV_INIT_ZERO },
-                               "%s.%s.lora_b", pre, which[k]);
-        }
-    }
-}
 
 /* The shapes and variant flags of both towers, from the config alone. */
 static void towers_from_config(lv_tower *video, lv_tower *text, const lv_config *c)
@@ -977,23 +568,17 @@ static void towers_from_config(lv_tower *video, lv_tower *text, const lv_config 
                         .post_ln = c->text_arch == LV_TEXT_BERT, .eps = (float)c->text_ln_eps };
 }
 
-static int tower_alloc(lv_tower *tw)
-{
-    tw->blocks = lv_calloc((size_t)tw->L, sizeof *tw->blocks, "the block table");
-    tw->acts = lv_calloc((size_t)tw->L, sizeof *tw->acts, "the block activations");
-    return tw->blocks && tw->acts ? 0 : -1;
-}
 
-static void add_video_tower(table *t, lv_model *m)
+static void add_video_tower(lv_table *t, lv_model *m)
 {
     const lv_config *c = &m->cfg;
     const int head = c->tune == LV_TUNE_FULL || c->tune == LV_TUNE_LAST_K;
     const int64_t D = c->width;
     const lv_video_geometry img = lv_config_geometry(c, 1), vid = lv_config_geometry(c, 0);
     /* the image model's 2D patch embedding and spatial positions */
-    m->patch_w = add(t, matrix(head, D, img.tok[0].voxel), "video.patch.weight");
-    m->patch_b = add(t, zeros(head, 1, D, 0), "video.patch.bias");
-    m->pos_spatial = add(t, table_normal(head, img.tok[0].P, D), "video.pos.spatial");
+    m->patch_w = lv_table_add(t, lv_spec_matrix(head, D, img.tok[0].voxel), "video.patch.weight");
+    m->patch_b = lv_table_add(t, lv_spec_zeros(head, 1, D, 0), "video.patch.bias");
+    m->pos_spatial = lv_table_add(t, lv_spec_normal(head, img.tok[0].P, D), "video.pos.spatial");
     m->pos_temporal = -1;
     if (c->attn == LV_ATTN_FRAME) {          /* the image ViT on every frame */
         m->tok_w[0] = m->patch_w;
@@ -1001,79 +586,80 @@ static void add_video_tower(table *t, lv_model *m)
         m->pos_s[0] = m->pos_spatial;
         m->pos_t[0] = -1;
     } else if (c->n_tubes == 0) {            /* tubelets: inflated kernel, new temporal table */
-        m->tok_w[0] = add(t, (lv_param_spec){ .ndim = 2, .shape = { D, vid.tok[0].voxel },
+        m->tok_w[0] = lv_table_add(t, (lv_param_spec){ .ndim = 2, .shape = { D, vid.tok[0].voxel },
                                               .trainable = 1, .decay = 1,
                                               .init = c->inflate == LV_INFLATE_CENTRAL
                                                       ? LV_INIT_INFLATE_CENTRAL
                                                       : LV_INIT_INFLATE_AVERAGE,
                                               .source = m->patch_w }, "video.tubelet.weight");
-        m->tok_b[0] = add(t, copy_of(t, 1, 0, m->patch_b), "video.tubelet.bias");
+        m->tok_b[0] = lv_table_add(t, lv_spec_copy(t, 1, 0, m->patch_b), "video.tubelet.bias");
         m->pos_s[0] = m->pos_spatial;
-        m->pos_temporal = m->pos_t[0] = add(t, zeros(1, 2, vid.tok[0].Ft, D),
+        m->pos_temporal = m->pos_t[0] = lv_table_add(t, lv_spec_zeros(1, 2, vid.tok[0].Ft, D),
                                             "video.pos.temporal");
     } else {                                 /* TubeViT-style: each tube kind its own tables */
         for (int64_t j = 0; j < vid.n_tokenizers; j++) {
             const lv_tokenizer_geometry *g = &vid.tok[j];
-            m->tok_w[j] = add(t, matrix(1, D, g->voxel), "video.tubes.%lld.weight",
+            m->tok_w[j] = lv_table_add(t, lv_spec_matrix(1, D, g->voxel), "video.tubes.%lld.weight",
                               (long long)j);
-            m->tok_b[j] = add(t, zeros(1, 1, D, 0), "video.tubes.%lld.bias", (long long)j);
-            m->pos_s[j] = add(t, table_normal(1, g->P, D), "video.tubes.%lld.pos.spatial",
+            m->tok_b[j] = lv_table_add(t, lv_spec_zeros(1, 1, D, 0), "video.tubes.%lld.bias", (long long)j);
+            m->pos_s[j] = lv_table_add(t, lv_spec_normal(1, g->P, D), "video.tubes.%lld.pos.spatial",
                               (long long)j);
-            m->pos_t[j] = add(t, zeros(1, 2, g->Ft, D), "video.tubes.%lld.pos.temporal",
+            m->pos_t[j] = lv_table_add(t, lv_spec_zeros(1, 2, g->Ft, D), "video.tubes.%lld.pos.temporal",
                               (long long)j);
         }
     }
     m->cls_token = -1;
     if (c->pool == LV_POOL_CLS)              /* CLIP's class embedding (+ its position row) */
-        m->cls_token = add(t, (lv_param_spec){ .ndim = 1, .shape = { D }, .trainable = head,
-                                               .init = LV_INIT_NORMAL, .init_value = INIT_STD },
+        m->cls_token = lv_table_add(t, (lv_param_spec){ .ndim = 1, .shape = { D }, .trainable = head,
+                                               .init = LV_INIT_NORMAL, .init_value = LV_INIT_STD },
                            "video.class_token");
-    add_layernorm(t, head, D, &m->ln_pre_w, &m->ln_pre_b, "video.ln_pre");
+    lv_table_add_layernorm(t, head, D, &m->ln_pre_w, &m->ln_pre_b, "video.ln_pre");
     lv_tower *tw = &m->video;
     for (int64_t l = 0; l < c->layers; l++)
-        add_block(t, tw, l, "video", video_block_training(c, l));
-    add_layernorm(t, head, D, &tw->ln_f_w, &tw->ln_f_b, "video.ln_final");
+        lv_tower_add_block(t, tw, l, "video", video_block_training(c, l));
+    lv_table_add_layernorm(t, head, D, &tw->ln_f_w, &tw->ln_f_b, "video.ln_final");
     m->pool_query = m->pool_kv_w = m->pool_kv_b = -1;
     if (c->attn == LV_ATTN_FRAME && c->frame_pool == LV_FRAME_POOL_ATTN) {
-        m->pool_query = add(t, table_normal(1, 1, D), "video.pool.query");
-        m->pool_kv_w = add(t, matrix(1, 2 * D, D), "video.pool.kv.weight");
-        m->pool_kv_b = add(t, zeros(1, 1, 2 * D, 0), "video.pool.kv.bias");
+        m->pool_query = lv_table_add(t, lv_spec_normal(1, 1, D), "video.pool.query");
+        m->pool_kv_w = lv_table_add(t, lv_spec_matrix(1, 2 * D, D), "video.pool.kv.weight");
+        m->pool_kv_b = lv_table_add(t, lv_spec_zeros(1, 1, 2 * D, 0), "video.pool.kv.bias");
     }
-    tw->proj_w = add(t, matrix(head, c->embed_dim, D), "video.proj.weight");
+    tw->proj_w = lv_table_add(t, lv_spec_matrix(head, c->embed_dim, D), "video.proj.weight");
 }
 
-static void add_text_tower(table *t, lv_model *m)
+static void add_text_tower(lv_table *t, lv_model *m)
 {
     const lv_config *c = &m->cfg;
     const int tr = !c->freeze_text;
     const int64_t D = c->text_width;
-    m->tok_embed = add(t, table_normal(tr, c->vocab, D), "text.token_embed");
-    m->text_pos = add(t, table_normal(tr, c->text_len, D), "text.pos_embed");
+    m->tok_embed = lv_table_add(t, lv_spec_normal(tr, c->vocab, D), "text.token_embed");
+    m->text_pos = lv_table_add(t, lv_spec_normal(tr, c->text_len, D), "text.pos_embed");
     m->ln_embed_w = m->ln_embed_b = m->text.ln_f_w = m->text.ln_f_b = -1;
     const int bert = c->text_arch == LV_TEXT_BERT;
     if (bert)                                /* BERT normalises the embeddings ... */
-        add_layernorm(t, tr, D, &m->ln_embed_w, &m->ln_embed_b, "text.ln_embed");
-    const block_training bt = { .base = tr };
+        lv_table_add_layernorm(t, tr, D, &m->ln_embed_w, &m->ln_embed_b, "text.ln_embed");
+    const lv_block_training bt = { .base = tr };
     for (int64_t l = 0; l < c->text_layers; l++)
-        add_block(t, &m->text, l, "text", bt);
+        lv_tower_add_block(t, &m->text, l, "text", bt);
     if (!bert)                               /* ... and ends normalised: no final LayerNorm */
-        add_layernorm(t, tr, D, &m->text.ln_f_w, &m->text.ln_f_b, "text.ln_final");
-    m->text.proj_w = add(t, matrix(tr, c->embed_dim, D), "text.proj.weight");
+        lv_table_add_layernorm(t, tr, D, &m->text.ln_f_w, &m->text.ln_f_b, "text.ln_final");
+    m->text.proj_w = lv_table_add(t, lv_spec_matrix(tr, c->embed_dim, D), "text.proj.weight");
 }
 
 int lv_model_build_table(lv_model *m, const lv_config *c, const lv_backend *be)
 {
     *m = (lv_model){ .cfg = *c, .be = be };
+    m->eng = (lv_engine){ .be = be, .params = &m->params };
     if (lv_config_validate(c) < 0)
         return -1;
     towers_from_config(&m->video, &m->text, c);
-    if (tower_alloc(&m->video) < 0 || tower_alloc(&m->text) < 0)
+    if (lv_tower_alloc(&m->video) < 0 || lv_tower_alloc(&m->text) < 0)
         return -1;
-    table t = { &m->params, 0 };
+    lv_table t = { &m->params, 0 };
     add_video_tower(&t, m);
     add_text_tower(&t, m);
     /* CLIP's learned temperature, as log(1 / 0.07) */
-    m->logit_scale = add(&t, (lv_param_spec){ .ndim = 0, .trainable = 1, .init = LV_INIT_CONST,
+    m->logit_scale = lv_table_add(&t, (lv_param_spec){ .ndim = 0, .trainable = 1, .init = LV_INIT_CONST,
                                               .init_value = log(1.0 / 0.07) }, "logit_scale");
     return t.failed ? -1 : 0;
 }
@@ -1090,17 +676,6 @@ int lv_model_build(lv_model *m, const lv_config *c, const lv_backend *be)
  * NULL base they only count (lv_model_act_floats, the analytic figure); with the allocation they
  * hand out the pointers. */
 
-typedef struct {
-    float *base;
-    int64_t used;
-} fslab;
-
-static float *take(fslab *s, int64_t n)
-{
-    float *p = s->base ? s->base + s->used : NULL;
-    s->used += n;
-    return p;
-}
 
 typedef struct {
     char *base;
@@ -1132,83 +707,6 @@ static void cache_bounds(const lv_config *c, const lv_backend *be, const lv_vide
                                               : (P < K ? P : K), H);
 }
 
-static void layout_block(fslab *s, const lv_tower *tw, lv_block_acts *a, float *out, int64_t R,
-                         int64_t cache, int64_t temporal_cache)
-{
-    const int64_t D = tw->D, Hd = tw->hidden;
-    if (tw->post_ln) {                   /* x_mid -> ln1 -> MLP -> x_mlp -> ln2 = out */
-        *a = (lv_block_acts){ 0 };
-        a->qkv = take(s, R * 3 * D);
-        a->att = take(s, cache);
-        a->atty = take(s, R * D);
-        a->x_mid = take(s, R * D);
-        a->ln1 = take(s, R * D);
-        a->ln1_mean = take(s, R);
-        a->ln1_rstd = take(s, R);
-        a->fc1 = take(s, R * Hd);
-        a->gelu = take(s, R * Hd);
-        a->x_mlp = take(s, R * D);
-        a->ln2 = out;
-        a->ln2_mean = take(s, R);
-        a->ln2_rstd = take(s, R);
-        return;
-    }
-    a->ln1 = take(s, R * D);
-    a->ln1_mean = take(s, R);
-    a->ln1_rstd = take(s, R);
-    a->qkv = take(s, R * 3 * D);
-    a->att = take(s, cache);
-    a->atty = take(s, R * D);
-    a->x_mid = take(s, R * D);
-    a->x_t = a->x_mid;
-    if (tw->factorized) {
-        a->t_ln = take(s, R * D);
-        a->t_mean = take(s, R);
-        a->t_rstd = take(s, R);
-        a->t_qkv = take(s, R * 3 * D);
-        a->t_att = take(s, temporal_cache);
-        a->t_atty = take(s, R * D);
-        a->t_out = take(s, R * D);
-        a->x_t = take(s, R * D);
-    }
-    a->ln2 = take(s, R * D);
-    a->ln2_mean = take(s, R);
-    a->ln2_rstd = take(s, R);
-    a->fc1 = take(s, R * Hd);
-    a->gelu = take(s, R * Hd);
-    a->x_mlp = out;
-    if (tw->adapters) {
-        a->x_mlp = take(s, R * D);
-        a->ad_down = take(s, R * tw->adapter_dim);
-        a->ad_gelu = take(s, R * tw->adapter_dim);
-    }
-    for (int k = 0; k < LV_LORA_COUNT; k++)
-        a->lora_u[k] = tw->lora ? take(s, R * tw->lora_rank) : NULL;
-}
-
-static void layout_tower(fslab *s, lv_tower *tw, int64_t R, int64_t B, int64_t E, int64_t cache,
-                         int64_t temporal_cache)
-{
-    tw->rows = R;
-    tw->x = take(s, (tw->L + 1) * R * tw->D);
-    for (int64_t l = 0; l < tw->L; l++) {
-        lv_block_acts dummy, *a = tw->acts ? &tw->acts[l] : &dummy;
-        layout_block(s, tw, a, tw->x ? tw->x + (l + 1) * R * tw->D : NULL, R, cache,
-                     temporal_cache);
-    }
-    if (tw->post_ln) {
-        tw->ln_f = tw->x ? tw->x + tw->L * R * tw->D : NULL;
-        tw->ln_f_mean = tw->ln_f_rstd = NULL;
-    } else {
-        tw->ln_f = take(s, R * tw->D);
-        tw->ln_f_mean = take(s, R);
-        tw->ln_f_rstd = take(s, R);
-    }
-    tw->pooled = take(s, B * tw->D);
-    tw->emb = take(s, B * E);
-    tw->emb_n = take(s, B * E);
-    tw->emb_norm = take(s, B);
-}
 
 static int64_t layout(lv_model *m, float *base, int64_t B, int want_pixel_grad)
 {
@@ -1218,47 +716,47 @@ static int64_t layout(lv_model *m, float *base, int64_t B, int want_pixel_grad)
     const int64_t Rv = B * g.R, Rt = B * T, S = c->image_size;
     int64_t cache, tcache;
     cache_bounds(c, m->be, &g, B, &cache, &tcache);
-    fslab s = { base, 0 };
-    layout_tower(&s, &m->video, Rv, B, E, cache, tcache);
-    layout_tower(&s, &m->text, Rt, B, E, lv_backend_attention_bound(m->be, Rt, T, c->text_heads),
+    lv_fslab s = { base, 0 };
+    lv_tower_layout(&s, &m->video, Rv, B, E, cache, tcache);
+    lv_tower_layout(&s, &m->text, Rt, B, E, lv_backend_attention_bound(m->be, Rt, T, c->text_heads),
                  0);
-    m->pixels = m->be->host_memory ? NULL : take(&s, B * F * S * S * 3);
-    m->tokens = take(&s, B * g.K * D);
-    m->staged = g.cls ? take(&s, (1 + B * g.K) * D) : NULL;
-    m->embedded = take(&s, Rv * D);
-    m->ln_pre_mean = take(&s, Rv);
-    m->ln_pre_rstd = take(&s, Rv);
+    m->pixels = m->be->host_memory ? NULL : lv_take(&s, B * F * S * S * 3);
+    m->tokens = lv_take(&s, B * g.K * D);
+    m->staged = g.cls ? lv_take(&s, (1 + B * g.K) * D) : NULL;
+    m->embedded = lv_take(&s, Rv * D);
+    m->ln_pre_mean = lv_take(&s, Rv);
+    m->ln_pre_rstd = lv_take(&s, Rv);
     const int frame_level = c->attn == LV_ATTN_FRAME;
-    m->frame_emb = frame_level ? take(&s, B * F * D) : NULL;
+    m->frame_emb = frame_level ? lv_take(&s, B * F * D) : NULL;
     const int bert = c->text_arch == LV_TEXT_BERT;
-    m->text_embedded = bert ? take(&s, Rt * c->text_width) : NULL;
-    m->ln_embed_mean = bert ? take(&s, Rt) : NULL;
-    m->ln_embed_rstd = bert ? take(&s, Rt) : NULL;
+    m->text_embedded = bert ? lv_take(&s, Rt * c->text_width) : NULL;
+    m->ln_embed_mean = bert ? lv_take(&s, Rt) : NULL;
+    m->ln_embed_rstd = bert ? lv_take(&s, Rt) : NULL;
     const int attn_pool = frame_level && c->frame_pool == LV_FRAME_POOL_ATTN;
-    m->pool_q = attn_pool ? take(&s, B * D) : NULL;
-    m->pool_kv = attn_pool ? take(&s, B * F * 2 * D) : NULL;
-    m->pool_att = attn_pool ? take(&s, lv_backend_attention_bound(m->be, B, F, c->heads))
+    m->pool_q = attn_pool ? lv_take(&s, B * D) : NULL;
+    m->pool_kv = attn_pool ? lv_take(&s, B * F * 2 * D) : NULL;
+    m->pool_att = attn_pool ? lv_take(&s, lv_backend_attention_bound(m->be, B, F, c->heads))
                              : NULL;
-    m->logits = take(&s, B * B);
-    m->loss = take(&s, 1);
-    m->dloss = take(&s, 1);
-    m->demb_v = take(&s, B * E);
-    m->demb_t = take(&s, B * E);
+    m->logits = lv_take(&s, B * B);
+    m->loss = lv_take(&s, 1);
+    m->dloss = lv_take(&s, 1);
+    m->demb_v = lv_take(&s, B * E);
+    m->demb_t = lv_take(&s, B * E);
     /* temporaries: rows x the widest matrix of either tower (qkv, MLP, pooling kv), each */
     const int64_t Rmax = Rv > Rt ? Rv : Rt, Rf = frame_level ? B * F : 0;
     const int64_t W = max3(3 * D, m->video.hidden, max3(3 * c->text_width, m->text.hidden, E));
     const int64_t wide = Rmax * W > Rf * 2 * D ? Rmax * W : Rf * 2 * D;
-    m->branch_out = take(&s, wide);
-    m->lora_out = take(&s, wide);
-    m->d_stream = take(&s, wide);
-    m->d_inner = take(&s, wide);
-    m->d_pre = take(&s, wide);
-    m->d_norm = take(&s, wide);
-    m->d_pooled = take(&s, wide);
-    m->d_final = take(&s, wide);
-    m->d_lora = take(&s, wide);
-    m->dtokens = take(&s, B * g.K * D);
-    m->dvideo = want_pixel_grad ? take(&s, B * F * S * S * 3) : NULL;
+    m->eng.branch_out = lv_take(&s, wide);
+    m->eng.lora_out = lv_take(&s, wide);
+    m->eng.d_stream = lv_take(&s, wide);
+    m->eng.d_inner = lv_take(&s, wide);
+    m->eng.d_pre = lv_take(&s, wide);
+    m->eng.d_norm = lv_take(&s, wide);
+    m->d_pooled = lv_take(&s, wide);
+    m->d_final = lv_take(&s, wide);
+    m->eng.d_lora = lv_take(&s, wide);
+    m->dtokens = lv_take(&s, B * g.K * D);
+    m->dvideo = want_pixel_grad ? lv_take(&s, B * F * S * S * 3) : NULL;
     return s.used;
 }
 
@@ -1347,20 +845,6 @@ void lv_model_free(lv_model *m)
 
 /* ---- model FLOPs -------------------------------------------------------------------------- */
 
-/* Forward matmul FLOPs (2 per multiply-add) of one tower's blocks over R rows, with attention
- * over groups whose query x key sizes sum to qk per head slice. */
-static double tower_flops(const lv_tower *tw, double R, double qk)
-{
-    const double D = (double)tw->D, Hd = (double)tw->hidden;
-    double per_row = 2.0 * (3.0 * D * D + D * D + 2.0 * D * Hd);        /* qkv, proj, fc1, fc2 */
-    if (tw->factorized)
-        per_row += 2.0 * 4.0 * D * D;                                   /* temporal qkv, proj */
-    if (tw->adapters)
-        per_row += 2.0 * 2.0 * D * (double)tw->adapter_dim;
-    if (tw->lora)
-        per_row += 2.0 * (double)tw->lora_rank * (4.0 * D + 2.0 * D + (D + Hd) + (Hd + D));
-    return (double)tw->L * (R * per_row + 2.0 * 2.0 * qk * D);         /* + QK^T and PV */
-}
 
 double lv_model_step_flops(const lv_config *c, int64_t B)
 {
@@ -1380,8 +864,8 @@ double lv_model_step_flops(const lv_config *c, int64_t B)
         qk = K * fmin(P, K);
     const double E = (double)c->embed_dim;
     double fwd = 2.0 * (double)B * K * voxel * (double)c->width         /* tubelet embedding */
-                 + tower_flops(&video, Rv, (double)B * qk)
-                 + tower_flops(&text, (double)B * T, (double)B * T * T)
+                 + lv_tower_flops(&video, Rv, (double)B * qk)
+                 + lv_tower_flops(&text, (double)B * T, (double)B * T * T)
                  + 2.0 * (double)B * E * (double)(c->width + c->text_width)   /* projections */
                  + 2.0 * (double)B * (double)B * E;                          /* logits */
     return 3.0 * fwd;

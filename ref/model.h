@@ -9,49 +9,7 @@
 #include "backend.h"
 #include "config.h"
 #include "params.h"
-
-/* Indices into the parameter table of one transformer block (-1 where a variant lacks it). */
-enum { LV_LORA_QKV, LV_LORA_PROJ, LV_LORA_FC1, LV_LORA_FC2, LV_LORA_COUNT };
-
-typedef struct {
-    int64_t ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
-    int64_t t_ln_w, t_ln_b, t_qkv_w, t_qkv_b, t_proj_w, t_proj_b, t_gate;   /* factorized */
-    int64_t ad_down_w, ad_down_b, ad_up_w, ad_up_b;                         /* adapters */
-    int64_t lora_a[LV_LORA_COUNT], lora_b[LV_LORA_COUNT];                   /* LoRA */
-} lv_block_params;
-
-/* Saved activations of one block over R token rows. */
-typedef struct {
-    float *ln1, *ln1_mean, *ln1_rstd;     /* (R, D) (R) (R) */
-    float *qkv, *att, *atty;              /* (R, 3D) (cache) (R, D) */
-    float *x_mid;                         /* (R, D) x + attention (post-LN: before ln1) */
-    float *t_ln, *t_mean, *t_rstd, *t_qkv, *t_att, *t_atty, *t_out;   /* factorized */
-    float *x_t;                           /* (R, D) x_mid + tanh(g) temporal (= x_mid if none) */
-    float *ln2, *ln2_mean, *ln2_rstd;     /* (R, D) (R) (R); post-LN: ln2 is the block output */
-    float *fc1, *gelu;                    /* (R, 4D) pre- and post-GELU */
-    float *x_mlp;                         /* (R, D) x_t + MLP (= out without adapters);
-                                           * post-LN: ln1 + MLP, before ln2 */
-    float *ad_down, *ad_gelu;             /* (R, A) adapters */
-    float *lora_u[LV_LORA_COUNT];         /* (R, r) scale * A x, LoRA */
-} lv_block_acts;
-
-/* One transformer stack (video or text) and its saved activations. */
-typedef struct {
-    int64_t D, H, L, hidden, rows;        /* width, heads, layers, MLP width, token rows */
-    lv_act act;                           /* the blocks' MLP activation */
-    int post_ln;                          /* BERT's post-LN blocks, no final LayerNorm */
-    float eps;                            /* every LayerNorm's epsilon */
-    lv_block_params *blocks;              /* (L) */
-    int64_t ln_f_w, ln_f_b, proj_w;
-    int factorized, adapters, lora;
-    int64_t adapter_dim, lora_rank;
-    float lora_scale;
-    /* activations */
-    float *x;                             /* (L+1, R, D) residual stream at each block input */
-    lv_block_acts *acts;                  /* (L) */
-    float *ln_f, *ln_f_mean, *ln_f_rstd;  /* (R, D) (R) (R); post-LN: ln_f is x[L], no stats */
-    float *pooled, *emb, *emb_n, *emb_norm;   /* (B, D) (B, E) (B, E) (B) */
-} lv_tower;
+#include "tower.h"
 
 typedef struct {
     int64_t B;                  /* video-text pairs */
@@ -125,17 +83,10 @@ typedef struct {
     float *logits, *loss;       /* (B, B) (1) */
     float *dloss;               /* (1) = 1: d loss / d loss, where the backward starts */
     float *demb_v, *demb_t;     /* (B, E) loss gradients of the normalised embeddings */
-    /* temporaries, each (rows, W) floats with W the widest matrix of either tower; named by the
-     * role they play in a block, reused by the pooling and tokenizer steps as commented */
-    float *branch_out;          /* forward: a branch's output before its residual add */
-    float *lora_out;            /* forward: LoRA's scale B (A x) before it joins the linear */
-    float *d_stream;            /* backward: d x of the residual stream, updated in place */
-    float *d_inner;             /* backward: d of a branch's inner activation (GELU output,
-                                 * attention output, temporal branch output); dembedded, dframe */
-    float *d_pre;               /* backward: d before the nonlinearity (fc1 output, qkv, temporal
-                                 * attention output); pooling dq */
-    float *d_norm;              /* backward: d of a LayerNorm output (or temporal qkv); demb,
-                                 * pooling dkv */
+    /* the block engine: the backend, the parameters and the temporaries of both towers, each
+     * (rows, W) floats with W the widest matrix of either tower (tower.h); the pooling and
+     * tokenizer steps reuse them as commented where they do */
+    lv_engine eng;
     float *d_pooled;            /* backward: (B, D) d of the pooled tower output */
     float *d_final;             /* backward: (rows, D) d of the final LayerNorm's output */
     float *d_lora;              /* backward: (rows, r) d of LoRA's u = scale A x */
