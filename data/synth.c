@@ -1,6 +1,7 @@
-/* The synthetic long-range benchmark (see synth.h): stories, captions, rendering, hard negatives
- * and the files on disk. Everything is a pure function of (seed, video index, time), so the
- * dataset is the same on every machine; the videos go through a real encoder and decoder. */
+/* The synthetic long-range benchmark (see synth.h): stories, captions, summaries, rendering, hard
+ * negatives, questions about the late events and the files on disk. Everything is a pure
+ * function of (seed, video index, time), so the dataset is the same on every machine; the videos
+ * go through a real encoder and decoder. */
 #include "synth.h"
 #include "error.h"
 #include "rng.h"
@@ -27,6 +28,8 @@ static const char *const words[] = {
     "a", "moves", "then", ",", ".", "what", "happens", "in", "the", "video", "?",
     "red", "green", "blue", "yellow", "magenta", "cyan", "square", "circle", "triangle",
     "right", "left", "up", "down",
+    /* summaries and questions (issue 17): after the caption words, whose ids stay as they were */
+    "first", "next", "finally", "after", "is", "last", "thing", "that", "colour", "shape",
 };
 
 const char *const *lv_synth_words(int *count)
@@ -100,6 +103,19 @@ size_t lv_synth_caption(char *out, size_t size, const lv_synth_story *s)
     return n;
 }
 
+size_t lv_synth_summary(char *out, size_t size, const lv_synth_story *s)
+{
+    size_t n = 0;
+    for (int64_t i = 0; i < s->n; i++) {
+        const char *when = i == 0 ? "first" : i == s->n - 1 ? "finally" : "next";
+        n += (size_t)snprintf(out + (n < size ? n : size), n < size ? size - n : 0,
+                              "%s%s a %s %s moves %s.", i ? " " : "", when,
+                              colours[s->ev[i].colour], shapes[s->ev[i].shape],
+                              motions[s->ev[i].motion]);
+    }
+    return n;
+}
+
 /* e with every attribute changed (so the change is visible however the model looks). */
 static lv_synth_event other_event(lv_synth_event e, int k)
 {
@@ -121,6 +137,140 @@ void lv_synth_distractors(lv_synth_story out[4], const lv_synth_story *s,
     out[2].ev[a] = other_event(s->ev[a], k + 1);          /* another first late event */
     out[3].ev[a] = other_event(s->ev[a], k + 2);          /* both late events replaced */
     out[3].ev[last] = other_event(s->ev[last], k + 3);
+}
+
+/* ---- questions about the late events --------------------------------------------------------- */
+
+int64_t lv_synth_group_stories(lv_synth_story *out, const lv_synth_spec *spec, int64_t g)
+{
+    const int64_t first = g * spec->group;
+    const int64_t n = spec->videos - first < spec->group ? spec->videos - first : spec->group;
+    for (int64_t j = 0; j < n; j++)
+        lv_synth_story_of(&out[j], spec, first + j);
+    return n > 0 ? n : 0;
+}
+
+/* The answer of question `kind` about story s (a colour answer has shape = motion = -1); 0 when
+ * the story cannot be asked it: the after-question's anchor (event shared - 1) must exist and
+ * happen once, else "after" names no single moment. */
+static int qa_answer(lv_synth_event *a, const lv_synth_story *s, int64_t shared,
+                     lv_synth_qa_kind kind)
+{
+    const lv_synth_event last = s->ev[s->n - 1];
+    switch (kind) {
+    case LV_SYNTH_QA_AFTER: {
+        if (shared < 1)
+            return 0;
+        int times = 0;
+        for (int64_t i = 0; i < s->n; i++)
+            times += same_event(s->ev[i], s->ev[shared - 1]);
+        *a = s->ev[shared];
+        return times == 1;
+    }
+    case LV_SYNTH_QA_LAST:
+        *a = last;
+        return 1;
+    default:
+        *a = (lv_synth_event){ last.colour, -1, -1 };
+        return 1;
+    }
+}
+
+static void qa_text(char *out, size_t size, lv_synth_event a)
+{
+    if (a.shape < 0)
+        snprintf(out, size, "%s", colours[a.colour]);
+    else
+        snprintf(out, size, "a %s %s moves %s", colours[a.colour], shapes[a.shape],
+                 motions[a.motion]);
+}
+
+/* A list of distinct answers (72 events: 6 colours x 3 shapes x 4 motions). */
+typedef struct {
+    lv_synth_event e[N_COLOURS * N_SHAPES * N_MOTIONS];
+    int n;
+} answer_set;
+
+static int answer_index(const answer_set *l, lv_synth_event a)
+{
+    for (int i = 0; i < l->n; i++)
+        if (same_event(l->e[i], a))
+            return i;
+    return -1;
+}
+
+static void answer_add(answer_set *l, lv_synth_event a)
+{
+    if (answer_index(l, a) < 0)
+        l->e[l->n++] = a;
+}
+
+/* The five options before rotation: the block of five distinct answers that holds the truth
+ * (index t), then the group's other answers, its other late events (their colours), then events
+ * unlike the first answer (the colours in order), none twice and none the question's own event
+ * (avoid, may be NULL). */
+static void qa_options(answer_set *opt, const answer_set *answers, int t,
+                       const lv_synth_story *mates, int64_t n, int64_t shared, int colour_only,
+                       const lv_synth_event *avoid)
+{
+    const int from = t / 5 * 5;
+    opt->n = 0;
+    for (int i = from; i < answers->n && i < from + 5; i++)
+        answer_add(opt, answers->e[i]);
+    for (int i = 0; i < answers->n && opt->n < 5; i++)
+        answer_add(opt, answers->e[i]);
+    for (int64_t m = 0; m < n && opt->n < 5; m++)
+        for (int64_t i = shared; i < mates[m].n && opt->n < 5; i++) {
+            const lv_synth_event e = mates[m].ev[i];
+            answer_add(opt, colour_only ? (lv_synth_event){ e.colour, -1, -1 } : e);
+        }
+    for (int k = 0; opt->n < 5; k++) {      /* 30 distinct events, or the 6 colours */
+        const lv_synth_event e = colour_only ? (lv_synth_event){ k % N_COLOURS, -1, -1 }
+                                             : other_event(answers->e[0], k);
+        if (!avoid || !same_event(e, *avoid))
+            answer_add(opt, e);
+    }
+}
+
+static void qa_question(char *out, size_t size, const lv_synth_story *s, int64_t shared,
+                        lv_synth_qa_kind kind)
+{
+    if (kind == LV_SYNTH_QA_AFTER) {
+        const lv_synth_event e = s->ev[shared - 1];
+        snprintf(out, size, "what happens after the %s %s moves %s?", colours[e.colour],
+                 shapes[e.shape], motions[e.motion]);
+    } else if (kind == LV_SYNTH_QA_LAST) {
+        snprintf(out, size, "what is the last thing that happens?");
+    } else {
+        snprintf(out, size, "what colour is the last shape?");
+    }
+}
+
+int lv_synth_question(lv_synth_qa *q, const lv_synth_story *mates, int64_t n, int64_t j,
+                      const lv_synth_spec *spec, int64_t g, lv_synth_qa_kind kind)
+{
+    LV_REQUIRE(j >= 0 && j < n && kind >= 0 && kind < LV_SYNTH_QA_KINDS);
+    answer_set answers = { .n = 0 };
+    lv_synth_event truth, a;
+    for (int64_t m = 0; m < n; m++) {
+        if (!qa_answer(&a, &mates[m], spec->shared, kind))
+            return 0;
+        answer_add(&answers, a);
+    }
+    qa_answer(&truth, &mates[j], spec->shared, kind);
+    if (answers.n < 2)          /* all alike: the shared start would tell the answer */
+        return 0;
+    *q = (lv_synth_qa){ .answer = 0 };     /* every byte set: equal questions compare equal */
+    qa_question(q->question, sizeof q->question, &mates[j], spec->shared, kind);
+    answer_set opt;
+    qa_options(&opt, &answers, answer_index(&answers, truth), mates, n, spec->shared,
+               kind == LV_SYNTH_QA_COLOUR,
+               kind == LV_SYNTH_QA_AFTER ? &mates[j].ev[spec->shared - 1] : NULL);
+    const int turn = (int)((g + kind) % 5);
+    for (int i = 0; i < 5; i++)
+        qa_text(q->options[(i + turn) % 5], sizeof q->options[0], opt.e[i]);
+    q->answer = (answer_index(&opt, truth) + turn) % 5;
+    return 1;
 }
 
 /* ---- rendering ------------------------------------------------------------------------------ */
@@ -228,6 +378,28 @@ static int write_video(const char *path, const lv_synth_story *s, const lv_synth
     return lv_video_writer_close(w);
 }
 
+/* The questions about video v (a test video of the group whose stories are mates[0, n)), one
+ * line each in mcq.jsonl's format with an id naming the video and the kind. */
+static int append_questions(text_buf *qa, const char *name, const lv_synth_story *mates,
+                            int64_t n, const lv_synth_spec *spec, int64_t v)
+{
+    static const char *const kinds[LV_SYNTH_QA_KINDS] = { "after", "last", "colour" };
+    int rc = 0;
+    for (int kind = 0; kind < LV_SYNTH_QA_KINDS && rc == 0; kind++) {
+        lv_synth_qa q;
+        if (!lv_synth_question(&q, mates, n, v % spec->group, spec, v / spec->group, kind))
+            continue;
+        rc = append(qa, "{\"video\": \"%s\", \"question\": \"%s\", \"options\": [", name,
+                    q.question);
+        for (int k = 0; k < 5 && rc == 0; k++)
+            rc = append(qa, "%s\"%s\"", k ? ", " : "", q.options[k]);
+        if (rc == 0)
+            rc = append(qa, "], \"answer\": %d, \"id\": \"v%04lld-%s\"}\n", q.answer,
+                        (long long)v, kinds[kind]);
+    }
+    return rc;
+}
+
 static int check_spec(const lv_synth_spec *spec)
 {
     if (spec->videos < 1 || spec->frames < spec->events || spec->size < 16 ||
@@ -251,21 +423,29 @@ int lv_synth_write(const char *dir, const lv_synth_spec *spec,
         return lv_set_error("%s: cannot create the output folder: %s", path, strerror(errno));
     const int64_t groups = (spec->videos + spec->group - 1) / spec->group;
     const int64_t test_from = groups - (int64_t)ceil(groups * spec->test_fraction);
+    const int64_t group = spec->group < spec->videos ? spec->group : spec->videos;
     uint8_t *rgb = lv_malloc((size_t)(spec->size * spec->size * 3), "a synthetic frame");
-    text_buf train = { 0 }, test = { 0 }, mcq = { 0 };
-    int rc = rgb ? 0 : -1;
+    lv_synth_story *mates = lv_malloc((size_t)group * sizeof *mates, "a group's stories");
+    text_buf train = { 0 }, test = { 0 }, mcq = { 0 }, qa = { 0 };
+    int64_t n_mates = 0;
+    int rc = rgb && mates ? 0 : -1;
     for (int64_t v = 0; v < spec->videos && rc == 0; v++) {
         lv_synth_story s, neg[4];
-        char caption[512], name[64];
+        char caption[512], summary[512], name[64];
         lv_synth_story_of(&s, spec, v);
         lv_synth_caption(caption, sizeof caption, &s);
+        lv_synth_summary(summary, sizeof summary, &s);
         snprintf(name, sizeof name, "videos/v%04lld.mp4", (long long)v);
         snprintf(path, sizeof path, "%s/%s", dir, name);
         rc = write_video(path, &s, spec, v, rgb);
         const int is_test = v / spec->group >= test_from;
         if (rc == 0)
-            rc = append(is_test ? &test : &train, "{\"video\": \"%s\", \"caption\": \"%s\"}\n",
-                        name, caption);
+            rc = append(is_test ? &test : &train, "{\"video\": \"%s\", \"caption\": \"%s\", "
+                        "\"summary\": \"%s\"}\n", name, caption, summary);
+        if (is_test && v % spec->group == 0)
+            n_mates = lv_synth_group_stories(mates, spec, v / spec->group);
+        if (rc == 0 && is_test)
+            rc = append_questions(&qa, name, mates, n_mates, spec, v);
         if (rc == 0 && is_test) {
             lv_synth_distractors(neg, &s, spec);
             const int answer = (int)(v % 5);
@@ -297,8 +477,12 @@ int lv_synth_write(const char *dir, const lv_synth_spec *spec,
     if (rc == 0)
         rc = write_text(dir, "mcq.jsonl", mcq.text ? mcq.text : "");
     if (rc == 0)
+        rc = write_text(dir, "qa.jsonl", qa.text ? qa.text : "");
+    if (rc == 0)
         rc = write_text(dir, "vocab.txt", vocab.text);
     free(rgb);
+    free(mates);
+    free(qa.text);
     free(train.text);
     free(test.text);
     free(mcq.text);

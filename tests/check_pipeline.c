@@ -90,6 +90,256 @@ START_TEST(test_synth_render)
 }
 END_TEST
 
+/* The caption's events as phrases ("a red square moves up"): the caption is split at ", then "
+ * and its final "." dropped, independently of how summaries and questions are written. */
+static int64_t caption_phrases(char phrase[][64], const lv_synth_story *s)
+{
+    char caption[512];
+    lv_synth_caption(caption, sizeof caption, s);
+    caption[strlen(caption) - 1] = '\0';
+    int64_t n = 0;
+    for (char *p = caption, *cut; p; p = cut ? cut + strlen(", then ") : NULL) {
+        cut = strstr(p, ", then ");
+        snprintf(phrase[n++], 64, "%.*s", cut ? (int)(cut - p) : (int)strlen(p), p);
+    }
+    return n;
+}
+
+/* A summary names every event of the story, in order, one sentence each: "first <event>.",
+ * "next <event>." ..., "finally <event>."; it is deterministic and worded apart from the
+ * caption. */
+static void check_summary(const lv_synth_story *s)
+{
+    char phrase[LV_SYNTH_MAX_EVENTS][64], summary[512], again[512], caption[512];
+    const int64_t n = caption_phrases(phrase, s);
+    ck_assert_int_eq(n, s->n);
+    const size_t len = lv_synth_summary(summary, sizeof summary, s);
+    ck_assert_uint_eq(len, strlen(summary));
+    lv_synth_summary(again, sizeof again, s);
+    ck_assert_str_eq(summary, again);
+    lv_synth_caption(caption, sizeof caption, s);
+    ck_assert_str_ne(summary, caption);
+    int64_t sentences = 0;
+    for (char *p = summary, *end; *p; p = end + (end[1] == ' ' ? 2 : 1)) {
+        end = strchr(p, '.');
+        ck_assert_ptr_nonnull(end);
+        ck_assert_int_lt(sentences, n);
+        char want[96];
+        const char *when = sentences == 0 ? "first" : sentences == n - 1 ? "finally" : "next";
+        snprintf(want, sizeof want, "%s %s", when, phrase[sentences]);
+        ck_assert_int_eq((int)(end - p), (int)strlen(want));
+        ck_assert(strncmp(p, want, strlen(want)) == 0);
+        sentences++;
+    }
+    ck_assert_int_eq(sentences, n);             /* every event, the last one included */
+}
+
+START_TEST(test_synth_summaries)
+{
+    lv_synth_spec specs[3] = { lv_synth_defaults(), lv_synth_defaults(), lv_synth_defaults() };
+    specs[1].events = 8, specs[1].shared = 4, specs[1].seed = 5;
+    specs[2].events = 2, specs[2].shared = 0, specs[2].group = 3;
+    int64_t checked = 0;
+    for (int k = 0; k < 3; k++)
+        for (int64_t v = 0; v < specs[k].videos; v++, checked++) {
+            lv_synth_story s;
+            lv_synth_story_of(&s, &specs[k], v);
+            check_summary(&s);
+        }
+    lv_synth_story s;
+    char summary[512];
+    lv_synth_story_of(&s, &specs[0], 0);
+    lv_synth_summary(summary, sizeof summary, &s);
+    printf("  summaries: %lld stories of 2, 4 and 8 events each named in order, one sentence "
+           "per event, none equal to its caption\n  video 0: %s\n", (long long)checked, summary);
+}
+END_TEST
+
+/* What the question about story s must answer, worked out from its caption: the phrase after
+ * the question's anchor (which the caption names once), the last phrase, or its colour. */
+static void expected_answer(char *out, size_t size, const lv_synth_qa *q,
+                            const lv_synth_story *s, lv_synth_qa_kind kind, int64_t shared)
+{
+    char phrase[LV_SYNTH_MAX_EVENTS][64], anchor[64];
+    const int64_t n = caption_phrases(phrase, s);
+    if (kind == LV_SYNTH_QA_AFTER) {
+        const char *prefix = "what happens after the ";
+        ck_assert(strncmp(q->question, prefix, strlen(prefix)) == 0);
+        snprintf(anchor, sizeof anchor, "a %.*s", (int)(strlen(q->question) - strlen(prefix) - 1),
+                 q->question + strlen(prefix));
+        int64_t at = -1, times = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (!strcmp(phrase[i], anchor))
+                at = i, times++;
+        ck_assert_int_eq(times, 1);
+        ck_assert_int_eq(at, shared - 1);       /* the anchor is the last shared event */
+        snprintf(out, size, "%s", phrase[at + 1]);
+    } else if (kind == LV_SYNTH_QA_LAST) {
+        ck_assert_str_eq(q->question, "what is the last thing that happens?");
+        snprintf(out, size, "%s", phrase[n - 1]);
+    } else {
+        ck_assert_str_eq(q->question, "what colour is the last shape?");
+        snprintf(out, size, "%.*s", (int)strcspn(phrase[n - 1] + 2, " "), phrase[n - 1] + 2);
+    }
+}
+
+/* Counts over every group of a spec (test_synth_questions). */
+typedef struct {
+    int64_t questions, asked_groups, skipped_groups, same_options, blind_right, slots[5];
+} qa_counts;
+
+/* Every question of kind `kind` to the videos of group g: asked of all or none; the same
+ * question; five distinct options with the truth (from the caption) at `answer`; the other
+ * videos' answers among the options; and, the proof that the shared start cannot tell the answer,
+ * at least two videos of the group (which share their first `shared` events) answer differently. */
+static void check_group_questions(qa_counts *c, const lv_synth_spec *spec, int64_t g,
+                                  lv_synth_qa_kind kind)
+{
+    lv_synth_story mates[16];
+    lv_synth_qa q[16], again;
+    char truth[16][64];
+    ck_assert_int_le(spec->group, 16);
+    const int64_t n = lv_synth_group_stories(mates, spec, g);
+    int asked = 0;
+    for (int64_t j = 0; j < n; j++) {
+        const int got = lv_synth_question(&q[j], mates, n, j, spec, g, kind);
+        ck_assert(j == 0 || got == asked);
+        asked = got;
+        if (!got)
+            continue;
+        ck_assert(same_story(&mates[j], &mates[0], 0, spec->shared));
+        ck_assert_int_eq(lv_synth_question(&again, mates, n, j, spec, g, kind), 1);
+        ck_assert(memcmp(&again, &q[j], sizeof again) == 0);                 /* deterministic */
+        ck_assert_str_eq(q[j].question, q[0].question);
+        ck_assert(q[j].answer >= 0 && q[j].answer < 5);
+        for (int a = 0; a < 5; a++)
+            for (int b = a + 1; b < 5; b++)
+                ck_assert_str_ne(q[j].options[a], q[j].options[b]);
+        expected_answer(truth[j], sizeof truth[j], &q[j], &mates[j], kind, spec->shared);
+        ck_assert_str_eq(q[j].options[q[j].answer], truth[j]);
+        c->slots[q[j].answer]++;
+        c->questions++;
+    }
+    if (!asked) {
+        c->skipped_groups++;
+        return;
+    }
+    c->asked_groups++;
+    int64_t differ = 0, distinct = 0, best = 0;
+    int same = 1;
+    for (int64_t j = 0; j < n; j++) {
+        int64_t alike = 0, first = 1;
+        for (int64_t m = 0; m < n; m++) {
+            alike += !strcmp(truth[m], truth[j]);
+            first &= m >= j || strcmp(truth[m], truth[j]) != 0;
+        }
+        distinct += first;
+        best = alike > best ? alike : best;
+        differ += strcmp(truth[j], truth[0]) != 0;
+        same &= memcmp(q[j].options, q[0].options, sizeof q[0].options) == 0;
+    }
+    ck_assert_int_gt(differ, 0);                /* not told by the first `shared` events */
+    if (distinct <= 5) {                        /* the group-mates' answers are the distractors */
+        ck_assert(same);
+        for (int64_t j = 0; j < n; j++)
+            for (int64_t m = 0; m < n; m++) {
+                int among = 0;
+                for (int a = 0; a < 5; a++)
+                    among |= !strcmp(q[j].options[a], truth[m]);
+                ck_assert(among);
+            }
+    }
+    if (same) {         /* same question, options and first half: one answer for all of them */
+        c->same_options += n;
+        c->blind_right += best;
+    }
+}
+
+START_TEST(test_synth_questions)
+{
+    lv_synth_spec specs[4] = { lv_synth_defaults(), lv_synth_defaults(), lv_synth_defaults(),
+                               lv_synth_defaults() };
+    specs[0].videos = 400;
+    specs[1].events = 6, specs[1].shared = 3, specs[1].group = 3, specs[1].seed = 5;
+    specs[2].events = 8, specs[2].shared = 4, specs[2].group = 7, specs[2].videos = 70;
+    specs[3].group = 12, specs[3].videos = 70;    /* more than 5 answers: blocks of five */
+    qa_counts all[4][LV_SYNTH_QA_KINDS] = { { { 0 } } };
+    for (int k = 0; k < 4; k++)
+        for (int64_t g = 0; g * specs[k].group < specs[k].videos; g++)
+            for (int kind = 0; kind < LV_SYNTH_QA_KINDS; kind++)
+                check_group_questions(&all[k][kind], &specs[k], g, kind);
+    static const char *const names[] = { "after", "last", "colour" };
+    int64_t total = 0, blind = 0, same = 0, slots[5] = { 0 };
+    for (int kind = 0; kind < LV_SYNTH_QA_KINDS; kind++) {
+        const qa_counts *c = &all[0][kind];
+        ck_assert_int_gt(c->questions, 0);
+        printf("  questions (%s): %lld over %lld groups of 4 (%lld groups not asked), a model "
+               "blind to the late events right at most %.1f%%\n", names[kind],
+               (long long)c->questions, (long long)c->asked_groups,
+               (long long)c->skipped_groups, 100.0 * c->blind_right / c->same_options);
+        for (int k = 0; k < 4; k++) {
+            total += all[k][kind].questions;
+            blind += all[k][kind].blind_right;
+            same += all[k][kind].same_options;
+            for (int a = 0; a < 5; a++)
+                slots[a] += all[k][kind].slots[a];
+        }
+    }
+    for (int a = 0; a < 5; a++)
+        ck_assert_int_gt(slots[a], total / 10);     /* the answer moves over all five slots */
+    ck_assert_int_lt(blind, same * 2 / 5);
+    printf("  questions: %lld in 4 specs, all answered by their caption, every group answers each "
+           "differently; answer slots %lld %lld %lld %lld %lld; blind bound %.1f%% (of %lld "
+           "with the options shared by the group)\n", (long long)total, (long long)slots[0],
+           (long long)slots[1], (long long)slots[2], (long long)slots[3], (long long)slots[4],
+           100.0 * blind / same, (long long)same);
+}
+END_TEST
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ ((const uint8_t *)data)[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* What existed before summaries and questions (issue 17) stays byte for byte: the rendered
+ * frames of `synth --videos 8 --frames 8 --size 32` and the captions and hard negatives of the
+ * default benchmark hash to the values they had (the demo's published figures depend on them).
+ * The encoded mp4 bytes depend on the FFmpeg build, so the frames are hashed before encoding. */
+START_TEST(test_synth_unchanged)
+{
+    lv_synth_spec spec = lv_synth_defaults();
+    spec.videos = 8;
+    spec.frames = 8;
+    spec.size = 32;
+    uint64_t frames = 0xcbf29ce484222325ULL, texts = 0xcbf29ce484222325ULL;
+    uint8_t rgb[32 * 32 * 3];
+    for (int64_t v = 0; v < spec.videos; v++) {
+        lv_synth_story s;
+        lv_synth_story_of(&s, &spec, v);
+        for (int64_t f = 0; f < spec.frames * 2; f++) {     /* written at 2 frames per second */
+            lv_synth_render(rgb, &s, &spec, v, f / 2.0);
+            frames = fnv1a(frames, rgb, sizeof rgb);
+        }
+    }
+    spec = lv_synth_defaults();
+    for (int64_t v = 0; v < spec.videos; v++) {
+        lv_synth_story s, neg[4];
+        char caption[512];
+        lv_synth_story_of(&s, &spec, v);
+        lv_synth_distractors(neg, &s, &spec);
+        texts = fnv1a(texts, caption, lv_synth_caption(caption, sizeof caption, &s));
+        for (int k = 0; k < 4; k++)
+            texts = fnv1a(texts, caption, lv_synth_caption(caption, sizeof caption, &neg[k]));
+    }
+    printf("  unchanged: frames of 8 tiny videos hash to %016llx, the default captions and hard "
+           "negatives to %016llx\n", (unsigned long long)frames, (unsigned long long)texts);
+    ck_assert_uint_eq(frames, 0x85e3465a200518fcULL);
+    ck_assert_uint_eq(texts, 0xee8f2d556ad41961ULL);
+}
+END_TEST
+
 /* Writes a small benchmark into the test folder. */
 static lv_synth_spec write_small(char *dir)
 {
@@ -143,6 +393,104 @@ START_TEST(test_synth_files)
     lv_clip_list_free(&train);
     lv_clip_list_free(&test);
     lv_mcq_list_free(&mcq);
+}
+END_TEST
+
+/* The whole of dir/name, NUL-terminated (malloc'd). */
+static char *file_text(const char *dir, const char *name)
+{
+    char path[TEST_PATH_BYTES + 32];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *fp = fopen(path, "rb");
+    ck_assert_msg(fp != NULL, "%s", path);
+    fseek(fp, 0, SEEK_END);
+    const long size = ftell(fp);
+    rewind(fp);
+    char *text = malloc((size_t)size + 1);
+    ck_assert(text && fread(text, 1, (size_t)size, fp) == (size_t)size);
+    text[size] = '\0';
+    fclose(fp);
+    return text;
+}
+
+static void assert_known_words(const lv_tokenizer *tok, const char *text)
+{
+    int32_t ids[128];
+    uint8_t valid[128];
+    const int64_t n = lv_tokenizer_encode(tok, text, ids, valid, 128);
+    for (int64_t j = 0; j < n; j++)
+        ck_assert_msg(ids[j] != lv_tokenizer_id(tok, "[UNK]"), "an unknown word in '%s'", text);
+}
+
+/* The files: a summary per manifest line (the story's), qa.jsonl read by the reader of
+ * mcq.jsonl with every answer the story's, every word in vocab.txt, and the same bytes again
+ * from a second run. */
+START_TEST(test_synth_qa_files)
+{
+    char dir[TEST_PATH_BYTES], dir2[TEST_PATH_BYTES], path[TEST_PATH_BYTES + 32];
+    const lv_synth_spec spec = write_small(dir);
+    tmp_path(dir2, "synth-again");
+    ck_assert_msg(lv_synth_write(dir2, &spec, NULL) == 0, "%s", lv_error());
+    static const char *const files[] = { "train.jsonl", "test.jsonl", "mcq.jsonl", "qa.jsonl",
+                                         "vocab.txt" };
+    for (int f = 0; f < 5; f++) {
+        char *a = file_text(dir, files[f]), *b = file_text(dir2, files[f]);
+        ck_assert_msg(!strcmp(a, b), "%s differs between two runs", files[f]);
+        free(a);
+        free(b);
+    }
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    lv_tokenizer *tok = lv_tokenizer_load(path);
+    ck_assert_msg(tok != NULL, "%s", lv_error());
+    int64_t summaries = 0;
+    for (int f = 0; f < 2; f++) {
+        char *text = file_text(dir, files[f]);
+        for (char *line = text, *next; *line; line = next) {
+            next = strchr(line, '\n') + 1;
+            int v = -1;
+            char *at = strstr(line, "\"summary\": \"");
+            ck_assert(sscanf(line, "{\"video\": \"videos/v%d.mp4\"", &v) == 1 && at);
+            at += strlen("\"summary\": \"");
+            *strchr(at, '"') = '\0';
+            lv_synth_story s;
+            char summary[512];
+            lv_synth_story_of(&s, &spec, v);
+            lv_synth_summary(summary, sizeof summary, &s);
+            ck_assert_str_eq(at, summary);
+            assert_known_words(tok, at);
+            summaries++;
+        }
+        free(text);
+    }
+    lv_mcq_list qa;
+    snprintf(path, sizeof path, "%s/qa.jsonl", dir);
+    ck_assert_msg(lv_mcq_load(&qa, path, 1) == 0, "%s", lv_error());
+    ck_assert_int_gt(qa.n, 0);
+    for (int64_t i = 0; i < qa.n; i++) {
+        int v = -1;
+        char kind[16];
+        ck_assert(sscanf(qa.e[i].id, "v%d-%15s", &v, kind) == 2);
+        const lv_synth_qa_kind k = !strcmp(kind, "after") ? LV_SYNTH_QA_AFTER
+                                 : !strcmp(kind, "last")  ? LV_SYNTH_QA_LAST
+                                                          : LV_SYNTH_QA_COLOUR;
+        lv_synth_story mates[4];
+        lv_synth_qa q;
+        const int64_t n = lv_synth_group_stories(mates, &spec, v / spec.group);
+        ck_assert_int_eq(lv_synth_question(&q, mates, n, v % spec.group, &spec, v / spec.group,
+                                           k), 1);
+        ck_assert_str_eq(qa.e[i].question, q.question);
+        ck_assert_int_eq(qa.e[i].answer, q.answer);
+        assert_known_words(tok, qa.e[i].question);
+        for (int o = 0; o < 5; o++) {
+            ck_assert_str_eq(qa.e[i].options[o], q.options[o]);
+            assert_known_words(tok, qa.e[i].options[o]);
+        }
+    }
+    printf("  synth files: %lld summaries (the stories'), %lld questions in qa.jsonl read as "
+           "multiple choice, all in vocab.txt's words; two runs write the same bytes\n",
+           (long long)summaries, (long long)qa.n);
+    lv_tokenizer_free(tok);
+    lv_mcq_list_free(&qa);
 }
 END_TEST
 
@@ -254,7 +602,11 @@ Suite *pipeline_suite(void)
     const test_row rows[] = {
         { "synth", test_synth_stories, 1 },
         { "synth", test_synth_render, 1 },
+        { "synth", test_synth_unchanged, 1 },
+        { "synth", test_synth_summaries, 1 },
+        { "synth", test_synth_questions, 1 },
         { "synth", test_synth_files, 1 },
+        { "synth", test_synth_qa_files, 1 },
         { "loader", test_loader_order_and_content, 1 },
         { "loader", test_loader_bad_samples, 1 },
     };

@@ -249,7 +249,19 @@ contains "both sizes are named" "vocab=49408 conflicts with the vocabulary file,
 expect 2 "train without data" "$bin" train
 contains "train asks for --data" "data MANIFEST is required"
 expect 0 "synth writes a small benchmark" "$bin" synth --out "$tmp/synth" --videos 8 --frames 8 --size 32
-contains "synth names its files" "train.jsonl test.jsonl mcq.jsonl vocab.txt"
+contains "synth names its files" "train.jsonl test.jsonl mcq.jsonl qa.jsonl vocab.txt"
+# summaries and questions (issue 17) change no byte of what synth wrote before: the manifests
+# without their summaries, mcq.jsonl and the first 29 words of vocab.txt (ids kept) have the
+# checksum of the files written before them (the videos: check_pipeline hashes their frames)
+old=$({ sed 's/, "summary": "[^"]*"}$/}/' "$tmp/synth/train.jsonl" "$tmp/synth/test.jsonl"
+        cat "$tmp/synth/mcq.jsonl"; head -n 29 "$tmp/synth/vocab.txt"; } | cksum)
+if [ "$old" = "108419623 4525" ]; then ok "synth's earlier files are byte for byte as before ($old)"
+else fail "synth's earlier files changed: cksum $old, want 108419623 4525"; fi
+expect 0 "synth again" "$bin" synth --out "$tmp/synth2" --videos 8 --frames 8 --size 32
+if cmp -s "$tmp/synth/qa.jsonl" "$tmp/synth2/qa.jsonl" && cmp -s "$tmp/synth/train.jsonl" "$tmp/synth2/train.jsonl"; then
+    ok "summaries and questions are the same in a second run ($(grep -c . "$tmp/synth/qa.jsonl") questions)"
+else fail "a second synth wrote other summaries or questions"; fi
+rm -rf "$tmp/synth2"
 expect 0 "frames writes a contact sheet" "$bin" frames "$tmp/synth/videos/v0000.mp4" \
     --max-frames 8 --size 32 --patch 8 --mask 0.75 --png "$tmp/sheet.png"
 contains "frames prints each sample's source frame" "sample   7  t=   7.000s  <- frame #14 at 7.000s"
@@ -365,6 +377,9 @@ fi
 expect 0 "eval of the trained model" "$bin" eval --ckpt "$tmp/run/ckpt.safetensors" \
     --data "$tmp/synth/test.jsonl" --mcq "$tmp/synth/mcq.jsonl" --json
 contains "eval reports retrieval and MCQ" '"mcq_questions": [1-9]'
+expect 0 "eval scores synth's qa.jsonl as multiple choice" "$bin" eval --ckpt "$tmp/run/ckpt.safetensors" \
+    --mcq "$tmp/synth/qa.jsonl" --mcq-text question+option --json
+contains "every question is scored" "\"mcq_questions\": $(grep -c . "$tmp/synth/qa.jsonl")"
 if expect_nonzero "$bin" eval --ckpt "$tmp/run/ckpt.safetensors" --data "$tmp/synth/test.jsonl" \
     --backend sideways; then ok "eval --backend sideways fails"
 else fail "eval --backend sideways succeeded"; fi
@@ -615,7 +630,7 @@ if st_edit "$ck" "$tmp/old.safetensors" old && st_edit "$ck" "$tmp/huge.safetens
     contains "with a note" "note: .*stores no vocabulary"
     expect 2 "a larger --vocab for such a file is refused, not an abort" "$bin" eval \
         --ckpt "$tmp/old.safetensors" --data "$tmp/synth/test.jsonl" --vocab "$tmp/bigger.txt"
-    contains "naming both sizes" "has 31 tokens but the model .* has 29"
+    contains "naming both sizes" "has $((words + 2)) tokens but the model .* has $words"
     start=$(date +%s%N)
     expect 1 "metadata claiming width 2048, 24 layers is refused" "$bin" eval \
         --ckpt "$tmp/huge.safetensors" --data "$tmp/synth/test.jsonl"

@@ -13,8 +13,9 @@ static int usage(FILE *out)
             "usage: longvivit synth --out DIR [--videos N] [--frames F] [--size S] [--seed K]\n"
             "                       [--events E] [--group G]\n"
             "Writes DIR/videos/*.mp4 (F seconds each, events spread over the whole length),\n"
-            "DIR/train.jsonl, DIR/test.jsonl, DIR/mcq.jsonl and DIR/vocab.txt; see\n"
-            "docs/synthetic.md for why a model must see the whole video to answer.\n"
+            "DIR/train.jsonl and DIR/test.jsonl (a caption and a summary per video),\n"
+            "DIR/mcq.jsonl, DIR/qa.jsonl (questions about the late events) and DIR/vocab.txt;\n"
+            "see docs/synthetic.md for why a model must see the whole video to answer.\n"
             "Defaults: --videos 64 --frames 64 --size 64 --events 4 --group 4 --seed 1.\n");
     return out == stderr ? 2 : 0;
 }
@@ -68,7 +69,7 @@ int cmd_synth(int argc, char **argv)
         return 1;
     }
     printf("wrote %lld videos of %lld s (%lldx%lld) to %s: train.jsonl test.jsonl mcq.jsonl "
-           "vocab.txt\n", (long long)spec.videos, (long long)spec.frames, (long long)spec.size,
-           (long long)spec.size, out);
+           "qa.jsonl vocab.txt\n", (long long)spec.videos, (long long)spec.frames,
+           (long long)spec.size, (long long)spec.size, out);
     return 0;
 }
