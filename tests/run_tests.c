@@ -27,6 +27,7 @@ static const struct { const char *name; suite_fn make; } suites[] = {
     { "image", image_suite },
     { "pipeline", pipeline_suite },
     { "metrics", metrics_suite },
+    { "text_metrics", text_metrics_suite },
     { "adamw", adamw_suite },
     { "backend", backend_suite },
     { "checkers", checkers_suite },

@@ -17,6 +17,7 @@ Suite *benchmarks_suite(void);
 Suite *image_suite(void);
 Suite *pipeline_suite(void);
 Suite *metrics_suite(void);
+Suite *text_metrics_suite(void);
 Suite *adamw_suite(void);
 Suite *backend_suite(void);
 Suite *checkers_suite(void);

@@ -13,6 +13,7 @@ packages=(
     libcjson-dev
     libutf8proc-dev                 # Unicode for the tokenizer (BERT's categories, case, NFD)
     python3 python3-numpy python3-torch
+    python3-nltk                    # make check compares our BLEU-4 with nltk's corpus_bleu
     time                            # /usr/bin/time -v: peak memory as the OS reports it
 )
 
