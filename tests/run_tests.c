@@ -33,6 +33,7 @@ static const struct { const char *name; suite_fn make; } suites[] = {
     { "checkers", checkers_suite },
     { "contract", contract_suite },
     { "tokenizer", tokenizer_suite },
+    { "bpe", bpe_suite },
 };
 
 static long count_lines(const char *path)

@@ -23,5 +23,6 @@ Suite *backend_suite(void);
 Suite *checkers_suite(void);
 Suite *contract_suite(void);
 Suite *tokenizer_suite(void);
+Suite *bpe_suite(void);
 
 #endif
