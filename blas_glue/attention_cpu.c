@@ -11,6 +11,13 @@
  * out = O / l and the cache gets (m, log l). A row with no valid key gets out = 0 and
  * m = +inf, so that the backward's exp(s - m) is 0 for it.
  *
+ * The causal mask (g->causal; query i of a group sees keys j <= i + nk - nq, backend.h) is
+ * applied by tiles: a query tile stops at the key tile holding its last query's last key (the
+ * tiles after it would be all -inf), and the scores of a key tile that reaches past its first
+ * query's last key are masked entry by entry (-inf above the diagonal). The backward skips the
+ * same pairs from the key side: a key tile starts at the first query tile that sees any of its
+ * keys. A skipped pair is one whose every probability is 0, so skipping changes no sum.
+ *
  * Backward, per (group, head, chunk of key tiles): for every key tile of the chunk and every query
  * tile, the probabilities are recomputed, P = exp((scale Q K^T - m) - log l), and
  *     dV += P^T dO,   dP = dO V^T,   dS = P * (dP - delta) * scale,
@@ -80,6 +87,25 @@ static void mask_keys(float *s, int64_t n, int64_t nb, int64_t ld, const att_arg
                 s[r * ld + j] = -INFINITY;
 }
 
+/* The causal mask of a group of nq queries and nk keys: query i sees keys j <= i + diag, with
+ * diag = nk - nq (backend.h). */
+static int64_t causal_diag(int64_t nq, int64_t nk)
+{
+    return nk - nq;
+}
+
+/* Scores of a tile of n queries from group position i0 against nb keys from position j0 (ld per
+ * row) under the causal mask: -inf where j0 + j > i0 + r + diag. */
+static void mask_causal(float *s, int64_t n, int64_t nb, int64_t ld, int64_t i0, int64_t j0,
+                        int64_t diag)
+{
+    for (int64_t r = 0; r < n; r++) {
+        const int64_t first = i0 + r + diag + 1 - j0;          /* the first masked column */
+        for (int64_t j = first < 0 ? 0 : first; j < nb; j++)
+            s[r * ld + j] = -INFINITY;
+    }
+}
+
 /* ---- forward -------------------------------------------------------------------------------- */
 
 /* One tile: queries qpos .. qpos+n-1 of group gi, head h. */
@@ -88,7 +114,11 @@ static void att_tile_forward(float *out, float *stats, const att_args *x, int64_
 {
     const lv_attn_groups *g = x->g;
     const int64_t hs = x->hs, ho = h * hs;
+    const int64_t q0 = g->q_start[gi], nq = g->q_start[gi + 1] - q0, i0 = qpos - q0;
     const int64_t k0 = g->k_start[gi], nk = g->k_start[gi + 1] - k0;
+    const int64_t diag = causal_diag(nq, nk);
+    /* keys [0, kend): all of them, or under the causal mask those the tile's last query sees */
+    const int64_t kend = g->causal ? max64(0, min64(nk, i0 + n + diag)) : nk;
     float *w = x->work + thread_id() * x->stride;
     float *qbuf = w, *o = qbuf + 2 * ATT_BQ * hs, *kbuf = o + ATT_BQ * hs;
     float *vbuf = kbuf + ATT_BK * hs, *s = vbuf + 3 * ATT_BK * hs;
@@ -100,13 +130,15 @@ static void att_tile_forward(float *out, float *stats, const att_args *x, int64_
         l[r] = 0.0f;
     }
     memset(o, 0, (size_t)(n * hs) * sizeof *o);
-    for (int64_t j0 = 0; j0 < nk; j0 += ATT_BK) {
-        const int64_t nb = min64(ATT_BK, nk - j0);
+    for (int64_t j0 = 0; j0 < kend; j0 += ATT_BK) {
+        const int64_t nb = min64(ATT_BK, kend - j0);
         const float *kv = rows_view(x->k, x->ldkv, g->k_index, k0 + j0, nb, ho, hs, kbuf, &ldk);
         const float *vv = rows_view(x->v, x->ldkv, g->k_index, k0 + j0, nb, ho, hs, vbuf, &ldv);
         /* S = scale Q K^T */
         lv_sgemm(0, 1, n, nb, hs, x->scale, qv, ldqv, kv, ldk, 0.0f, s, ATT_BK);
         mask_keys(s, n, nb, ATT_BK, x, k0 + j0);
+        if (g->causal && j0 + nb > i0 + diag + 1)     /* past the first query's last key */
+            mask_causal(s, n, nb, ATT_BK, i0, j0, diag);
         for (int64_t r = 0; r < n; r++) {
             float *sr = s + r * ATT_BK;
             float mx = m[r];
@@ -206,6 +238,7 @@ static void att_chunk_backward(const att_grads *gr, const att_args *x, int64_t g
     const int64_t hs = x->hs, ho = h * hs, H = x->H;
     const int64_t q0 = g->q_start[gi], nq = g->q_start[gi + 1] - q0;
     const int64_t k0 = g->k_start[gi], nk = g->k_start[gi + 1] - k0;
+    const int64_t diag = causal_diag(nq, nk);
     float *w = x->work + thread_id() * x->stride;
     float *qbuf = w, *dobuf = qbuf + ATT_BQ * hs, *kbuf = dobuf + 2 * ATT_BQ * hs;
     float *vbuf = kbuf + ATT_BK * hs, *dk = vbuf + ATT_BK * hs, *dv = dk + ATT_BK * hs;
@@ -217,7 +250,10 @@ static void att_chunk_backward(const att_grads *gr, const att_args *x, int64_t g
         const float *kv = rows_view(x->k, x->ldkv, g->k_index, k0 + j0, nb, ho, hs, kbuf, &ldk);
         const float *vv = rows_view(x->v, x->ldkv, g->k_index, k0 + j0, nb, ho, hs, vbuf, &ldv);
         memset(dk, 0, (size_t)(2 * ATT_BK * hs) * sizeof *dk);      /* dk and dv */
-        for (int64_t i0 = 0; i0 < nq; i0 += ATT_BQ) {
+        /* under the causal mask the first query that sees key j0 is j0 - diag: start at its
+         * tile (the query tiles before it have every probability 0 against these keys) */
+        const int64_t ifirst = g->causal ? max64(0, j0 - diag) / ATT_BQ * ATT_BQ : 0;
+        for (int64_t i0 = ifirst; i0 < nq; i0 += ATT_BQ) {
             const int64_t n = min64(ATT_BQ, nq - i0), qpos = q0 + i0;
             const float *qv = rows_view(x->q, x->ldq, g->q_index, qpos, n, ho, hs, qbuf, &ldqv);
             const float *dov = rows_view(gr->dout, x->D, g->q_index, qpos, n, ho, hs, dobuf,
@@ -225,6 +261,8 @@ static void att_chunk_backward(const att_grads *gr, const att_args *x, int64_t g
             /* forward: s = scale q k^T, p = exp((s - m) - log l) */
             lv_sgemm(0, 1, n, nb, hs, x->scale, qv, ldqv, kv, ldk, 0.0f, s, ATT_BK);
             mask_keys(s, n, nb, ATT_BK, x, k0 + j0);
+            if (g->causal && j0 + nb > i0 + diag + 1)
+                mask_causal(s, n, nb, ATT_BK, i0, j0, diag);
             for (int64_t r = 0; r < n; r++) {
                 const float *cache = gr->stats + 2 * ((qpos + r - x->q_base) * H + h);
                 const float mr = cache[0], log_l = cache[1];

@@ -695,6 +695,78 @@ static void cpu_infonce_backward(float *dv, float *dt, float *dlog_scale, const 
         *dlog_scale += (float)ds;
 }
 
+/* ---- cross-entropy with ignored targets -------------------------------------------------------
+ * OpenMP over rows, fp32 exp (exp_neg, with the row maximum subtracted so its argument is <= 0)
+ * and double row sums, as the LayerNorm statistics. The loss adds the rows' terms in row order
+ * from a per-row scratch, so it does not depend on the number of threads. */
+
+/* The counted rows (target >= 0); each target must be < V. */
+static int64_t ce_counted(const int32_t *targets, int64_t N, int64_t V)
+{
+    int64_t count = 0;
+    for (int64_t n = 0; n < N; n++) {
+        LV_REQUIRE(targets[n] < V);
+        count += targets[n] >= 0;
+    }
+    return count;
+}
+
+static void cpu_cross_entropy_forward(float *loss, float *lse, const float *logits,
+                                      const int32_t *targets, int64_t N, int64_t V)
+{
+    /* lse[n] = m + log sum_v exp(x_v - m), m = max_v x_v; loss = mean over counted rows of
+     * lse[n] - x_t, each row's term taken as (m - x_t) + log sum (no rounding of lse in it) */
+    LV_REQUIRE(N >= 0 && V > 0);
+    const int64_t count = ce_counted(targets, N, V);
+    pthread_mutex_lock(&lv_cpu_scratch_lock);
+    double *term = lv_cpu_scratch(SLOT_A, (size_t)(N > 0 ? N : 1) * sizeof *term);   /* (N) */
+    #pragma omp parallel for schedule(static) if (N * V > PAR_MIN)
+    for (int64_t n = 0; n < N; n++) {
+        const float *x = logits + n * V;
+        float m = x[0];
+        #pragma omp simd reduction(max:m)
+        for (int64_t v = 1; v < V; v++)
+            m = x[v] > m ? x[v] : m;
+        double sum = 0.0;
+        #pragma omp simd reduction(+:sum)
+        for (int64_t v = 0; v < V; v++)
+            sum += exp_neg(x[v] - m);
+        const double log_sum = log(sum);
+        lse[n] = (float)((double)m + log_sum);
+        term[n] = targets[n] >= 0 ? ((double)m - x[targets[n]]) + log_sum : 0.0;
+    }
+    double total = 0.0;
+    for (int64_t n = 0; n < N; n++)
+        total += term[n];
+    pthread_mutex_unlock(&lv_cpu_scratch_lock);
+    *loss = count ? (float)(total / (double)count) : 0.0f;
+}
+
+static void cpu_cross_entropy_backward(float *dlogits, const float *dloss, const float *logits,
+                                       const float *lse, const int32_t *targets, int64_t N,
+                                       int64_t V)
+{
+    /* forward: loss += (lse(x) - x_t) / count on counted rows
+     * =>  dx_v += c (exp(x_v - lse) - [v == t]),  c = dloss / count; ignored rows nothing.
+     * x_v - lse is <= 0 up to lse's rounding; min(., 0) keeps exp_neg in its range (p <= 1). */
+    LV_REQUIRE(N >= 0 && V > 0);
+    const int64_t count = ce_counted(targets, N, V);
+    if (count == 0)
+        return;
+    const float c = (float)((double)*dloss / (double)count);
+    #pragma omp parallel for schedule(static) if (N * V > PAR_MIN)
+    for (int64_t n = 0; n < N; n++) {
+        const int32_t t = targets[n];
+        if (t < 0)
+            continue;
+        const float *x = logits + n * V, l = lse[n];
+        float *dx = dlogits + n * V;
+        #pragma omp simd
+        for (int64_t v = 0; v < V; v++)
+            dx[v] += c * (exp_neg(fminf(x[v] - l, 0.0f)) - (v == t ? 1.0f : 0.0f));
+    }
+}
+
 /* ---- elementwise utilities ------------------------------------------------------------------ */
 
 static void cpu_scale(float *x, float s, int64_t n)
@@ -818,6 +890,8 @@ const lv_backend lv_backend_cpu = {
     .pos_embed_backward = cpu_pos_embed_backward,
     .infonce_forward = cpu_infonce_forward,
     .infonce_backward = cpu_infonce_backward,
+    .cross_entropy_forward = cpu_cross_entropy_forward,
+    .cross_entropy_backward = cpu_cross_entropy_backward,
     .scale = cpu_scale,
     .adamw_update = cpu_adamw_update,
     .sum_squares = cpu_sum_squares,

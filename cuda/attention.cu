@@ -43,6 +43,13 @@
  * Each gradient element is therefore summed by one thread in a fixed order, and two runs are
  * bit-identical. The price is computing P and dP twice (once per pass); no scratch memory.
  *
+ * The causal mask (g.causal: query i of a group sees keys j <= i + diag, diag = nk - nq,
+ * end-aligned, backend.h) is one more condition beside the key's validity wherever a score is
+ * made (att_sees), and it shortens the tile loops: a query tile walks the key tiles up to its
+ * last query's last key (att_key_end), a key tile the query tiles from the first that sees its
+ * first key (att_query_begin). The pairs skipped have every probability 0, so no sum changes;
+ * the bounds come from the group extents, the same for every thread of a block.
+ *
  * Precondition (as in every group list the graph builds, ref/model.c): a query row belongs to at
  * most one group, and so does a key row. Two groups sharing a row would have two blocks writing
  * it (ref and cpu then go group by group; here it would be a race).
@@ -80,6 +87,32 @@ static __device__ __forceinline__ int64_t att_row(const int64_t *index, int64_t 
 static __device__ __forceinline__ int att_min(int64_t a, int64_t b)
 {
     return (int)(a < b ? a : b);
+}
+
+/* Under the causal mask query i of a group of nq queries and nk keys sees keys
+ * j <= i + (nk - nq); without it every key. */
+static __device__ __forceinline__ bool att_sees(const lv_attn_groups &g, int64_t i, int64_t j,
+                                               int64_t nq, int64_t nk)
+{
+    return !g.causal || j <= i + (nk - nq);
+}
+
+/* The end of the keys a query tile (group positions i0 .. i0 + n) sees: all nk, or under the
+ * causal mask those up to its last query's last key. */
+static __device__ __forceinline__ int64_t att_key_end(const lv_attn_groups &g, int64_t i0, int n,
+                                                      int64_t nq, int64_t nk)
+{
+    const int64_t end = i0 + n + (nk - nq);
+    return !g.causal ? nk : end < 0 ? 0 : end < nk ? end : nk;
+}
+
+/* The first query tile that sees any key of the key tile starting at j0: 0, or under the causal
+ * mask the tile of query j0 - (nk - nq). */
+static __device__ __forceinline__ int64_t att_query_begin(const lv_attn_groups &g, int64_t j0,
+                                                          int64_t nq, int64_t nk)
+{
+    const int64_t first = j0 - (nk - nq);
+    return !g.causal || first < 0 ? 0 : first / ATT_TILE * ATT_TILE;
 }
 
 /* Which (group, head, slot) block blockIdx.x serves. */
@@ -150,20 +183,22 @@ static __device__ void att_key_rows(int64_t *krow, uint8_t *kok, const lv_attn_g
     }
 }
 
-/* The backward's recomputation for one (query tile, key tile) pair, both staged (n queries, nb
- * keys): P = exp((scale q k - m) - log l) and dS = P (dO . v - delta) scale, 0 on padding keys
- * and on rows or keys past the tiles' ends. */
+/* The backward's recomputation for one (query tile, key tile) pair, both staged (n queries from
+ * group position i0, keys from j0): P = exp((scale q k - m) - log l) and
+ * dS = P (dO . v - delta) scale, 0 on padding keys, on keys the causal mask hides and on rows
+ * or keys past the tiles' ends. */
 static __device__ void att_probs_and_dscores(float (*P)[ATT_TILE], float (*dS)[ATT_TILE],
                                              const float *Qs, const float *dOs, const float *Ks,
                                              const float *Vs, const float *m, const float *log_l,
-                                             const float *delta, const uint8_t *kok, int n,
-                                             int hs, float scale)
+                                             const float *delta, const uint8_t *kok,
+                                             const lv_attn_groups &g, int64_t i0, int64_t j0,
+                                             int64_t nq, int64_t nk, int n, int hs, float scale)
 {
     const int ld = hs + 1;
     for (int e = (int)threadIdx.x; e < ATT_TILE * ATT_TILE; e += ATT_THREADS) {
         const int i = e / ATT_TILE, j = e % ATT_TILE;
         float p = 0.0f, ds = 0.0f;
-        if (i < n && kok[j]) {
+        if (i < n && kok[j] && att_sees(g, i0 + i, j0 + j, nq, nk)) {
             /* forward: s = scale q.k, p = exp(s - m) / l */
             const float s = att_dot(Qs + i * ld, Ks + j * ld, hs) * scale;
             p = expf((s - m[i]) - log_l[i]);
@@ -208,20 +243,22 @@ static __global__ void attention_forward_kernel(float *out, float *cache, const 
         __syncthreads();
         att_load_tile(Qs, q, ldq, qrow, NULL, n, ho, hs);
         float acc[ATT_ACC] = {};                             /* O, unnormalised */
+        const int64_t kend = att_key_end(g, i0, n, nq, nk);  /* keys the tile sees: [0, kend) */
 
-        for (int64_t j0 = 0; j0 < nk; j0 += ATT_TILE) {
-            const int nb = att_min(ATT_TILE, nk - j0);       /* keys in this tile */
+        for (int64_t j0 = 0; j0 < kend; j0 += ATT_TILE) {
+            const int nb = att_min(ATT_TILE, kend - j0);     /* keys in this tile */
             __syncthreads();                                 /* done with the last K, V, S */
             att_key_rows(krow, kok, g, k0, j0, nb);
             __syncthreads();
             att_load_tile(Ks, k, ldkv, krow, kok, nb, ho, hs);
             att_load_tile(Vs, v, ldkv, krow, kok, nb, ho, hs);
             __syncthreads();
-            /* S = scale Q K^T, -inf on padding */
+            /* S = scale Q K^T, -inf on padding and where the causal mask hides the key */
             for (int e = tid; e < ATT_TILE * ATT_TILE; e += ATT_THREADS) {
                 const int i = e / ATT_TILE, j = e % ATT_TILE;
-                S[i][j] = i < n && kok[j] ? att_dot(Qs + i * ld, Ks + j * ld, hs) * scale
-                                          : -INFINITY;
+                S[i][j] = i < n && kok[j] && att_sees(g, i0 + i, j0 + j, nq, nk)
+                              ? att_dot(Qs + i * ld, Ks + j * ld, hs) * scale
+                              : -INFINITY;
             }
             __syncthreads();
             /* online softmax, one thread per query row: P = exp(S - m_new), l and O rescaled
@@ -309,8 +346,9 @@ static __global__ void attention_dkdv_kernel(float *dk, float *dv, const float *
         att_load_tile(Vs, v, ldkv, krow, kok, nb, ho, hs);
         float dk_acc[ATT_ACC] = {}, dv_acc[ATT_ACC] = {};
 
-        /* every query tile of the group, in order: the fixed order of the dk, dv sums */
-        for (int64_t i0 = 0; i0 < nq; i0 += ATT_TILE) {
+        /* every query tile of the group that sees these keys, in order: the fixed order of the
+         * dk, dv sums */
+        for (int64_t i0 = att_query_begin(g, j0, nq, nk); i0 < nq; i0 += ATT_TILE) {
             const int n = att_min(ATT_TILE, nq - i0);
             __syncthreads();                                 /* done with the last Q, dO, P, dS */
             att_query_rows(qrow, m, log_l, delta, g, cache, dout, out, q0, i0, n, u.h, H, hs);
@@ -318,7 +356,8 @@ static __global__ void attention_dkdv_kernel(float *dk, float *dv, const float *
             att_load_tile(Qs, q, ldq, qrow, NULL, n, ho, hs);
             att_load_tile(dOs, dout, D, qrow, NULL, n, ho, hs);
             __syncthreads();
-            att_probs_and_dscores(P, dS, Qs, dOs, Ks, Vs, m, log_l, delta, kok, n, hs, scale);
+            att_probs_and_dscores(P, dS, Qs, dOs, Ks, Vs, m, log_l, delta, kok, g, i0, j0, nq,
+                                  nk, n, hs, scale);
             __syncthreads();
             /* dV += P^T dO,  dK += dS^T Q */
             ATT_UNROLL
@@ -377,17 +416,19 @@ static __global__ void attention_dq_kernel(float *dq, const float *dout, const f
         att_load_tile(Qs, q, ldq, qrow, NULL, n, ho, hs);
         att_load_tile(dOs, dout, D, qrow, NULL, n, ho, hs);
         float dq_acc[ATT_ACC] = {};
+        const int64_t kend = att_key_end(g, i0, n, nq, nk);
 
-        /* every key tile of the group, in order: the fixed order of the dq sums */
-        for (int64_t j0 = 0; j0 < nk; j0 += ATT_TILE) {
-            const int nb = att_min(ATT_TILE, nk - j0);
+        /* every key tile the query tile sees, in order: the fixed order of the dq sums */
+        for (int64_t j0 = 0; j0 < kend; j0 += ATT_TILE) {
+            const int nb = att_min(ATT_TILE, kend - j0);
             __syncthreads();                                 /* done with the last K, V, dS */
             att_key_rows(krow, kok, g, k0, j0, nb);
             __syncthreads();
             att_load_tile(Ks, k, ldkv, krow, kok, nb, ho, hs);
             att_load_tile(Vs, v, ldkv, krow, kok, nb, ho, hs);
             __syncthreads();
-            att_probs_and_dscores(P, dS, Qs, dOs, Ks, Vs, m, log_l, delta, kok, n, hs, scale);
+            att_probs_and_dscores(P, dS, Qs, dOs, Ks, Vs, m, log_l, delta, kok, g, i0, j0, nq,
+                                  nk, n, hs, scale);
             __syncthreads();
             /* dQ += dS K */
             ATT_UNROLL

@@ -60,4 +60,8 @@ lv_l2norm_backward_fn lv_cuda_l2norm_backward;
 lv_infonce_forward_fn lv_cuda_infonce_forward;
 lv_infonce_backward_fn lv_cuda_infonce_backward;
 
+/* cross_entropy.cu: the language model's next-token loss, ignored targets left out */
+lv_cross_entropy_forward_fn lv_cuda_cross_entropy_forward;
+lv_cross_entropy_backward_fn lv_cuda_cross_entropy_backward;
+
 #endif

@@ -1,7 +1,8 @@
 /* Multi-head scaled dot-product attention over groups of tokens, the plain way: the full
  * probability matrix of every group and head is stored for the backward. One kernel serves
- * joint, factorized and cross attention; only the group lists differ (see kernels.h).
- * No causal mask, no tiling, no online softmax: those belong to the fast backends. */
+ * joint, factorized, cross and causal (decoder) attention; only the group lists differ (see
+ * backend.h). No tiling, no online softmax, no skipping of masked blocks: those belong to the
+ * fast backends. */
 #include "kernels.h"
 #include "error.h"
 
@@ -12,6 +13,16 @@
 static int64_t row_of(const int64_t *index, int64_t i)
 {
     return index ? index[i] : i;
+}
+
+/* The keys query i of a group may attend are the first key_limit of its nk (before k_valid):
+ * all of them, or with the causal mask keys j <= i + (nk - nq), end-aligned (backend.h). */
+static int64_t key_limit(const lv_attn_groups *g, int64_t i, int64_t nq, int64_t nk)
+{
+    if (!g->causal)
+        return nk;
+    const int64_t last = i + (nk - nq);                 /* the last key query i may attend */
+    return last < 0 ? 0 : last + 1 < nk ? last + 1 : nk;
 }
 
 /* The cache is laid out group after group; within a group head after head, and within a head
@@ -27,12 +38,14 @@ int64_t lv_attention_cache_size(const lv_attn_groups *g, int64_t H)
 /* Forward. Head h owns columns [h*hs, (h+1)*hs) of every q, k, v and out row, hs = D / H. For
  * each group, head h and query i of the group (row qr), over the group's nk keys j:
  *   s_j   = q_i . k_j / sqrt(hs)                                the scaled score
- *   a_j   = exp(s_j - max s) / sum_{l valid} exp(s_l - max s)  on valid keys, 0 on padding
+ *   a_j   = exp(s_j - max s) / sum_{l seen} exp(s_l - max s)   on keys seen, 0 on the others
  *   out_i = sum_j a_j v_j                                      (hs), at row qr, stride D
- * The scores are staged in the cache row itself (padding as -inf), rounded to float there, and
- * the softmax is taken of those stored values; every dot product and the softmax sum run in
+ * A key is seen when it is valid and, under the causal mask, j < key_limit (j <= i + nk - nq).
+ * The scores are staged in the cache row itself (keys not seen as -inf), rounded to float there,
+ * and the softmax is taken of those stored values; every dot product and the softmax sum run in
  * double, each result rounded once. Subtracting the max keeps exp from overflowing. A query
- * whose keys are all padding has sum = 0: its row of a and its output are 0, never 0/0 = NaN. */
+ * that sees no key (all padding, or before the first key under the causal mask) has sum = 0:
+ * its row of a and its output are 0, never 0/0 = NaN. */
 void lv_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                           const lv_attn_groups *g, int64_t ldq, int64_t ldkv, int64_t H, int64_t D)
 {
@@ -48,11 +61,12 @@ void lv_attention_forward(float *out, float *att, const float *q, const float *k
             for (int64_t i = 0; i < nq; i++, a += nk) {
                 const int64_t qr = row_of(g->q_index, q0 + i);
                 const float *qi = q + qr * ldq + h * hs;        /* (hs) head h of query row qr */
-                /* scores, max-subtracted softmax over the valid keys of the group */
+                const int64_t seen = key_limit(g, i, nq, nk);   /* keys past it: causal mask */
+                /* scores, max-subtracted softmax over the keys the query sees */
                 double mx = -INFINITY;
                 for (int64_t j = 0; j < nk; j++) {
                     const int64_t kr = row_of(g->k_index, k0 + j);
-                    if (g->k_valid && !g->k_valid[kr]) {
+                    if (j >= seen || (g->k_valid && !g->k_valid[kr])) {
                         a[j] = -INFINITY;
                         continue;
                     }
@@ -90,8 +104,9 @@ void lv_attention_forward(float *out, float *att, const float *q, const float *k
  *                                   dot  = sum_j a_j da_j  (one scalar per query);
  *   s_j = scale q_i . k_j      so   dq_i += scale sum_j ds_j k_j   and   dk_j += scale ds_j q_i.
  * The probabilities a come from the forward's cache, walked in the same order, so no exp is
- * recomputed. A padding key has a_j = 0, hence ds_j = 0 and dv_j += 0; a query with no valid
- * key passes back 0 everywhere, the empty-set rule. Gradients accumulate (+=); dq shares the
+ * recomputed, and the masks come with them: a key the query did not see (padding, or after its
+ * diagonal under the causal mask) has a_j = 0, hence ds_j = 0 and dv_j += 0; a query that saw
+ * no key passes back 0 everywhere, the empty-set rule. Gradients accumulate (+=); dq shares the
  * stride of q and dk, dv that of k, v (a packed dqkv is filled in place); dout has stride D like
  * out; a NULL gradient is not needed and skipped. */
 void lv_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att,
@@ -126,7 +141,7 @@ void lv_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
                 /* forward: s_j = scale q . k_j  =>  dq += scale ds_j k_j,  dk_j += scale ds_j q
                  * (da_j is recomputed here: the reference keeps no scratch buffer) */
                 for (int64_t j = 0; j < nk; j++) {
-                    /* a_j = 0 makes ds_j = 0: padding keys, and underflowed ones, add nothing */
+                    /* a_j = 0 makes ds_j = 0: keys not seen, and underflowed ones, add nothing */
                     if (a[j] == 0.0f)
                         continue;
                     const int64_t kr = row_of(g->k_index, k0 + j);

@@ -53,7 +53,16 @@
  * Self-attention passes the same lists for queries and keys. A query row belongs to at most
  * one group, and so does a key row (every list the graph builds is so): a parallel backend may
  * then write each row's gradient from one place, without atomics. The struct is host memory;
- * the arrays it points to are backend memory. */
+ * the arrays it points to are backend memory.
+ *
+ * Causal attention (a decoder's self-attention): with causal = 1, in group g with nq queries and
+ * nk keys, both counted in list order, query i (0-based position in the group's query list)
+ * attends only to keys j <= i + (nk - nq). The mask is end-aligned: nq == nk is the usual
+ * triangle (query i sees keys 0 .. i), and a decode step whose nq queries are the last nq
+ * positions of a sequence of nk keys (a KV cache) sees its prefix; with nq > nk the first
+ * nq - nk queries see no key. k_valid still applies on top, and a query left with no allowed
+ * key outputs 0 and passes back 0, as one whose keys are all padding. causal = 0 (what a
+ * designated initialiser that leaves the field out gives) is full attention within the group. */
 typedef struct {
     int64_t n_groups;            /* G */
     const int64_t *q_start;      /* (G+1) group g: queries q_index[q_start[g] .. q_start[g+1]) */
@@ -61,6 +70,7 @@ typedef struct {
     const int64_t *k_start;      /* (G+1) */
     const int64_t *k_index;      /* (Mk) key rows; NULL = rows k_start[g] .. k_start[g+1] */
     const uint8_t *k_valid;      /* (key rows) 0 = padding, never attended; NULL = all valid */
+    int causal;                  /* 1: query i sees keys j <= i + nk - nq of its group (above) */
 } lv_attn_groups;
 
 /* A tubelet (3D patch) tokenizer over a channel-last video (F, H, W, C): each kt x kh x kw x C
@@ -145,9 +155,11 @@ typedef void lv_quick_gelu_backward_fn(float *dinp,               /* (n) */
                                        int64_t n);
 
 /* ---- multi-head scaled dot-product attention over groups ---------------------------------------
- * out = softmax(q k^T / sqrt(D/H)) v per head and group. Rows of q, k, v are strided so a packed
- * qkv (rows, 3D) projection is used in place: q = qkv, k = qkv + D, v = qkv + 2D, ld 3D. What
- * the cache holds is the backend's choice, announced by attention_lse (below). */
+ * out = softmax(q k^T / sqrt(D/H)) v per head and group, the softmax over the keys each query
+ * may attend (valid ones, and with causal = 1 none after its diagonal). Rows of q, k, v are
+ * strided so a packed qkv (rows, 3D) projection is used in place: q = qkv, k = qkv + D,
+ * v = qkv + 2D, ld 3D. What the cache holds is the backend's choice, announced by attention_lse
+ * (below). */
 typedef void lv_attention_forward_fn(float *out,      /* (query rows, D); rows in no group kept */
                                      float *cache,    /* lv_backend_attention_cache floats */
                                      const float *q,  /* (query rows, ldq) */
@@ -275,6 +287,26 @@ typedef void lv_infonce_backward_fn(float *dv, float *dt,         /* (B, E) (B, 
                                     const float *log_scale,       /* (1) */
                                     int64_t B, int64_t E);
 
+/* ---- cross-entropy of logits against class targets, some ignored (a language model's loss) ---
+ * Counted rows are those with a target >= 0 (count of them); a row with target < 0 (padding, the
+ * prompt) is ignored: it adds nothing to the loss and gets no gradient.
+ *   lse[n] = log sum_v exp(logits[n, v])          every row, ignored ones included
+ *   loss   = (1 / count) sum over counted n of (lse[n] - logits[n, target[n]]),  0 if count = 0
+ * The log-sum-exp subtracts the row maximum (a logit of 100 must not overflow fp32). */
+typedef void lv_cross_entropy_forward_fn(float *loss,             /* (1) mean over counted rows */
+                                         float *lse,              /* (N) saved for backward */
+                                         const float *logits,     /* (N, V) */
+                                         const int32_t *targets,  /* (N) in [0, V), < 0 ignored */
+                                         int64_t N, int64_t V);
+/* dlogits[n, v] += dloss / count (exp(logits[n, v] - lse[n]) - [v == target[n]]) on counted
+ * rows; ignored rows (and every row when count = 0) get nothing. */
+typedef void lv_cross_entropy_backward_fn(float *dlogits,         /* (N, V) */
+                                          const float *dloss,     /* (1) */
+                                          const float *logits,    /* (N, V) */
+                                          const float *lse,       /* (N) the forward's */
+                                          const int32_t *targets, /* (N) */
+                                          int64_t N, int64_t V);
+
 /* ---- the optimiser and the few elementwise steps of the graph ------------------------------- */
 typedef void lv_scale_fn(float *x, float s, int64_t n);          /* x *= s (LoRA, clipping) */
 typedef void lv_adamw_update_fn(float *x,                         /* (n) parameters */
@@ -330,6 +362,8 @@ typedef struct {
     lv_pos_embed_backward_fn *pos_embed_backward;
     lv_infonce_forward_fn *infonce_forward;
     lv_infonce_backward_fn *infonce_backward;
+    lv_cross_entropy_forward_fn *cross_entropy_forward;
+    lv_cross_entropy_backward_fn *cross_entropy_backward;
 
     lv_scale_fn *scale;
     lv_adamw_update_fn *adamw_update;

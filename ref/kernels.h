@@ -43,6 +43,8 @@ lv_pos_embed_forward_fn lv_pos_embed_forward;
 lv_pos_embed_backward_fn lv_pos_embed_backward;
 lv_infonce_forward_fn lv_infonce_forward;
 lv_infonce_backward_fn lv_infonce_backward;
+lv_cross_entropy_forward_fn lv_cross_entropy_forward;
+lv_cross_entropy_backward_fn lv_cross_entropy_backward;
 lv_scale_fn lv_scale;
 lv_adamw_update_fn lv_adamw_update;           /* in double per entry, rounded to float once */
 lv_sum_squares_fn lv_sum_squares;

@@ -309,7 +309,7 @@ static groups_case groups_joint(int64_t B, int64_t T)
     groups_case c = groups_alloc(B, B * T);
     for (int64_t b = 0; b <= B; b++)
         c.qs[b] = c.ks[b] = b * T;
-    c.g = (lv_attn_groups){ B, c.qs, NULL, c.ks, NULL, NULL };
+    c.g = (lv_attn_groups){ .n_groups = B, .q_start = c.qs, .k_start = c.ks };
     c.nq_rows = c.nk_rows = B * T;
     return c;
 }
@@ -325,7 +325,8 @@ static groups_case groups_by_space(int64_t B, int64_t Ft, int64_t P)
                 c.qi[m] = c.ki[m] = (b * Ft + t) * P + p;
         }
     c.qs[gi] = c.ks[gi] = m;
-    c.g = (lv_attn_groups){ gi, c.qs, c.qi, c.ks, c.ki, NULL };
+    c.g = (lv_attn_groups){ .n_groups = gi, .q_start = c.qs, .q_index = c.qi, .k_start = c.ks,
+                            .k_index = c.ki };
     c.nq_rows = c.nk_rows = B * Ft * P;
     return c;
 }
@@ -339,7 +340,7 @@ static groups_case groups_cross(lv_rng *r, int64_t B, int64_t Q, int64_t T)
     }
     for (int64_t i = 0; i < B * T; i++)    /* padded keys; the last sample has none valid */
         c.valid[i] = i < (B - 1) * T && ((i % T == T - 1) || lv_rng_below(r, 3) != 0);
-    c.g = (lv_attn_groups){ B, c.qs, NULL, c.ks, NULL, c.valid };
+    c.g = (lv_attn_groups){ .n_groups = B, .q_start = c.qs, .k_start = c.ks, .k_valid = c.valid };
     c.nq_rows = B * Q;
     c.nk_rows = B * T;
     return c;
@@ -354,9 +355,43 @@ static groups_case groups_shared_keys(int64_t G, int64_t Q, int64_t T)
     }
     for (int64_t i = 0; i < G * T; i++)    /* every group: key rows T-1 .. 0 */
         c.ki[i] = T - 1 - i % T;
-    c.g = (lv_attn_groups){ G, c.qs, NULL, c.ks, c.ki, NULL };
+    c.g = (lv_attn_groups){ .n_groups = G, .q_start = c.qs, .k_start = c.ks, .k_index = c.ki };
     c.nq_rows = G * Q;
     c.nk_rows = T;
+    return c;
+}
+
+/* Causal self-attention (a decoder's): a group per sample of T tokens, keys padded one time in
+ * five, the first key of sample 0 padding (its first query sees no key). */
+static groups_case groups_causal(lv_rng *r, int64_t B, int64_t T)
+{
+    groups_case c = groups_joint(B, T);
+    for (int64_t i = 0; i < B * T; i++)
+        c.valid[i] = i != 0 && lv_rng_below(r, 5) != 0;
+    c.g.k_valid = c.valid;
+    c.g.causal = 1;
+    return c;
+}
+
+/* Causal decode over a KV cache: sample b's nq[b] newest queries (contiguous rows) over its
+ * nk[b] cached keys, rows b cap .. b cap + nk[b] - 1 listed by index (the rest of the cache in
+ * no group); nq > nk leaves the first queries seeing no key. */
+static groups_case groups_decode(int64_t B, const int64_t *nq, const int64_t *nk, int64_t cap)
+{
+    int64_t mq = 0, mk = 0;
+    for (int64_t b = 0; b < B; b++)
+        mq += nq[b], mk += nk[b];
+    groups_case c = groups_alloc(B, mq > B * cap ? mq : B * cap);
+    for (int64_t b = 0; b < B; b++) {
+        c.qs[b + 1] = c.qs[b] + nq[b];
+        c.ks[b + 1] = c.ks[b] + nk[b];
+        for (int64_t j = 0; j < nk[b]; j++)
+            c.ki[c.ks[b] + j] = b * cap + j;
+    }
+    c.g = (lv_attn_groups){ .n_groups = B, .q_start = c.qs, .k_start = c.ks, .k_index = c.ki,
+                            .causal = 1 };
+    c.nq_rows = mq;
+    c.nk_rows = B * cap;
     return c;
 }
 
@@ -491,11 +526,27 @@ START_TEST(test_attention)
         attention_case("joint (1 x 1100 tokens: many query and key tiles)", &gc, 2, 32, 96, 0,
                        &r);
         break;
-    default:    /* padding spread over 3 key tiles, 2 query tiles */
+    case 10:    /* padding spread over 3 key tiles, 2 query tiles */
         gc = groups_cross(&r, 2, 70, 530);
         attention_case("cross (70 queries -> 530 padded keys, 2 samples)", &gc, 2, 16, 19, 0,
                        &r);
         break;
+    case 11:
+        gc = groups_causal(&r, 3, 70);
+        attention_case("causal (3 samples x 70 tokens, padded keys)", &gc, 2, 32, 96, 0, &r);
+        break;
+    case 12:    /* 18 query tiles against 5 key tiles: diagonal tiles, skipped tiles both ways */
+        gc = groups_causal(&r, 1, 1100);
+        attention_case("causal (1 x 1100 tokens: the diagonal across many tiles)", &gc, 2, 32,
+                       96, 0, &r);
+        break;
+    default: {  /* decode steps of 1 to 70 queries over caches of up to 600 keys (3 key tiles) */
+        const int64_t nq[4] = { 1, 70, 5, 9 }, nk[4] = { 600, 300, 33, 4 };
+        gc = groups_decode(4, nq, nk, 640);
+        attention_case("causal decode (1, 70, 5, 9 queries over 600, 300, 33, 4 cached keys)",
+                       &gc, 2, 16, 19, 0, &r);
+        break;
+    }
     }
 }
 END_TEST
@@ -878,6 +929,61 @@ START_TEST(test_infonce)
 }
 END_TEST
 
+/* ---- cross-entropy -------------------------------------------------------------------------- */
+
+typedef struct {
+    const float *logits, *lse;
+    const int32_t *targets;
+    float dloss;
+    int64_t N, V;
+} ce_ctx;
+
+static void ce_fwd(const lv_backend *be, void *p, float *const *o)
+{
+    const ce_ctx *c = p;
+    be->cross_entropy_forward(o[0], o[1], c->logits, c->targets, c->N, c->V);
+}
+
+static void ce_bwd(const lv_backend *be, void *p, float *const *o)
+{
+    const ce_ctx *c = p;
+    be->cross_entropy_backward(o[0], &c->dloss, c->logits, c->lse, c->targets, c->N, c->V);
+}
+
+/* logits N(shift, 3^2); targets uniform, about one row in four ignored (-1); _i == 2 ignores
+ * every row; _i == 3 puts every logit near 100 (exp overflows fp32 unless the row maximum is
+ * subtracted) */
+START_TEST(test_cross_entropy)
+{
+    const int64_t N = (int64_t[]){ 1, 7, 5, 9, 64 }[_i], V = (int64_t[]){ 1, 13, 3, 11, 5003 }[_i];
+    const float shift = _i == 3 ? 100.0f : 0.0f;
+    lv_rng r = test_rng(3900 + _i);
+    float *x = rand_floats(&r, N * V, 3);
+    int32_t *t = malloc((size_t)N * sizeof *t);
+    ck_assert_ptr_nonnull(t);
+    int64_t ignored = 0;
+    for (int64_t n = 0; n < N; n++) {
+        t[n] = _i == 2 || (n > 0 && lv_rng_below(&r, 4) == 0) ? -1
+                                                              : (int32_t)lv_rng_below(&r, V);
+        ignored += t[n] < 0;
+    }
+    for (int64_t i = 0; i < N * V; i++)
+        x[i] += shift;
+    printf("cross_entropy N=%lld V=%lld logits N(%g, 3^2), %lld rows ignored\n", (long long)N,
+           (long long)V, shift, (long long)ignored);
+    ce_ctx c = { x, NULL, t, 0.7f, N, V };
+    out_spec fwd[] = { { "loss", 1, NULL }, { "lse", N, NULL } };
+    compare_backends("cross_entropy", ce_fwd, &c, fwd, 2, &r, NO_MATMUL);
+    c.lse = fwd[1].ref;
+    out_spec bwd[] = { { "dlogits", N * V, NULL } };
+    compare_backends("cross_entropy", ce_bwd, &c, bwd, 1, &r, NO_MATMUL);
+    if (_i == 2)
+        ck_assert_float_eq(fwd[0].ref[0], 0.0f);
+    free_outs(fwd, 2), free_outs(bwd, 1);
+    free(x), free(t);
+}
+END_TEST
+
 /* ---- scale and the memory operations set and copy ------------------------------------------- */
 
 typedef struct {
@@ -1105,7 +1211,7 @@ Suite *backend_suite(void)
         { "layernorm", test_layernorm, 4 },
         { "gelu", test_gelu, 4 },
         { "quick_gelu", test_quick_gelu, 4 },
-        { "attention", test_attention, 11 },
+        { "attention", test_attention, 14 },
         { "residual", test_residual, 3 },
         { "residual", test_gated_residual, 3 },
         { "pool", test_mean_pool, 2 },
@@ -1115,6 +1221,7 @@ Suite *backend_suite(void)
         { "embedding", test_pos_embed, 3 },
         { "tubelet", test_tubelet, 6 },
         { "infonce", test_infonce, 4 },
+        { "cross_entropy", test_cross_entropy, 5 },
         { "elementwise", test_scale_zero, 3 },
         { "adamw", test_adamw, 3 },
         { "step", test_step_equivalence, 1 },

@@ -242,6 +242,17 @@ static void g_infonce_backward(float *dv, float *dt, float *dlog_scale, const fl
 {
     GUARDED(R->infonce_backward(dv, dt, dlog_scale, dloss, logits, v, t, log_scale, B, E));
 }
+static void g_cross_entropy_forward(float *loss, float *lse, const float *logits,
+                                    const int32_t *targets, int64_t N, int64_t V)
+{
+    GUARDED(R->cross_entropy_forward(loss, lse, logits, targets, N, V));
+}
+static void g_cross_entropy_backward(float *dlogits, const float *dloss, const float *logits,
+                                     const float *lse, const int32_t *targets, int64_t N,
+                                     int64_t V)
+{
+    GUARDED(R->cross_entropy_backward(dlogits, dloss, logits, lse, targets, N, V));
+}
 static void g_scale(float *x, float s, int64_t n)
 {
     GUARDED(R->scale(x, s, n));
@@ -296,6 +307,8 @@ static const lv_backend guarded = {
     .pos_embed_backward = g_pos_embed_backward,
     .infonce_forward = g_infonce_forward,
     .infonce_backward = g_infonce_backward,
+    .cross_entropy_forward = g_cross_entropy_forward,
+    .cross_entropy_backward = g_cross_entropy_backward,
     .scale = g_scale,
     .adamw_update = g_adamw_update,
     .sum_squares = g_sum_squares,

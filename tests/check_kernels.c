@@ -226,7 +226,7 @@ START_TEST(test_attention_hand)
     /* one head of width 2, one query, keys (1,0) and (0,0): scores 1/sqrt2 and 0 */
     const float q[2] = { 1, 0 }, k[2 * 2] = { 1, 0, 0, 0 }, v[2 * 2] = { 1, 2, 3, 4 };
     const int64_t qs[2] = { 0, 1 }, ks[2] = { 0, 2 };
-    const lv_attn_groups g = { 1, qs, NULL, ks, NULL, NULL };
+    const lv_attn_groups g = { .n_groups = 1, .q_start = qs, .k_start = ks };
     float out[2], att[2];
     ck_assert_int_eq(lv_attention_cache_size(&g, 1), 2);
     lv_attention_forward(out, att, q, k, v, &g, 2, 2, 1, 2);
@@ -235,14 +235,59 @@ START_TEST(test_attention_hand)
     expect_floats("attention forward (1 query, 2 keys)", out, want, 2, 1e-6);
     /* the second key is padding: the query sees only the first */
     const uint8_t valid[2] = { 1, 0 };
-    const lv_attn_groups gp = { 1, qs, NULL, ks, NULL, valid };
+    const lv_attn_groups gp = { .n_groups = 1, .q_start = qs, .k_start = ks, .k_valid = valid };
     lv_attention_forward(out, att, q, k, v, &gp, 2, 2, 1, 2);
     expect_floats("attention forward (padded key ignored)", out, (double[]){ 1, 2 }, 2, 1e-6);
     /* no valid key at all: output 0, not NaN */
     const uint8_t none[2] = { 0, 0 };
-    const lv_attn_groups gn = { 1, qs, NULL, ks, NULL, none };
+    const lv_attn_groups gn = { .n_groups = 1, .q_start = qs, .k_start = ks, .k_valid = none };
     lv_attention_forward(out, att, q, k, v, &gn, 2, 2, 1, 2);
     expect_floats("attention forward (no valid key -> 0)", out, (double[]){ 0, 0 }, 2, 0);
+}
+END_TEST
+
+/* The causal mask by hand, one head of width 1 (scores q k exactly, scale 1), values v = 1, 10,
+ * 100: keys j <= i + (nk - nq) of each group, end-aligned. */
+START_TEST(test_attention_causal_hand)
+{
+    const float q[3] = { 1, 1, 1 }, k[3] = { 0, 0, 0 }, v[3] = { 1, 10, 100 };
+    float out[3], att[9];
+    /* nq = nk = 3, the triangle: query 0 sees key 0, query 1 keys 0-1, query 2 all three */
+    const int64_t s3[2] = { 0, 3 }, s1[2] = { 0, 1 }, s2[2] = { 0, 2 };
+    const lv_attn_groups tri = { .n_groups = 1, .q_start = s3, .k_start = s3, .causal = 1 };
+    lv_attention_forward(out, att, q, k, v, &tri, 1, 1, 1, 1);
+    expect_floats("causal attention (3 queries, 3 keys: the triangle)", out,
+                  (double[]){ 1, 5.5, 37 }, 3, 1e-6);
+    /* the same, key 0 padding: query 0 sees no key (0), query 1 only key 1 */
+    const uint8_t valid[3] = { 0, 1, 1 };
+    const lv_attn_groups tri_pad = { .n_groups = 1, .q_start = s3, .k_start = s3,
+                                     .k_valid = valid, .causal = 1 };
+    lv_attention_forward(out, att, q, k, v, &tri_pad, 1, 1, 1, 1);
+    expect_floats("causal attention, key 0 padding (query 0 sees nothing -> 0)", out,
+                  (double[]){ 0, 10, 55 }, 3, 1e-6);
+    /* a decode step: 1 query over 3 keys is the newest position, it sees all three */
+    const lv_attn_groups step = { .n_groups = 1, .q_start = s1, .k_start = s3, .causal = 1 };
+    lv_attention_forward(out, att, q, k, v, &step, 1, 1, 1, 1);
+    expect_floats("causal attention (1 query, 3 keys: a decode step sees all)", out,
+                  (double[]){ 37 }, 1, 1e-6);
+    /* 2 queries over 3 keys: the last two positions, keys 0-1 and 0-2 */
+    const lv_attn_groups two = { .n_groups = 1, .q_start = s2, .k_start = s3, .causal = 1 };
+    lv_attention_forward(out, att, q, k, v, &two, 1, 1, 1, 1);
+    expect_floats("causal attention (2 queries, 3 keys: end-aligned)", out,
+                  (double[]){ 5.5, 37 }, 2, 1e-6);
+    /* 3 queries over 2 keys: query 0 sees none, 1 key 0, 2 keys 0-1 */
+    const lv_attn_groups more = { .n_groups = 1, .q_start = s3, .k_start = s2, .causal = 1 };
+    lv_attention_forward(out, att, q, k, v, &more, 1, 1, 1, 1);
+    expect_floats("causal attention (3 queries, 2 keys: query 0 sees none)", out,
+                  (double[]){ 0, 1, 5.5 }, 3, 1e-6);
+    /* the backward passes nothing through the hidden keys: with dout = 1, dv = a^T dout gets
+     * 1 + 1/2 + 1/3 on key 0, 1/2 + 1/3 on key 1 (hidden from query 0), 1/3 on key 2 */
+    lv_attention_forward(out, att, q, k, v, &tri, 1, 1, 1, 1);
+    float dq[3] = { 0 }, dk[3] = { 0 }, dv[3] = { 0 };
+    const float ones[3] = { 1, 1, 1 };
+    lv_attention_backward(dq, dk, dv, ones, att, q, k, v, &tri, 1, 1, 1, 1);
+    expect_floats("causal attention backward dv (dout = 1)", dv,
+                  (double[]){ 1 + 0.5 + 1.0 / 3, 0.5 + 1.0 / 3, 1.0 / 3 }, 3, 1e-6);
 }
 END_TEST
 
@@ -260,7 +305,7 @@ static void groups_joint(groups_case *c, int64_t B, int64_t T)
 {
     for (int64_t b = 0; b <= B; b++)
         c->starts_q[b] = c->starts_k[b] = b * T;
-    c->g = (lv_attn_groups){ B, c->starts_q, NULL, c->starts_k, NULL, NULL };
+    c->g = (lv_attn_groups){ .n_groups = B, .q_start = c->starts_q, .k_start = c->starts_k };
     c->nq_rows = c->nk_rows = B * T;
 }
 
@@ -275,7 +320,8 @@ static void groups_by_space(groups_case *c, int64_t B, int64_t Ft, int64_t P)
                 c->index_q[m] = c->index_k[m] = (b * Ft + t) * P + p;
         }
     c->starts_q[gi] = c->starts_k[gi] = m;
-    c->g = (lv_attn_groups){ gi, c->starts_q, c->index_q, c->starts_k, c->index_k, NULL };
+    c->g = (lv_attn_groups){ .n_groups = gi, .q_start = c->starts_q, .q_index = c->index_q,
+                             .k_start = c->starts_k, .k_index = c->index_k };
     c->nq_rows = c->nk_rows = B * Ft * P;
 }
 
@@ -287,9 +333,43 @@ static void groups_cross(groups_case *c, lv_rng *r, int64_t B, int64_t Q, int64_
     }
     for (int64_t i = 0; i < B * T; i++)     /* padded keys; the last of each sample valid */
         c->valid[i] = (i % T == T - 1) || lv_rng_below(r, 3) != 0;
-    c->g = (lv_attn_groups){ B, c->starts_q, NULL, c->starts_k, NULL, c->valid };
+    c->g = (lv_attn_groups){ .n_groups = B, .q_start = c->starts_q, .k_start = c->starts_k,
+                             .k_valid = c->valid };
     c->nq_rows = B * Q;
     c->nk_rows = B * T;
+}
+
+/* causal self-attention (a decoder): a group per sample of T tokens, keys padded at random,
+ * the first key of sample 0 padding (its first query sees no key) */
+static void groups_causal(groups_case *c, lv_rng *r, int64_t B, int64_t T)
+{
+    groups_joint(c, B, T);
+    for (int64_t i = 0; i < B * T; i++)
+        c->valid[i] = i != 0 && lv_rng_below(r, 4) != 0;
+    c->g.k_valid = c->valid;
+    c->g.causal = 1;
+}
+
+/* a decode step over a KV cache: sample b's nq[b] newest queries (rows listed, one row in no group
+ * after each sample's) over its nk[b] cached keys in rows b cap .. b cap + nk[b] - 1 (listed);
+ * causal, so a query sees the keys up to its own position; nq > nk leaves queries seeing none */
+static void groups_decode(groups_case *c, int64_t B, const int64_t *nq, const int64_t *nk,
+                          int64_t cap)
+{
+    int64_t mq = 0, mk = 0, row = 0;
+    c->starts_q[0] = c->starts_k[0] = 0;
+    for (int64_t b = 0; b < B; b++, row++) {
+        for (int64_t i = 0; i < nq[b]; i++)
+            c->index_q[mq++] = row++;
+        for (int64_t j = 0; j < nk[b]; j++)
+            c->index_k[mk++] = b * cap + j;
+        c->starts_q[b + 1] = mq;
+        c->starts_k[b + 1] = mk;
+    }
+    c->g = (lv_attn_groups){ .n_groups = B, .q_start = c->starts_q, .q_index = c->index_q,
+                             .k_start = c->starts_k, .k_index = c->index_k, .causal = 1 };
+    c->nq_rows = row;
+    c->nk_rows = B * cap;
 }
 
 typedef struct {
@@ -363,6 +443,21 @@ START_TEST(test_attention_cross)
     groups_case gc;
     groups_cross(&gc, &r, 3, 4, 6);
     attention_case("cross (4 queries -> 6 padded keys, 3 samples)", &gc, 1, 8, &r);
+}
+END_TEST
+
+START_TEST(test_attention_causal)
+{
+    lv_rng r = test_rng(503 + _i);
+    groups_case gc;
+    if (_i == 0) {
+        groups_causal(&gc, &r, 3, 7);
+        attention_case("causal (3 samples x 7 tokens, padded keys)", &gc, 2, 12, &r);
+    } else {
+        const int64_t nq[3] = { 3, 1, 4 }, nk[3] = { 7, 5, 2 };
+        groups_decode(&gc, 3, nq, nk, 8);
+        attention_case("causal decode (3, 1, 4 queries over 7, 5, 2 cached keys)", &gc, 2, 8, &r);
+    }
 }
 END_TEST
 
@@ -723,6 +818,8 @@ Suite *kernels_suite(void)
         { "attention", test_attention_joint, 1 },
         { "attention", test_attention_factorized, 1 },
         { "attention", test_attention_cross, 1 },
+        { "attention", test_attention_causal_hand, 1 },
+        { "attention", test_attention_causal, 2 },
         { "residual", test_residual, 1 },
         { "residual", test_gated_residual, 3 },
         { "pool", test_mean_pool, 1 },

@@ -1,6 +1,7 @@
-/* The model-level kernels: symmetric InfoNCE and the per-frame segment mean (hand cases, fp64
- * references and finite differences, as in check_kernels.c), and token masking: exact counts,
- * order, reproducibility for any thread count, uniformity of the kept subsets, bad arguments. */
+/* The model-level kernels: symmetric InfoNCE, the cross-entropy of a language model and the
+ * per-frame segment mean (hand cases, fp64 references and finite differences, as in
+ * check_kernels.c), and token masking: exact counts, order, reproducibility for any thread
+ * count, uniformity of the kept subsets, bad arguments. */
 #include "check_util.h"
 #include "error.h"
 #include "kernels.h"
@@ -123,6 +124,106 @@ START_TEST(test_infonce_clamped)
            res.dlog_scale);
     free(v), free(t), free(logits);
     infonce_result_free(&res);
+}
+END_TEST
+
+/* ---- cross-entropy with ignored targets ------------------------------------------------------ */
+
+/* Three rows of 3 classes, dloss = 1:
+ *   row 0: logits 0, 0, 0, target 2: lse = log 3, term log 3, gradient (1/3, 1/3, 1/3 - 1) / 2
+ *   row 1: logits 1000, 0, -1000, target 0: lse = 1000 (exp(1000) overflows double unless the
+ *          maximum is subtracted), term ~ e^-1000 = 0, gradient 0 (p = (1, 0, 0), target 0)
+ *   row 2: logits 1, 2, 3, ignored (-1): lse = 3 + log(1 + e^-1 + e^-2), no loss, no gradient
+ * loss = (log 3 + 0) / 2 over the 2 counted rows; then every row ignored: loss 0, nothing. */
+START_TEST(test_cross_entropy_hand)
+{
+    const float x[3 * 3] = { 0, 0, 0, 1000, 0, -1000, 1, 2, 3 };
+    const int32_t t[3] = { 2, 0, -1 }, none[3] = { -1, -7, -100 };
+    float loss, lse[3], dx[3 * 3], dloss = 1;
+    for (int i = 0; i < 9; i++)
+        dx[i] = 7;
+    lv_cross_entropy_forward(&loss, lse, x, t, 3, 3);
+    expect_floats("cross_entropy loss (2 counted rows of 3)", &loss,
+                  (double[]){ 0.5493061443340549 }, 1, 1e-7);
+    expect_floats("cross_entropy lse (incl. a row of +-1000 and an ignored row)", lse,
+                  (double[]){ 1.0986122886681098, 1000, 3.4076059644443806 }, 3, 1e-6);
+    lv_cross_entropy_backward(dx, &dloss, x, lse, t, 3, 3);
+    const double third = 1.0 / 6.0;
+    expect_floats("cross_entropy dlogits (+= onto 7; the ignored row untouched)", dx,
+                  (double[]){ 7 + third, 7 + third, 7 - 2 * third, 7, 7, 7, 7, 7, 7 }, 9, 1e-6);
+    float before[3 * 3];
+    memcpy(before, dx, sizeof before);
+    lv_cross_entropy_forward(&loss, lse, x, none, 3, 3);
+    lv_cross_entropy_backward(dx, &dloss, x, lse, none, 3, 3);
+    ck_assert_float_eq(loss, 0.0f);
+    ck_assert(memcmp(before, dx, sizeof before) == 0);
+    printf("  every row ignored (-1, -7, -100): loss %g (want exactly 0, not 0/0), dlogits "
+           "untouched\n", loss);
+}
+END_TEST
+
+typedef struct {
+    double *logits, *lse;
+    const int32_t *targets;
+    double dloss;
+    int64_t N, V;
+} ce_ctx;
+
+static double ce_objective(void *p)
+{
+    ce_ctx *c = p;
+    double loss;
+    r64_cross_entropy(&loss, c->lse, c->logits, c->targets, c->N, c->V);
+    return c->dloss * loss;
+}
+
+/* Forward (loss and lse) vs fp64, backward vs central differences: logits N(0, scale^2) plus
+ * shift, targets uniform with about one row in four ignored (-1, or -100 as PyTorch's
+ * ignore_index). */
+static void ce_case(lv_rng *r, int64_t N, int64_t V, double scale, float shift)
+{
+    float *x = rand_floats(r, N * V, scale), *lse = zeros(N), loss;
+    int32_t *t = malloc((size_t)N * sizeof *t);
+    ck_assert_ptr_nonnull(t);
+    int64_t ignored = 0;
+    for (int64_t n = 0; n < N; n++) {
+        t[n] = n > 0 && lv_rng_below(r, 4) == 0 ? (n % 2 ? -1 : -100)
+                                                 : (int32_t)lv_rng_below(r, (uint64_t)V);
+        ignored += t[n] < 0;
+    }
+    for (int64_t i = 0; i < N * V; i++)
+        x[i] += shift;
+    const float dloss = (float)(1.0 + 0.5 * lv_rng_normal(r));
+    printf("cross_entropy N=%lld V=%lld logits N(%g, %g^2), %lld rows ignored\n", (long long)N,
+           (long long)V, shift, scale, (long long)ignored);
+    ce_ctx c = { to_double(x, N * V), calloc(N, sizeof(double)), t, dloss, N, V };
+    lv_cross_entropy_forward(&loss, lse, x, t, N, V);
+    double loss64;
+    r64_cross_entropy(&loss64, c.lse, c.logits, t, N, V);
+    compare_f32_f64("cross_entropy", "loss", LV_CHECK_F64, &loss, &loss64, 1);
+    compare_f32_f64("cross_entropy", "lse", LV_CHECK_F64, lse, c.lse, N);
+    grad_buf dx = grad_new(r, N * V);
+    lv_cross_entropy_backward(dx.grad, &dloss, x, lse, t, N, V);
+    fd_tensor ft[] = { { "dlogits", c.logits, grad_delta(&dx), N * V, 0, 0 } };
+    fd_check("cross_entropy", ft, 1, ce_objective, &c, FD_MAX);
+    grad_free(&dx);
+    free(x), free(lse), free(t), free(c.logits), free(c.lse);
+}
+
+START_TEST(test_cross_entropy_random)
+{
+    const int64_t N = (int64_t[]){ 1, 7, 33 }[_i], V = (int64_t[]){ 1, 13, 500 }[_i];
+    lv_rng r = test_rng(920 + _i);
+    ce_case(&r, N, V, 2, 0);
+}
+END_TEST
+
+/* every logit near 100: exp overflows fp32 there, so only the max-subtracted form works; the
+ * plain fp64 twin is still exact (e^100 is far from double's limit) */
+START_TEST(test_cross_entropy_peaked)
+{
+    lv_rng r = test_rng(930);
+    ce_case(&r, 9, 11, 2, 100);
 }
 END_TEST
 
@@ -411,6 +512,9 @@ Suite *model_kernels_suite(void)
         { "infonce", test_infonce_hand, 1 },
         { "infonce", test_infonce_random, 6 },
         { "infonce", test_infonce_clamped, 1 },
+        { "cross_entropy", test_cross_entropy_hand, 1 },
+        { "cross_entropy", test_cross_entropy_random, 3 },
+        { "cross_entropy", test_cross_entropy_peaked, 1 },
         { "segment_mean", test_segment_mean_hand, 1 },
         { "segment_mean", test_segment_mean_random, 3 },
         { "mask", test_mask_counts, 1 },

@@ -1,7 +1,8 @@
 /* cuda/attention.cu on the host execution layer against ref/attention.c: forward out, the
  * (m, log l) cache, and the backward's dq, dk, dv accumulated onto nonzero gradients, on random
  * data for every kind of group list the graph builds (joint, factorized with index lists,
- * cross with padded keys and empty groups, text with trailing padding, a peaked softmax), with
+ * cross with padded keys and empty groups, text with trailing padding, a peaked softmax, causal
+ * self-attention and causal decode steps over a KV cache), with
  * the port tolerances of golden/harness/tolerance.c; then a second run must be bit-identical.
  * Prints the worst margin (|got - want| / (abs + rel |want|), passing when <= 1) per tensor and
  * case; exits 1 on a failure.
@@ -66,6 +67,7 @@ struct att_case {
     int packed;                          /* 1: self-attention on a packed qkv (ld 3D), Nq = Nk;
                                             0: q (Nq, D) and a packed kv (Nk, 2D), ld 2D */
     float qk_scale;                      /* q and k multiplied by this (peaked softmax) */
+    int causal;                          /* the end-aligned causal mask (backend.h) */
 };
 
 /* starts from sizes, first row `first` */
@@ -122,7 +124,7 @@ static lv_attn_groups groups_of(const att_case &c)
     return lv_attn_groups{ (int64_t)c.q_start.size() - 1, c.q_start.data(),
                            c.q_index.empty() ? NULL : c.q_index.data(), c.k_start.data(),
                            c.k_index.empty() ? NULL : c.k_index.data(),
-                           c.k_valid.empty() ? NULL : c.k_valid.data() };
+                           c.k_valid.empty() ? NULL : c.k_valid.data(), c.causal };
 }
 
 /* ref: every probability kept, double sums */
@@ -180,7 +182,8 @@ static double worst(const std::vector<float> &got, const std::vector<float> &wan
 }
 
 /* The cache against (m, log l) in double from the same inputs: m is the max of the fp32 scaled
- * scores, log l = log sum exp(s - m); a row with no valid key must hold (+inf, 0) exactly.
+ * scores, log l = log sum exp(s - m) over the keys the row sees (valid, and not after its
+ * diagonal under the causal mask); a row that sees no key must hold (+inf, 0) exactly.
  * Returns the worst |difference| / (1e-5 + 1e-5 |want|) (an fp32 dot product of hs terms against
  * a double one, and an fp32 sum of exponentials), or INFINITY on a wrong empty row. */
 static double cache_margin(const att_case &c, const tensors &t, const std::vector<float> &cache)
@@ -194,10 +197,14 @@ static double cache_margin(const att_case &c, const tensors &t, const std::vecto
             for (int64_t h = 0; h < H; h++) {
                 const int64_t qr = g.q_index ? g.q_index[p] : p;
                 std::vector<double> s;
+                const int64_t nq = c.q_start[gi + 1] - c.q_start[gi];
+                const int64_t nk = c.k_start[gi + 1] - c.k_start[gi];
                 for (int64_t j = c.k_start[gi]; j < c.k_start[gi + 1]; j++) {
                     const int64_t kr = g.k_index ? g.k_index[j] : j;
                     if (g.k_valid && !g.k_valid[kr])
                         continue;
+                    if (c.causal && j - c.k_start[gi] > p - c.q_start[gi] + nk - nq)
+                        break;
                     double dot = 0.0;
                     for (int64_t d = 0; d < hs; d++)
                         dot += (double)t.q()[qr * t.ldq + h * hs + d] *
@@ -332,6 +339,35 @@ static att_case text(const char *name, int64_t T, std::vector<int64_t> lengths, 
     return c;
 }
 
+/* causal decode over a KV cache: group g's qsizes[g] newest queries (q (Nq, D), contiguous)
+ * over its ksizes[g] cached keys in rows g cap .. (k_index; the rest of the cache in no group),
+ * kv packed (Nk, 2D) */
+static att_case decode(const char *name, std::vector<int64_t> qsizes, std::vector<int64_t> ksizes,
+                       int64_t cap, int64_t H, int64_t hs)
+{
+    att_case c{};
+    c.name = name;
+    c.q_start = starts(qsizes);
+    c.k_start = starts(ksizes);
+    for (size_t gi = 0; gi < ksizes.size(); gi++)
+        for (int64_t j = 0; j < ksizes[gi]; j++)
+            c.k_index.push_back((int64_t)gi * cap + j);
+    c.Nq = c.q_start.back();
+    c.Nk = (int64_t)ksizes.size() * cap;
+    c.H = H;
+    c.hs = hs;
+    c.packed = 0;
+    c.qk_scale = 1.0f;
+    c.causal = 1;
+    return c;
+}
+
+static att_case causal(att_case c)
+{
+    c.causal = 1;
+    return c;
+}
+
 int main(void)
 {
     const int64_t heads[][2] = { { 1, 4 }, { 1, 16 }, { 1, 64 }, { 2, 4 }, { 2, 16 },
@@ -355,6 +391,18 @@ int main(void)
         cases.push_back(cross("cross padded, empty groups", { 1, 1, 2, 1, 0, 17 },
                               { 5, 0, 40, 7, 6, 20 }, { 3 }, hh[0], hh[1]));
     cases.push_back(text("text trailing padding", 12, { 12, 5, 1 }, 2, 16));
+    /* causal: the triangle across 16-row tiles, with rows outside groups and with padding */
+    for (const auto &hh : { std::array<int64_t, 2>{ 1, 4 }, std::array<int64_t, 2>{ 2, 16 },
+                            std::array<int64_t, 2>{ 4, 64 } })
+        cases.push_back(causal(joint("causal joint 1,7,33,130", { 1, 7, 33, 130 }, hh[0],
+                                     hh[1], 2, 3)));
+    cases.push_back(causal(text("causal text trailing padding", 40, { 40, 17, 1 }, 2, 16)));
+    /* decode: 1 query over 40 keys, 3 over 7, 20 over 50 (crossing tiles), 5 over 2 (the first
+     * 3 queries see no key) */
+    cases.push_back(decode("causal decode (KV cache)", { 1, 3, 20, 5 }, { 40, 7, 50, 2 }, 64, 2,
+                           16));
+    cases.push_back(decode("causal decode (KV cache)", { 1, 3, 20, 5 }, { 40, 7, 50, 2 }, 64, 4,
+                           64));
 
     int failed = 0;
     for (const att_case &c : cases)

@@ -55,6 +55,19 @@ static double r64_score(const double *q, const double *k, int64_t qr, int64_t kr
     return s / sqrt((double)hs);
 }
 
+/* Whether list entry i of group gi's queries may attend list entry j of its keys: the key is
+ * valid and, under the causal mask, its place in the key list is at most the query's place in
+ * the query list plus (keys - queries) of the group. */
+static int r64_attends(const lv_attn_groups *g, int64_t gi, int64_t i, int64_t j)
+{
+    const int64_t kr = g->k_index ? g->k_index[j] : j;
+    if (g->k_valid && !g->k_valid[kr])
+        return 0;
+    const int64_t nq = g->q_start[gi + 1] - g->q_start[gi];
+    const int64_t nk = g->k_start[gi + 1] - g->k_start[gi];
+    return !g->causal || j - g->k_start[gi] <= i - g->q_start[gi] + nk - nq;
+}
+
 void r64_attention(double *out, const double *q, const double *k, const double *v,
                    const lv_attn_groups *g, int64_t ldq, int64_t ldkv, int64_t H, int64_t D)
 {
@@ -63,11 +76,11 @@ void r64_attention(double *out, const double *q, const double *k, const double *
         for (int64_t i = g->q_start[gi]; i < g->q_start[gi + 1]; i++) {
             const int64_t qr = g->q_index ? g->q_index[i] : i;
             for (int64_t h = 0; h < H; h++) {
-                /* weights w_j = exp(s_j - max) over valid keys, out = sum w_j v_j / sum w_j */
+                /* w_j = exp(s_j - max) over the keys attended, out = sum w_j v_j / sum w_j */
                 double mx = -INFINITY;
                 for (int64_t j = g->k_start[gi]; j < g->k_start[gi + 1]; j++) {
                     const int64_t kr = g->k_index ? g->k_index[j] : j;
-                    if (g->k_valid && !g->k_valid[kr])
+                    if (!r64_attends(g, gi, i, j))
                         continue;
                     mx = fmax(mx, r64_score(q, k, qr, kr, ldq, ldkv, h, hs));
                 }
@@ -76,7 +89,7 @@ void r64_attention(double *out, const double *q, const double *k, const double *
                     out[qr * D + h * hs + d] = 0.0;
                 for (int64_t j = g->k_start[gi]; j < g->k_start[gi + 1]; j++) {
                     const int64_t kr = g->k_index ? g->k_index[j] : j;
-                    if (g->k_valid && !g->k_valid[kr])
+                    if (!r64_attends(g, gi, i, j))
                         continue;
                     const double w = exp(r64_score(q, k, qr, kr, ldq, ldkv, h, hs) - mx);
                     wsum += w;
@@ -199,4 +212,24 @@ void r64_infonce(double *loss, double *logits, const double *v, const double *t,
         total += -log(exp(logits[i * B + i]) / row) - log(exp(logits[i * B + i]) / col);
     }
     *loss = total / (2.0 * B);
+}
+
+/* the mean over rows with a target >= 0 of log sum_v exp(x_v) - x_t, the plain formula (no max
+ * subtracted: fine in double for |x| well below 700); lse of every row */
+void r64_cross_entropy(double *loss, double *lse, const double *logits, const int32_t *targets,
+                       int64_t N, int64_t V)
+{
+    double total = 0.0;
+    int64_t count = 0;
+    for (int64_t n = 0; n < N; n++) {
+        double s = 0.0;
+        for (int64_t v = 0; v < V; v++)
+            s += exp(logits[n * V + v]);
+        lse[n] = log(s);
+        if (targets[n] >= 0) {
+            total += -log(exp(logits[n * V + targets[n]]) / s);
+            count++;
+        }
+    }
+    *loss = count ? total / count : 0.0;
 }

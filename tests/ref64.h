@@ -26,5 +26,9 @@ void r64_segment_mean(double *out, const double *inp, const int64_t *start, int6
 /* loss = symmetric InfoNCE of logits = exp(min(log_scale, log 100)) v t^T; logits (B, B) */
 void r64_infonce(double *loss, double *logits, const double *v, const double *t, double log_scale,
                  int64_t B, int64_t E);
+/* loss = mean over rows with targets[n] >= 0 of -log softmax(logits[n])[targets[n]] (0 when
+ * none); lse (N) = log sum exp of every row */
+void r64_cross_entropy(double *loss, double *lse, const double *logits, const int32_t *targets,
+                       int64_t N, int64_t V);
 
 #endif

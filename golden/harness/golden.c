@@ -647,6 +647,64 @@ static int make_attention_cross(lv_golden_set *in, const golden_case *c, lv_rng 
     return 0;
 }
 
+/* causal: the joint layout (a group per sequence, self-attention) under the causal mask of a
+ * decoder (metadata causal = 1), keys padded at random; the first key of the last group is
+ * padding, so that group's first query sees no key at all and outputs 0 */
+static int make_attention_causal(lv_golden_set *in, const golden_case *c, lv_rng *r)
+{
+    const int64_t G = c->a[0];
+    if (make_attention_joint(in, c, r) < 0)
+        return -1;
+    const int64_t *ks = lv_golden_find(in, "in.k_start")->data;
+    uint8_t *valid = lv_golden_add(in, "in.k_valid", LV_DT_U8, DIMS(ks[G]));
+    for (int64_t g = 0; valid && g < G; g++)
+        for (int64_t j = ks[g]; j < ks[g + 1]; j++)
+            valid[j] = !(g == G - 1 && j == ks[g]) && lv_rng_below(r, 4) > 0;
+    lv_golden_meta_set(in, "causal", "1");
+    return 0;
+}
+
+/* decode: one step of a decoder over a KV cache, causal = 1. a = G, H, D, cap, then per group
+ * its queries and keys (nq, nk): group g's nq queries are the newest positions of its nk, so
+ * they see keys up to nk - nq + i. Keys sit in rows g cap .. g cap + nk - 1 of a cache of cap
+ * rows per group (in.k_index; the rows after nk are in no group); queries in rows listed by
+ * in.q_index with one row in no group after each group's; the first key of group 1 is padding
+ * (a left-padded prompt). */
+static int make_attention_decode(lv_golden_set *in, const golden_case *c, lv_rng *r)
+{
+    const int64_t G = c->a[0], H = c->a[1], D = c->a[2], cap = c->a[3];
+    int64_t qsizes[8] = { 0 }, ksizes[8] = { 0 }, Mq = 0, Mk = 0;
+    LV_REQUIRE(G <= 8);
+    for (int64_t g = 0; g < G; g++) {
+        qsizes[g] = c->a[4 + 2 * g];
+        ksizes[g] = c->a[5 + 2 * g];
+        LV_REQUIRE(ksizes[g] <= cap);
+        Mq += qsizes[g];
+        Mk += ksizes[g];
+    }
+    put_starts(in, "in.q_start", qsizes, G);
+    put_starts(in, "in.k_start", ksizes, G);
+    int64_t *qi = put_i64(in, "in.q_index", DIMS(Mq)), *ki = put_i64(in, "in.k_index", DIMS(Mk));
+    uint8_t *valid = lv_golden_add(in, "in.k_valid", LV_DT_U8, DIMS(G * cap));
+    if (in->failed)
+        return -1;
+    for (int64_t g = 0, p = 0, row = 0; g < G; g++, row++)
+        for (int64_t i = 0; i < qsizes[g]; i++)
+            qi[p++] = row++;
+    for (int64_t g = 0, p = 0; g < G; g++)
+        for (int64_t j = 0; j < ksizes[g]; j++) {
+            ki[p++] = g * cap + j;
+            valid[g * cap + j] = !(g == 1 && j == 0);
+        }
+    lv_golden_meta_set(in, "H", "%lld", (long long)H);
+    lv_golden_meta_set(in, "causal", "1");
+    randn(in, "in.q", r, 0, 1, DIMS(Mq + G, D));
+    randn(in, "in.k", r, 0, 1, DIMS(G * cap, D));
+    randn(in, "in.v", r, 0, 1, DIMS(G * cap, D));
+    randn(in, "dout.out", r, 0, 1, DIMS(Mq + G, D));
+    return 0;
+}
+
 static int groups_fit(const lv_golden_tensor *start, const lv_golden_tensor *index,
                       int64_t rows)
 {
@@ -668,19 +726,23 @@ static int run_attention(const lv_golden_set *in, lv_golden_set *out, const lv_b
                            *ki = arg(in, "in.k_index", LV_DT_I64, 1, 0, &ok),
                            *kv = arg(in, "in.k_valid", LV_DT_U8, 1, 0, &ok),
                            *dy = arg(in, "dout.out", LV_DT_F32, 2, 1, &ok);
-    if (!ok || meta_int(in, "H", &H) < 0)
+    int64_t causal = 0;                 /* metadata causal: optional, absent = 0 */
+    if (!ok || meta_int(in, "H", &H) < 0 ||
+        (lv_golden_meta(in, "causal") && meta_int(in, "causal", &causal) < 0))
         return -1;
     const int64_t Nq = q->shape[0], Nk = k->shape[0], D = q->shape[1];
     FIT(H > 0 && D % H == 0 && same_shape(k, DIMS(Nk, D)) && same_shape(v, DIMS(Nk, D)));
     FIT(same_shape(dy, DIMS(Nq, D)) && qs->numel == ks->numel && (!kv || kv->numel == Nk));
-    FIT(groups_fit(qs, qi, Nq) && groups_fit(ks, ki, Nk));
-    const lv_attn_groups g = { qs->numel - 1, I64(qs), I64(qi), I64(ks), I64(ki),
-                               U8(kv) };
+    FIT(groups_fit(qs, qi, Nq) && groups_fit(ks, ki, Nk) && (causal == 0 || causal == 1));
+    const lv_attn_groups g = { .n_groups = qs->numel - 1, .q_start = I64(qs), .q_index = I64(qi),
+                               .k_start = I64(ks), .k_index = I64(ki), .k_valid = U8(kv),
+                               .causal = (int)causal };
     float *y = put_out(out, "out.out", DIMS(Nq, D)), *dq = put_out(out, "grad.q", DIMS(Nq, D)),
           *dk = put_out(out, "grad.k", DIMS(Nk, D)), *dv = put_out(out, "grad.v", DIMS(Nk, D));
     /* the cache is sized on the host, from the host copies of the group lists */
-    const lv_attn_groups g_host = { qs->numel - 1, qs->data, qi ? qi->data : NULL, ks->data,
-                                    ki ? ki->data : NULL, NULL };
+    const lv_attn_groups g_host = { .n_groups = qs->numel - 1, .q_start = qs->data,
+                                    .q_index = qi ? qi->data : NULL, .k_start = ks->data,
+                                    .k_index = ki ? ki->data : NULL };
     const int64_t cache = lv_backend_attention_cache(be, &g_host, H);
     float *att = be->alloc((size_t)(cache > 0 ? cache : 1) * sizeof(float),
                            "the attention cache");
@@ -1021,6 +1083,56 @@ static int run_infonce(const lv_golden_set *in, lv_golden_set *out, const lv_bac
         return -1;
     be->infonce_forward(loss, logits, F(v), F(t), F(s), B, E);
     be->infonce_backward(dv, dt, ds, F(dl), logits, F(v), F(t), F(s), B, E);
+    return 0;
+}
+
+/* a = N, V, kind. Logits N(0, 2^2); targets uniform in [0, V), row 1 ignored with -1 and row 2
+ * with -100 (PyTorch's ignore_index), later rows ignored with -1 one time in four. kind 1,
+ * peaked: rows cycle through 100 + N(0, 2^2) (exp of the logits overflows fp32 unless the row
+ * maximum is subtracted), -100 + N(0, 1) (exp underflows to 0: log 0 = -inf unless subtracted)
+ * and N(0, 1) with one logit set to 100 (a probability ~1). kind 2: every row ignored (loss 0,
+ * no gradient, never 0/0). */
+static int make_cross_entropy(lv_golden_set *in, const golden_case *c, lv_rng *r)
+{
+    const int64_t N = c->a[0], V = c->a[1], kind = c->a[2];
+    float *x = randn(in, "in.logits", r, 0, kind == 1 ? 1 : 2, DIMS(N, V));
+    int32_t *t = lv_golden_add(in, "in.targets", LV_DT_I32, DIMS(N));
+    if (!x || !t)
+        return -1;
+    for (int64_t n = 0; n < N; n++) {
+        t[n] = (int32_t)lv_rng_below(r, (uint64_t)V);
+        if (kind == 2 || n == 1 || (n > 2 && lv_rng_below(r, 4) == 0))
+            t[n] = -1;
+        else if (n == 2)
+            t[n] = -100;
+    }
+    for (int64_t n = 0; kind == 1 && n < N; n++) {
+        float *row = x + n * V;
+        for (int64_t v = 0; v < V; v++)
+            row[v] = n % 3 == 0 ? 100.0f + 2.0f * row[v] : n % 3 == 1 ? row[v] - 100.0f : row[v];
+        if (n % 3 == 2)
+            row[n % V] = 100.0f;
+    }
+    randn(in, "dout.loss", r, 1, 0.5, DIMS(1));
+    return 0;
+}
+
+static int run_cross_entropy(const lv_golden_set *in, lv_golden_set *out, const lv_backend *be)
+{
+    int ok = 1;
+    const lv_golden_tensor *x = arg(in, "in.logits", LV_DT_F32, 2, 1, &ok),
+                           *t = arg(in, "in.targets", LV_DT_I32, 1, 1, &ok),
+                           *dl = arg(in, "dout.loss", LV_DT_F32, 1, 1, &ok);
+    if (!ok)
+        return -1;
+    const int64_t N = x->shape[0], V = x->shape[1];
+    FIT(V >= 1 && t->numel == N && dl->numel == 1 && in_range(t, INT32_MIN, V));
+    float *loss = put_out(out, "out.loss", DIMS(1)), *lse = put_out(out, "out.lse", DIMS(N)),
+          *dx = put_out(out, "grad.logits", DIMS(N, V));
+    if (out->failed)
+        return -1;
+    be->cross_entropy_forward(loss, lse, F(x), I32(t), N, V);
+    be->cross_entropy_backward(dx, F(dl), F(x), lse, I32(t), N, V);
     return 0;
 }
 
@@ -1472,6 +1584,10 @@ static const golden_case cases[] = {
     { "attention_peaked", "attention", make_attention_peaked, { 1, 2, 16, 9 }, NULL },
     { "attention_factorized", "attention", make_attention_factorized, { 11, 3, 9, 4 }, NULL },
     { "attention_cross", "attention", make_attention_cross, { 3, 2, 8, 2, 4, 5, 3 }, NULL },
+    { "attention_causal", "attention", make_attention_causal, { 3, 2, 12, 6, 1, 9 }, NULL },
+    /* groups, heads, width, cache rows per group, then (queries, keys) per group */
+    { "attention_causal_decode", "attention", make_attention_decode,
+      { 3, 2, 8, 9, 3, 7, 2, 5, 1, 1 }, NULL },
     { "residual_one", "residual", make_residual, { 1 }, NULL },
     { "residual_odd", "residual", make_residual, { 45 }, NULL },
     { "gated_residual_closed", "gated_residual", make_gated_residual, { 13, 0 }, NULL },
@@ -1501,6 +1617,11 @@ static const golden_case cases[] = {
     { "infonce_odd", "infonce", make_infonce, { 3, 5, 0 }, NULL },
     { "infonce_clamped", "infonce", make_infonce, { 4, 8, 1 }, NULL },
     { "infonce_peaked", "infonce", make_infonce, { 3, 8, 2 }, NULL },
+    /* N, V, kind (0 random, 1 peaked, 2 every row ignored) */
+    { "cross_entropy_ignore", "cross_entropy", make_cross_entropy, { 9, 13, 0 }, NULL },
+    { "cross_entropy_peaked", "cross_entropy", make_cross_entropy, { 9, 11, 1 }, NULL },
+    { "cross_entropy_wide", "cross_entropy", make_cross_entropy, { 6, 509, 0 }, NULL },
+    { "cross_entropy_all_ignored", "cross_entropy", make_cross_entropy, { 3, 5, 2 }, NULL },
     { "scale_odd", "scale", make_scale, { 37, 370 }, NULL },
     /* n, step t */
     { "adamw_update_first", "adamw_update", make_adamw_update, { 37, 1 }, NULL },
@@ -1545,6 +1666,7 @@ static const struct {
     { "tubelet_embed", run_tubelet_embed },
     { "pos_embed", run_pos_embed },
     { "infonce", run_infonce },
+    { "cross_entropy", run_cross_entropy },
     { "scale", run_scale },
     { "adamw_update", run_adamw_update },
     { "sum_squares", run_sum_squares },

@@ -39,6 +39,10 @@
 #define PORT_AS_STRICT(k, t, a, r) \
     { k, t, LV_CHECK_PORT, a, r, "as the strict (fast kernel vs ref) row: its fp32 sums in " \
       "another order already are what a port does" }
+#define FAST_CROSS_ENTROPY "exp(x - lse) in fp32 from the forward's fp32 lse (ref: lse " \
+    "recomputed in double): each probability off by up to abs(lse) eps_fp32 / 2 relative (4e-6 " \
+    "at lse ~ 100), exp ~1 ulp, dloss / count rounded; abs where p - 1 cancels at a target of " \
+    "probability ~1"
 #define FAST_INFONCE "the logit gradient in fp32, then sgemm's fp32 sums over 2B terms " \
                      "times the scale (ref: double)"
 
@@ -106,6 +110,10 @@ static const lv_tolerance table[] = {
       "softmaxes of the fp32 logits (error ~scale eps_fp32), summed in fp32 over 2B terms" },
     { "infonce", "dlog_scale", LV_CHECK_FD, 1e-5, 1e-4,
       "sum of dlogits * logits over 2 B^2 terms in double, from the fp32 logits" },
+    { "cross_entropy", "loss", LV_CHECK_F64, 1e-7, 1e-6,
+      "log-sum-exps (max subtracted) and their mean in double, one rounding" },
+    { "cross_entropy", "lse", LV_CHECK_F64, 1e-7, 1e-6, ONE_ROUNDING },
+    { "cross_entropy", "dlogits", LV_CHECK_FD, 1e-6, 1e-5, FD_REASON },
     /* the cpu backend (blas_glue/backend_cpu.c) against ref, kernel by kernel and per step */
     { "linear", "out", LV_CHECK_FAST, 5e-5, 1e-5, FAST_MATMUL },
     { "linear", "dinp", LV_CHECK_FAST, 5e-5, 1e-5, FAST_MATMUL },
@@ -177,6 +185,12 @@ static const lv_tolerance table[] = {
     { "infonce", "dt", LV_CHECK_FAST, 2e-5, 1e-4, FAST_INFONCE },
     { "infonce", "dlog_scale", LV_CHECK_FAST, 1e-5, 1e-5,
       "sum of G L in double over B^2 terms, G from exp in double: a few roundings" },
+    { "cross_entropy", "loss", LV_CHECK_FAST, 1e-6, 1e-6,
+      "fp32 exp (~1 ulp) of x - max summed in double, each row's (max - x_t) + log sum in double "
+      "(ref: all in double): a few roundings of O(1) terms" },
+    { "cross_entropy", "lse", LV_CHECK_FAST, 1e-6, 1e-6,
+      "max + log of a double sum of fp32 exps (~1 ulp each), rounded once (ref: double)" },
+    { "cross_entropy", "dlogits", LV_CHECK_FAST, 1e-6, 1e-5, FAST_CROSS_ENTROPY },
     { "elementwise", "scale", LV_CHECK_FAST, 0.0, 0.0, FAST_EXACT },
     { "elementwise", "zero", LV_CHECK_FAST, 0.0, 0.0, "zeros: exact" },
     { "elementwise", "set", LV_CHECK_FAST, 0.0, 0.0, "a constant stored: exact" },
@@ -290,6 +304,14 @@ static const lv_tolerance table[] = {
     PORT_AS_STRICT("infonce", "dt", 2e-5, 1e-4),
     { "infonce", "dlog_scale", LV_CHECK_PORT, 2e-5, 1e-5,
       "sum of dlogits * logits over 2 B^2 terms in fp32, any order (strict: double)" },
+    { "cross_entropy", "loss", LV_CHECK_PORT, 1e-6, 1e-6,
+      "fp32 log-softmax at the targets (x_t - max exact, log of an fp32 sum of V exps), their "
+      "mean: a few roundings of O(1) terms" },
+    PORT_AS_STRICT("cross_entropy", "lse", 1e-6, 1e-6),
+    { "cross_entropy", "dlogits", LV_CHECK_PORT, 1e-6, 1e-5,
+      "softmax - onehot in fp32 times dloss / count: from the fp32 lse as the strict row, or "
+      "from log-softmax (autograd), where exp(out) - 1 at a target of probability ~1 cancels to "
+      "one rounding of 1: the abs term" },
     { "elementwise", "scale", LV_CHECK_PORT, 0.0, 0.0, PORT_COPY },
     PORT_AS_STRICT("adamw", "x", 2e-7, 3e-7),
     PORT_AS_STRICT("adamw", "m", 2e-7, 3e-7),

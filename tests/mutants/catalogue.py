@@ -253,12 +253,15 @@ def info_nce(v, t, log_scale, *, clamp=100.0, use_exp=True, scale_twice=False,
     return loss, logits
 
 
-def k_attention(t, meta, *, scale="head", swap_kv=False):
-    """kernels.py's attention kernel with knobs."""
+def k_attention(t, meta, *, scale="head", swap_kv=False, causal_diag="end"):
+    """kernels.py's attention kernel with knobs. causal_diag: where the causal mask's diagonal
+    sits, "end" (j <= i + nk - nq, the contract), "start" (j <= i: aligned to the first key, as
+    if nq == nk) or "strict" (j < i + nk - nq: the diagonal itself hidden)."""
     q, k, v = t["in.q"], t["in.k"], t["in.v"]
     if swap_kv:
         k, v = v, k
     H = int(meta["H"])
+    causal = int(meta.get("causal", "0"))
     D = q.shape[1]
     hs = D // H
     qs, ks = t["in.q_start"].tolist(), t["in.k_start"].tolist()
@@ -274,12 +277,40 @@ def k_attention(t, meta, *, scale="head", swap_kv=False):
         vv = v[krows].reshape(-1, H, hs).transpose(0, 1)
         scores = qq @ kk.transpose(-1, -2) / math.sqrt(hs if scale == "head" else D)
         ok = torch.ones(len(krows), dtype=torch.bool) if valid is None else valid[krows] != 0
-        if not bool(ok.any()):
-            continue
-        scores = scores.masked_fill(~ok[None, None, :], float("-inf"))
-        y = (torch.softmax(scores, -1) @ vv).transpose(0, 1).reshape(-1, D)
+        nq, nk = len(qrows), len(krows)
+        allowed = ok[None, :].expand(nq, nk)
+        if causal:
+            i, j = torch.arange(nq)[:, None], torch.arange(nk)[None, :]
+            allowed = allowed & (j <= i if causal_diag == "start"
+                                 else j < i + (nk - nq) if causal_diag == "strict"
+                                 else j <= i + (nk - nq))
+        seen = allowed.any(-1)
+        scores = scores.masked_fill(~allowed[None], float("-inf"))
+        scores = scores.masked_fill(~seen[None, :, None], 0.0)
+        p = torch.softmax(scores, -1) * seen[None, :, None]
+        y = (p @ vv).transpose(0, 1).reshape(-1, D)
         out = out.index_add(0, qrows, y)
     return {"out.out": out}
+
+
+def k_cross_entropy(t, meta, *, count="counted", stable=True, empty="zero"):
+    """kernels.py's cross-entropy kernel with knobs: count "counted" (the mean over the rows
+    with a target) or "all" (over every row, ignored ones adding 0); stable False takes
+    log(sum(exp(x))) without the row maximum; empty "nan" divides by the count unguarded (0/0
+    when every row is ignored, as F.cross_entropy's mean does)."""
+    x, targets = t["in.logits"], t["in.targets"]
+    counted = targets >= 0
+    if stable:
+        logp = F.log_softmax(x, -1)
+        lse = torch.logsumexp(x, -1)
+    else:
+        lse = torch.log(torch.exp(x).sum(-1))
+        logp = x - lse[:, None]
+    nll = -logp.gather(1, targets.clamp(min=0)[:, None])[:, 0]
+    n = (torch.tensor(float(len(targets))) if count == "all" else
+         counted.sum() if empty == "nan" else counted.sum().clamp(min=1))
+    loss = (nll * counted).sum() / n
+    return {"out.loss": loss.reshape(1), "out.lse": lse}
 
 
 def k_pos_embed(t, meta, *, index="kept", temporal=True):
@@ -328,7 +359,8 @@ def _(port):
     M.linear, M.attention, M.block = linear, attention, block
     M.Tokenizer.embed = tokenizer_embed
     M.video_tower, M.text_tower, M.info_nce = video_tower, text_tower, info_nce
-    port.KERNELS.update(attention=k_attention, pos_embed=k_pos_embed, mean_pool=k_mean_pool)
+    port.KERNELS.update(attention=k_attention, pos_embed=k_pos_embed, mean_pool=k_mean_pool,
+                        cross_entropy=k_cross_entropy)
 
 
 # ---- layers ------------------------------------------------------------------------------------
@@ -416,6 +448,19 @@ def _(port):
         "models/* act.block.0")
 def _(port):
     M.attention = kw(attention, softmax_dim=-2)
+
+
+@mutant("causal_start_aligned", "causal mask aligned to the first key (j <= i) instead of the "
+        "last (j <= i + nk - nq): a decode step's queries lose the end of their prefix",
+        "kernels/attention_causal_decode")
+def _(port):
+    port.KERNELS["attention"] = kw(k_attention, causal_diag="start")
+
+
+@mutant("causal_no_diagonal", "causal mask that hides the diagonal too (j < i + nk - nq): a "
+        "query does not attend its own position", "kernels/attention_causal*")
+def _(port):
+    port.KERNELS["attention"] = kw(k_attention, causal_diag="strict")
 
 
 @mutant("gate_no_tanh", "FST gated residual h + a f instead of h + tanh(a) f",
@@ -579,6 +624,26 @@ def _(port):
         "kernels/infonce_*; models/* act.logits")
 def _(port):
     M.info_nce = kw(info_nce, use_exp=False)
+
+
+# ---- cross-entropy (the language model's loss) ----------------------------------------------------
+
+@mutant("ce_mean_all_rows", "cross-entropy averaged over every row instead of the counted "
+        "ones (ignored rows add 0 but still divide)", "kernels/cross_entropy_ignore, _wide")
+def _(port):
+    port.KERNELS["cross_entropy"] = kw(k_cross_entropy, count="all")
+
+
+@mutant("ce_no_max", "cross-entropy's log-sum-exp without max subtraction (fp32 exp overflows "
+        "above 88, underflows below -103)", "kernels/cross_entropy_peaked")
+def _(port):
+    port.KERNELS["cross_entropy"] = kw(k_cross_entropy, stable=False)
+
+
+@mutant("ce_empty_nan", "cross-entropy divided by the count unguarded: NaN (0/0) when every "
+        "target is ignored, as F.cross_entropy's mean gives", "kernels/cross_entropy_all_ignored")
+def _(port):
+    port.KERNELS["cross_entropy"] = kw(k_cross_entropy, empty="nan")
 
 
 # ---- the optimiser -------------------------------------------------------------------------------

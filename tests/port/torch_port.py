@@ -101,7 +101,8 @@ def _k_adamw_update(t, meta):
     return {"out.x": x, "out.m": m, "out.v": v}
 
 
-# every kernel of tests/torch/kernels.py, with the ones that have a model.py twin routed through
+# every kernel of tests/torch/kernels.py (the causal attention and the cross-entropy included,
+# which mutants replace here), with the ones that have a model.py twin routed through
 # it (so a mutant of model.py reaches the kernel case too) and AdamW through this port's update;
 # QuickGELU's kernel case calls model.py's quick_gelu at call time, as the model cases do
 KERNELS = dict(Kn.KERNELS)

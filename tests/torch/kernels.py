@@ -32,9 +32,16 @@ def quick_gelu(x):
     return M.quick_gelu(x)
 
 
+def causal_allowed(nq, nk):
+    """The causal mask of a group of nq queries and nk keys, end-aligned (ref/backend.h): query
+    i may attend key j when j <= i + (nk - nq). (nq, nk) booleans."""
+    return torch.arange(nk)[None, :] <= torch.arange(nq)[:, None] + (nk - nq)
+
+
 def _attention(t, meta):
     q, k, v = t["in.q"], t["in.k"], t["in.v"]
     H = int(meta["H"])
+    causal = int(meta.get("causal", "0"))
     D = q.shape[1]
     hs = D // H
     qs, ks = t["in.q_start"].tolist(), t["in.k_start"].tolist()
@@ -52,12 +59,26 @@ def _attention(t, meta):
         vv = v[krows].reshape(-1, H, hs).transpose(0, 1)
         scores = qq @ kk.transpose(-1, -2) / math.sqrt(hs)
         ok = torch.ones(len(krows), dtype=torch.bool) if valid is None else valid[krows] != 0
-        if not bool(ok.any()):
-            continue                                               # no valid key: output 0
-        scores = scores.masked_fill(~ok[None, None, :], float("-inf"))
-        y = (torch.softmax(scores, -1) @ vv).transpose(0, 1).reshape(-1, D)
+        allowed = ok[None, :].expand(len(qrows), len(krows))      # nq, nk
+        if causal:
+            allowed = allowed & causal_allowed(len(qrows), len(krows))
+        seen = allowed.any(-1)                                     # a query that sees no key
+        scores = scores.masked_fill(~allowed[None], float("-inf"))
+        scores = scores.masked_fill(~seen[None, :, None], 0.0)     # ... gets a finite softmax
+        p = torch.softmax(scores, -1) * seen[None, :, None]        # ... times 0: output 0
+        y = (p @ vv).transpose(0, 1).reshape(-1, D)
         out = out.index_add(0, qrows, y)
     return {"out.out": out}
+
+
+def _cross_entropy(t, meta):
+    """The next-token loss over the counted rows (target >= 0): mean of -log softmax at the
+    target, 0 with no counted row (F.cross_entropy would give 0/0 there); lse of every row."""
+    x, targets = t["in.logits"], t["in.targets"]
+    counted = targets >= 0
+    nll = -F.log_softmax(x, -1).gather(1, targets.clamp(min=0)[:, None])[:, 0]
+    loss = (nll * counted).sum() / counted.sum().clamp(min=1)
+    return {"out.loss": loss.reshape(1), "out.lse": torch.logsumexp(x, -1)}
 
 
 def _layernorm(t, meta):
@@ -159,6 +180,7 @@ KERNELS = {
     "tubelet_embed": _tubelet,
     "pos_embed": _pos_embed,
     "infonce": _infonce,
+    "cross_entropy": _cross_entropy,
     "scale": lambda t, m: {"out.x": t["in.x"] * float(np.float32(m["s"]))},
 }
 
