@@ -1,6 +1,7 @@
-/* Initialisation from CLIP and BERT checkpoints (see clip_init.h): one mapping table per naming
- * layout, a checking pass that collects every problem, then a reading pass into a staging copy
- * of the parameters. No per-tensor code outside the tables' conversion kinds; no partial loads. */
+/* Initialisation from CLIP, BERT and GPT-2 checkpoints (see clip_init.h): one mapping table per
+ * naming layout, a checking pass that collects every problem, then a reading pass into a staging
+ * copy of the parameters. No per-tensor code outside the tables' conversion kinds; no partial
+ * loads. */
 #include "clip_init.h"
 #include "error.h"
 #include "safetensors.h"
@@ -25,16 +26,27 @@
  * segment 0, so token type 0 is a constant added to every position and is folded into
  * text.pos_embed. Accepted and not needed: pooler.*, embeddings.position_ids, token types 1..,
  * and the cls.* heads of BertForPreTraining / BertForMaskedLM files. BERT has no projection:
- * text.proj.weight keeps its init. */
+ * text.proj.weight keeps its init.
+ * GPT-2 (Hugging Face GPT2Model, or GPT2LMHeadModel with "transformer.") maps onto the
+ * video-to-text decoder LM block for block: its Conv1D layers store their weights (in, out) and
+ * multiply on the right, so c_attn, c_proj, c_fc and mlp.c_proj are transposed (c_attn's q|k|v
+ * column blocks become our q|k|v row blocks); the first lm_ctx rows of wpe are taken. Its output
+ * projection is tied to wte, as ours: a stored lm_head.weight must equal wte. Accepted and not
+ * needed: the attn.bias / attn.masked_bias buffers (the causal mask, which our attention
+ * applies). */
 
 typedef enum {
     MAP_COPY,           /* same shape; a scalar may be stored as shape (1) */
     MAP_CONV_TO_PATCH,  /* conv kernel (D, 3, p, p) -> (D, p*p*3), elements ordered (dy, dx, c) */
     MAP_POS_GRID,       /* (1 + g0*g0, D): the CLS row dropped, the g0 x g0 grid resized to ours */
     MAP_QKV_PART,       /* (D, ...) -> rows [part*D, (part+1)*D) of the fused (3D, ...) */
-    MAP_PREFIX_ROWS,    /* (R, D) with R >= ours (the text positions: R >= text_len) -> its first
+    MAP_PREFIX_ROWS,    /* (R, D) with R >= ours (positions: R >= text_len or lm_ctx) -> its first
                          * rows */
-    MAP_TRANSPOSE,      /* (C, OC) -> our (OC, C): OpenAI's projections multiply on the right */
+    MAP_TRANSPOSE,      /* (C, OC) -> our (OC, C): OpenAI's projections and GPT-2's Conv1D layers
+                         * multiply on the right */
+    MAP_TIED,           /* a copy the file may hold of a tensor another row loads (GPT-2's
+                         * lm_head.weight, tied to wte): absent is fine, present it must equal
+                         * that tensor (.equal) element for element; nothing is read into ours */
     MAP_ZERO            /* no checkpoint tensor: zeros (CLIP's patch conv has no bias) */
 } map_kind;
 
@@ -47,11 +59,17 @@ typedef struct {
     int part;           /* MAP_QKV_PART: 0 q, 1 k, 2 v */
     int block;          /* the row repeats for every layer of the tower(s) */
     int optional;       /* only for model variants that have ours, skipped in the others */
+    const char *key;    /* MAP_PREFIX_ROWS: the config key of our row count (messages) */
+    const char *equal;  /* MAP_TIED: the checkpoint tensor it must equal */
+    int top;            /* named outside the layout's wrapper (a head beside the wrapped model) */
 } clip_map;
 
 #define ONCE(ckpt_, ours_, kind_) { .ckpt = ckpt_, .ours = ours_, .kind = kind_ }
 #define BLOCK(ckpt_, ours_, kind_, part_)                                                      \
     { .ckpt = ckpt_, .ours = ours_, .kind = kind_, .part = part_, .block = 1 }
+/* the first rows of a position table, as many as config key_ says */
+#define PREFIX(ckpt_, ours_, key_)                                                             \
+    { .ckpt = ckpt_, .ours = ours_, .kind = MAP_PREFIX_ROWS, .key = key_ }
 /* CLIP's class embedding (D) plus its position row 0: video.class_token (pool=cls only) */
 #define CLASS_TOKEN(class_, pos_)                                                              \
     { .ckpt = class_, .plus = pos_, .ours = "video.class_token", .kind = MAP_COPY,            \
@@ -76,7 +94,7 @@ static const clip_map clip_table[] = {
     ONCE("vision_model.post_layernorm.bias", "video.ln_final.bias", MAP_COPY),
     ONCE("visual_projection.weight", "video.proj.weight", MAP_COPY),
     ONCE("text_model.embeddings.token_embedding.weight", "text.token_embed", MAP_COPY),
-    ONCE("text_model.embeddings.position_embedding.weight", "text.pos_embed", MAP_PREFIX_ROWS),
+    PREFIX("text_model.embeddings.position_embedding.weight", "text.pos_embed", "text_len"),
     ONCE("text_model.final_layer_norm.weight", "text.ln_final.weight", MAP_COPY),
     ONCE("text_model.final_layer_norm.bias", "text.ln_final.bias", MAP_COPY),
     ONCE("text_projection.weight", "text.proj.weight", MAP_COPY),
@@ -112,7 +130,7 @@ static const clip_map openai_table[] = {
     ONCE("visual.ln_post.bias", "video.ln_final.bias", MAP_COPY),
     ONCE("visual.proj", "video.proj.weight", MAP_TRANSPOSE),
     ONCE("token_embedding.weight", "text.token_embed", MAP_COPY),
-    ONCE("positional_embedding", "text.pos_embed", MAP_PREFIX_ROWS),
+    PREFIX("positional_embedding", "text.pos_embed", "text_len"),
     ONCE("ln_final.weight", "text.ln_final.weight", MAP_COPY),
     ONCE("ln_final.bias", "text.ln_final.bias", MAP_COPY),
     ONCE("text_projection", "text.proj.weight", MAP_TRANSPOSE),
@@ -138,7 +156,7 @@ static const clip_map bert_table[] = {
     ONCE("embeddings.word_embeddings.weight", "text.token_embed", MAP_COPY),
     { .ckpt = "embeddings.position_embeddings.weight",
       .plus = "embeddings.token_type_embeddings.weight", .ours = "text.pos_embed",
-      .kind = MAP_PREFIX_ROWS },
+      .kind = MAP_PREFIX_ROWS, .key = "text_len" },
     BERT_LN("embeddings.LayerNorm", "text.ln_embed", 0),
     BLOCK("attention.self.query.weight", "attn.qkv.weight", MAP_QKV_PART, 0),
     BLOCK("attention.self.key.weight", "attn.qkv.weight", MAP_QKV_PART, 1),
@@ -156,6 +174,36 @@ static const clip_map bert_table[] = {
     BERT_LN("output.LayerNorm", "ln2", 1),
 };
 
+/* Hugging Face GPT2Model onto the decoder LM: Conv1D weights (in, out) transposed, c_attn's
+ * (W, 3W) columns q|k|v becoming our (3W, W) rows; its first row tells whether the names carry
+ * the "transformer." of GPT2LMHeadModel, whose lm_head.weight sits beside it. */
+static const clip_map gpt2_table[] = {
+    ONCE("wte.weight", "lm.token_embed", MAP_COPY),
+    PREFIX("wpe.weight", "lm.pos_embed", "lm_ctx"),
+    ONCE("ln_f.weight", "lm.ln_final.weight", MAP_COPY),
+    ONCE("ln_f.bias", "lm.ln_final.bias", MAP_COPY),
+    { .ckpt = "lm_head.weight", .equal = "wte.weight", .ours = "lm.token_embed",
+      .kind = MAP_TIED, .top = 1 },
+    BLOCK("ln_1.weight", "ln1.weight", MAP_COPY, 0),
+    BLOCK("ln_1.bias", "ln1.bias", MAP_COPY, 0),
+    BLOCK("attn.c_attn.weight", "attn.qkv.weight", MAP_TRANSPOSE, 0),
+    BLOCK("attn.c_attn.bias", "attn.qkv.bias", MAP_COPY, 0),
+    BLOCK("attn.c_proj.weight", "attn.proj.weight", MAP_TRANSPOSE, 0),
+    BLOCK("attn.c_proj.bias", "attn.proj.bias", MAP_COPY, 0),
+    BLOCK("ln_2.weight", "ln2.weight", MAP_COPY, 0),
+    BLOCK("ln_2.bias", "ln2.bias", MAP_COPY, 0),
+    BLOCK("mlp.c_fc.weight", "mlp.fc1.weight", MAP_TRANSPOSE, 0),
+    BLOCK("mlp.c_fc.bias", "mlp.fc1.bias", MAP_COPY, 0),
+    BLOCK("mlp.c_proj.weight", "mlp.fc2.weight", MAP_TRANSPOSE, 0),
+    BLOCK("mlp.c_proj.bias", "mlp.fc2.bias", MAP_COPY, 0),
+};
+
+/* The stacks a file can hold blocks of: the contrastive video and text towers, and the
+ * video-to-text decoder LM (PART_LM: only lv_v2t_init_lm_from_gpt2 loads it). */
+enum { PART_LM = 4 };
+enum { TOWER_VIDEO, TOWER_TEXT, TOWER_LM, TOWERS };
+static const int tower_part[TOWERS] = { LV_CLIP_VISION, LV_CLIP_TEXT, PART_LM };
+
 /* A naming layout: its table, where each tower's blocks live ("<head><l>.<row>"), and what a
  * message about it says. */
 typedef struct {
@@ -163,12 +211,12 @@ typedef struct {
     const char *name;                     /* the naming layout */
     const clip_map *table;
     int64_t rows;
-    const char *block_head[2];            /* vision, text; NULL: the file has no such tower */
+    const char *block_head[TOWERS];       /* video, text, LM; NULL: the file has no such stack */
     const char *wrapper;                  /* a prefix every name may carry, or NULL */
     lv_text_arch text_arch;               /* the block the file's text tower has ... */
     const char *arch_fix;                 /* ... and what to do when the config's differs */
     const char *file;                     /* what to give instead, in a message */
-    const char *sizes[2];                 /* the config keys each tower's shapes come from */
+    const char *sizes[TOWERS];            /* the config keys each stack's shapes come from */
 } clip_layout;
 
 #define ROWS(table) (int64_t)(sizeof table / sizeof table[0])
@@ -178,7 +226,7 @@ typedef struct {
 #define CLIP_SIZES { "width, layers, patch, mlp_ratio, embed_dim", \
                      "text_width, text_layers, vocab, text_len" }
 
-enum { LAYOUT_HF_CLIP, LAYOUT_OPENAI_CLIP, LAYOUT_BERT };
+enum { LAYOUT_HF_CLIP, LAYOUT_OPENAI_CLIP, LAYOUT_BERT, LAYOUT_GPT2 };
 
 static const clip_layout layouts[] = {
     [LAYOUT_HF_CLIP] = {
@@ -201,18 +249,32 @@ static const clip_layout layouts[] = {
                 "\"bert.\")",
         .sizes = { NULL, "text_width, text_layers, mlp_ratio, text_len, and vocab: train with "
                          "the file's vocab.txt" } },
+    [LAYOUT_GPT2] = {
+        .family = "GPT-2", .name = "Hugging Face GPT2Model", .table = gpt2_table,
+        .rows = ROWS(gpt2_table), .block_head = { [TOWER_LM] = "h." }, .wrapper = "transformer.",
+        .file = "a GPT-2 safetensors file (Hugging Face GPT2Model names, or GPT2LMHeadModel's "
+                "with \"transformer.\")",
+        .sizes = { [TOWER_LM] = "lm_vocab, lm_width, lm_layers, and lm_ctx at most its "
+                                "positions" } },
 };
 
+/* What a load writes: a parameter table (lv_model's, or the video-to-text stage's) and the
+ * config its shapes were built from. */
+typedef struct {
+    lv_params *ps;
+    const lv_config *cfg;
+} target;
+
 /* A file read through a layout: its names carry prefix ("" or the layout's wrapper); parts is
- * what this load takes (LV_CLIP_VISION, LV_CLIP_TEXT). */
+ * what this load takes (LV_CLIP_VISION, LV_CLIP_TEXT, PART_LM). */
 typedef struct {
     const clip_layout *lay;
     const char *prefix;
     int parts;
 } source;
 
-/* The two towers: the checkpoint's block head (prefix included), our prefix, the config key of
- * the layer count, and whether this load takes the tower. */
+/* The stacks: the checkpoint's block head (prefix included), our prefix, the config key of the
+ * layer count, and whether this load takes the stack. */
 typedef struct {
     char ckpt[96];
     const char *ours, *layers_key;
@@ -220,37 +282,40 @@ typedef struct {
     int wanted;
 } tower_names;
 
-static void towers_of(const lv_config *c, const source *s, tower_names t[2])
+static void towers_of(const lv_config *c, const source *s, tower_names t[TOWERS])
 {
-    static const char *const ours[2] = { "video", "text" }, *const keys[2] = { "layers",
-                                                                                "text_layers" };
-    const int64_t layers[2] = { c->layers, c->text_layers };
-    for (int k = 0; k < 2; k++) {
+    static const char *const ours[TOWERS] = { "video", "text", "lm" };
+    static const char *const keys[TOWERS] = { "layers", "text_layers", "lm_layers" };
+    const int64_t layers[TOWERS] = { c->layers, c->text_layers, c->lm_layers };
+    for (int k = 0; k < TOWERS; k++) {
         const char *head = s->lay->block_head[k];
         t[k] = (tower_names){ .ours = ours[k], .layers_key = keys[k], .layers = layers[k],
-                              .wanted = head && (s->parts & (k ? LV_CLIP_TEXT : LV_CLIP_VISION)) };
+                              .wanted = head && (s->parts & tower_part[k]) };
         snprintf(t[k].ckpt, sizeof t[k].ckpt, "%s%s", s->prefix, head ? head : "");
     }
 }
 
 /* Whether a single (non-block) row belongs to what this load takes: the vision tower with its
- * projection, the text tower with its projection, and logit_scale only with both; an optional
- * row only when the model has its tensor. */
-static int row_wanted(const lv_model *m, const clip_map *row, int parts)
+ * projection, the text tower with its projection, logit_scale only with both, the LM's rows with
+ * the LM; an optional row only when the model has its tensor. */
+static int row_wanted(const target *d, const clip_map *row, int parts)
 {
-    if (row->optional && lv_params_find(&m->params, row->ours) < 0)
+    if (row->optional && lv_params_find(d->ps, row->ours) < 0)
         return 0;
     if (!strncmp(row->ours, "video.", 6))
         return (parts & LV_CLIP_VISION) != 0;
     if (!strncmp(row->ours, "text.", 5))
         return (parts & LV_CLIP_TEXT) != 0;
+    if (!strncmp(row->ours, "lm.", 3))
+        return (parts & PART_LM) != 0;
     return parts == (LV_CLIP_VISION | LV_CLIP_TEXT);
 }
 
 /* One row of the table applied to one tensor pair. */
 typedef struct {
     const clip_map *row;
-    char ckpt[128], legacy[128], plus[128];      /* the row's names in this file ("": none) */
+    char ckpt[128], legacy[128], plus[128], equal[128];   /* the row's names in this file
+                                                           * ("": none) */
     char ours[LV_PARAM_NAME_MAX];
     int64_t dst;                  /* our tensor */
     const lv_st_tensor *src;      /* NULL for MAP_ZERO, or when missing */
@@ -258,9 +323,9 @@ typedef struct {
 } map_item;
 
 /* The file's name for a row's tensor `name` (NULL: none, ""): of layer l of tower tw for a block
- * row, else at the top level. */
-static void ckpt_name(char *out, size_t size, const source *s, const tower_names *tw, int64_t l,
-                      const char *name)
+ * row, else at the top level, under the wrapper prefix. */
+static void ckpt_name(char *out, size_t size, const char *prefix, const tower_names *tw,
+                      int64_t l, const char *name)
 {
     int n = 0;
     if (!name)
@@ -268,23 +333,24 @@ static void ckpt_name(char *out, size_t size, const source *s, const tower_names
     else if (tw)
         n = snprintf(out, size, "%s%lld.%s", tw->ckpt, (long long)l, name);
     else
-        n = snprintf(out, size, "%s%s", s->prefix, name);
+        n = snprintf(out, size, "%s%s", prefix, name);
     LV_REQUIRE(n >= 0 && (size_t)n < size);      /* the tables' names fit */
 }
 
-static void item_set(map_item *it, const lv_model *m, const source *s, const clip_map *row,
+static void item_set(map_item *it, const target *d, const source *s, const clip_map *row,
                      const tower_names *tw, int64_t l)
 {
     it->row = row;
-    ckpt_name(it->ckpt, sizeof it->ckpt, s, tw, l, row->ckpt);
-    ckpt_name(it->legacy, sizeof it->legacy, s, tw, l, row->legacy);
-    ckpt_name(it->plus, sizeof it->plus, s, tw, l, row->plus);
+    ckpt_name(it->ckpt, sizeof it->ckpt, row->top ? "" : s->prefix, tw, l, row->ckpt);
+    ckpt_name(it->legacy, sizeof it->legacy, s->prefix, tw, l, row->legacy);
+    ckpt_name(it->plus, sizeof it->plus, s->prefix, tw, l, row->plus);
+    ckpt_name(it->equal, sizeof it->equal, s->prefix, tw, l, row->equal);
     if (tw)
         snprintf(it->ours, sizeof it->ours, "%s.blocks.%lld.%s", tw->ours, (long long)l,
                  row->ours);
     else
         snprintf(it->ours, sizeof it->ours, "%s", row->ours);
-    it->dst = lv_params_find(&m->params, it->ours);
+    it->dst = lv_params_find(d->ps, it->ours);
     LV_REQUIRE(it->dst >= 0);     /* every variant of the text_arch has these (optional rows:
                                    * row_wanted checked) */
     it->src = it->plus_src = NULL;
@@ -292,16 +358,18 @@ static void item_set(map_item *it, const lv_model *m, const source *s, const cli
 
 /* The layout's table expanded over the wanted towers' layers: (*n) items, malloc'd; NULL +
  * lv_error(). */
-static map_item *table_expand(const lv_model *m, const source *s, int64_t *n)
+static map_item *table_expand(const target *d, const source *s, int64_t *n)
 {
     const clip_layout *lay = s->lay;
-    tower_names tw[2];
-    towers_of(&m->cfg, s, tw);
+    tower_names tw[TOWERS];
+    towers_of(d->cfg, s, tw);
     int64_t count = 0;
     for (int64_t r = 0; r < lay->rows; r++) {
         const clip_map *row = &lay->table[r];
-        count += row->block ? tw[0].wanted * tw[0].layers + tw[1].wanted * tw[1].layers
-                            : row_wanted(m, row, s->parts);
+        if (!row->block)
+            count += row_wanted(d, row, s->parts);
+        for (int t = 0; row->block && t < TOWERS; t++)
+            count += tw[t].wanted * tw[t].layers;
     }
     map_item *items = lv_malloc((size_t)(count ? count : 1) * sizeof *items,
                                 "the checkpoint's name mapping");
@@ -311,13 +379,13 @@ static map_item *table_expand(const lv_model *m, const source *s, int64_t *n)
     for (int64_t r = 0; r < lay->rows; r++) {
         const clip_map *row = &lay->table[r];
         if (!row->block) {
-            if (row_wanted(m, row, s->parts))
-                item_set(&items[k++], m, s, row, NULL, 0);
+            if (row_wanted(d, row, s->parts))
+                item_set(&items[k++], d, s, row, NULL, 0);
             continue;
         }
-        for (int t = 0; t < 2; t++)
+        for (int t = 0; t < TOWERS; t++)
             for (int64_t l = 0; tw[t].wanted && l < tw[t].layers; l++)
-                item_set(&items[k++], m, s, row, &tw[t], l);
+                item_set(&items[k++], d, s, row, &tw[t], l);
     }
     *n = count;
     return items;
@@ -359,16 +427,16 @@ static int64_t square_side(int64_t n)
 }
 
 /* The checkpoint shape the row's kind asks for, given our tensor. */
-static void expected_shape(char *out, size_t size, const lv_param *p, map_kind kind,
+static void expected_shape(char *out, size_t size, const lv_param *p, const clip_map *row,
                            int64_t patch)
 {
     const long long d0 = p->shape[0], d1 = p->shape[1];
-    switch (kind) {
+    switch (row->kind) {
     case MAP_CONV_TO_PATCH: snprintf(out, size, "(%lld, 3, %lld, %lld)", d0, (long long)patch,
                                      (long long)patch); break;
     case MAP_POS_GRID: snprintf(out, size, "(1 + g*g, %lld) for a g x g grid", d1); break;
-    case MAP_PREFIX_ROWS: snprintf(out, size, "(>= %lld, %lld) for text_len %lld", d0, d1, d0);
-        break;
+    case MAP_PREFIX_ROWS: snprintf(out, size, "(>= %lld, %lld) for %s %lld", d0, d1, row->key,
+                                   d0); break;
     case MAP_TRANSPOSE: snprintf(out, size, "(%lld, %lld)", d1, d0); break;
     case MAP_QKV_PART:
         if (p->ndim == 1)
@@ -437,11 +505,11 @@ static int64_t ckpt_layers(const lv_st_file *f, const char *head)
     return count;
 }
 
-static void check_layers(problems *pr, const lv_model *m, const lv_st_file *f, const source *s)
+static void check_layers(problems *pr, const target *d, const lv_st_file *f, const source *s)
 {
-    tower_names tw[2];
-    towers_of(&m->cfg, s, tw);
-    for (int t = 0; t < 2; t++) {
+    tower_names tw[TOWERS];
+    towers_of(d->cfg, s, tw);
+    for (int t = 0; t < TOWERS; t++) {
         const int64_t have = tw[t].wanted ? ckpt_layers(f, tw[t].ckpt) : 0;
         if (tw[t].wanted && have != tw[t].layers)
             problem(pr, "%s* has %lld layers, the model %lld (config %s)", tw[t].ckpt,
@@ -470,55 +538,88 @@ static void check_plus(problems *pr, const lv_param *p, const lv_st_file *f, map
         it->plus_src = t;
 }
 
-static void check_item(problems *pr, const lv_model *m, const lv_st_file *f, map_item *it)
+/* A MAP_TIED tensor t against the one it copies: the same values, or a problem saying where
+ * they first differ and how many do. Reads both (the check pass's only data reads). */
+static int check_tied(problems *pr, lv_st_file *f, const map_item *it, const lv_st_tensor *t)
 {
-    const lv_param *p = &m->params.p[it->dst];
+    const lv_st_tensor *e = lv_st_find(f, it->equal);
+    if (!e || e->numel != t->numel || !is_float(e->dtype))
+        return 0;                 /* the row loading it names the problem */
+    float *a = lv_malloc((size_t)t->numel * sizeof *a, "a checkpoint tensor");
+    float *b = lv_malloc((size_t)t->numel * sizeof *b, "a checkpoint tensor");
+    int rc = a && b && lv_st_read_f32(f, t, a, t->numel) == 0 &&
+             lv_st_read_f32(f, e, b, e->numel) == 0 ? 0 : -1;
+    int64_t differ = 0, first = -1;
+    for (int64_t i = 0; rc == 0 && i < t->numel; i++)
+        if (a[i] != b[i] && !(isnan(a[i]) && isnan(b[i])) && differ++ == 0)
+            first = i;
+    if (differ) {
+        const int64_t D = t->shape[t->ndim - 1];
+        problem(pr, "%s differs from %s in %lld of %lld entries (first [%lld, %lld]: %g against "
+                "%g): the LM's output projection is its token embedding, so an untied head "
+                "cannot be loaded", it->ckpt, it->equal, (long long)differ, (long long)t->numel,
+                (long long)(first / D), (long long)(first % D), a[first], b[first]);
+    }
+    free(a);
+    free(b);
+    return rc;
+}
+
+static int check_item(problems *pr, const target *d, lv_st_file *f, map_item *it)
+{
+    const lv_param *p = &d->ps->p[it->dst];
     char want[64], found[64];
     if (it->row->kind == MAP_ZERO)
-        return;
-    expected_shape(want, sizeof want, p, it->row->kind, m->cfg.patch);
+        return 0;
+    expected_shape(want, sizeof want, p, it->row, d->cfg->patch);
     const lv_st_tensor *t = lv_st_find(f, it->ckpt);
     if (!t && it->legacy[0] && (t = lv_st_find(f, it->legacy)))
         memcpy(it->ckpt, it->legacy, sizeof it->ckpt);    /* messages name what is read */
     if (it->plus[0])
         check_plus(pr, p, f, it);
     if (!t) {
-        problem(pr, "missing %s, expected %s", it->ckpt, want);
-        return;
+        if (it->row->kind != MAP_TIED)                    /* a tied copy may be left out */
+            problem(pr, "missing %s, expected %s", it->ckpt, want);
+        return 0;
     }
     lv_st_shape_text(found, sizeof found, t->ndim, t->shape, "()");
     if (!is_float(t->dtype))
         problem(pr, "%s is %s, expected F32, F16 or BF16", it->ckpt, lv_dtype_name(t->dtype));
-    else if (!shape_ok(p, t, it->row->kind, m->cfg.patch))
+    else if (!shape_ok(p, t, it->row->kind, d->cfg->patch))
         problem(pr, "%s: expected %s, found %s", it->ckpt, want, found);
+    else if (it->row->kind == MAP_TIED)
+        return check_tied(pr, f, it, t);
     else
         it->src = t;
+    return 0;
 }
 
 /* Resolves every item's checkpoint tensors; -1 + lv_error() listing all problems. */
-static int check_all(const lv_model *m, const lv_st_file *f, const char *path, const source *s,
+static int check_all(const target *d, lv_st_file *f, const char *path, const source *s,
                      map_item *items, int64_t n)
 {
     const clip_layout *lay = s->lay;
     problems pr = { .used = 0 };
-    check_layers(&pr, m, f, s);
+    check_layers(&pr, d, f, s);
     for (int64_t i = 0; i < n; i++)
-        check_item(&pr, m, f, &items[i]);
+        if (check_item(&pr, d, f, &items[i]) < 0)
+            return -1;
     if (!pr.count)
         return 0;
-    char more[48] = "", under[64] = "";
+    char more[48] = "", under[64] = "", sizes[256] = "";
     if (pr.omitted)
         snprintf(more, sizeof more, "\n  ... and %d more", pr.omitted);
     if (*s->prefix)
         snprintf(under, sizeof under, " under \"%s\"", s->prefix);
-    const int vision = (s->parts & LV_CLIP_VISION) && lay->sizes[0];
-    const int text = (s->parts & LV_CLIP_TEXT) && lay->sizes[1];
+    for (int t = 0, used = 0; t < TOWERS; t++)
+        if ((s->parts & tower_part[t]) && lay->sizes[t])
+            used += snprintf(sizes + used, sizeof sizes - (size_t)used, "%s%s", used ? ", " : "",
+                             lay->sizes[t]);
     return lv_set_error("%s: not a %s checkpoint this model can start from (read with %s "
                         "names%s), %d problem%s:%s%s\n"
-                        "Use %s whose sizes match the config (%s%s%s).",
+                        "Use %s whose sizes match the config (%s).",
                         path, lay->family, lay->name, under, pr.count, pr.count == 1 ? "" : "s",
-                        pr.text, more, lay->file, vision ? lay->sizes[0] : "",
-                        vision && text ? ", " : "", text ? lay->sizes[1] : "");
+                        pr.text, more, lay->file, sizes);
 }
 
 /* ---- loading -------------------------------------------------------------------------------- */
@@ -556,9 +657,9 @@ static void convert(float *dst, const float *src, const lv_param *p, const lv_st
 }
 
 /* Our tensor from the row's checkpoint tensor, before any plus. */
-static int read_mapped(lv_st_file *f, const lv_model *m, const map_item *it, float *dst)
+static int read_mapped(lv_st_file *f, const target *d, const map_item *it, float *dst)
 {
-    const lv_param *p = &m->params.p[it->dst];
+    const lv_param *p = &d->ps->p[it->dst];
     const lv_st_tensor *t = it->src;
     switch (it->row->kind) {
     case MAP_ZERO:
@@ -576,7 +677,7 @@ static int read_mapped(lv_st_file *f, const lv_model *m, const map_item *it, flo
         return -1;
     const int rc = lv_st_read_f32(f, t, tmp, t->numel);
     if (rc == 0)
-        convert(dst, tmp, p, t, it->row->kind, m->cfg.patch);
+        convert(dst, tmp, p, t, it->row->kind, d->cfg->patch);
     free(tmp);
     return rc;
 }
@@ -596,11 +697,13 @@ static int add_row0(lv_st_file *f, const lv_st_tensor *t, float *dst, int64_t nu
     return rc;
 }
 
-static int apply(lv_st_file *f, const lv_model *m, const map_item *it, float *stage)
+static int apply(lv_st_file *f, const target *d, const map_item *it, float *stage)
 {
-    const lv_param *p = &m->params.p[it->dst];
+    const lv_param *p = &d->ps->p[it->dst];
     float *dst = stage + p->offset;
-    const int rc = read_mapped(f, m, it, dst);
+    if (it->row->kind == MAP_TIED)          /* checked equal to what another row loads */
+        return 0;
+    const int rc = read_mapped(f, d, it, dst);
     return rc == 0 && it->plus_src ? add_row0(f, it->plus_src, dst, p->numel) : rc;
 }
 
@@ -624,16 +727,16 @@ static void derive(const lv_params *ps, float *stage)
 }
 
 /* Reads everything into a copy of the parameter slab; the model changes only once all worked. */
-static int load_all(lv_model *m, lv_st_file *f, const map_item *items, int64_t n)
+static int load_all(const target *d, lv_st_file *f, const map_item *items, int64_t n)
 {
-    lv_params *ps = &m->params;
+    lv_params *ps = d->ps;
     const size_t bytes = (size_t)ps->n_floats * sizeof(float);
     float *stage = lv_malloc(bytes, "a staging copy of the parameters");
     if (!stage)
         return -1;
     ps->be->download(stage, ps->data, bytes);
     for (int64_t i = 0; i < n; i++)
-        if (apply(f, m, &items[i], stage) < 0) {
+        if (apply(f, d, &items[i], stage) < 0) {
             free(stage);
             return -1;
         }
@@ -654,20 +757,26 @@ static const char *prefix_of(const lv_st_file *f, const clip_layout *lay)
 }
 
 /* Checks, then loads, the parts of the open file f through layout lay. */
-static int load_layout(lv_model *m, lv_st_file *f, const char *path, const clip_layout *lay,
-                       int parts)
+static int load_layout(const target *d, lv_st_file *f, const char *path,
+                       const clip_layout *lay, int parts)
 {
-    if ((parts & LV_CLIP_TEXT) && m->cfg.text_arch != lay->text_arch)
+    if ((parts & LV_CLIP_TEXT) && d->cfg->text_arch != lay->text_arch)
         return lv_set_error("%s: the model's text tower is not the checkpoint's: %s", path,
                             lay->arch_fix);
     const source s = { .lay = lay, .prefix = prefix_of(f, lay), .parts = parts };
     int64_t n = 0;
-    map_item *items = table_expand(m, &s, &n);
-    int rc = items ? check_all(m, f, path, &s, items, n) : -1;
+    map_item *items = table_expand(d, &s, &n);
+    int rc = items ? check_all(d, f, path, &s, items, n) : -1;
     if (rc == 0)
-        rc = load_all(m, f, items, n);
+        rc = load_all(d, f, items, n);
     free(items);
     return rc;
+}
+
+/* A model's parameters and config as a load's target. */
+static target model_target(lv_model *m)
+{
+    return (target){ .ps = &m->params, .cfg = &m->cfg };
 }
 
 int lv_model_init_from_clip_parts(lv_model *m, const char *path, int parts)
@@ -678,8 +787,9 @@ int lv_model_init_from_clip_parts(lv_model *m, const char *path, int parts)
         return -1;
     /* the layout is told by the patch convolution's name */
     const int openai = lv_st_find(f, "visual.conv1.weight") != NULL;
-    const int rc = load_layout(m, f, path, &layouts[openai ? LAYOUT_OPENAI_CLIP : LAYOUT_HF_CLIP],
-                               parts);
+    const target d = model_target(m);
+    const int rc = load_layout(&d, f, path,
+                               &layouts[openai ? LAYOUT_OPENAI_CLIP : LAYOUT_HF_CLIP], parts);
     lv_st_close(f);
     return rc;
 }
@@ -694,7 +804,8 @@ int lv_model_init_from_bert(lv_model *m, const char *path)
     lv_st_file *f = lv_st_open(path);
     if (!f)
         return -1;
-    const int rc = load_layout(m, f, path, &layouts[LAYOUT_BERT], LV_CLIP_TEXT);
+    const target d = model_target(m);
+    const int rc = load_layout(&d, f, path, &layouts[LAYOUT_BERT], LV_CLIP_TEXT);
     lv_st_close(f);
     return rc;
 }
@@ -715,6 +826,56 @@ int64_t lv_bert_vocab_rows(const char *path)
                      "BERT checkpoint; use %s", path, lay->table[0].ckpt, lay->wrapper,
                      lay->file);
     return rows;
+}
+
+int lv_v2t_init_lm_from_gpt2(lv_v2t *v, const char *path)
+{
+    lv_st_file *f = lv_st_open(path);
+    if (!f)
+        return -1;
+    const target d = { .ps = &v->params, .cfg = &v->cfg };
+    const int rc = load_layout(&d, f, path, &layouts[LAYOUT_GPT2], PART_LM);
+    lv_st_close(f);
+    return rc;
+}
+
+/* A 2-D float tensor of the file called prefix + name, or NULL. */
+static const lv_st_tensor *find_matrix(const lv_st_file *f, const char *prefix, const char *name)
+{
+    char full[160];
+    snprintf(full, sizeof full, "%s%s", prefix, name);
+    const lv_st_tensor *t = lv_st_find(f, full);
+    return t && t->ndim == 2 && is_float(t->dtype) ? t : NULL;
+}
+
+int lv_gpt2_read_dims(const char *path, lv_gpt2_dims *out)
+{
+    lv_st_file *f = lv_st_open(path);
+    if (!f)
+        return -1;
+    const clip_layout *lay = &layouts[LAYOUT_GPT2];
+    const char *prefix = prefix_of(f, lay);
+    char head[64];
+    snprintf(head, sizeof head, "%s%s", prefix, lay->block_head[TOWER_LM]);
+    const lv_st_tensor *wte = find_matrix(f, prefix, "wte.weight");
+    const lv_st_tensor *wpe = find_matrix(f, prefix, "wpe.weight");
+    const char *why = !wte ? "no 2-D float wte.weight" : !wpe ? "no 2-D float wpe.weight"
+                      : wte->shape[1] != wpe->shape[1] ? "the two widths differ" : NULL;
+    const lv_gpt2_dims d = why ? (lv_gpt2_dims){ 0 }
+                               : (lv_gpt2_dims){ .vocab = wte->shape[0],
+                                                 .positions = wpe->shape[0],
+                                                 .width = wte->shape[1],
+                                                 .layers = ckpt_layers(f, head) };
+    if (!why && d.layers < 1)
+        why = "no block h.<l>.*";
+    lv_st_close(f);
+    if (why)
+        return lv_set_error("%s: not a GPT-2 checkpoint (%s%s%s): it needs wte.weight (vocab, "
+                            "width), wpe.weight (positions, width) and blocks h.<l>.*, all with "
+                            "or without \"transformer.\". Use %s", path, why,
+                            *prefix ? " under " : "", prefix, lay->file);
+    *out = d;
+    return 0;
 }
 
 /* ---- resizing ------------------------------------------------------------------------------- */

@@ -1,11 +1,12 @@
 /* Stage 0 of the recipe: initialise a built lv_model from a CLIP image-text checkpoint in
  * safetensors (Hugging Face CLIPModel names, or OpenAI CLIP / open_clip names) or its text tower
- * from a BERT checkpoint, and the grid and table resizes the two stages need. No network, no
- * training: copying and reshaping only. */
+ * from a BERT checkpoint, the video-to-text stage's decoder LM from a GPT-2 checkpoint, and the
+ * grid and table resizes the stages need. No network, no training: copying and reshaping only. */
 #ifndef LV_CLIP_INIT_H
 #define LV_CLIP_INIT_H
 
 #include "model.h"
+#include "v2t.h"
 
 #include <stdint.h>
 
@@ -51,6 +52,31 @@ int lv_model_init_from_bert(lv_model *m, const char *path);
 /* The rows of a BERT file's word embeddings (its vocabulary size), read from the header only;
  * -1 + lv_error() when it has none. */
 int64_t lv_bert_vocab_rows(const char *path);
+
+/* The video-to-text stage's decoder LM (built by lv_v2t_build, with lm_only or not) from a
+ * Hugging Face GPT2Model safetensors file, or GPT2LMHeadModel's (names under "transformer.", its
+ * lm_head.weight beside them): wte -> lm.token_embed (also our output projection: a stored
+ * lm_head.weight must equal it), the first lm_ctx rows of wpe -> lm.pos_embed, ln_f ->
+ * lm.ln_final, per layer h.<l>.ln_1 / ln_2 -> ln1 / ln2 and the Conv1D layers, stored (in, out),
+ * transposed: attn.c_attn (W, 3W) -> attn.qkv (3W, W) (q|k|v column blocks become row blocks),
+ * attn.c_proj -> attn.proj, mlp.c_fc (W, 4W) -> mlp.fc1, mlp.c_proj (4W, W) -> mlp.fc2; biases
+ * as they are. The attn.bias / attn.masked_bias buffers are not needed. Checked and staged as
+ * the CLIP load: lm_layers, lm_width, the vocabulary rows (lm_vocab, or vocab when 0) and every
+ * shape must match, lm_ctx must not exceed the position rows; -1 + lv_error() listing every
+ * problem, the parameters untouched. The file holds no head count or epsilon: GPT-2 has heads of
+ * 64 (lm_heads = width / 64) and LayerNorm eps 1e-5 (ln_eps), and with lm_act=gelu_tanh the LM
+ * computes GPT-2's logits. Resampler, cross-attention and encoder keep their values. */
+int lv_v2t_init_lm_from_gpt2(lv_v2t *v, const char *path);
+
+/* A GPT-2 file's sizes, read from its header: the rows of wte (vocabulary) and wpe (positions),
+ * the width and the block count, to set lm_vocab, lm_ctx (at most positions), lm_width and
+ * lm_layers from. */
+typedef struct {
+    int64_t vocab, positions, width, layers;
+} lv_gpt2_dims;
+
+/* 0, or -1 + lv_error() when the file lacks wte / wpe (2-D, one width) or blocks. */
+int lv_gpt2_read_dims(const char *path, lv_gpt2_dims *out);
 
 /* Bilinear resize of a (g0 x g0, D) grid of position embeddings (row y * g + x) to (g1 x g1, D),
  * with align_corners=False semantics as torch.nn.functional.interpolate(mode="bilinear").

@@ -1,8 +1,9 @@
 /* Check suite for data/clip_init: tiny Hugging Face CLIPModel checkpoints (F32 through
  * lv_st_writer, F16/BF16 written by hand) loaded into the tiny model, every mapped tensor compared
  * with its source; the class token in both CLIP layouts; BERT files (tiny under both namings, and
- * one at BERT-base's shapes) into text_arch=bert; the resizes against hand-computed values; each
- * error with its message and the parameters left as they were. Seeded; every test gets a fresh
+ * one at BERT-base's shapes) into text_arch=bert; GPT-2 files (tiny under both namings, and one
+ * at GPT-2 small's shapes) into the video-to-text LM; the resizes against hand-computed values;
+ * each error with its message and the parameters left as they were. Seeded; every test gets a fresh
  * mkdtemp folder. */
 #include "suites.h"
 #include "check_util.h"
@@ -10,6 +11,7 @@
 #include "error.h"
 #include "kernels.h"
 #include "safetensors.h"
+#include "v2t.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -1481,6 +1483,391 @@ START_TEST(test_bert_errors)
 END_TEST
 
 
+/* ---- GPT-2 ---------------------------------------------------------------------------------- */
+
+/* The sizes of a GPT-2 file: vocabulary, position rows, width, layers. */
+typedef struct {
+    int64_t V, P, W, L;
+} gpt2_sizes;
+
+/* The tiny preset's LM (lm_ctx 32 of 40 positions) at lm_vocab 64. */
+static gpt2_sizes gpt2_sizes_tiny(void)
+{
+    return (gpt2_sizes){ .V = 64, .P = 40, .W = 32, .L = 2 };
+}
+
+/* Each block's tensors (after "h.<l>."), their shape in units of the width ('W', '3' for 3W,
+ * '4' for 4W; 0 for none), and whether GPT-2 stores it (in, out), Conv1D's layout, where ours is
+ * (out, in): written from GPT-2's published layout, independently of the loader's table. */
+static const struct {
+    const char *hf, *ours;
+    char d0, d1;
+    int transposed;
+} gpt2_block_map[] = {
+    { "ln_1.weight", "ln1.weight", 'W', 0, 0 },
+    { "ln_1.bias", "ln1.bias", 'W', 0, 0 },
+    { "attn.c_attn.weight", "attn.qkv.weight", 'W', '3', 1 },
+    { "attn.c_attn.bias", "attn.qkv.bias", '3', 0, 0 },
+    { "attn.c_proj.weight", "attn.proj.weight", 'W', 'W', 1 },
+    { "attn.c_proj.bias", "attn.proj.bias", 'W', 0, 0 },
+    { "ln_2.weight", "ln2.weight", 'W', 0, 0 },
+    { "ln_2.bias", "ln2.bias", 'W', 0, 0 },
+    { "mlp.c_fc.weight", "mlp.fc1.weight", 'W', '4', 1 },
+    { "mlp.c_fc.bias", "mlp.fc1.bias", '4', 0, 0 },
+    { "mlp.c_proj.weight", "mlp.fc2.weight", '4', 'W', 1 },
+    { "mlp.c_proj.bias", "mlp.fc2.bias", 'W', 0, 0 },
+};
+
+static int64_t gpt2_dim(char code, const gpt2_sizes *s)
+{
+    return code == 'W' ? s->W : code == '3' ? 3 * s->W : code == '4' ? 4 * s->W : 0;
+}
+
+/* How a test GPT-2 file spells its names. */
+typedef struct {
+    const char *prefix;      /* "" (GPT2Model) or "transformer." (GPT2LMHeadModel) */
+    int head;                /* lm_head.weight beside the prefix, a copy of wte */
+    int buffers;             /* each block's attn.bias (causal mask) and attn.masked_bias */
+} gpt2_naming;
+
+static src_tensor *gpt2_find(clip_ckpt *c, const gpt2_naming *nm, const char *name)
+{
+    char full[96];
+    snprintf(full, sizeof full, "%s%s", nm->prefix, name);
+    return ckpt_find(c, full);
+}
+
+static float *gpt2_add(clip_ckpt *c, lv_rng *r, const gpt2_naming *nm, const char *name,
+                       int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
+{
+    char full[96];
+    snprintf(full, sizeof full, "%s%s", nm->prefix, name);
+    return ckpt_add(c, r, full, ndim, d0, d1, d2, d3);
+}
+
+/* The causal-mask buffers of block l, as older Hugging Face files store them (F32). */
+static void gpt2_add_buffers(clip_ckpt *c, lv_rng *r, const gpt2_naming *nm, const gpt2_sizes *s,
+                             int64_t l)
+{
+    char name[96];
+    snprintf(name, sizeof name, "h.%lld.attn.bias", (long long)l);
+    float *mask = gpt2_add(c, r, nm, name, 4, 1, 1, s->P, s->P);
+    for (int64_t i = 0; i < s->P * s->P; i++)
+        mask[i] = i % s->P <= i / s->P;
+    snprintf(name, sizeof name, "h.%lld.attn.masked_bias", (long long)l);
+    gpt2_add(c, r, nm, name, 0, 0, 0, 0, 0)[0] = -1e4f;
+}
+
+/* Every tensor of a GPT2Model with sizes s, random, named as nm says; the weights the same
+ * whatever nm adds (its extras draw from a stream of their own). */
+static void gpt2_build(clip_ckpt *c, const gpt2_sizes *s, const gpt2_naming *nm, uint32_t seed)
+{
+    lv_rng r = test_rng(seed), extra = test_rng(seed + 1000);
+    char name[96];
+    c->n = 0;
+    gpt2_add(c, &r, nm, "wte.weight", 2, s->V, s->W, 0, 0);
+    gpt2_add(c, &r, nm, "wpe.weight", 2, s->P, s->W, 0, 0);
+    for (int64_t l = 0; l < s->L; l++) {
+        for (size_t k = 0; k < sizeof gpt2_block_map / sizeof gpt2_block_map[0]; k++) {
+            snprintf(name, sizeof name, "h.%lld.%s", (long long)l, gpt2_block_map[k].hf);
+            const int64_t d1 = gpt2_dim(gpt2_block_map[k].d1, s);
+            gpt2_add(c, &r, nm, name, d1 ? 2 : 1, gpt2_dim(gpt2_block_map[k].d0, s), d1, 0, 0);
+        }
+        if (nm->buffers)
+            gpt2_add_buffers(c, &extra, nm, s, l);
+    }
+    gpt2_add(c, &r, nm, "ln_f.weight", 1, s->W, 0, 0, 0);
+    gpt2_add(c, &r, nm, "ln_f.bias", 1, s->W, 0, 0, 0);
+    if (nm->head) {
+        float *head = ckpt_add(c, &extra, "lm_head.weight", 2, s->V, s->W, 0, 0);
+        memcpy(head, gpt2_find(c, nm, "wte.weight")->data, (size_t)(s->V * s->W) * sizeof *head);
+    }
+}
+
+/* The stage (lm_only or not) of the tiny preset with the given overrides (NULL-terminated). */
+static void v2t_make(lv_v2t *v, const char *preset, const char *const *overrides, int lm_only)
+{
+    lv_config c;
+    ck_assert_int_eq(lv_config_preset(&c, preset), 0);
+    for (int i = 0; overrides && overrides[i]; i++)
+        ck_assert_msg(lv_config_set(&c, overrides[i]) == 0, "%s", lv_error());
+    ck_assert_msg(lv_v2t_build(v, &c, &lv_backend_ref, lm_only) == 0, "%s", lv_error());
+}
+
+static const lv_param *v2t_param(const lv_v2t *v, const char *name, const float **data)
+{
+    const int64_t i = lv_params_find(&v->params, name);
+    ck_assert_msg(i >= 0, "the stage has no %s", name);
+    *data = lv_param_data(&v->params, i);
+    return &v->params.p[i];
+}
+
+/* Ours equals src (rows x cols) as it is, or transposed (ours (cols, rows)), exactly. */
+static int64_t expect_lm_equal(const lv_v2t *v, const char *ours, const float *src, int64_t rows,
+                               int64_t cols, int transposed)
+{
+    const float *x;
+    const lv_param *p = v2t_param(v, ours, &x);
+    ck_assert_int_eq(p->numel, rows * cols);
+    int64_t wrong = 0;
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++)
+            wrong += (transposed ? x[j * rows + i] : x[i * cols + j]) != src[i * cols + j];
+    ck_assert_msg(wrong == 0, "%s: %lld entries differ from the checkpoint%s", ours,
+                  (long long)wrong, transposed ? " transposed" : "");
+    return rows * cols;
+}
+
+/* Every tensor of the LM equals its source: wte, the first lm_ctx rows of wpe, ln_f, and each
+ * block's, the Conv1D weights transposed. Returns the entries compared. */
+static int64_t expect_gpt2_loaded(const lv_v2t *v, clip_ckpt *c, const gpt2_naming *nm,
+                                  const gpt2_sizes *s)
+{
+    const int64_t W = s->W;
+    int64_t n = expect_lm_equal(v, "lm.token_embed", gpt2_find(c, nm, "wte.weight")->data, s->V,
+                                W, 0);
+    n += expect_lm_equal(v, "lm.pos_embed", gpt2_find(c, nm, "wpe.weight")->data,
+                         v->cfg.lm_ctx, W, 0);
+    n += expect_lm_equal(v, "lm.ln_final.weight", gpt2_find(c, nm, "ln_f.weight")->data, 1, W, 0);
+    n += expect_lm_equal(v, "lm.ln_final.bias", gpt2_find(c, nm, "ln_f.bias")->data, 1, W, 0);
+    char name[96], ours[LV_PARAM_NAME_MAX];
+    for (int64_t l = 0; l < s->L; l++)
+        for (size_t k = 0; k < sizeof gpt2_block_map / sizeof gpt2_block_map[0]; k++) {
+            snprintf(name, sizeof name, "h.%lld.%s", (long long)l, gpt2_block_map[k].hf);
+            snprintf(ours, sizeof ours, "lm.blocks.%lld.%s", (long long)l,
+                     gpt2_block_map[k].ours);
+            const int64_t d1 = gpt2_dim(gpt2_block_map[k].d1, s);
+            n += expect_lm_equal(v, ours, gpt2_find(c, nm, name)->data,
+                                 gpt2_dim(gpt2_block_map[k].d0, s), d1 ? d1 : 1,
+                                 gpt2_block_map[k].transposed);
+        }
+    return n;
+}
+
+/* Whether every tensor of a and b whose name starts with prefix is (want_same) or is not equal;
+ * returns the floats compared. */
+static int64_t expect_v2t_same(const lv_v2t *a, const lv_v2t *b, const char *prefix,
+                               int want_same)
+{
+    int64_t n = 0;
+    for (int64_t i = 0; i < a->params.count; i++) {
+        const lv_param *p = &a->params.p[i];
+        if (strncmp(p->name, prefix, strlen(prefix)))
+            continue;
+        const int same = !memcmp(lv_param_data(&a->params, i), lv_param_data(&b->params, i),
+                                 (size_t)p->numel * sizeof(float));
+        ck_assert_msg(same == want_same, "%s: %s", p->name, want_same ? "differs" : "equal");
+        n += p->numel;
+    }
+    return n;
+}
+
+static const char *const gpt2_tiny_sets[] = { "lm_vocab=64", NULL };
+
+/* GPT2Model's names (F32) load every tensor, the Conv1D weights transposed; GPT2LMHeadModel's
+ * ("transformer.", lm_head.weight tied, the mask buffers, F32/F16/BF16 mixed) give the same LM;
+ * into the full stage the LM loads the same and the resampler and cross-attention keep their
+ * init; the sizes read from either header. */
+START_TEST(test_gpt2_names)
+{
+    static const lv_dtype cycle[3] = { LV_DT_F32, LV_DT_F16, LV_DT_BF16 };
+    lv_v2t plain, wrapped, full, fresh;
+    v2t_make(&plain, "tiny", gpt2_tiny_sets, 1);
+    v2t_make(&wrapped, "tiny", gpt2_tiny_sets, 1);
+    v2t_make(&full, "tiny", gpt2_tiny_sets, 0);
+    v2t_make(&fresh, "tiny", gpt2_tiny_sets, 0);
+    const gpt2_sizes s = gpt2_sizes_tiny();
+    const gpt2_naming model = { .prefix = "" };
+    const gpt2_naming lm_head = { .prefix = "transformer.", .head = 1, .buffers = 1 };
+    clip_ckpt a, b;
+    gpt2_build(&a, &s, &model, 81);
+    gpt2_build(&b, &s, &lm_head, 81);
+    for (int i = 0; i < b.n; i++)           /* masked_bias, -1e4, stays F32 */
+        b.t[i].dtype = b.t[i].ndim ? cycle[i % 3] : LV_DT_F32;
+    char a_path[TEST_PATH_BYTES], b_path[TEST_PATH_BYTES];
+    tmp_path(a_path, "gpt2.safetensors");
+    tmp_path(b_path, "gpt2_lm_head.safetensors");
+    ckpt_write_f32(&a, a_path);
+    ckpt_write_raw(&b, b_path);
+    ck_assert_msg(lv_v2t_init_lm_from_gpt2(&plain, a_path) == 0, "%s", lv_error());
+    ck_assert_msg(lv_v2t_init_lm_from_gpt2(&wrapped, b_path) == 0, "%s", lv_error());
+    ck_assert_msg(lv_v2t_init_lm_from_gpt2(&full, a_path) == 0, "%s", lv_error());
+    const int64_t n = expect_gpt2_loaded(&plain, &a, &model, &s);
+    expect_gpt2_loaded(&wrapped, &b, &lm_head, &s);
+    const int64_t all = expect_v2t_same(&plain, &wrapped, "", 1);
+    expect_gpt2_loaded(&full, &a, &model, &s);
+    const int64_t kept = expect_v2t_same(&fresh, &full, "resampler.", 1) +
+                         expect_v2t_same(&fresh, &full, "xattn.", 1);
+    expect_v2t_same(&fresh, &full, "lm.", 0);
+    ck_assert_int_gt(kept, 0);
+    for (int k = 0; k < 2; k++) {
+        lv_gpt2_dims d;
+        ck_assert_msg(lv_gpt2_read_dims(k ? b_path : a_path, &d) == 0, "%s", lv_error());
+        ck_assert(d.vocab == s.V && d.positions == s.P && d.width == s.W && d.layers == s.L);
+    }
+    clip_ckpt clip;
+    ckpt_sizes cs = ckpt_sizes_tiny();
+    ckpt_build(&clip, &cs, 82);
+    char clip_path[TEST_PATH_BYTES];
+    tmp_path(clip_path, "clip.safetensors");
+    ckpt_write_f32(&clip, clip_path);
+    lv_gpt2_dims d;
+    ck_assert_int_eq(lv_gpt2_read_dims(clip_path, &d), -1);
+    ck_assert_msg(strstr(lv_error(), clip_path) && strstr(lv_error(), "not a GPT-2 checkpoint"),
+                  "%s", lv_error());
+    printf("GPT-2 names: GPT2Model's (F32) load %lld equal entries (c_attn, c_proj, c_fc, "
+           "mlp.c_proj transposed, the first %lld of %lld wpe rows); GPT2LMHeadModel's "
+           "(\"transformer.\", tied lm_head.weight, attn.bias / masked_bias buffers; F32/F16/BF16) "
+           "give the identical LM (%lld floats); into the full stage the LM loads alike and %lld "
+           "resampler and cross-attention floats keep their init; sizes (%lld, %lld, %lld, %lld) "
+           "from either header, a CLIP file refused: %s\n", (long long)n,
+           (long long)plain.cfg.lm_ctx, (long long)s.P, (long long)all, (long long)kept,
+           (long long)s.V, (long long)s.P, (long long)s.W, (long long)s.L, lv_error());
+    ckpt_free(&a);
+    ckpt_free(&b);
+    ckpt_free(&clip);
+    lv_v2t_free(&plain), lv_v2t_free(&wrapped), lv_v2t_free(&full), lv_v2t_free(&fresh);
+}
+END_TEST
+
+/* GPT-2 small at its real shapes (width 768, 12 layers, vocabulary 50257, 1024 positions),
+ * stored in BF16 to keep it at 250 MB: its sizes read from the header configure the LM
+ * (lm_vocab, lm_ctx, lm_width, lm_layers; lm_heads 12), which then loads every tensor. */
+START_TEST(test_gpt2_small)
+{
+    const gpt2_sizes s = { .V = 50257, .P = 1024, .W = 768, .L = 12 };
+    const gpt2_naming plain = { .prefix = "" };
+    static clip_ckpt ck;
+    const double t0 = seconds_now();
+    gpt2_build(&ck, &s, &plain, 83);
+    int64_t floats = 0;
+    for (int i = 0; i < ck.n; i++) {
+        ck.t[i].dtype = LV_DT_BF16;
+        floats += ck.t[i].numel;
+    }
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "gpt2_small.safetensors");
+    ckpt_write_raw(&ck, path);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    const double t1 = seconds_now();
+    lv_gpt2_dims d;
+    ck_assert_msg(lv_gpt2_read_dims(path, &d) == 0, "%s", lv_error());
+    ck_assert(d.vocab == s.V && d.positions == s.P && d.width == s.W && d.layers == s.L);
+    char sets[5][48];
+    snprintf(sets[0], sizeof sets[0], "lm_vocab=%lld", (long long)d.vocab);
+    snprintf(sets[1], sizeof sets[1], "lm_ctx=%lld", (long long)d.positions);
+    snprintf(sets[2], sizeof sets[2], "lm_width=%lld", (long long)d.width);
+    snprintf(sets[3], sizeof sets[3], "lm_layers=%lld", (long long)d.layers);
+    snprintf(sets[4], sizeof sets[4], "lm_heads=%lld", (long long)(d.width / 64));
+    const char *const overrides[] = { sets[0], sets[1], sets[2], sets[3], sets[4], NULL };
+    lv_v2t v;
+    v2t_make(&v, "tiny", overrides, 1);
+    const double t2 = seconds_now();
+    ck_assert_msg(lv_v2t_init_lm_from_gpt2(&v, path) == 0, "%s", lv_error());
+    const double t3 = seconds_now();
+    const int64_t n = expect_gpt2_loaded(&v, &ck, &plain, &s);
+    int64_t lm_floats = 0;
+    for (int64_t i = 0; i < v.params.count; i++)
+        lm_floats += v.params.p[i].numel;
+    ck_assert_int_eq(n, lm_floats);
+    printf("GPT-2 small (%d tensors, %.1f M floats, BF16: %.0f MB built and written in %.1f s): "
+           "its header gives vocab %lld, positions %lld, width %lld, layers %lld; the LM so "
+           "configured (built in %.1f s) loads in %.1f s, all %lld of its floats equal to the "
+           "file's (Conv1D weights transposed)\n", ck.n, (double)floats * 1e-6,
+           (double)st.st_size * 1e-6, t1 - t0, (long long)d.vocab, (long long)d.positions,
+           (long long)d.width, (long long)d.layers, t2 - t1, t3 - t2, (long long)n);
+    unlink(path);
+    ckpt_free(&ck);
+    lv_v2t_free(&v);
+}
+END_TEST
+
+/* Each refusal: the stage as configured, the file as written, what the message must say; the
+ * parameters stay as they were. */
+static const struct {
+    const char *what;
+    const char *overrides[3];
+    int64_t layers, vocab;                     /* 0: the tiny sizes */
+    const char *prefix;
+    const char *drop[2];                       /* left out of the file (names without prefix) */
+    const char *swapped[2];                    /* stored (out, in), ours' layout, not Conv1D's */
+    const char *as_i32;                        /* stored as I32 */
+    int untied;                                /* lm_head.weight one entry off wte */
+    int absent;                                /* no file at all */
+    const char *needles[5];
+} gpt2_errors[] = {
+    { "3 layers against 2", { "lm_vocab=64", NULL }, .layers = 3, .prefix = "transformer.",
+      .needles = { "transformer.h.* has 3 layers, the model 2 (config lm_layers)",
+                   "(read with Hugging Face GPT2Model names under \"transformer.\"), 1 problem:",
+                   "Use a GPT-2 safetensors file", "lm_vocab, lm_width, lm_layers", NULL } },
+    { "missing tensors, another vocabulary", { "lm_vocab=64", NULL }, .vocab = 100,
+      .prefix = "", .drop = { "h.1.attn.c_attn.bias", "ln_f.weight" },
+      .needles = { "3 problems", "missing h.1.attn.c_attn.bias, expected (96)",
+                   "missing ln_f.weight, expected (32)",
+                   "wte.weight: expected (64, 32), found (100, 32)", NULL } },
+    { "weights in our layout, an I32 bias", { "lm_vocab=64", NULL }, .prefix = "",
+      .swapped = { "h.0.attn.c_attn.weight", "h.1.mlp.c_fc.weight" }, .as_i32 = "ln_f.bias",
+      .needles = { "3 problems", "h.0.attn.c_attn.weight: expected (32, 96), found (96, 32)",
+                   "h.1.mlp.c_fc.weight: expected (32, 128), found (128, 32)",
+                   "ln_f.bias is I32, expected F32, F16 or BF16", NULL } },
+    { "lm_ctx 64 > 40 positions", { "lm_vocab=64", "lm_ctx=64", NULL }, .prefix = "",
+      .needles = { "1 problem:", "wpe.weight: expected (>= 64, 32) for lm_ctx 64, found "
+                   "(40, 32)", NULL } },
+    { "an untied lm_head", { "lm_vocab=64", NULL }, .prefix = "transformer.", .untied = 1,
+      .needles = { "1 problem:", "lm_head.weight differs from transformer.wte.weight in 1 of "
+                   "2048 entries (first [3, 5]", "an untied head cannot be loaded", NULL } },
+    { "no file", { "lm_vocab=64", NULL }, .absent = 1, .needles = { NULL } },
+};
+
+START_TEST(test_gpt2_errors)
+{
+    lv_v2t v;
+    v2t_make(&v, "tiny", gpt2_errors[_i].overrides, 1);
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, "bad.safetensors");
+    gpt2_sizes s = gpt2_sizes_tiny();
+    s.L = gpt2_errors[_i].layers ? gpt2_errors[_i].layers : s.L;
+    s.V = gpt2_errors[_i].vocab ? gpt2_errors[_i].vocab : s.V;
+    const gpt2_naming nm = { .prefix = gpt2_errors[_i].prefix ? gpt2_errors[_i].prefix : "",
+                             .head = gpt2_errors[_i].untied };
+    clip_ckpt c;
+    gpt2_build(&c, &s, &nm, 90 + (uint32_t)_i);
+    for (int k = 0; k < 2 && gpt2_errors[_i].drop[k]; k++)
+        gpt2_find(&c, &nm, gpt2_errors[_i].drop[k])->dropped = 1;
+    for (int k = 0; k < 2 && gpt2_errors[_i].swapped[k]; k++) {
+        src_tensor *t = gpt2_find(&c, &nm, gpt2_errors[_i].swapped[k]);
+        const int64_t d0 = t->shape[0];
+        t->shape[0] = t->shape[1];
+        t->shape[1] = d0;
+    }
+    if (gpt2_errors[_i].as_i32)
+        gpt2_find(&c, &nm, gpt2_errors[_i].as_i32)->dtype = LV_DT_I32;
+    if (gpt2_errors[_i].untied)
+        ckpt_find(&c, "lm_head.weight")->data[3 * s.W + 5] += 0.5f;
+    if (!gpt2_errors[_i].absent)
+        ckpt_write_raw(&c, path);
+    const char *needles[7] = { path };
+    for (int k = 0; gpt2_errors[_i].needles[k]; k++)
+        needles[k + 1] = gpt2_errors[_i].needles[k];
+    printf("GPT-2 refusal, %s:\n", gpt2_errors[_i].what);
+    const size_t bytes = (size_t)v.params.n_floats * sizeof(float);
+    float *before = malloc(bytes);
+    ck_assert_ptr_nonnull(before);
+    memcpy(before, v.params.data, bytes);
+    ck_assert_int_eq(lv_v2t_init_lm_from_gpt2(&v, path), -1);
+    printf("    error: %s\n", lv_error());
+    for (int i = 0; needles[i]; i++)
+        ck_assert_msg(strstr(lv_error(), needles[i]), "message lacks \"%s\": %s", needles[i],
+                      lv_error());
+    ck_assert_msg(!memcmp(before, v.params.data, bytes), "the parameters changed on failure");
+    printf("  named as expected; parameters unchanged\n");
+    free(before);
+    ckpt_free(&c);
+    lv_v2t_free(&v);
+}
+END_TEST
+
 Suite *clip_init_suite(void)
 {
     const test_row rows[] = {
@@ -1495,6 +1882,9 @@ Suite *clip_init_suite(void)
         { "bert", test_bert_names, 1 },
         { "bert", test_bert_base, 1 },
         { "bert", test_bert_errors, (int)(sizeof bert_errors / sizeof bert_errors[0]) },
+        { "gpt2", test_gpt2_names, 1 },
+        { "gpt2", test_gpt2_small, 1 },
+        { "gpt2", test_gpt2_errors, (int)(sizeof gpt2_errors / sizeof gpt2_errors[0]) },
         { "resize", test_pos_grid_resize, 1 },
         { "resize", test_temporal_resize, 1 },
         { "errors", test_missing_tensors, 1 },
