@@ -41,6 +41,15 @@ static void set_common(lv_config *c)
     c->tune_last_k = 4;
     c->lora_rank = 8;
     c->lora_alpha = 8;
+    c->lm_act = LV_ACT_GELU;
+    c->rs_latents = 64;          /* OpenFlamingo's resampler (SPEC 2.8) */
+    c->rs_depth = 6;
+    c->rs_heads = 8;
+    c->rs_head_dim = 64;
+    c->xattn_every = 1;          /* a gated cross-attention layer before every LM layer */
+    c->xattn_heads = 8;
+    c->xattn_head_dim = 64;
+    c->v2t_mask_ratio = 0.3;
     c->seed = 1234;
 }
 
@@ -75,9 +84,26 @@ int lv_config_preset(lv_config *c, const char *name)
         c->text_heads = presets[i].text_heads;
         c->embed_dim = presets[i].embed;
         c->adapter_dim = c->width / 4;
+        /* the decoder LM: GPT-2 small's shape over the captions' vocabulary (a GPT-2 file brings
+         * its own), scaled down in tiny with the resampler and cross-attention */
+        c->lm_vocab = 0;             /* 0: the captions' vocabulary, `vocab` */
+        c->lm_ctx = 1024;
+        c->lm_width = 768;
+        c->lm_layers = 12;
+        c->lm_heads = 12;
         if (!strcmp(name, "tiny")) {
             c->tune_last_k = 1;
             c->lora_rank = c->lora_alpha = 4;
+            c->lm_ctx = 32;
+            c->lm_width = 32;
+            c->lm_layers = 2;
+            c->lm_heads = 2;
+            c->rs_latents = 8;
+            c->rs_depth = 2;
+            c->rs_heads = 2;
+            c->rs_head_dim = 16;
+            c->xattn_heads = 2;
+            c->xattn_head_dim = 16;
         }
         snprintf(c->preset, sizeof c->preset, "%s", name);
         return 0;
@@ -144,6 +170,20 @@ static const field fields[] = {
     { "lora_alpha", F_REAL, AT(lora_alpha), NULL, 1e-6, 1e6 },
     { "inflate", F_ENUM, AT(inflate), inflate_names, 0, 0 },
     { "temporal_extend", F_ENUM, AT(temporal_extend), extend_names, 0, 0 },
+    { "lm_vocab", F_INT, AT(lm_vocab), NULL, 0, 1 << 24 },
+    { "lm_ctx", F_INT, AT(lm_ctx), NULL, 1, 1 << 20 },
+    { "lm_width", F_INT, AT(lm_width), NULL, 1, 16384 },
+    { "lm_layers", F_INT, AT(lm_layers), NULL, 1, 256 },
+    { "lm_heads", F_INT, AT(lm_heads), NULL, 1, 256 },
+    { "lm_act", F_ENUM, AT(lm_act), act_names, 0, 0 },
+    { "rs_latents", F_INT, AT(rs_latents), NULL, 1, 4096 },
+    { "rs_depth", F_INT, AT(rs_depth), NULL, 1, 64 },
+    { "rs_heads", F_INT, AT(rs_heads), NULL, 1, 256 },
+    { "rs_head_dim", F_INT, AT(rs_head_dim), NULL, 1, 1024 },
+    { "xattn_every", F_INT, AT(xattn_every), NULL, 1, 256 },
+    { "xattn_heads", F_INT, AT(xattn_heads), NULL, 1, 256 },
+    { "xattn_head_dim", F_INT, AT(xattn_head_dim), NULL, 1, 1024 },
+    { "v2t_mask_ratio", F_REAL, AT(v2t_mask_ratio), NULL, 0, 0.9 },
     { "seed", F_SEED, AT(seed), NULL, 0, 0 },
 };
 #undef AT
@@ -380,6 +420,9 @@ int lv_config_validate(const lv_config *c)
     if (c->pool == LV_POOL_CLS && c->attn != LV_ATTN_JOINT)
         return lv_set_error("config: pool=cls prepends a class token to each sample's tokens, "
                             "which only joint attention attends over; use it with attn=joint");
+    if (c->lm_width % c->lm_heads)
+        return lv_set_error("config: lm_width %lld is not a multiple of lm_heads %lld",
+                            (long long)c->lm_width, (long long)c->lm_heads);
     if (c->tune == LV_TUNE_TEMPORAL && c->attn != LV_ATTN_FACTORIZED)
         return lv_set_error("config: tune=temporal trains factorized attention's temporal "
                             "blocks; it needs attn=factorized");
@@ -387,6 +430,11 @@ int lv_config_validate(const lv_config *c)
         return lv_set_error("config: tune_last_k %lld is more than the %lld layers",
                             (long long)c->tune_last_k, (long long)c->layers);
     return 0;
+}
+
+int64_t lv_config_lm_vocab(const lv_config *c)
+{
+    return c->lm_vocab > 0 ? c->lm_vocab : c->vocab;
 }
 
 const char *lv_attn_kind_name(lv_attn_kind a)

@@ -82,6 +82,14 @@ typedef struct {
     /* initialisation from an image-text model */
     lv_inflate inflate;
     lv_temporal_extend temporal_extend;
+    /* video-to-text (stage 2): the frozen encoder's tokens, pooled over time, through a Perceiver
+     * resampler into gated cross-attention layers before the layers of a frozen decoder LM */
+    int64_t lm_vocab, lm_ctx, lm_width, lm_layers, lm_heads;      /* the LM, GPT-2 shape;
+                                                                   * lm_vocab 0: vocab's */
+    lv_act lm_act;
+    int64_t rs_latents, rs_depth, rs_heads, rs_head_dim;          /* the resampler */
+    int64_t xattn_every, xattn_heads, xattn_head_dim;             /* the cross-attention */
+    double v2t_mask_ratio;       /* video tokens dropped in this stage, training and inference */
     uint64_t seed;
     char preset[16];
 } lv_config;
@@ -121,6 +129,9 @@ typedef struct {
 /* Geometry of the video tower's input: the config's videos, or (image != 0) single images
  * through the 2D patch path. K follows the mask ratio. */
 lv_video_geometry lv_config_geometry(const lv_config *c, int image);
+
+/* The decoder LM's vocabulary: lm_vocab, or the captions' (vocab) when lm_vocab is 0. */
+int64_t lv_config_lm_vocab(const lv_config *c);
 
 const char *lv_attn_kind_name(lv_attn_kind a);
 const char *lv_tune_name(lv_tune t);

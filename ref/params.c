@@ -40,6 +40,16 @@ int64_t lv_params_add(lv_params *ps, const char *name, const lv_param_spec *spec
     return ps->count++;
 }
 
+void lv_params_freeze(lv_params *ps)
+{
+    LV_REQUIRE(!ps->data);
+    for (int64_t i = 0; i < ps->count; i++) {
+        ps->p[i].trainable = 0;
+        ps->p[i].grad_offset = -1;
+    }
+    ps->n_grad_floats = 0;
+}
+
 int lv_params_alloc(lv_params *ps, const lv_backend *be)
 {
     ps->be = be;

@@ -66,6 +66,10 @@ typedef struct {
  * the COPY and INFLATE rules. */
 int64_t lv_params_add(lv_params *ps, const char *name, const lv_param_spec *spec);
 
+/* Marks every tensor frozen (no gradient memory), before lv_params_alloc: a model used as a
+ * fixed function, such as the video-to-text stage's encoder. */
+void lv_params_freeze(lv_params *ps);
+
 /* Allocates both slabs in be's memory (gradients zeroed) once the table is complete. */
 int lv_params_alloc(lv_params *ps, const lv_backend *be);
 

@@ -143,23 +143,30 @@ static void block_forward_post_ln(const lv_engine *e, lv_tower *tw, int64_t l, c
                           D, tw->eps);
 }
 
-/* All blocks, x[l] -> x[l+1], then the final LayerNorm (pre-LN; post-LN blocks end normalised
- * and ln_f is x[L] itself); x[0] holds the embedded tokens. */
-void lv_tower_forward(const lv_engine *e, lv_tower *tw, const lv_attn_groups *g,
-                          const lv_attn_groups *tg)
+void lv_block_forward(const lv_engine *e, lv_tower *tw, int64_t l, const float *x, float *out,
+                      const lv_attn_groups *g, const lv_attn_groups *tg)
+{
+    if (tw->post_ln)
+        block_forward_post_ln(e, tw, l, x, out, g);
+    else
+        block_forward(e, tw, l, x, out, g, tg);
+}
+
+void lv_tower_final_forward(const lv_engine *e, lv_tower *tw)
 {
     const int64_t R = tw->rows, D = tw->D;
-    for (int64_t l = 0; l < tw->L; l++) {
-        const float *x = tw->x + l * R * D;
-        float *out = tw->x + (l + 1) * R * D;
-        if (tw->post_ln)
-            block_forward_post_ln(e, tw, l, x, out, g);
-        else
-            block_forward(e, tw, l, x, out, g, tg);
-    }
     if (!tw->post_ln)
         e->be->layernorm_forward(tw->ln_f, tw->ln_f_mean, tw->ln_f_rstd, tw->x + tw->L * R * D,
                                  W(tw->ln_f_w), W(tw->ln_f_b), R, D, tw->eps);
+}
+
+void lv_tower_forward(const lv_engine *e, lv_tower *tw, const lv_attn_groups *g,
+                      const lv_attn_groups *tg)
+{
+    const int64_t R = tw->rows, D = tw->D;
+    for (int64_t l = 0; l < tw->L; l++)
+        lv_block_forward(e, tw, l, tw->x + l * R * D, tw->x + (l + 1) * R * D, g, tg);
+    lv_tower_final_forward(e, tw);
 }
 
 /* ==== the backward pass ======================================================================
@@ -286,9 +293,16 @@ static void block_backward_post_ln(const lv_engine *e, lv_tower *tw, int64_t l, 
                     3 * D);
 }
 
-/* From d of the final LayerNorm's output back to d x[0]; returns d_stream. */
-float *lv_tower_backward(const lv_engine *e, lv_tower *tw, const float *dln_f,
-                             const lv_attn_groups *g, const lv_attn_groups *tg)
+void lv_block_backward(const lv_engine *e, lv_tower *tw, int64_t l, const float *x, float *dres,
+                       const lv_attn_groups *g, const lv_attn_groups *tg)
+{
+    if (tw->post_ln)
+        block_backward_post_ln(e, tw, l, x, dres, g);
+    else
+        block_backward(e, tw, l, x, dres, g, tg);
+}
+
+float *lv_tower_final_backward(const lv_engine *e, lv_tower *tw, const float *dln_f)
 {
     const int64_t R = tw->rows, D = tw->D;
     float *dres = e->d_stream;                                          /* (R, D) */
@@ -300,12 +314,16 @@ float *lv_tower_backward(const lv_engine *e, lv_tower *tw, const float *dln_f,
                                   tw->x + tw->L * R * D, W(tw->ln_f_w), tw->ln_f_mean,
                                   tw->ln_f_rstd, R, D);
     }
-    for (int64_t l = tw->L - 1; l >= 0; l--) {
-        if (tw->post_ln)
-            block_backward_post_ln(e, tw, l, tw->x + l * R * D, dres, g);
-        else
-            block_backward(e, tw, l, tw->x + l * R * D, dres, g, tg);
-    }
+    return dres;
+}
+
+float *lv_tower_backward(const lv_engine *e, lv_tower *tw, const float *dln_f,
+                         const lv_attn_groups *g, const lv_attn_groups *tg)
+{
+    const int64_t R = tw->rows, D = tw->D;
+    float *dres = lv_tower_final_backward(e, tw, dln_f);
+    for (int64_t l = tw->L - 1; l >= 0; l--)
+        lv_block_backward(e, tw, l, tw->x + l * R * D, dres, g, tg);
     return dres;
 }
 

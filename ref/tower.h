@@ -86,6 +86,17 @@ void lv_tower_forward(const lv_engine *e, lv_tower *tw, const lv_attn_groups *g,
 float *lv_tower_backward(const lv_engine *e, lv_tower *tw, const float *dln_f,
                          const lv_attn_groups *g, const lv_attn_groups *tg);
 
+/* The pieces of those two, for a caller that puts layers of its own between the blocks (the
+ * video-to-text decoder's gated cross-attention): block l over tw->rows rows, x -> out
+ * (backward: dres holds d out on entry, d x on return); the final LayerNorm of x[L] into ln_f
+ * (backward: returns d x[L] in e->d_stream). */
+void lv_block_forward(const lv_engine *e, lv_tower *tw, int64_t l, const float *x, float *out,
+                      const lv_attn_groups *g, const lv_attn_groups *tg);
+void lv_block_backward(const lv_engine *e, lv_tower *tw, int64_t l, const float *x, float *dres,
+                       const lv_attn_groups *g, const lv_attn_groups *tg);
+void lv_tower_final_forward(const lv_engine *e, lv_tower *tw);
+float *lv_tower_final_backward(const lv_engine *e, lv_tower *tw, const float *dln_f);
+
 /* ---- registering parameters ------------------------------------------------------------- */
 
 #define LV_INIT_STD 0.02       /* ViT / BERT / GPT-2 initialisation of weights and embeddings */

@@ -35,6 +35,16 @@ int lv_train_step(lv_trainer *t, const lv_step_part *parts, int n_parts, int64_t
     lv_params_zero_grad(ps);
     for (int i = 0; i < n_parts && isfinite(stats->loss); i++)
         stats->loss += lv_model_step(m, parts[i].micro, parts[i].n_micro, &t->acc);
+    if (lv_train_check(ps, step, stats) < 0)
+        return -1;
+    if (t->observe)
+        t->observe(t->observe_ctx, m, step);
+    lv_adamw_step_with_norm(&t->adam, ps, stats->lr, &t->opt, stats->grad_norm);
+    return 0;
+}
+
+int lv_train_check(const lv_params *ps, int64_t step, lv_step_stats *stats)
+{
     if (!isfinite(stats->loss))
         return lv_set_error("step %lld: the loss is %s", (long long)step + 1,
                             isnan(stats->loss) ? "NaN" : "infinite");
@@ -49,8 +59,21 @@ int lv_train_step(lv_trainer *t, const lv_step_part *parts, int n_parts, int64_t
         snprintf(why, sizeof why, "%s", lv_error());
         return lv_set_error("step %lld: %s", (long long)step + 1, why);
     }
-    if (t->observe)
-        t->observe(t->observe_ctx, m, step);
-    lv_adamw_step_with_norm(&t->adam, ps, stats->lr, &t->opt, stats->grad_norm);
+    return 0;
+}
+
+int lv_v2t_train_step(lv_v2t *v, lv_adamw *adam, const lv_adamw_config *opt,
+                      const lv_v2t_batch *batch, int64_t step, lv_step_stats *stats)
+{
+    *stats = (lv_step_stats){ .lr = lv_lr_at(opt, step) };
+    lv_params_zero_grad(&v->params);
+    lv_v2t_batch b = *batch;
+    b.step = (uint32_t)step;
+    stats->loss = lv_v2t_forward(v, &b);
+    if (isfinite(stats->loss))
+        lv_v2t_backward(v, &b);
+    if (lv_train_check(&v->params, step, stats) < 0)
+        return -1;
+    lv_adamw_step_with_norm(adam, &v->params, stats->lr, opt, stats->grad_norm);
     return 0;
 }

@@ -7,6 +7,7 @@
 
 #include "adamw.h"
 #include "model.h"
+#include "v2t.h"
 
 typedef struct lv_trainer lv_trainer;
 
@@ -46,5 +47,16 @@ void lv_trainer_free(lv_trainer *t);
  * gradient, named) before anything is updated; else observe, then clip and update. */
 int lv_train_step(lv_trainer *t, const lv_step_part *parts, int n_parts, int64_t step,
                   lv_step_stats *stats);
+
+/* The checks every stage's step makes before its update, on the gradients of ps: the loss
+ * (stats->loss) and every gradient finite, else -1 + lv_error() naming the step and the first
+ * non-finite tensor; sets stats->grad_norm. */
+int lv_train_check(const lv_params *ps, int64_t step, lv_step_stats *stats);
+
+/* One step of the video-to-text stage (or of the LM's pretraining, lm_only): zero, forward and
+ * backward of batch (its masks keyed by step), the checks, then clipping and AdamW on v's
+ * trainable tensors with moments adam (lv_adamw_init(adam, &v->params)). */
+int lv_v2t_train_step(lv_v2t *v, lv_adamw *adam, const lv_adamw_config *opt,
+                      const lv_v2t_batch *batch, int64_t step, lv_step_stats *stats);
 
 #endif

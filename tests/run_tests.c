@@ -34,6 +34,7 @@ static const struct { const char *name; suite_fn make; } suites[] = {
     { "contract", contract_suite },
     { "tokenizer", tokenizer_suite },
     { "bpe", bpe_suite },
+    { "v2t", v2t_suite },
 };
 
 static long count_lines(const char *path)

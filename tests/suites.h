@@ -24,5 +24,6 @@ Suite *checkers_suite(void);
 Suite *contract_suite(void);
 Suite *tokenizer_suite(void);
 Suite *bpe_suite(void);
+Suite *v2t_suite(void);
 
 #endif

@@ -19,8 +19,10 @@ import torch.nn.functional as F
 
 _INT_KEYS = ("frames", "image_size", "tubelet_t", "patch", "width", "layers", "heads",
              "mlp_ratio", "vocab", "text_len", "text_width", "text_layers", "text_heads",
-             "embed_dim", "tune_last_k", "freeze_text", "adapter_dim", "lora_rank", "seed")
-_REAL_KEYS = ("mask_ratio", "ln_eps", "text_ln_eps", "lora_alpha")
+             "embed_dim", "tune_last_k", "freeze_text", "adapter_dim", "lora_rank", "seed",
+             "lm_vocab", "lm_ctx", "lm_width", "lm_layers", "lm_heads", "rs_latents", "rs_depth",
+             "rs_heads", "rs_head_dim", "xattn_every", "xattn_heads", "xattn_head_dim")
+_REAL_KEYS = ("mask_ratio", "ln_eps", "text_ln_eps", "lora_alpha", "v2t_mask_ratio")
 # keys added after the first golden files: a config text without them means these
 _DEFAULTS = {"act": "gelu", "pool": "mean", "text_arch": "pre-ln", "text_act": "gelu",
              "text_pool": "mean"}
@@ -130,7 +132,7 @@ def quick_gelu(x):
 
 
 def activation(name):
-    """The MLP activation a config names (act=, text_act=)."""
+    """The MLP activation a config names (act=, text_act=, lm_act=)."""
     return {"gelu": gelu, "quick_gelu": quick_gelu}[name]
 
 
