@@ -268,6 +268,41 @@ static void cpu_quick_gelu_backward(float *dinp, const float *inp, const float *
     }
 }
 
+/* ---- GELU, tanh approximation -----------------------------------------------------------------
+ * GPT-2's x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), as ref evaluates it: x s(a) with
+ * a = 2u = 2 sqrt(2/pi) x (1 + 0.044715 x^2) and the sigmoid s from e = exp(-|a|) as QuickGELU's
+ * above (s (1 - s) = e r^2, accurate where s ~ 1). a overflows to +-inf from |x| ~ 1.8e19 (x^2),
+ * harmlessly: e = 0. The backward's da/dx = 2 sqrt(2/pi) (1 + 3 0.044715 x^2) would overflow there
+ * too and meet e = 0 (inf * 0 = NaN), so it is taken at x clamped to +-GELU_TANH_CLAMP: from
+ * |x| ~ 10 on, e is already 0 in fp32 and the term is exactly 0 with or without the clamp. */
+
+#define GELU_TANH_2C 1.5957691216057308f       /* 2 sqrt(2 / pi) */
+#define GELU_TANH_K 0.044715f
+#define GELU_TANH_CLAMP 1e4f
+
+static void cpu_gelu_tanh_forward(float *out, const float *inp, int64_t n)
+{
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN / 8)
+    for (int64_t i = 0; i < n; i++) {
+        const float x = inp[i], a = GELU_TANH_2C * x * (1.0f + GELU_TANH_K * x * x);
+        const float e = exp_neg(-fabsf(a)), r = 1.0f / (1.0f + e);
+        out[i] = x * (x < 0.0f ? e * r : r);
+    }
+}
+
+static void cpu_gelu_tanh_backward(float *dinp, const float *inp, const float *dout, int64_t n)
+{
+    /* forward: y = x s(a), a = 2 sqrt(2/pi) (x + 0.044715 x^3); dy/dx = s + x s (1 - s) da/dx */
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN / 8)
+    for (int64_t i = 0; i < n; i++) {
+        const float x = inp[i], a = GELU_TANH_2C * x * (1.0f + GELU_TANH_K * x * x);
+        const float e = exp_neg(-fabsf(a)), r = 1.0f / (1.0f + e);
+        const float xc = fminf(fmaxf(x, -GELU_TANH_CLAMP), GELU_TANH_CLAMP);
+        const float da = GELU_TANH_2C * (1.0f + 3.0f * GELU_TANH_K * xc * xc);
+        dinp[i] += dout[i] * ((x < 0.0f ? e * r : r) + xc * da * (e * r * r));
+    }
+}
+
 /* ---- group lists (attention itself: attention_cpu.c) ---------------------------------------- */
 
 /* 1 when no row appears in two different groups of one list (start, index). */
@@ -870,6 +905,8 @@ const lv_backend lv_backend_cpu = {
     .gelu_backward = cpu_gelu_backward,
     .quick_gelu_forward = cpu_quick_gelu_forward,
     .quick_gelu_backward = cpu_quick_gelu_backward,
+    .gelu_tanh_forward = cpu_gelu_tanh_forward,
+    .gelu_tanh_backward = cpu_gelu_tanh_backward,
     .attention_forward = lv_cpu_attention_forward,
     .attention_backward = lv_cpu_attention_backward,
     .residual_forward = cpu_residual_forward,

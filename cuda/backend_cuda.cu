@@ -350,6 +350,55 @@ void lv_cuda_quick_gelu_backward(float *dinp, const float *inp, const float *dou
     lv_cuda_check("quick_gelu_backward");
 }
 
+/* GELU's tanh approximation, GPT-2's: x s(a), a = 2 sqrt(2/pi) x (1 + 0.044715 x^2), with the
+ * sigmoid from e = expf(-|a|) as QuickGELU's (a = +-inf beyond |x| ~ 1.8e19 gives e = 0) */
+#define GELU_TANH_2C 1.5957691216057308f       /* 2 sqrt(2 / pi) */
+#define GELU_TANH_K 0.044715f
+#define GELU_TANH_CLAMP 1e4f                    /* e = 0 from |x| ~ 10: clamping changes nothing */
+
+static __global__ void gelu_tanh_forward_kernel(float *out, const float *inp, int64_t n)
+{
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) {
+        const float x = inp[i], a = GELU_TANH_2C * x * (1.0f + GELU_TANH_K * x * x);
+        const float e = expf(-fabsf(a)), r = 1.0f / (1.0f + e);
+        out[i] = x * (x < 0.0f ? e * r : r);
+    }
+}
+
+void lv_cuda_gelu_tanh_forward(float *out, const float *inp, int64_t n)
+{
+    if (n <= 0)
+        return;
+    LV_LAUNCH(gelu_tanh_forward_kernel, lv_cuda_blocks(n, LV_CUDA_THREADS), LV_CUDA_THREADS, out,
+              inp, n);
+    lv_cuda_check("gelu_tanh_forward");
+}
+
+/* d/dx [x s(a)] = s + x s (1 - s) da/dx, da/dx = 2 sqrt(2/pi) (1 + 3 0.044715 x^2), s (1 - s) =
+ * e r^2; da/dx at x clamped to +-1e4, so it never overflows to meet e = 0 (inf * 0) */
+static __global__ void gelu_tanh_backward_kernel(float *dinp, const float *inp, const float *dout,
+                                                 int64_t n)
+{
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) {
+        const float x = inp[i], a = GELU_TANH_2C * x * (1.0f + GELU_TANH_K * x * x);
+        const float e = expf(-fabsf(a)), r = 1.0f / (1.0f + e);
+        const float xc = fminf(fmaxf(x, -GELU_TANH_CLAMP), GELU_TANH_CLAMP);
+        const float da = GELU_TANH_2C * (1.0f + 3.0f * GELU_TANH_K * xc * xc);
+        dinp[i] += dout[i] * ((x < 0.0f ? e * r : r) + xc * da * (e * r * r));
+    }
+}
+
+void lv_cuda_gelu_tanh_backward(float *dinp, const float *inp, const float *dout, int64_t n)
+{
+    if (n <= 0)
+        return;
+    LV_LAUNCH(gelu_tanh_backward_kernel, lv_cuda_blocks(n, LV_CUDA_THREADS), LV_CUDA_THREADS,
+              dinp, inp, dout, n);
+    lv_cuda_check("gelu_tanh_backward");
+}
+
 /* ==== whole-tensor sums in a fixed order =====================================================
  * Pass 1: SUM_BLOCKS blocks, each summing a fixed strided share of the entries (thread order,
  * then lv_block_sum's fixed tree) into partial[block]; pass 2: one thread adds the partials in
@@ -687,6 +736,8 @@ extern "C" const lv_backend lv_backend_cuda = {
     .gelu_backward = lv_cuda_gelu_backward,
     .quick_gelu_forward = lv_cuda_quick_gelu_forward,
     .quick_gelu_backward = lv_cuda_quick_gelu_backward,
+    .gelu_tanh_forward = lv_cuda_gelu_tanh_forward,
+    .gelu_tanh_backward = lv_cuda_gelu_tanh_backward,
     .attention_forward = lv_cuda_attention_forward,
     .attention_backward = lv_cuda_attention_backward,
     .residual_forward = lv_cuda_residual_forward,

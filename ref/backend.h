@@ -154,6 +154,14 @@ typedef void lv_quick_gelu_backward_fn(float *dinp,               /* (n) */
                                        const float *dout,         /* (n) */
                                        int64_t n);
 
+/* ---- GELU, tanh approximation (GPT-2's "gelu_new"):
+ *      out = inp/2 (1 + tanh(sqrt(2/pi) (inp + 0.044715 inp^3))) ------------------------------- */
+typedef void lv_gelu_tanh_forward_fn(float *out, const float *inp, int64_t n);     /* (n) (n) */
+typedef void lv_gelu_tanh_backward_fn(float *dinp,                /* (n) */
+                                      const float *inp,           /* (n) the forward's input */
+                                      const float *dout,          /* (n) */
+                                      int64_t n);
+
 /* ---- multi-head scaled dot-product attention over groups ---------------------------------------
  * out = softmax(q k^T / sqrt(D/H)) v per head and group, the softmax over the keys each query
  * may attend (valid ones, and with causal = 1 none after its diagonal). Rows of q, k, v are
@@ -342,6 +350,8 @@ typedef struct {
     lv_gelu_backward_fn *gelu_backward;
     lv_quick_gelu_forward_fn *quick_gelu_forward;
     lv_quick_gelu_backward_fn *quick_gelu_backward;
+    lv_gelu_tanh_forward_fn *gelu_tanh_forward;
+    lv_gelu_tanh_backward_fn *gelu_tanh_backward;
     lv_attention_forward_fn *attention_forward;
     lv_attention_backward_fn *attention_backward;
     lv_residual_forward_fn *residual_forward;

@@ -129,7 +129,7 @@ static const char *const mask_names[] = { "random", "tube", NULL };
 static const char *const tune_names[] = { "full", "last-k", "adapters", "lora", "temporal", NULL };
 static const char *const inflate_names[] = { "average", "central", NULL };
 static const char *const extend_names[] = { "interpolate", "tile", NULL };
-static const char *const act_names[] = { "gelu", "quick_gelu", NULL };
+static const char *const act_names[] = { "gelu", "quick_gelu", "gelu_tanh", NULL };
 static const char *const token_pool_names[] = { "mean", "cls", NULL };
 static const char *const text_arch_names[] = { "pre-ln", "bert", NULL };
 

@@ -18,8 +18,9 @@ typedef enum {
 
 typedef enum { LV_FRAME_POOL_MEAN = 0, LV_FRAME_POOL_ATTN } lv_frame_pool;
 
-/* The MLP activation of a tower: the erf GELU (ViT, BERT) or CLIP's QuickGELU x sigmoid(1.702 x). */
-typedef enum { LV_ACT_GELU = 0, LV_ACT_QUICK_GELU } lv_act;
+/* The MLP activation of a tower: the erf GELU (ViT, BERT), CLIP's QuickGELU x sigmoid(1.702 x), or
+ * GPT-2's tanh approximation of GELU x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+typedef enum { LV_ACT_GELU = 0, LV_ACT_QUICK_GELU, LV_ACT_GELU_TANH } lv_act;
 
 /* A tower's one vector per sample: the mean of its tokens, or the class token's row (video: a
  * learned token prepended to every sample, as CLIP's image tower; text: the [CLS] position). */

@@ -1,6 +1,7 @@
-/* GELU in its exact erf form (PyTorch's nn.GELU default), not the tanh approximation, and OpenAI
- * CLIP's QuickGELU x sigmoid(1.702 x), the activation of CLIP's towers (docs/model.md). Each value
- * is evaluated in double from its float and rounded once; no table, no polynomial. */
+/* GELU in its exact erf form (PyTorch's nn.GELU default), OpenAI CLIP's QuickGELU
+ * x sigmoid(1.702 x), the activation of CLIP's towers (docs/model.md), and GELU's tanh
+ * approximation, GPT-2's. Each value is evaluated in double from its float and rounded once; no
+ * table, no polynomial. */
 #include "kernels.h"
 
 #include <math.h>
@@ -76,5 +77,42 @@ void lv_quick_gelu_backward(float *dinp, const float *inp, const float *dout, in
         double x = inp[i], a = QUICK_GELU_K * x;
         double s = sigmoid(a), one_minus_s = sigmoid(-a);
         dinp[i] += (float)(dout[i] * (s + a * s * one_minus_s));
+    }
+}
+
+/* ---- GELU, tanh approximation ---------------------------------------------------------------- */
+
+#define GELU_TANH_C 0.79788456080286535588      /* sqrt(2 / pi) */
+#define GELU_TANH_K 0.044715                    /* the cubic term's weight */
+
+/* Forward, elementwise over n values (GPT-2's MLP hidden (N, 4W)):
+ *   out = x/2 (1 + tanh(u)),   u = sqrt(2/pi) (x + 0.044715 x^3),
+ * Hendrycks and Gimpel's approximation of GELU's Phi(x) by a tanh, GPT-2's "gelu_new" (PyTorch:
+ * F.gelu(x, approximate="tanh")); up to 4.7e-4 from the erf GELU (at x ~ -2.7), so a model
+ * started from GPT-2 must use it to reproduce GPT-2. Since (1 + tanh u) / 2 = s(2u), s the logistic
+ * sigmoid, it is evaluated as x s(a), a = 2u: the sigmoid above never overflows and keeps the
+ * tiny values of a deep negative tail that 1 + tanh(u) would cancel to 0. */
+void lv_gelu_tanh_forward(float *out, const float *inp, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double x = inp[i];
+        out[i] = (float)(x * sigmoid(2.0 * GELU_TANH_C * (x + GELU_TANH_K * x * x * x)));
+    }
+}
+
+/* Backward. In the forward pass this was  out = x s(a),  a = 2 sqrt(2/pi) (x + 0.044715 x^3),
+ * so by the product rule, with s' = s (1 - s) as for QuickGELU above,
+ *   d out / dx = s(a) + x s(a) (1 - s(a)) da/dx,   da/dx = 2 sqrt(2/pi) (1 + 3 0.044715 x^2).
+ * (In tanh terms: (1 + tanh u) / 2 + x/2 (1 - tanh^2 u) du/dx, the same expression.) So
+ * dinp += dout (s + x s (1 - s) da/dx), from the forward's input, 1 - s taken as s(-a). In
+ * double x^3 of a float never overflows and s (1 - s) is exactly 0 from |x| ~ 20 on, so no
+ * inf * 0 arises at any finite float. dinp is required. */
+void lv_gelu_tanh_backward(float *dinp, const float *inp, const float *dout, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double x = inp[i], a = 2.0 * GELU_TANH_C * (x + GELU_TANH_K * x * x * x);
+        double da = 2.0 * GELU_TANH_C * (1.0 + 3.0 * GELU_TANH_K * x * x);
+        double s = sigmoid(a), one_minus_s = sigmoid(-a);
+        dinp[i] += (float)(dout[i] * (s + x * s * one_minus_s * da));
     }
 }

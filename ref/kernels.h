@@ -24,6 +24,8 @@ lv_gelu_forward_fn lv_gelu_forward;
 lv_gelu_backward_fn lv_gelu_backward;
 lv_quick_gelu_forward_fn lv_quick_gelu_forward;
 lv_quick_gelu_backward_fn lv_quick_gelu_backward;
+lv_gelu_tanh_forward_fn lv_gelu_tanh_forward;
+lv_gelu_tanh_backward_fn lv_gelu_tanh_backward;
 lv_attention_forward_fn lv_attention_forward;
 lv_residual_forward_fn lv_residual_forward;
 lv_residual_backward_fn lv_residual_backward;

@@ -43,12 +43,14 @@ static void linear_forward(const lv_engine *e, const lv_tower *tw, float *out, c
     }
 }
 
-/* The MLP activation of a tower: erf GELU or QuickGELU. */
+/* The MLP activation of a tower: erf GELU, QuickGELU or GELU's tanh approximation (GPT-2). */
 static void act_forward(const lv_engine *e, const lv_tower *tw, float *out, const float *inp,
                         int64_t n)
 {
     if (tw->act == LV_ACT_QUICK_GELU)
         e->be->quick_gelu_forward(out, inp, n);
+    else if (tw->act == LV_ACT_GELU_TANH)
+        e->be->gelu_tanh_forward(out, inp, n);
     else
         e->be->gelu_forward(out, inp, n);
 }
@@ -58,6 +60,8 @@ static void act_backward(const lv_engine *e, const lv_tower *tw, float *dinp, co
 {
     if (tw->act == LV_ACT_QUICK_GELU)
         e->be->quick_gelu_backward(dinp, inp, dout, n);
+    else if (tw->act == LV_ACT_GELU_TANH)
+        e->be->gelu_tanh_backward(dinp, inp, dout, n);
     else
         e->be->gelu_backward(dinp, inp, dout, n);
 }

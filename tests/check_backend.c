@@ -278,6 +278,41 @@ START_TEST(test_quick_gelu)
 }
 END_TEST
 
+/* ---- GELU, tanh approximation ------------------------------------------------------------- */
+
+static void gelu_tanh_fwd(const lv_backend *be, void *p, float *const *o)
+{
+    const unary_ctx *c = p;
+    be->gelu_tanh_forward(o[0], c->x, c->n);
+}
+
+static void gelu_tanh_bwd(const lv_backend *be, void *p, float *const *o)
+{
+    const unary_ctx *c = p;
+    be->gelu_tanh_backward(o[0], c->x, c->dout, c->n);
+}
+
+START_TEST(test_gelu_tanh)
+{
+    const int64_t n = (int64_t[]){ 1, 37, 1000, 40001 }[_i];
+    lv_rng r = test_rng(3260 + _i);
+    float *x = rand_floats(&r, n, 3), *g = rand_floats(&r, n, 1);
+    /* saturated entries: exp(-|a|) below fp32's range from |x| ~ 10, x^2 (and a) overflowing
+     * fp32 beyond 1.8e19, and x^3 beyond 7e12 */
+    const float huge[] = { 10, -10, 1e13f, -1e13f, 3e38f, -3e38f };
+    for (int i = 0; n >= 37 && i < 6; i++)
+        x[5 * i] = huge[i];
+    printf("gelu_tanh n=%lld (x ~ N(0, 9)%s)\n", (long long)n,
+           n >= 37 ? ", 6 entries at +-10, +-1e13, +-3e38" : "");
+    unary_ctx c = { x, g, n };
+    out_spec fwd[] = { { "out", n, NULL } }, bwd[] = { { "dinp", n, NULL } };
+    compare_backends("gelu_tanh", gelu_tanh_fwd, &c, fwd, 1, &r, NO_MATMUL);
+    compare_backends("gelu_tanh", gelu_tanh_bwd, &c, bwd, 1, &r, NO_MATMUL);
+    free_outs(fwd, 1), free_outs(bwd, 1);
+    free(x), free(g);
+}
+END_TEST
+
 /* ---- attention ------------------------------------------------------------------------------ */
 
 /* Token groups: joint (a group per sample), factorized (a group per spatial position across
@@ -1211,6 +1246,7 @@ Suite *backend_suite(void)
         { "layernorm", test_layernorm, 4 },
         { "gelu", test_gelu, 4 },
         { "quick_gelu", test_quick_gelu, 4 },
+        { "gelu_tanh", test_gelu_tanh, 4 },
         { "attention", test_attention, 14 },
         { "residual", test_residual, 3 },
         { "residual", test_gated_residual, 3 },

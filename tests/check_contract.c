@@ -135,6 +135,14 @@ static void g_quick_gelu_backward(float *dinp, const float *inp, const float *do
 {
     GUARDED(R->quick_gelu_backward(dinp, inp, dout, n));
 }
+static void g_gelu_tanh_forward(float *out, const float *inp, int64_t n)
+{
+    GUARDED(R->gelu_tanh_forward(out, inp, n));
+}
+static void g_gelu_tanh_backward(float *dinp, const float *inp, const float *dout, int64_t n)
+{
+    GUARDED(R->gelu_tanh_backward(dinp, inp, dout, n));
+}
 static void g_attention_forward(float *out, float *cache, const float *q, const float *k,
                                 const float *v, const lv_attn_groups *g, int64_t ldq,
                                 int64_t ldkv, int64_t H, int64_t D)
@@ -287,6 +295,8 @@ static const lv_backend guarded = {
     .gelu_backward = g_gelu_backward,
     .quick_gelu_forward = g_quick_gelu_forward,
     .quick_gelu_backward = g_quick_gelu_backward,
+    .gelu_tanh_forward = g_gelu_tanh_forward,
+    .gelu_tanh_backward = g_gelu_tanh_backward,
     .attention_forward = g_attention_forward,
     .attention_backward = g_attention_backward,
     .residual_forward = g_residual_forward,

@@ -219,6 +219,58 @@ START_TEST(test_quick_gelu_random)
 }
 END_TEST
 
+/* ---- GELU, tanh approximation ------------------------------------------------------------- */
+
+/* GPT-2's GELU at small and huge |x| (3e38: a = 2 sqrt(2/pi) (x + 0.044715 x^3) is 1e115, far
+ * beyond exp's range), from x s(a) in 40-digit arithmetic; at x = -1 the erf GELU would give
+ * -0.15866, 1.5e-4 away. The backward where the sigmoid saturates and x^2 is huge: 0 and 1, no
+ * NaN. */
+START_TEST(test_gelu_tanh_hand)
+{
+    const float x[11] = { -3e38f, -1000, -100, -3, -1, 0, 1, 2, 3, 1000, 3e38f };
+    float out[11], dinp[11] = { 0 };
+    const float ones[11] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
+    lv_gelu_tanh_forward(out, x, 11);
+    const double want[11] = { 0, 0, 0, -0.0036373920817730188, -0.1588080093917233, 0,
+                              0.8411919906082767, 1.954597694087775, 3 - 0.0036373920817730188,
+                              1000, 3e38f };
+    expect_floats("gelu_tanh forward (x/2 (1 + tanh u))", out, want, 11, 1.5e-7); /* ulp/2 at 3:
+                                                                                    * 1.2e-7 */
+    /* s + x s (1 - s) da/dx; d(x) + d(-x) = 1, since out(x) - out(-x) = x */
+    lv_gelu_tanh_backward(dinp, x, ones, 11);
+    const double dwant[11] = { 0, 0, 0, -0.011584166630969726, -0.082964083845782555, 0.5,
+                               1.0829640838457826, 1.0860992566236184, 1.011584166630969726, 1,
+                               1 };
+    expect_floats("gelu_tanh backward (dout = 1)", dinp, dwant, 11, 1e-7);
+}
+END_TEST
+
+static double gelu_tanh_objective(void *p)
+{
+    unary_ctx *c = p;
+    r64_gelu_tanh(c->out, c->x, c->n);
+    return dot_f64(c->out, c->g, c->n);
+}
+
+START_TEST(test_gelu_tanh_random)
+{
+    const int64_t n = (int64_t[]){ 1, 37, 1000 }[_i];
+    lv_rng r = test_rng(360 + _i);
+    float *x = rand_floats(&r, n, 2), *g = rand_floats(&r, n, 1), *out = zeros(n);
+    printf("gelu_tanh n=%lld\n", (long long)n);
+    unary_ctx c = { to_double(x, n), to_double(g, n), calloc(n, sizeof(double)), n };
+    lv_gelu_tanh_forward(out, x, n);
+    gelu_tanh_objective(&c);
+    compare_f32_f64("gelu_tanh", "out", LV_CHECK_F64, out, c.out, n);
+    grad_buf dx = grad_new(&r, n);
+    lv_gelu_tanh_backward(dx.grad, x, g, n);
+    fd_tensor t[] = { { "dinp", c.x, grad_delta(&dx), n, 0, 0 } };
+    fd_check("gelu_tanh", t, 1, gelu_tanh_objective, &c, FD_MAX);
+    grad_free(&dx);
+    free(x), free(g), free(out), free(c.x), free(c.g), free(c.out);
+}
+END_TEST
+
 /* ---- attention ------------------------------------------------------------------------------ */
 
 START_TEST(test_attention_hand)
@@ -814,6 +866,8 @@ Suite *kernels_suite(void)
         { "gelu", test_gelu_random, 3 },
         { "quick_gelu", test_quick_gelu_hand, 1 },
         { "quick_gelu", test_quick_gelu_random, 3 },
+        { "gelu_tanh", test_gelu_tanh_hand, 1 },
+        { "gelu_tanh", test_gelu_tanh_random, 3 },
         { "attention", test_attention_hand, 1 },
         { "attention", test_attention_joint, 1 },
         { "attention", test_attention_factorized, 1 },

@@ -45,6 +45,16 @@ void r64_quick_gelu(double *out, const double *inp, int64_t n)
         out[i] = inp[i] / (1.0 + exp(-1.702 * inp[i]));
 }
 
+/* x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): the published tanh form (1 + tanh cancels to 0
+ * in the deep negative tail, where the kernel's sigmoid form keeps values below any tolerance) */
+void r64_gelu_tanh(double *out, const double *inp, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const double x = inp[i];
+        out[i] = 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+    }
+}
+
 /* q_i . k_j / sqrt(hs) for head h */
 static double r64_score(const double *q, const double *k, int64_t qr, int64_t kr, int64_t ldq,
                         int64_t ldkv, int64_t h, int64_t hs)

@@ -12,6 +12,7 @@ void r64_layernorm(double *out, const double *inp, const double *w, const double
                    int64_t N, int64_t C, double eps);
 void r64_gelu(double *out, const double *inp, int64_t n);
 void r64_quick_gelu(double *out, const double *inp, int64_t n);
+void r64_gelu_tanh(double *out, const double *inp, int64_t n);
 void r64_attention(double *out, const double *q, const double *k, const double *v,
                    const lv_attn_groups *g, int64_t ldq, int64_t ldkv, int64_t H, int64_t D);
 void r64_gated_residual(double *out, const double *h, const double *f, double gate, int64_t n);

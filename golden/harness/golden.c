@@ -554,6 +554,38 @@ static int run_quick_gelu(const lv_golden_set *in, lv_golden_set *out, const lv_
     return 0;
 }
 
+/* a[0] values N(0, a[1]^2); a[2] = 1: eight of them (every 7th) replaced by +-10, +-20, +-100,
+ * +-1000, where the tanh saturates: a = 2 sqrt(2/pi) (x + 0.044715 x^3) puts exp(a) beyond fp32
+ * from |x| = 10 and beyond double from |x| = 21, so a tanh or sigmoid written with exp(a) gives
+ * NaN there (not beyond 1000: fp32 autograd of the tanh form multiplies 1 - tanh^2 = 0 by
+ * da/dx, whose x^2 overflows fp32 from 1.8e19, a NaN a correct port may give) */
+static int make_gelu_tanh(lv_golden_set *in, const golden_case *c, lv_rng *r)
+{
+    static const float saturated[8] = { 10, -10, 20, -20, 100, -100, 1000, -1000 };
+    float *x = randn(in, "in.inp", r, 0, (double)c->a[1], DIMS(c->a[0]));
+    randn(in, "dout.out", r, 0, 1, DIMS(c->a[0]));
+    for (int64_t i = 0; x && c->a[2] && i < 8 && 7 * i < c->a[0]; i++)
+        x[7 * i] = saturated[i];
+    return 0;
+}
+
+static int run_gelu_tanh(const lv_golden_set *in, lv_golden_set *out, const lv_backend *be)
+{
+    int ok = 1;
+    const lv_golden_tensor *x = arg(in, "in.inp", LV_DT_F32, 1, 1, &ok),
+                           *dy = arg(in, "dout.out", LV_DT_F32, 1, 1, &ok);
+    if (!ok)
+        return -1;
+    const int64_t n = x->numel;
+    FIT(dy->numel == n);
+    float *y = put_out(out, "out.out", DIMS(n)), *dx = put_out(out, "grad.inp", DIMS(n));
+    if (out->failed)
+        return -1;
+    be->gelu_tanh_forward(y, F(x), n);
+    be->gelu_tanh_backward(dx, F(x), F(dy), n);
+    return 0;
+}
+
 /* Attention groups as tensors: in.q_start, in.k_start (G+1); in.q_index, in.k_index (rows,
  * optional: absent = contiguous rows); in.k_valid (key rows, U8, optional). */
 static int64_t *put_starts(lv_golden_set *in, const char *name, const int64_t *sizes, int64_t G)
@@ -1577,6 +1609,8 @@ static const golden_case cases[] = {
     /* n, std, saturated entries */
     { "quick_gelu_one", "quick_gelu", make_quick_gelu, { 1, 1, 0 }, NULL },
     { "quick_gelu_wide", "quick_gelu", make_quick_gelu, { 61, 3, 1 }, NULL },
+    { "gelu_tanh_one", "gelu_tanh", make_gelu_tanh, { 1, 1, 0 }, NULL },
+    { "gelu_tanh_wide", "gelu_tanh", make_gelu_tanh, { 61, 3, 1 }, NULL },
     /* groups, heads, width, then sizes */
     { "attention_joint", "attention", make_attention_joint, { 2, 2, 6, 5, 7 }, NULL },
     /* one group longer than a 256-key tile and many 64-query tiles: what tiled ports split */
@@ -1656,6 +1690,7 @@ static const struct {
     { "layernorm", run_layernorm },
     { "gelu", run_gelu },
     { "quick_gelu", run_quick_gelu },
+    { "gelu_tanh", run_gelu_tanh },
     { "attention", run_attention },
     { "residual", run_residual },
     { "gated_residual", run_gated_residual },

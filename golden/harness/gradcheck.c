@@ -83,6 +83,7 @@ static const lv_gradcheck_variant variants[] = {
     { "clip-image", "act=quick_gelu pool=cls", 1 },
     { "bert-cls", "text_arch=bert text_pool=cls text_ln_eps=1e-12", 0 },
     { "bert-mean", "text_arch=bert text_act=quick_gelu", 0 },
+    { "gelu-tanh", "act=gelu_tanh text_act=gelu_tanh", 0 },
 };
 
 const lv_gradcheck_variant *lv_gradcheck_variants(int *count)

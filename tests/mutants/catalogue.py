@@ -3,13 +3,13 @@ port (tests/port/torch_port.py) in its own process, applied by `torch_port.py --
 
 A mutant patches the functions the port looks up at call time: tests/torch/model.py's (M.gelu,
 M.layer_norm, M.attention, M.block, M.video_tower, M.text_tower, M.info_nce, M.linear,
-M.Tokenizer.embed, ...), M.quick_gelu (which kernels.py's calls), the port's kernel table
-(port.KERNELS) and the port's own AdamW pieces (port.adamw_entry, port.clip_gradients,
-port.decays, ...). Where one line of a larger model.py
-function is wrong, the function is replaced by the copy below with one knob turned; every copy
-with its knobs at their defaults computes what model.py computes (the control mutant `copies`
-installs all of them unchanged, and tests/mutants/run.py --self-test checks that it is MISSED
-with the clean port's margins).
+M.Tokenizer.embed, ...), M.quick_gelu and M.gelu_tanh (which kernels.py's call), the port's
+kernel table (port.KERNELS) and the port's own AdamW pieces (port.adamw_entry,
+port.clip_gradients, port.decays, ...). Where one line of a larger model.py function is wrong,
+the function is replaced by the copy below with one knob turned; every copy with its knobs at
+their defaults computes what model.py computes (the control mutant `copies` installs all of them
+unchanged, and tests/mutants/run.py --self-test checks that it is MISSED with the clean port's
+margins).
 
 Each entry: name -> Mutant(description, catchers, apply). `catchers` names the golden case(s)
 that should catch it (a claim the runner's table puts beside the verdict, not a filter).
@@ -402,6 +402,40 @@ class _QuickGeluGradNoK(torch.autograd.Function):
         "kernels/quick_gelu_* grad.inp")
 def _(port):
     M.quick_gelu = _QuickGeluGradNoK.apply
+
+
+@mutant("gelu_tanh_as_erf", "GPT-2's GELU (the tanh approximation) replaced by the erf GELU "
+        "(up to 4.7e-4 apart, near x = -2.7)", "kernels/gelu_tanh_wide")
+def _(port):
+    M.gelu_tanh = F.gelu
+
+
+@mutant("gelu_tanh_no_cubic", "GPT-2's GELU without its cubic term: x/2 (1 + tanh(sqrt(2/pi) x)) "
+        "instead of x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))", "kernels/gelu_tanh_*")
+def _(port):
+    M.gelu_tanh = lambda x: 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * x))
+
+
+class _GeluTanhGradNo3(torch.autograd.Function):
+    """GPT-2's GELU forward; backward with d(x^3)/dx taken as x^2: du/dx = sqrt(2/pi)
+    (1 + 0.044715 x^2) instead of sqrt(2/pi) (1 + 3 0.044715 x^2)."""
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return F.gelu(x, approximate="tanh")
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        c = math.sqrt(2 / math.pi)
+        t = torch.tanh(c * (x + 0.044715 * x ** 3))
+        return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 0.044715 * x * x))
+
+
+@mutant("gelu_tanh_grad_no_3", "GPT-2's GELU backward with d(x^3)/dx = x^2 (the 3 dropped): "
+        "du/dx = sqrt(2/pi) (1 + 0.044715 x^2) (forward right)", "kernels/gelu_tanh_* grad.inp")
+def _(port):
+    M.gelu_tanh = _GeluTanhGradNo3.apply
 
 
 @mutant("ln_eps_1e-6", "LayerNorm eps fixed at 1e-6 instead of the config's (1e-5)",

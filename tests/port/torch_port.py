@@ -16,8 +16,9 @@ The maths comes from tests/torch (model.py's forward, kernels.py's kernel expres
 never copied); the AdamW trajectory is written out here (not torch.optim.AdamW) so that
 tests/mutants/ can inject optimiser mistakes: every piece a mutant may replace is a module-level
 name looked up at call time (KERNELS, layer_norm_stats, global_norm, clip_gradients, decays,
-bias_corrections, adamw_entry, zero_grads, ..., and model.py's gelu and quick_gelu). --mutant NAME
-applies tests/mutants/catalogue.py's mutant NAME to this process before anything runs.
+bias_corrections, adamw_entry, zero_grads, ..., and model.py's gelu, quick_gelu and gelu_tanh).
+--mutant NAME applies tests/mutants/catalogue.py's mutant NAME to this process before anything
+runs.
 
 Exit status: 0 every selected case written; 1 a case failed to run (the others are written);
 2 bad arguments or no case.
@@ -104,7 +105,8 @@ def _k_adamw_update(t, meta):
 # every kernel of tests/torch/kernels.py (the causal attention and the cross-entropy included,
 # which mutants replace here), with the ones that have a model.py twin routed through
 # it (so a mutant of model.py reaches the kernel case too) and AdamW through this port's update;
-# QuickGELU's kernel case calls model.py's quick_gelu at call time, as the model cases do
+# QuickGELU's and GPT-2's GELU's kernel cases call model.py's quick_gelu and gelu_tanh at call
+# time, as the model cases do
 KERNELS = dict(Kn.KERNELS)
 KERNELS.update({"layernorm": _k_layernorm, "gelu": _k_gelu, "sum_squares": _k_sum_squares,
                 "adamw_update": _k_adamw_update, "pos_embed": _k_pos_embed})

@@ -32,6 +32,12 @@ def quick_gelu(x):
     return M.quick_gelu(x)
 
 
+def gelu_tanh(x):
+    """GPT-2's GELU, the tanh approximation x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))):
+    model.py's, looked up at call time so tests/mutants reach it."""
+    return M.gelu_tanh(x)
+
+
 def causal_allowed(nq, nk):
     """The causal mask of a group of nq queries and nk keys, end-aligned (ref/backend.h): query
     i may attend key j when j <= i + (nk - nq). (nq, nk) booleans."""
@@ -170,6 +176,7 @@ KERNELS = {
     "layernorm": _layernorm,
     "gelu": lambda t, m: {"out.out": F.gelu(t["in.inp"])},
     "quick_gelu": lambda t, m: {"out.out": quick_gelu(t["in.inp"])},
+    "gelu_tanh": lambda t, m: {"out.out": gelu_tanh(t["in.inp"])},
     "attention": _attention,
     "residual": lambda t, m: {"out.out": t["in.a"] + t["in.b"]},
     "gated_residual": lambda t, m: {"out.out": t["in.h"] + torch.tanh(t["param.gate"]) * t["in.f"]},

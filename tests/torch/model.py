@@ -131,9 +131,15 @@ def quick_gelu(x):
     return x * torch.sigmoid(1.702 * x)
 
 
+def gelu_tanh(x):
+    # GPT-2's activation ("gelu_new"), GELU's tanh approximation:
+    # x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    return F.gelu(x, approximate="tanh")
+
+
 def activation(name):
     """The MLP activation a config names (act=, text_act=, lm_act=)."""
-    return {"gelu": gelu, "quick_gelu": quick_gelu}[name]
+    return {"gelu": gelu, "quick_gelu": quick_gelu, "gelu_tanh": gelu_tanh}[name]
 
 
 def layer_norm(p, prefix, x, eps):
