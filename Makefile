@@ -95,7 +95,7 @@ FAST_SRC  := $(wildcard blas_glue/*.c)
 DATA_SRC  := $(wildcard data/*.c)
 TOOL_SRC  := tools/longvivit.c tools/options.c $(wildcard tools/cmd_*.c)   # the one program
 BENCH_SRC := $(wildcard tools/bench_*.c)                       # one program each
-TEST_SRC  := $(filter-out tests/pretrained_check.c,$(wildcard tests/*.c))   # run_tests' suites
+TEST_SRC  := $(filter-out tests/pretrained_check.c tests/gpt2_check.c,$(wildcard tests/*.c))
 HEADERS   := $(wildcard ref/*.h golden/harness/*.h blas_glue/*.h data/*.h)
 CUDA_SRC  := $(wildcard cuda/*.cu)                             # the cuda backend (cuda/README.md)
 CUDA_HDR  := $(wildcard cuda/*.h)
@@ -184,6 +184,12 @@ PRETRAINED_CHECK := $(BUILD)/pretrained_check
 $(PRETRAINED_CHECK): $(BUILD)/tests/pretrained_check.o $(LIB)
 	$(CC) $(LDFLAGS) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
+# make check runs this through tests/torch/gpt2.py: the video-to-text LM started from a GPT-2
+# file, whose logits the script compares with a float64 PyTorch GPT-2.
+GPT2_CHECK := $(BUILD)/gpt2_check
+$(GPT2_CHECK): $(BUILD)/tests/gpt2_check.o $(LIB)
+	$(CC) $(LDFLAGS) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
 $(LIB): $(REF_OBJ) $(GOLDEN_OBJ) $(FAST_OBJ) $(DATA_OBJ) $(CUDA_HOST_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
@@ -204,7 +210,7 @@ $(TESTS): $(TEST_OBJ) $(LIB)
 # Sanitizer builds: LeakSanitizer ignores what system libraries keep by design (tests/lsan.supp).
 check: export LSAN_OPTIONS = suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 check: deps
-	@$(MAKE) --no-print-directory all $(TESTS) $(CUDA_CHECK) $(PRETRAINED_CHECK)
+	@$(MAKE) --no-print-directory all $(TESTS) $(CUDA_CHECK) $(PRETRAINED_CHECK) $(GPT2_CHECK)
 	@rm -f $(BUILD)/skips.txt
 	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt $(TESTS)
 	$(if $(CUDA_CHECK),$(foreach c,$(CUDA_CHECK),$(c) &&) true,@echo "cuda-host: not in this \
@@ -216,6 +222,8 @@ check: deps
 	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt bash tests/torch/run.sh $(BUILD)/torch-check.txt
 	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt $${PYTHON:-/usr/bin/python3} \
 	  tests/torch/pretrained.py $(PRETRAINED_CHECK) --workdir $(BUILD)/pretrained
+	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt $${PYTHON:-/usr/bin/python3} \
+	  tests/torch/gpt2.py $(GPT2_CHECK) --workdir $(BUILD)/gpt2
 	@n=$$(cat $(BUILD)/skips.txt 2>/dev/null | wc -l); echo "make check: passed, $$n skipped"; \
 	  if [ "$$n" -gt 0 ]; then cat $(BUILD)/skips.txt; \
 	  echo "(each SKIP: line says what to install; LV_REQUIRE_ALL=1 makes skips failures)"; fi
