@@ -292,6 +292,7 @@ void lv_clip_list_free(lv_clip_list *l)
         free(l->e[i].video);
         free(l->e[i].caption);
         free(l->e[i].id);
+        free(l->e[i].summary);
     }
     free(l->e);
     *l = (lv_clip_list){ 0 };
@@ -322,6 +323,7 @@ int lv_clip_list_drop_missing(lv_clip_list *l, int64_t *videos, int64_t *clips)
         gone[n_gone++] = e->video;      /* freed below, once counted */
         free(e->caption);
         free(e->id);
+        free(e->summary);
     }
     qsort(gone, (size_t)n_gone, sizeof *gone, str_ptr_cmp);
     for (int64_t i = 0; i < n_gone; i++)
@@ -339,10 +341,11 @@ int lv_clip_list_drop_missing(lv_clip_list *l, int64_t *videos, int64_t *clips)
 
 static int clip_line(jsonl_ctx *c, const cJSON *obj, const char *where)
 {
-    const char *video, *image, *caption, *id;
+    const char *video, *image, *caption, *id, *summary;
     double start = 0, end = 0;
     if (json_text(obj, "video", 0, where, &video) || json_text(obj, "image", 0, where, &image) ||
         json_text(obj, "caption", 1, where, &caption) || json_text(obj, "id", 0, where, &id) ||
+        json_text(obj, "summary", 0, where, &summary) ||
         json_seconds(obj, "start", where, &start) || json_seconds(obj, "end", where, &end))
         return -1;
     if (!video == !image)
@@ -354,7 +357,11 @@ static int clip_line(jsonl_ctx *c, const cJSON *obj, const char *where)
     char *media = jsonl_media(c, video ? video : image, video ? "video" : "image", where);
     if (!media)
         return -1;
-    return clip_add(c->list, &c->cap, media, caption, start, end, image != NULL, id);
+    if (clip_add(c->list, &c->cap, media, caption, start, end, image != NULL, id) < 0)
+        return -1;
+    const lv_clip_list *l = c->list;
+    lv_clip_entry *e = &l->e[l->n - 1];
+    return !summary || (e->summary = str_dup(summary)) ? 0 : -1;
 }
 
 /* Runs a JSON Lines loader with the manifest's folder; frees the list on error. */

@@ -13,6 +13,8 @@ typedef struct {
     double start, end;      /* seconds; end <= 0: the whole video */
     int is_image;           /* an image entry ("image": "x.png" instead of "video") */
     char *id;               /* optional id (MSR-VTT video id, YouCook2 segment id ...), or NULL */
+    char *summary;          /* optional "summary" (the synthetic benchmark's, the video-to-text
+                             * stage's target), or NULL */
 } lv_clip_entry;
 
 typedef struct {
@@ -21,9 +23,10 @@ typedef struct {
 } lv_clip_list;
 
 /* JSON Lines, one object per line: {"video": "a.mp4", "caption": "...", "start": s, "end": e,
- * "id": "..."} ("image" instead of "video" for a picture; start, end and id optional); blank
- * lines are skipped. With check_files, every video/image must exist (stat) as a regular file.
- * -1 + lv_error() naming "manifest:LINE" and what is wrong; *out is then empty. */
+ * "id": "...", "summary": "..."} ("image" instead of "video" for a picture; start, end, id and
+ * summary optional); blank lines are skipped. With check_files, every video/image must exist
+ * (stat) as a regular file. -1 + lv_error() naming "manifest:LINE" and what is wrong; *out is
+ * then empty. */
 int lv_manifest_load(lv_clip_list *out, const char *path, int check_files);
 
 /* MSR-VTT's videodatainfo JSON ({"videos": [{"video_id", "split", ...}], "sentences":

@@ -389,7 +389,8 @@ START_TEST(test_manifest_valid)
     snprintf(text, sizeof text,
              "{\"video\": \"a.mp4\", \"caption\": \"a red square appears\", \"start\": 1.5, "
              "\"end\": 4}\n\n"
-             "{\"video\": \"clips/b.mp4\", \"caption\": \"then a blue circle\", \"id\": \"b\"}\n"
+             "{\"video\": \"clips/b.mp4\", \"caption\": \"then a blue circle\", \"id\": \"b\", "
+             "\"summary\": \"next a blue circle.\"}\n"
              "{\"image\": \"pic.png\", \"caption\": \"a picture\"}\r\n"
              "   \t\n"
              "{\"video\": \"%s\", \"caption\": \"absolute, whole\", \"start\": 2, \"end\": 0}",
@@ -403,6 +404,11 @@ START_TEST(test_manifest_valid)
     expect_clip(&l.e[1], "clips/b.mp4", "then a blue circle", 0, 0, 0, "b");
     expect_clip(&l.e[2], "pic.png", "a picture", 0, 0, 1, NULL);
     expect_clip(&l.e[3], abs, "absolute, whole", 2, 0, 0, NULL);
+    /* the optional summary (the video-to-text stage's target): NULL where a line has none */
+    printf("    summaries: %s, \"%s\"\n", l.e[0].summary ? l.e[0].summary : "(none)",
+           l.e[1].summary);
+    ck_assert_ptr_null(l.e[0].summary);
+    ck_assert_str_eq(l.e[1].summary, "next a blue circle.");
     lv_clip_list_free(&l);
     ck_assert(l.n == 0 && l.e == NULL);
 
@@ -431,6 +437,8 @@ static const bad_line bad_clip_lines[] = {
     { "not an object", "[\"a.mp4\", \"x\"]", "not an object" },
     { "missing caption", "{\"video\": \"a.mp4\"}", "\"caption\" is missing" },
     { "caption a number", "{\"video\": \"a.mp4\", \"caption\": 3}", "\"caption\" is not a string" },
+    { "summary a list", "{\"video\": \"a.mp4\", \"caption\": \"x\", \"summary\": [\"y\"]}",
+      "\"summary\" is not a string" },
     { "no video", "{\"caption\": \"x\"}", "no \"video\" or \"image\"" },
     { "video and image", "{\"video\": \"a.mp4\", \"image\": \"pic.png\", \"caption\": \"x\"}",
       "both \"video\" and \"image\"" },

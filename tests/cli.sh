@@ -957,4 +957,130 @@ expect 1 "--predictions into a missing folder" "$bin" eval --ckpt "$b16_ck" \
 contains "the file is named" "none/pred.json: cannot create a temporary file"
 # ---- (end of the benchmark files block)
 
+# ---- the video-to-text stage (issue 17): train --stage lm|text, caption, eval --v2t, memory
+# --stage, on the tiny synth above: a 2-step contrastive encoder, then the LM, then the stage
+vt=$tmp/v2t
+mkdir -p "$vt"
+json_ok() {    # json_ok WHAT: $tmp/out's last line parses as JSON
+    if tail -n 1 "$tmp/out" | /usr/bin/python3 -c 'import json, sys; json.load(sys.stdin)' 2>/dev/null
+    then ok "$1 parses as JSON"; else fail "$1 is not JSON"; tail -n 3 "$tmp/out"; fi
+}
+lm_edit() {    # lm_edit IN OUT: a copy whose stored configuration claims lm_width=16
+    /usr/bin/python3 - "$@" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+h = json.loads(b[8:8 + n])
+meta = h['__metadata__']
+meta['config'] = '\n'.join(l for l in meta['config'].split('\n') if not l.startswith('lm_width='))
+meta['config'] += '\nlm_width=16'
+text = json.dumps(h).encode()
+text += b' ' * (-(8 + len(text)) % 8)
+open(sys.argv[2], 'wb').write(struct.pack('<Q', len(text)) + text + b[8 + n:])
+PY
+}
+expect 0 "a 2-step contrastive encoder for the stage" "$bin" train --data "$tmp/synth/train.jsonl" \
+    --batch 2 --frames 8 --steps 2 --eval /dev/null --mcq /dev/null --out "$vt/enc"
+enc=$vt/enc/ckpt.safetensors
+expect 0 "train --stage lm: the decoder LM on the captions and summaries" "$bin" train --stage lm \
+    --data "$tmp/synth/train.jsonl" --steps 40 --batch 4 --lr 3e-3 --out "$vt/lm" --json
+json_ok "train --stage lm --json"
+if loss_falls "$tmp/out"; then ok "the LM's loss falls: $(json_num loss_start "$tmp/out") -> $(json_num loss_end "$tmp/out")"
+else fail "the LM's loss does not fall"; cat "$tmp/out"; fi
+lm=$vt/lm/lm.safetensors
+expect 0 "lm.safetensors is a valid file" "$bin" inspect --finite "$lm"
+contains "its format is the LM's" "meta format = longvivit-lm-1"
+contains "it holds the LM's tensors" "lm.token_embed .*F32 .*\[$words, 32\]"
+contains "and the configuration" "^lm_width=32"
+expect 0 "train --stage text: the resampler and cross-attention on the frozen encoder and LM" \
+    "$bin" train --stage text --data "$tmp/synth/train.jsonl" --encoder "$enc" --lm "$lm" \
+    --steps 4 --batch 2 --lr 1e-3 --out "$vt/text" --json
+json_ok "train --stage text --json"
+v2t=$vt/text/v2t.safetensors
+trainable=$(json_num trainable "$tmp/out")
+expect 0 "v2t.safetensors is a valid file" "$bin" inspect --finite "$v2t"
+contains "it names the encoder it built on" "meta encoder = $enc"
+contains "and the LM" "meta lm = $lm"
+contains "its target is the summary (every synth clip has one)" "meta target = summary"
+contains "it holds the encoder's video tower" "video.ln_final.weight"
+contains "and the trained layers" "xattn.0.attn_gate"
+expect 0 "train --stage text --dry-run counts what trains" "$bin" train --stage text --dry-run \
+    --encoder "$enc" --lm "$lm" --batch 2
+contains "the trainable count is the run's" "trainable $trainable, frozen"
+contains "the encoder is frozen" "encoder .* frozen (video tower"
+expect 0 "memory --stage lm" "$bin" memory --stage lm --preset tiny --batch 2 --json
+json_ok "memory --stage lm --json"
+contains "the LM trains whole" '"trainable": [1-9][0-9]*, "frozen": 0,'
+expect 0 "caption 2 videos" "$bin" caption --ckpt "$v2t" "$tmp/synth/videos/v0000.mp4" \
+    "$tmp/synth/videos/v0001.mp4"
+if [ "$(grep -c 'v000[01].mp4: [a-z]' "$tmp/out")" = 2 ]; then ok "a line of words per video: $(head -n 1 "$tmp/out" | cut -c 1-90)"
+else fail "caption did not print a text per video"; cat "$tmp/out"; fi
+expect 0 "caption --json" "$bin" caption --ckpt "$v2t" --json "$tmp/synth/videos/v0000.mp4" \
+    "$tmp/synth/videos/v0001.mp4"
+json_ok "caption --json"
+contains "both captions are listed" '"captions": \[{"video": .*}, {"video": .*"text": "[a-z]'
+qa_n=$(grep -c . "$tmp/synth/qa.jsonl")
+expect 0 "eval --v2t: generated summaries and the questions" "$bin" eval --v2t "$v2t" \
+    --data "$tmp/synth/test.jsonl" --qa "$tmp/synth/qa.jsonl"
+contains "the three metrics" "ROUGE-L [0-9.]*  CIDEr-D [0-9.]*  BLEU-4 [0-9.]*"
+contains "generated texts beside the truth" "truth:     first a "
+contains "QA accuracy beside chance" "QA accuracy [0-9.]*% ($qa_n questions, .*chance 20.0%)"
+expect 0 "eval --v2t --json" "$bin" eval --v2t "$v2t" --data "$tmp/synth/test.jsonl" \
+    --qa "$tmp/synth/qa.jsonl" --json
+json_ok "eval --v2t --json"
+contains "the figures by name" '"rouge_l": [0-9.]*, "cider_d": [0-9.]*, "bleu4": [0-9.]*, "qa_questions": '"$qa_n"
+# what is refused, and how
+expect 2 "train --stage of an unknown stage" "$bin" train --stage joint --data "$tmp/synth/train.jsonl"
+contains "the stages are named" "give lm .* or text"
+expect 2 "train --stage text without --lm" "$bin" train --stage text --data "$tmp/synth/train.jsonl" \
+    --encoder "$enc"
+expect 1 "a missing encoder file" "$bin" train --stage text --data "$tmp/synth/train.jsonl" \
+    --encoder "$vt/none.safetensors" --lm "$lm" --out "$vt/bad"
+contains "the file is named" "--encoder $vt/none.safetensors: cannot open"
+head -c 300 "$lm" >"$vt/cut.safetensors"
+expect 1 "a truncated LM file" "$bin" train --stage text --data "$tmp/synth/train.jsonl" \
+    --encoder "$enc" --lm "$vt/cut.safetensors" --out "$vt/bad"
+contains "the file is named" "--lm $vt/cut.safetensors"
+expect 1 "the contrastive checkpoint as --lm" "$bin" train --stage text --data "$tmp/synth/train.jsonl" \
+    --encoder "$enc" --lm "$enc" --out "$vt/bad"
+contains "what it is and where it goes" "is a contrastive model .*give the checkpoint to --encoder"
+expect 1 "the LM as --encoder" "$bin" train --stage text --data "$tmp/synth/train.jsonl" \
+    --encoder "$lm" --lm "$lm" --out "$vt/bad"
+expect 1 "caption of the LM file" "$bin" caption --ckpt "$lm" "$tmp/synth/videos/v0000.mp4"
+contains "says what --ckpt wants" "not a video-to-text model"
+expect 0 "an LM on another vocabulary" "$bin" train --stage lm --data "$tmp/synth/train.jsonl" \
+    --vocab "$tmp/vocab7.txt" --steps 2 --batch 2 --out "$vt/lm7"
+expect 2 "is refused by the text stage" "$bin" train --stage text --data "$tmp/synth/train.jsonl" \
+    --encoder "$enc" --lm "$vt/lm7/lm.safetensors" --out "$vt/bad"
+contains "naming both files and both sizes" "lm7/lm.safetensors was trained on another vocabulary than --encoder $enc (7 and $words tokens"
+expect 2 "an lm_* --set against the LM file's" "$bin" train --stage text --data "$tmp/synth/train.jsonl" \
+    --encoder "$enc" --lm "$lm" --set lm_layers=3 --out "$vt/bad"
+contains "both values are named" "lm_layers=3 conflicts with --lm $lm, an LM of lm_layers=2"
+expect 2 "an encoder key in the text stage" "$bin" train --stage text --data "$tmp/synth/train.jsonl" \
+    --encoder "$enc" --lm "$lm" --set width=64 --out "$vt/bad"
+if [ ! -e "$vt/bad/v2t.safetensors" ]; then ok "the refused runs wrote nothing"; else fail "a refused run wrote $vt/bad/v2t.safetensors"; fi
+cp "$v2t" "$vt/kept.safetensors"
+expect 1 "a diverging text stage (--lr 1e30)" "$bin" train --stage text --data "$tmp/synth/train.jsonl" \
+    --encoder "$enc" --lm "$lm" --steps 3 --batch 2 --lr 1e30 --warmup 0 --out "$vt/text"
+contains "it stops without saving" "the loss is NaN; stopped without saving"
+if cmp -s "$v2t" "$vt/kept.safetensors"; then ok "the earlier v2t.safetensors is kept byte for byte"
+else fail "a failed run changed $v2t"; fi
+sed 's/, "summary": "[^"]*"}$/}/' "$tmp/synth/test.jsonl" >"$tmp/synth/test_nosummary.jsonl"
+expect 1 "eval --v2t of a manifest without the summaries it writes" "$bin" eval --v2t "$v2t" \
+    --data "$tmp/synth/test_nosummary.jsonl"
+contains "the missing field is named" "has no \"summary\""
+# the test of the tests above: an LM whose width is not its tensors' is refused (its metadata
+# edited to lm_width=16), and an LM really trained 16 wide is taken at its own width
+lm_edit "$lm" "$vt/lm16_claimed.safetensors"
+expect 1 "an LM file claiming width 16 over 32-wide tensors" "$bin" train --stage text \
+    --data "$tmp/synth/train.jsonl" --encoder "$enc" --lm "$vt/lm16_claimed.safetensors" --out "$vt/bad"
+contains "the tensor and both shapes are named" "lm.token_embed (\[$words, 32\] in the file, \[$words, 16\] by its configuration)"
+expect 0 "an LM trained 16 wide" "$bin" train --stage lm --data "$tmp/synth/train.jsonl" \
+    --set lm_width=16 --steps 2 --batch 2 --out "$vt/lm16"
+expect 2 "is refused where the stage asks for 32" "$bin" train --stage text --data "$tmp/synth/train.jsonl" \
+    --encoder "$enc" --lm "$vt/lm16/lm.safetensors" --set lm_width=32 --out "$vt/bad"
+expect 0 "and taken at its own width otherwise" "$bin" train --stage text --dry-run \
+    --encoder "$enc" --lm "$vt/lm16/lm.safetensors"
+contains "the stage's LM is 16 wide" "^lm_width=16$"
+
 summary "$passed" "$failed" "$skipped"

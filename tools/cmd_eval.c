@@ -32,9 +32,8 @@ int eval_model_make(lv_model *em, const lv_model *trained, int64_t batch)
     return lv_model_alloc_acts(em, batch, 0);
 }
 
-/* Decodes and preprocesses one video into dst (F, S, S, 3); scratch grows as needed. */
-static int eval_load_video(float *dst, const char *path, double start, double end,
-                           const lv_config *c, float **scratch, int64_t *scratch_floats)
+int eval_load_video(float *dst, const char *path, double start, double end, const lv_config *c,
+                    float **scratch, int64_t *scratch_floats)
 {
     lv_sample_spec spec = lv_sample_spec_default(c->frames);
     spec.start = start;
@@ -439,7 +438,8 @@ static int eval_usage(FILE *out)
             "stored their vocabulary takes --vocab (default: vocab.txt beside the data).\n"
             "Clips with the same file, start and end are one video with several captions:\n"
             "text->video ranks the videos for every caption, video->text counts a video at\n"
-            "the rank of its best-ranked own caption.\n"
+            "the rank of its best-ranked own caption. A video-to-text model's generated text\n"
+            "and questions: eval --v2t V2T (eval --v2t V2T --help).\n"
             "  --msrvtt FILE.csv       MSR-VTT 1k-A: the test CSV (key,vid_key,video_id,\n"
             "                          sentence), one query per row (told apart by .csv)\n"
             "  --captions all          every caption of each MSR-VTT video is a query (the\n"

@@ -107,7 +107,8 @@ static int usage(FILE *out)
             "and, with an evaluation set (default: test.jsonl and mcq.jsonl beside the data),\n"
             "DIR/similarity.png. --resume continues a run exactly where its checkpoint ends\n"
             "(--stop-at N saves and stops at step N of the run, for a later --resume).\n"
-            "--dry-run prints the configuration, parameter counts and step memory and exits.\n");
+            "--dry-run prints the configuration, parameter counts and step memory and exits.\n"
+            "--stage lm|text trains the video-to-text stage instead (train --stage lm --help).\n");
     fprintf(out, "Backends in this build: %s (default cpu).\n", lv_backend_names());
     return out == stderr ? 2 : 0;
 }

@@ -17,6 +17,13 @@ int cmd_memory(int argc, char **argv);
 int cmd_golden(int argc, char **argv);
 int cmd_vocab(int argc, char **argv);
 
+/* The video-to-text stage (tools/cmd_text.c): train --stage lm|text, eval --v2t, memory
+ * --stage (longvivit.c sends those options there), and caption. */
+int cmd_train_text(int argc, char **argv);
+int cmd_eval_text(int argc, char **argv);
+int cmd_memory_text(int argc, char **argv);
+int cmd_caption(int argc, char **argv);
+
 /* The vocabulary of a model read from file `model` (NULL: a fresh model, which takes given,
  * else fallback): the one the file stores, which an explicit --vocab `given` must equal; for a
  * file that predates stored vocabularies, given else fallback, with a note, refused when it has

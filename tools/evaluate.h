@@ -29,6 +29,12 @@ typedef struct {
 /* An unmasked copy of a trained model with activations for batches of `batch`. */
 int eval_model_make(lv_model *em, const lv_model *trained, int64_t batch);
 
+/* Decodes one clip (start, end in seconds; end <= 0: to the end) at 1 FPS, its first c->frames
+ * samples (the last repeats when shorter), and preprocesses it into dst (F, S, S, 3) as
+ * training does; *scratch (*scratch_floats of it) grows as needed, the caller frees it. */
+int eval_load_video(float *dst, const char *path, double start, double end, const lv_config *c,
+                    float **scratch, int64_t *scratch_floats);
+
 /* Video embeddings (n, E), L2-normalised, of n clips (start/end may be NULL: whole videos). */
 int eval_embed_videos(float *emb, lv_model *em, const char *const *paths, const double *start,
                       const double *end, int64_t n);

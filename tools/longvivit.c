@@ -28,6 +28,11 @@ static int usage(FILE *out)
             "  train --data MANIFEST      contrastive training (ShortViViT, LongViViT recipes)\n"
             "  eval --ckpt CKPT --data M  zero-shot retrieval and multiple-choice accuracy\n"
             "  encode --ckpt CKPT VIDEO.. video embeddings to a safetensors file\n"
+            "  train --stage lm|text      the video-to-text stage: the decoder LM, then the\n"
+            "                             resampler and cross-attention on a frozen encoder\n"
+            "  caption --ckpt V2T VIDEO.. the text a video-to-text model writes per video\n"
+            "  eval --v2t V2T --data M    its text against the references (ROUGE-L, CIDEr-D,\n"
+            "                             BLEU-4) and --qa QA.jsonl by log-likelihood\n"
             "  vocab --data M --out FILE  a WordPiece vocab.txt for a manifest's captions\n"
             "  bench --preset P           time training steps; GFLOP/s beside this machine's sgemm\n"
             "  memory --preset P          analytic peak memory of a step (--measure: and measured)\n"
@@ -303,6 +308,16 @@ static int cmd_version(void)
     return 0;
 }
 
+/* Whether argv (a command's) holds the option `flag`: train --stage, eval --v2t and memory
+ * --stage belong to the video-to-text stage's commands (tools/cmd_text.c). */
+static int has_option(int argc, char **argv, const char *flag)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], flag))
+            return 1;
+    return 0;
+}
+
 static int dispatch(int argc, char **argv)
 {
     const char *cmd = argv[1];
@@ -314,9 +329,13 @@ static int dispatch(int argc, char **argv)
     if (!strcmp(cmd, "gradcheck"))
         return cmd_gradcheck(argc - 1, argv + 1);
     if (!strcmp(cmd, "train"))
-        return cmd_train(argc - 1, argv + 1);
+        return has_option(argc - 1, argv + 1, "--stage") ? cmd_train_text(argc - 1, argv + 1)
+                                                          : cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval"))
-        return cmd_eval(argc - 1, argv + 1);
+        return has_option(argc - 1, argv + 1, "--v2t") ? cmd_eval_text(argc - 1, argv + 1)
+                                                        : cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "caption"))
+        return cmd_caption(argc - 1, argv + 1);
     if (!strcmp(cmd, "encode"))
         return cmd_encode(argc - 1, argv + 1);
     if (!strcmp(cmd, "vocab"))
@@ -328,7 +347,8 @@ static int dispatch(int argc, char **argv)
     if (!strcmp(cmd, "bench"))
         return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "memory"))
-        return cmd_memory(argc - 1, argv + 1);
+        return has_option(argc - 1, argv + 1, "--stage") ? cmd_memory_text(argc - 1, argv + 1)
+                                                          : cmd_memory(argc - 1, argv + 1);
     if (!strcmp(cmd, "inspect"))
         return cmd_inspect(argc - 1, argv + 1);
     if (!strcmp(cmd, "golden"))
