@@ -67,9 +67,12 @@ static void act_backward(const lv_engine *e, const lv_tower *tw, float *dinp, co
 }
 
 /* One pre-LN block over tw->rows rows: x -> out. g: the attention groups; tg: the temporal
- * groups of factorized attention (NULL skips the temporal branch, as for images). */
+ * groups of factorized attention (NULL skips the temporal branch, as for images). With a
+ * key/value cache (decoding) the rows' qkv are first written to their cache rows, and the rows
+ * attend over the cache through kv->groups instead of over each other through g. */
 static void block_forward(const lv_engine *e, lv_tower *tw, int64_t l, const float *x, float *out,
-                          const lv_attn_groups *g, const lv_attn_groups *tg)
+                          const lv_attn_groups *g, const lv_attn_groups *tg,
+                          const lv_kv_cache *kv)
 {
     const lv_backend *be = e->be;
     const lv_block_params *b = &tw->blocks[l];
@@ -82,8 +85,16 @@ static void block_forward(const lv_engine *e, lv_tower *tw, int64_t l, const flo
                           eps);
     linear_forward(e, tw, a->qkv, a->ln1, site(b, a, LV_LORA_QKV, b->qkv_w, b->qkv_b), R, D,
                    3 * D);
-    be->attention_forward(a->atty, a->att, a->qkv, a->qkv + D, a->qkv + 2 * D, g, 3 * D, 3 * D,
-                          H, D);
+    if (kv) {
+        float *cache = kv->layer[l];
+        for (int64_t r = 0; r < R; r++)
+            be->copy(cache + kv->row_of[r] * 3 * D, a->qkv + r * 3 * D, 3 * D);
+        be->attention_forward(a->atty, a->att, a->qkv, cache + D, cache + 2 * D, kv->groups,
+                              3 * D, 3 * D, H, D);
+    } else {
+        be->attention_forward(a->atty, a->att, a->qkv, a->qkv + D, a->qkv + 2 * D, g, 3 * D,
+                              3 * D, H, D);
+    }
     linear_forward(e, tw, branch, a->atty, site(b, a, LV_LORA_PROJ, b->proj_w, b->proj_b), R, D,
                    D);
     be->residual_forward(a->x_mid, x, branch, R * D);
@@ -153,7 +164,14 @@ void lv_block_forward(const lv_engine *e, lv_tower *tw, int64_t l, const float *
     if (tw->post_ln)
         block_forward_post_ln(e, tw, l, x, out, g);
     else
-        block_forward(e, tw, l, x, out, g, tg);
+        block_forward(e, tw, l, x, out, g, tg, NULL);
+}
+
+void lv_block_forward_cached(const lv_engine *e, lv_tower *tw, int64_t l, const float *x,
+                             float *out, const lv_kv_cache *kv)
+{
+    LV_REQUIRE(!tw->post_ln && !tw->factorized);
+    block_forward(e, tw, l, x, out, NULL, NULL, kv);
 }
 
 void lv_tower_final_forward(const lv_engine *e, lv_tower *tw)

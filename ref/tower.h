@@ -95,6 +95,20 @@ void lv_block_forward(const lv_engine *e, lv_tower *tw, int64_t l, const float *
 void lv_block_backward(const lv_engine *e, lv_tower *tw, int64_t l, const float *x, float *dres,
                        const lv_attn_groups *g, const lv_attn_groups *tg);
 void lv_tower_final_forward(const lv_engine *e, lv_tower *tw);
+
+/* A key/value cache for decoding: per block, the qkv rows (3D wide, backend memory) of every
+ * position decoded so far; a step writes its new rows' qkv to cache rows row_of[r] (host
+ * array), then each new row attends over the cache rows its group lists (kv->groups, usually
+ * through k_index: a hypothesis's positions 0 .. t). Forward only. */
+typedef struct {
+    float *const *layer;        /* (L) each (cache rows, 3D) */
+    const int64_t *row_of;      /* (rows) */
+    const lv_attn_groups *groups;
+} lv_kv_cache;
+
+/* Block l of a pre-LN stack over tw->rows new rows with a key/value cache: x -> out. */
+void lv_block_forward_cached(const lv_engine *e, lv_tower *tw, int64_t l, const float *x,
+                             float *out, const lv_kv_cache *kv);
 float *lv_tower_final_backward(const lv_engine *e, lv_tower *tw, const float *dln_f);
 
 /* ---- registering parameters ------------------------------------------------------------- */

@@ -44,9 +44,14 @@ static void pooling_lists(lv_v2t *v, int64_t B)
     for (int64_t i = B * P; i > 0; i--)
         ix->pool_start[i] = ix->pool_start[i - 1];
     ix->pool_start[0] = 0;
+    /* sample b's resampler keys: its P visual rows of the normalised buffer (B P visual rows,
+     * then B Lq latent rows), then its Lq latents; and which of them may be attended */
     for (int64_t b = 0; b < B; b++)
-        for (int64_t i = 0; i < P + Lq; i++)
+        for (int64_t i = 0; i < P + Lq; i++) {
+            ix->kv_rows[b * (P + Lq) + i] = (int32_t)(i < P ? b * P + i
+                                                            : B * P + b * Lq + (i - P));
             ix->kv_valid[b * (P + Lq) + i] = i < P ? ix->visual_valid[b * P + i] : 1;
+        }
 }
 
 static int visual_tokens(lv_v2t *v, const lv_v2t_batch *batch)
@@ -113,20 +118,24 @@ static void resampler_forward(lv_v2t *v, int64_t B)
  * y = x_mid + tanh(b) fc2(gelu(fc1(LN(x_mid)))), x_mid = x + tanh(a) out(attention(q = LN(x),
  * kv = media)): every text row of a sample attends to its sample's latents. With a = b = 0 (the
  * initialisation) both adds are of exact zeros and y == x: the frozen LM, bit for bit. */
-static void xattn_forward(lv_v2t *v, int64_t j, const float *x, int64_t B)
+/* Over Rt text rows with B samples' media and groups g; media_kv = 0 reuses the keys and
+ * values of the media from the previous call (decoding: computed once per video). */
+static void xattn_forward(lv_v2t *v, int64_t j, const float *x, int64_t Rt, int64_t B,
+                          const lv_attn_groups *g, int media_kv)
 {
     const lv_backend *be = v->be;
     const lv_config *c = &v->cfg;
     const lv_xattn_params *p = &v->xa[j];
     lv_xattn_acts *a = &v->xa_acts[j];
-    const int64_t W = v->W, I = v->I_xa, Hf = 4 * v->W, Rt = B * v->T, Rl = B * v->Lq;
+    const int64_t W = v->W, I = v->I_xa, Hf = 4 * v->W, Rl = B * v->Lq;
     const float eps = (float)c->ln_eps;
     a->x = (float *)x;
     be->layernorm_forward(a->ln, a->ln_mean, a->ln_rstd, x, W(p->ln_w), W(p->ln_b), Rt, W, eps);
     be->linear_forward(a->q, a->ln, W(p->q_w), NULL, Rt, W, I);
-    be->linear_forward(a->kv, v->media, W(p->kv_w), NULL, Rl, v->Dv, 2 * I);
-    be->attention_forward(a->atty, a->att, a->q, a->kv, a->kv + I, &v->g_xattn, I, 2 * I,
-                          c->xattn_heads, I);
+    if (media_kv)
+        be->linear_forward(a->kv, v->media, W(p->kv_w), NULL, Rl, v->Dv, 2 * I);
+    be->attention_forward(a->atty, a->att, a->q, a->kv, a->kv + I, g, I, 2 * I, c->xattn_heads,
+                          I);
     be->linear_forward(a->attn_out, a->atty, W(p->out_w), NULL, Rt, I, W);
     be->gated_residual_forward(a->x_mid, x, a->attn_out, W(p->attn_gate), Rt * W);
     be->layernorm_forward(a->ff_ln, a->ff_mean, a->ff_rstd, a->x_mid, W(p->ff_ln_w),
@@ -163,7 +172,7 @@ static void lm_forward(lv_v2t *v, int64_t B)
     for (int64_t l = 0; l < tw->L; l++) {
         const int64_t j = xattn_before(v, l);
         if (j >= 0)
-            xattn_forward(v, j, tw->x + l * B * T * W, B);
+            xattn_forward(v, j, tw->x + l * B * T * W, B * T, B, &v->g_xattn, 1);
         lv_block_forward(&v->eng, tw, l, block_input(v, l), tw->x + (l + 1) * B * T * W,
                          &v->g_text, NULL);
     }
@@ -427,6 +436,168 @@ static int candidate_cmp(const void *pa, const void *pb)
     return (a->token > b->token) - (a->token < b->token);
 }
 
+/* The decoder state. Cached: per LM block a key/value cache of K hypotheses x T positions
+ * (qkv rows, 3W wide; a second set to reorder into when beams are chosen), and the step's index
+ * lists; each step runs one new row per hypothesis. Uncached (the reference the cache is
+ * tested against): every step runs every hypothesis's whole sequence again. */
+typedef struct {
+    lv_v2t *v;
+    int cached;
+    int64_t K, T, n_prompt;
+    int32_t *ids, *targets;     /* host (K, T) uncached; (K) the step's new tokens cached */
+    uint8_t *valid;             /* host (K, T) uncached */
+    float **cache, **spare;     /* (L) each (K T, 3W), backend */
+    int64_t *row_of;            /* host (K): the cache row each new row writes */
+    int64_t *lists;             /* host: pos (K), q_start (K+1), k_start (K+1), k_index (K T) */
+    void *lists_dev;            /* backend: the same, then the new tokens (K int32) */
+    int64_t lists_bytes;
+    int media_kv;               /* the cross-attention's media keys/values are computed */
+} decoder;
+
+static void decoder_free(decoder *d)
+{
+    const lv_backend *be = d->v->be;
+    for (int64_t l = 0; d->cache && l < d->v->lm.L; l++) {
+        be->free(d->cache[l]);
+        be->free(d->spare[l]);
+    }
+    free(d->cache);
+    free(d->spare);
+    if (d->lists_dev)
+        be->free(d->lists_dev);
+    free(d->ids);
+    free(d->targets);
+    free(d->valid);
+    free(d->row_of);
+    free(d->lists);
+}
+
+static int decoder_init(decoder *d, lv_v2t *v, int cached, int64_t K, int64_t n_prompt)
+{
+    const lv_backend *be = v->be;
+    const int64_t T = v->T, L = v->lm.L, W = v->W;
+    *d = (decoder){ .v = v, .cached = cached, .K = K, .T = T, .n_prompt = n_prompt };
+    d->ids = lv_calloc((size_t)(K * T), sizeof(int32_t), "the hypotheses");
+    d->targets = lv_calloc((size_t)(K * T), sizeof(int32_t), "the hypotheses");
+    d->valid = lv_calloc((size_t)(K * T), 1, "the hypotheses");
+    d->row_of = lv_calloc((size_t)K, sizeof(int64_t), "the cache rows");
+    d->lists_bytes = (int64_t)sizeof(int64_t) * (K + 2 * (K + 1) + K * T) +
+                     (int64_t)sizeof(int32_t) * K;
+    d->lists = lv_calloc((size_t)d->lists_bytes, 1, "the decoding lists");
+    if (!d->ids || !d->targets || !d->valid || !d->row_of || !d->lists)
+        return -1;
+    for (int64_t i = 0; i < K * T; i++)
+        d->targets[i] = -1;
+    if (!cached)
+        return 0;
+    d->cache = lv_calloc((size_t)L, sizeof *d->cache, "the key/value caches");
+    d->spare = lv_calloc((size_t)L, sizeof *d->spare, "the key/value caches");
+    d->lists_dev = be->alloc((size_t)d->lists_bytes, "the decoding lists");
+    if (!d->cache || !d->spare || !d->lists_dev)
+        return -1;
+    for (int64_t l = 0; l < L; l++) {
+        d->cache[l] = be->alloc((size_t)(K * T * 3 * W) * sizeof(float), "a key/value cache");
+        d->spare[l] = be->alloc((size_t)(K * T * 3 * W) * sizeof(float), "a key/value cache");
+        if (!d->cache[l] || !d->spare[l])
+            return -1;
+    }
+    return 0;
+}
+
+/* Cached: hypothesis h's new token tokens[h] at position t, for n hypotheses: the LM over these
+ * n rows against the caches; logits rows 0 .. n-1. */
+static void decoder_feed(decoder *d, int64_t n, const int32_t *tokens, int64_t t)
+{
+    lv_v2t *v = d->v;
+    const lv_backend *be = v->be;
+    lv_tower *tw = &v->lm;
+    const int64_t T = d->T, W = v->W;
+    int64_t *pos = d->lists, *q_start = pos + n, *k_start = q_start + n + 1;
+    int64_t *k_index = k_start + n + 1;
+    int32_t *ids = (int32_t *)(k_index + n * (t + 1));
+    for (int64_t h = 0; h <= n; h++) {
+        q_start[h] = h;
+        k_start[h] = h * (t + 1);
+    }
+    for (int64_t h = 0; h < n; h++) {
+        pos[h] = t;
+        ids[h] = tokens[h];
+        d->row_of[h] = h * T + t;
+        for (int64_t i = 0; i <= t; i++)
+            k_index[h * (t + 1) + i] = h * T + i;
+    }
+    const int64_t used = (int64_t)((char *)(ids + n) - (char *)d->lists);
+    const int64_t *pos_d = d->lists, *qs_d = pos_d + n, *ks_d = qs_d + n + 1;
+    const int64_t *ki_d = ks_d + n + 1;
+    const int32_t *ids_d = (const int32_t *)(ki_d + n * (t + 1));
+    if (!be->host_memory) {
+        be->upload(d->lists_dev, d->lists, (size_t)used);
+        const char *base = d->lists_dev;
+        pos_d = (const int64_t *)base;
+        qs_d = pos_d + n;
+        ks_d = qs_d + n + 1;
+        ki_d = ks_d + n + 1;
+        ids_d = (const int32_t *)(ki_d + n * (t + 1));
+    }
+    const lv_attn_groups self = { .n_groups = n, .q_start = qs_d, .k_start = ks_d,
+                                  .k_index = ki_d };
+    const lv_attn_groups cross = { .n_groups = n, .q_start = qs_d,
+                                   .k_start = v->ix_dev.lat_start };
+    const lv_kv_cache kv = { .layer = d->cache, .row_of = d->row_of, .groups = &self };
+    tw->rows = n;
+    be->embedding_forward(tw->x, ids_d, W(v->tok_embed), n, v->V, W);
+    be->pos_embed_forward(tw->x, tw->x, W(v->pos_embed), NULL, pos_d, n, 1, v->cfg.lm_ctx, 1, W);
+    for (int64_t l = 0; l < tw->L; l++) {
+        const int64_t j = xattn_before(v, l);
+        const float *x = tw->x + l * n * W;
+        if (j >= 0) {
+            xattn_forward(v, j, x, n, d->K, &cross, !d->media_kv);   /* media: K copies */
+            x = v->xa_acts[j].y;
+        }
+        lv_block_forward_cached(&v->eng, tw, l, x, tw->x + (l + 1) * n * W, &kv);
+    }
+    d->media_kv = 1;
+    lv_tower_final_forward(&v->eng, tw);
+    be->linear_forward(v->logits, tw->ln_f, W(v->tok_embed), NULL, n, W, v->V);
+}
+
+/* Cached: the caches of the next step's hypotheses, new k from old from[k], positions 0 .. t. */
+static void decoder_reorder(decoder *d, int64_t n, const int64_t *from, int64_t t)
+{
+    const lv_backend *be = d->v->be;
+    const int64_t T = d->T, row = 3 * d->v->W;
+    for (int64_t l = 0; l < d->v->lm.L; l++) {
+        for (int64_t k = 0; k < n; k++)
+            be->copy(d->spare[l] + k * T * row, d->cache[l] + from[k] * T * row, (t + 1) * row);
+        float *x = d->cache[l];
+        d->cache[l] = d->spare[l];
+        d->spare[l] = x;
+    }
+}
+
+/* The logits row (backend memory) of hypothesis h's next token, after decoder_next. */
+static const float *decoder_row(const decoder *d, int64_t h, int64_t len)
+{
+    const lv_v2t *v = d->v;
+    return d->cached ? v->logits + h * v->V : v->logits + (h * d->T + d->n_prompt + len - 1) * v->V;
+}
+
+/* Uncached: the logits of n hypotheses of len tokens after the prompt. */
+static void decoder_run_all(decoder *d, int64_t n, const int32_t *prompt, const int32_t *hyp,
+                            int64_t N, int64_t len)
+{
+    const int64_t T = d->T;
+    for (int64_t h = 0; h < n; h++)
+        for (int64_t t = 0; t < T; t++) {
+            const int64_t at = t - d->n_prompt;
+            d->ids[h * T + t] = t < d->n_prompt ? prompt[t] : at < len ? hyp[h * N + at] : 0;
+            d->valid[h * T + t] = t < d->n_prompt + len;
+        }
+    const lv_v2t_batch tb = { .B = n, .T = T, .ids = d->ids, .targets = d->targets,
+                              .valid = d->valid };
+    lv_v2t_text_logits(d->v, &tb);
+}
+
 int64_t lv_v2t_generate(lv_v2t *v, const float *video, const int32_t *prompt, int64_t n_prompt,
                         const lv_v2t_decode *opt, int32_t *out)
 {
@@ -439,44 +610,37 @@ int64_t lv_v2t_generate(lv_v2t *v, const float *video, const int32_t *prompt, in
                             "rows; %lld are allocated (at least one prompt token)",
                             (long long)n_prompt, (long long)N, (long long)(n_prompt + N - 1),
                             (long long)T);
-    int32_t *ids = lv_calloc((size_t)(K * T), sizeof(int32_t), "the hypotheses");
-    int32_t *targets = lv_calloc((size_t)(K * T), sizeof(int32_t), "the hypotheses");
-    uint8_t *valid = lv_calloc((size_t)(K * T), 1, "the hypotheses");
+    decoder d;
     int32_t *hyp = lv_calloc((size_t)(K * N), sizeof(int32_t), "the hypotheses");
     int32_t *next = lv_calloc((size_t)(K * N), sizeof(int32_t), "the hypotheses");
+    int32_t *last = lv_calloc((size_t)K, sizeof(int32_t), "the hypotheses");
+    int64_t *from = lv_calloc((size_t)K, sizeof(int64_t), "the hypotheses");
     double *score = lv_calloc((size_t)K, sizeof(double), "the hypotheses");
     candidate *cand = lv_calloc((size_t)(K * K), sizeof(candidate), "the candidates");
     float *row = lv_calloc((size_t)V, sizeof(float), "a row of logits");
     int32_t *best = lv_calloc((size_t)N, sizeof(int32_t), "the best hypothesis");
     int64_t rc = -1;
-    if (!ids || !targets || !valid || !hyp || !next || !score || !cand || !row || !best)
+    if (decoder_init(&d, v, !opt->no_cache, K, n_prompt) < 0 || !hyp || !next || !last ||
+        !from || !score || !cand || !row || !best)
         goto done;
-    for (int64_t i = 0; i < K * T; i++)
-        targets[i] = -1;
     if (!v->lm_only) {
         const lv_v2t_batch vb = { .B = 1, .T = T, .video = video, .step = opt->step };
         if (lv_v2t_encode(v, &vb) < 0)
             goto done;
         lv_v2t_repeat_media(v, K);
     }
+    if (d.cached)                            /* the prompt, one position at a time */
+        for (int64_t t = 0; t < n_prompt; t++)
+            decoder_feed(&d, 1, &prompt[t], t);
     int64_t alive = 1, len = 0, best_len = -1;
     double best_score = -INFINITY;
     for (; alive > 0 && len < N; len++) {
-        /* the alive hypotheses as sequences: the prompt, then their tokens */
-        for (int64_t h = 0; h < alive; h++)
-            for (int64_t t = 0; t < T; t++) {
-                const int64_t at = t - n_prompt;
-                ids[h * T + t] = t < n_prompt ? prompt[t] : at < len ? hyp[h * N + at] : 0;
-                valid[h * T + t] = t < n_prompt + len;
-            }
-        const lv_v2t_batch tb = { .B = alive, .T = T, .ids = ids, .targets = targets,
-                                  .valid = valid };
-        lv_v2t_text_logits(v, &tb);
+        if (!d.cached)
+            decoder_run_all(&d, alive, prompt, hyp, N, len);
         /* each hypothesis's K most likely next tokens */
         int64_t nc = 0;
         for (int64_t h = 0; h < alive; h++) {
-            v->be->download(row, v->logits + (h * T + n_prompt + len - 1) * V,
-                            (size_t)V * sizeof(float));
+            v->be->download(row, decoder_row(&d, h, len), (size_t)V * sizeof(float));
             double lse;
             log_softmax_at(row, V, -1, &lse);
             for (int64_t k = 0; k < K; k++) {             /* selection of the k-th largest */
@@ -508,22 +672,31 @@ int64_t lv_v2t_generate(lv_v2t *v, const float *video, const int32_t *prompt, in
                 continue;
             memcpy(next + kept * N, hyp + x->from * N, (size_t)len * sizeof(int32_t));
             next[kept * N + len] = x->token;
+            last[kept] = x->token;
+            from[kept] = x->from;
             score[kept++] = x->score;
         }
         memcpy(hyp, next, (size_t)(K * N) * sizeof(int32_t));
         alive = kept;
+        for (int64_t k = 0; opt->trace && k < K; k++)
+            opt->trace[len * K + k] = k < kept ? score[k] : -INFINITY;
         /* scores only fall as hypotheses grow: none alive can beat a finished better one */
         if (alive > 0 && best_score >= score[0])
             alive = 0;
+        if (alive > 0 && d.cached) {
+            const int64_t t = n_prompt + len;     /* the position of the tokens just chosen */
+            decoder_reorder(&d, alive, from, t - 1);
+            decoder_feed(&d, alive, last, t);
+        }
     }
     memcpy(out, best, (size_t)(best_len > 0 ? best_len : 0) * sizeof(int32_t));
     rc = best_len > 0 ? best_len : 0;
 done:
-    free(ids);
-    free(targets);
-    free(valid);
+    decoder_free(&d);
     free(hyp);
     free(next);
+    free(last);
+    free(from);
     free(score);
     free(cand);
     free(row);
@@ -815,14 +988,9 @@ int lv_v2t_alloc_acts(lv_v2t *v, int64_t B, int64_t T)
         v->ix.kv_start[b] = b * (P + Lq);
         v->ix.text_start[b] = b * T;
     }
-    for (int64_t b = 0; b < B; b++) {
+    for (int64_t b = 0; b < B; b++)
         for (int64_t i = 0; i < Lq; i++)
             v->ix.latent_ids[b * Lq + i] = (int32_t)i;
-        /* sample b's keys: its P visual rows of the normalised buffer, then its Lq latents */
-        for (int64_t i = 0; i < P + Lq; i++)
-            v->ix.kv_rows[b * (P + Lq) + i] = (int32_t)(i < P ? b * P + i
-                                                              : B * P + b * Lq + (i - P));
-    }
     if (!be->host_memory)
         be->upload(v->index_dev, v->index_host, (size_t)v->index_bytes);
     return 0;

@@ -159,7 +159,7 @@ void lv_v2t_text_logits(lv_v2t *v, const lv_v2t_batch *b);
 void lv_v2t_score(lv_v2t *v, const lv_v2t_batch *b, double *out);
 
 /* Decoding one video (video: (1, F, S, S, 3); NULL with lm_only) after a prompt of n_prompt
- * ids: beam search with `beam` hypotheses (1: greedy), each extended by its most likely
+ * ids, with a key/value cache unless opt->no_cache: beam search with `beam` hypotheses (1: greedy), each extended by its most likely
  * tokens, finished at eos or after max_new tokens; the hypothesis with the highest total
  * log-probability wins (no length normalisation). Writes up to max_new ids (eos not included)
  * to out, returns their count; -1 + lv_error() when the prompt and max_new do not fit the
@@ -169,6 +169,13 @@ typedef struct {
     int64_t beam;                /* hypotheses kept (1: greedy) */
     int32_t eos;                 /* the end token (< 0: none) */
     uint32_t step;               /* keys the video's token mask */
+    int no_cache;                /* 1: no key/value cache, every step runs every hypothesis's
+                                  * whole sequence again (the reference the cache is tested
+                                  * against); 0: one new row per hypothesis and step, the
+                                  * keys and values of earlier positions and of the media kept */
+    double *trace;               /* (max_new, beam) or NULL: after each step, the kept
+                                  * hypotheses' total log-probabilities, best first (-INFINITY
+                                  * where fewer are kept): the whole beam, for tests and logs */
 } lv_v2t_decode;
 
 int64_t lv_v2t_generate(lv_v2t *v, const float *video, const int32_t *prompt, int64_t n_prompt,

@@ -417,6 +417,61 @@ START_TEST(test_training_and_decoding)
 }
 END_TEST
 
+/* The key/value cache changes nothing: greedy and beam-3 decoding of the full stage (gates
+ * open, each sample's video and prompt) write the same tokens, and keep beams of the same
+ * scores at every step, with the cache as by running every prefix again, on ref and cpu. */
+START_TEST(test_cache_matches_recompute)
+{
+    static const char *const names[] = { "ref", "cpu" };
+    const lv_config c = tiny();
+    v2t_data d;
+    v2t_batch_make(&d, &c, 17);
+    const int64_t frame = c.frames * c.image_size * c.image_size * 3;
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        lv_v2t v;
+        build(&v, &c, lv_backend_find(names[k]), 0);
+        open_gates(&v);
+        int64_t tokens = 0;
+        double worst = 0.0;
+        for (int b = 0; b < BATCH; b++)
+            for (int64_t beam = 1; beam <= 3; beam += 2) {
+                int32_t with[TEXT], without[TEXT];
+                double tw[TEXT * 3], tn[TEXT * 3];
+                for (int i = 0; i < TEXT * 3; i++)
+                    tw[i] = tn[i] = 0.0;
+                lv_v2t_decode o = { .max_new = TEXT - PROMPT, .beam = beam, .eos = -1,
+                                    .step = (uint32_t)b, .trace = tw };
+                const int64_t n = lv_v2t_generate(&v, d.video + b * frame, d.ids + b * TEXT,
+                                                  PROMPT, &o, with);
+                o.no_cache = 1;
+                o.trace = tn;
+                const int64_t m = lv_v2t_generate(&v, d.video + b * frame, d.ids + b * TEXT,
+                                                  PROMPT, &o, without);
+                /* every kept hypothesis's score at every step, not only the winner's tokens */
+                for (int64_t i = 0; i < (TEXT - PROMPT) * beam; i++) {
+                    const double err = tw[i] == tn[i] ? 0.0 : fabs(tw[i] - tn[i]);
+                    worst = fmax(worst, isnan(err) ? INFINITY : err);
+                }
+                ck_assert_msg(n >= 0 && n == m, "%s sample %d beam %lld: %lld tokens cached, "
+                              "%lld recomputed", names[k], b, (long long)beam, (long long)n,
+                              (long long)m);
+                ck_assert_msg(!memcmp(with, without, (size_t)n * sizeof(int32_t)),
+                              "%s sample %d beam %lld: the cached decode differs", names[k], b,
+                              (long long)beam);
+                tokens += n;
+            }
+        printf("  %-4s: greedy and beam-3 decodes of 3 videos (%lld tokens) equal with and "
+               "without the key/value cache; every kept beam's score within %.1e\n", names[k],
+               (long long)tokens, worst);
+        /* ref computes each row alike either way; cpu's sgemm blocks by the row count */
+        ck_assert_msg(worst <= (k == 0 ? 1e-9 : 1e-4), "%s: a beam's score is %.3g off",
+                      names[k], worst);
+        lv_v2t_free(&v);
+    }
+    v2t_batch_free(&d);
+}
+END_TEST
+
 Suite *v2t_suite(void)
 {
     Suite *s = suite_create("v2t");
@@ -428,6 +483,7 @@ Suite *v2t_suite(void)
     tcase_add_test(tc, test_backends_match_ref);
     tcase_add_test(tc, test_score_matches_loss);
     tcase_add_test(tc, test_training_and_decoding);
+    tcase_add_test(tc, test_cache_matches_recompute);
     suite_add_tcase(s, tc);
     return s;
 }
