@@ -1019,6 +1019,9 @@ expect 0 "caption --json" "$bin" caption --ckpt "$v2t" --json "$tmp/synth/videos
     "$tmp/synth/videos/v0001.mp4"
 json_ok "caption --json"
 contains "both captions are listed" '"captions": \[{"video": .*}, {"video": .*"text": "[a-z]'
+expect 0 "caption --beam 3 (one video encoded, its media repeated for the beams)" "$bin" caption \
+    --ckpt "$v2t" --beam 3 "$tmp/synth/videos/v0000.mp4"
+contains "a beam-3 text" 'v0000.mp4: [a-z]'
 qa_n=$(grep -c . "$tmp/synth/qa.jsonl")
 expect 0 "eval --v2t: generated summaries and the questions" "$bin" eval --v2t "$v2t" \
     --data "$tmp/synth/test.jsonl" --qa "$tmp/synth/qa.jsonl"
