@@ -114,7 +114,7 @@ LIB       := $(BUILD)/liblongvivit.a
 PROGRAM   := $(BUILD)/longvivit
 TESTS     := $(BUILD)/run_tests
 
-.PHONY: all check clean config cuda docs demo deps golden bench mutants fuzz
+.PHONY: all check clean config cuda docs demo demo-text deps golden bench mutants fuzz
 all: config $(LIB) $(PROGRAM) $(BENCHES)
 
 config:
@@ -235,6 +235,12 @@ deps:
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@bash tools/demo.sh
+
+# The second stage end to end, Table 3 in miniature (tools/demo-text.sh: three encoders, the LM,
+# the resampler + cross-attention on each; longer than `make demo`).
+demo-text: deps
+	@$(MAKE) --no-print-directory all
+	@bash tools/demo-text.sh
 
 # Our training step beside the same step in PyTorch (tools/bench_torch.py), one table with the
 # ratio per row (build/bench/); BENCH_QUICK=1 or BENCH_ROWS="s-1568-1" run part of it.
