@@ -699,7 +699,7 @@ contains "the port column is named" "^passed: .*(port) on cpu"
 if "$bin" gradcheck --help 2>&1 | grep -q "cuda-host"; then
     expect 0 "golden --check --backend cuda-host --port (the cuda kernels on the host)" \
         "$bin" golden --check "$golden" --backend cuda-host --port
-    contains "every case passes on cuda-host" "^passed: [0-9]* tensors of 67 cases .*(port) on cuda-host"
+    contains "every case passes on cuda-host" "^passed: [0-9]* tensors of 69 cases .*(port) on cuda-host"
     expect 0 "train one step on cuda-host" "$bin" bench --preset tiny --backend cuda-host --steps 1
     # --dump: the backend's outputs in --compare's layout; two runs identical (determinism), and
     # a dump of another backend (cpu) differs, so the comparison can fail
@@ -760,7 +760,7 @@ open(path, "wb").write(b)
 PY
 }
 expect 0 "golden --compare of a perfect port" "$bin" golden --compare "$golden" "$golden" --port
-contains "every case compared, margin 0" "^passed: .* of 67 cases .*(port) on .* worst margin 0.0000"
+contains "every case compared, margin 0" "^passed: .* of 69 cases .*(port) on .* worst margin 0.0000"
 cp -r "$golden" "$tmp/port"
 set_f32 "$tmp/port/kernels/linear_odd.safetensors" out.out 0 nan
 expect 1 "golden --compare: a NaN in the first entry" "$bin" golden --compare "$golden" "$tmp/port" --port

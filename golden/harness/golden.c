@@ -1,5 +1,6 @@
 /* Golden cases (see golden.h): the case table, one maker and one runner per kernel, the model
- * runner (one training step's activations and gradients, then AdamW steps), file I/O of a case
+ * and video-to-text runners (one training step's activations and gradients, then AdamW steps;
+ * the video-to-text stage also a greedy decode), file I/O of a case
  * and the tolerance and comparison of its outputs. Inputs are small and O(1), shapes awkward
  * (one row, odd sizes, empty groups); every runner validates the shapes and indices it reads,
  * so a damaged file is an error, never an out-of-bounds access. */
@@ -1350,6 +1351,19 @@ static void model_spread(lv_params *ps, lv_rng *r, int clamped)
     }
 }
 
+/* param.<name> = every tensor of ps (host memory: the ref backend's) */
+static void put_param_values(lv_golden_set *in, const lv_params *ps)
+{
+    for (int64_t i = 0; i < ps->count; i++) {
+        const lv_param *p = &ps->p[i];
+        char name[LV_GOLDEN_NAME_MAX];
+        snprintf(name, sizeof name, "param.%s", p->name);
+        float *x = put(in, name, p->ndim, p->shape);
+        if (x)
+            memcpy(x, lv_param_data(ps, i), (size_t)p->numel * sizeof(float));
+    }
+}
+
 static int make_model(lv_golden_set *in, const golden_case *gc, lv_rng *r)
 {
     lv_config c;
@@ -1379,23 +1393,16 @@ static int make_model(lv_golden_set *in, const golden_case *gc, lv_rng *r)
         text_ids[i] = t < len ? 1 + (int32_t)lv_rng_below(r, (uint64_t)c.vocab - 1) : 0;
     }
     model_spread(&m.params, r, (int)gc->a[0]);
-    for (int64_t i = 0; i < m.params.count; i++) {
-        const lv_param *p = &m.params.p[i];
-        char name[LV_GOLDEN_NAME_MAX];
-        snprintf(name, sizeof name, "param.%s", p->name);
-        float *x = put(in, name, p->ndim, p->shape);
-        if (x)
-            memcpy(x, lv_param_data(&m.params, i), (size_t)p->numel * sizeof(float));
-    }
+    put_param_values(in, &m.params);
     lv_model_free(&m);
     return in->failed ? -1 : 0;
 }
 
-/* The parameters of m from the param.* tensors of in (all of them, shapes checked). */
-static int model_load_params(lv_model *m, const lv_golden_set *in)
+/* The tensors of ps from the param.* tensors of in (all of them, shapes checked). */
+static int params_load(lv_params *ps, const lv_golden_set *in)
 {
-    for (int64_t i = 0; i < m->params.count; i++) {
-        const lv_param *p = &m->params.p[i];
+    for (int64_t i = 0; i < ps->count; i++) {
+        const lv_param *p = &ps->p[i];
         char name[LV_GOLDEN_NAME_MAX];
         snprintf(name, sizeof name, "param.%s", p->name);
         int ok = 1;
@@ -1405,7 +1412,7 @@ static int model_load_params(lv_model *m, const lv_golden_set *in)
         if (!same_shape(t, p->ndim, p->shape))
             return lv_set_error("tensor '%s' has another shape than the configuration's model",
                                 name);
-        m->be->upload(lv_param_data(&m->params, i), t->data, (size_t)p->numel * sizeof(float));
+        ps->be->upload(lv_param_data(ps, i), t->data, (size_t)p->numel * sizeof(float));
     }
     return 0;
 }
@@ -1583,7 +1590,7 @@ static int run_model(const lv_golden_set *in, lv_golden_set *out, const lv_backe
     int rc = lv_model_build(&m, &c, be);
     if (rc == 0) {
         m.geo = lv_config_geometry(&c, 0);
-        rc = lv_model_alloc_acts(&m, B, 0) < 0 || model_load_params(&m, in) < 0 ||
+        rc = lv_model_alloc_acts(&m, B, 0) < 0 || params_load(&m.params, in) < 0 ||
              model_outputs_put(out, &m, B, steps, &o) < 0 ? -1 : 0;
     }
     lv_batch batch = { .B = B, .video = video->data, .text = text->data,
@@ -1592,6 +1599,231 @@ static int run_model(const lv_golden_set *in, lv_golden_set *out, const lv_backe
         rc = model_train(&m, &batch, &ac, steps, &o);
     model_outputs_free(&o);
     lv_model_free(&m);
+    return rc;
+}
+
+/* ---- the video-to-text stage ------------------------------------------------------------------
+ * Kind "v2t": the stage of ref/v2t.h (or, lm_only, its LM's pretraining) on a batch of MODEL_BATCH
+ * videos with captions: a greedy decode from the file's parameters, then one forward and
+ * MODEL_STEPS AdamW steps (lv_v2t_train_step) recorded like a model case's. */
+
+#define V2T_TEXT 12                     /* text rows per sample */
+#define V2T_PROMPT 4                    /* every caption's first tokens: not predicted */
+#define V2T_NEW 4                       /* tokens a greedy decode writes after sample 0's prompt */
+#define V2T_INIT "lv_v2t_build's initialisation (config seed), then every tensor of the frozen " \
+    "encoder (the contrastive model, in its table order; none with lm_only) and then of the " \
+    "stage (its table order) plus independent N(0, sigma^2) noise from the case's stream as " \
+    "model cases do: sigma = 0.5 / sqrt(numel / shape[0]) for tensors of 2 or more dims, 0.5 " \
+    "for one-entry tensors (the tanh gates, so they are open), 0.1 for the other vectors"
+
+static int make_v2t(lv_golden_set *in, const golden_case *gc, lv_rng *r)
+{
+    const int lm_only = (int)gc->a[0];
+    lv_config c;
+    char text[4096];
+    if (lv_config_preset(&c, "tiny") < 0 || config_apply(&c, MODEL_BASE, " ") < 0 ||
+        config_apply(&c, gc->overrides, " ") < 0 || lv_config_validate(&c) < 0)
+        return -1;
+    lv_config_format(&c, text, sizeof text);
+    lv_golden_meta_set(in, "config", "%s", text);
+    lv_golden_meta_set(in, "overrides", "preset tiny, %s%s%s", MODEL_BASE,
+                       gc->overrides[0] ? " " : "", gc->overrides);
+    lv_golden_meta_set(in, "lm_only", "%d", lm_only);
+    lv_golden_meta_set(in, "batch", "%d", MODEL_BATCH);
+    lv_golden_meta_set(in, "init", V2T_INIT);
+    lv_golden_meta_set(in, "decode.prompt", "%d", V2T_PROMPT);
+    lv_golden_meta_set(in, "decode.new", "%d", V2T_NEW);
+    lv_golden_meta_set(in, "decode.rule",
+                       "before training, from the file's parameters: lv_v2t_generate on sample "
+                       "0's video (its mask keyed by step 0, sample 0: input.kept[0]) after "
+                       "the first decode.prompt ids of sample 0, greedy (beam 1), no end token, "
+                       "decode.new tokens, each the argmax of the last row's logits");
+    meta_adamw(in);
+    lv_v2t v;
+    int rc = lv_v2t_build(&v, &c, &lv_backend_ref, lm_only);
+    const int64_t B = MODEL_BATCH, T = V2T_TEXT, S = c.image_size, V = v.V;
+    const int64_t len[MODEL_BATCH] = { T, T - 3, T - 6 };          /* the rest is padding */
+    if (rc == 0 && !lm_only)
+        randn(in, "input.video", r, 0, 0.5, DIMS(B, c.frames, S, S, 3));
+    int32_t *ids = lv_golden_add(in, "input.ids", LV_DT_I32, DIMS(B, T));
+    int32_t *targets = lv_golden_add(in, "input.targets", LV_DT_I32, DIMS(B, T));
+    uint8_t *valid = lv_golden_add(in, "input.valid", LV_DT_U8, DIMS(B, T));
+    for (int64_t i = 0; rc == 0 && ids && targets && valid && i < B * T; i++) {
+        const int64_t b = i / T, t = i % T;
+        valid[i] = t < len[b];
+        ids[i] = t < len[b] ? 1 + (int32_t)lv_rng_below(r, (uint64_t)V - 1) : 0;
+    }
+    /* row t predicts id t + 1 where that is a caption token (after the prompt, not padding) */
+    for (int64_t i = 0; rc == 0 && ids && targets && i < B * T; i++) {
+        const int64_t b = i / T, t = i % T;
+        targets[i] = t >= V2T_PROMPT - 1 && t + 1 < len[b] ? ids[i + 1] : -1;
+    }
+    if (rc == 0) {
+        rc = meta_decay_list(in, &v.params);
+        if (!lm_only)
+            model_spread(&v.enc.params, r, 0);
+        model_spread(&v.params, r, 0);
+        put_param_values(in, &v.enc.params);
+        put_param_values(in, &v.params);
+    }
+    lv_v2t_free(&v);
+    return rc < 0 || in->failed ? -1 : 0;
+}
+
+typedef struct {
+    int64_t *kept, *steps_kept;
+    float *visual, *media, *logits, *loss;
+    float **grad, *steps_loss, *steps_norm, **steps_grad, **after;
+    int32_t *decoded;
+} v2t_outputs;
+
+static int v2t_outputs_put(lv_golden_set *out, const lv_v2t *v, int64_t B, int64_t steps,
+                           int64_t n_new, v2t_outputs *o)
+{
+    const int64_t K = v->lm_only ? 0 : lv_config_geometry(&v->enc.cfg, 0).K;
+    const int64_t n = v->params.count;
+    o->grad = calloc((size_t)n, sizeof *o->grad);
+    o->after = calloc((size_t)n, sizeof *o->after);
+    o->steps_grad = calloc((size_t)n, sizeof *o->steps_grad);
+    if (!o->grad || !o->after || !o->steps_grad)
+        return lv_set_error("out of memory listing a golden case's outputs");
+    if (!v->lm_only) {
+        o->kept = put_i64(out, "input.kept", DIMS(B, K));
+        o->visual = put(out, "act.visual", DIMS(B * v->P, v->Dv));
+        o->media = put(out, "act.media", DIMS(B * v->Lq, v->Dv));
+    }
+    o->logits = put(out, "act.logits", DIMS(B * v->T, v->V));
+    o->loss = put(out, "loss", DIMS(1));
+    put_params(out, &v->params, "grad", 0, o->grad);
+    o->steps_loss = put(out, "steps.loss", DIMS(steps));
+    o->steps_norm = put(out, "steps.grad_norm", DIMS(steps));
+    if (!v->lm_only)
+        o->steps_kept = put_i64(out, "steps.kept", DIMS(steps, B, K));
+    put_params(out, &v->params, "steps.grad", steps, o->steps_grad);
+    put_params(out, &v->params, "after", 0, o->after);
+    o->decoded = lv_golden_add(out, "decode.ids", LV_DT_I32, DIMS(n_new));
+    return out->failed ? -1 : 0;
+}
+
+static void v2t_outputs_free(v2t_outputs *o)
+{
+    free(o->grad);
+    free(o->after);
+    free(o->steps_grad);
+}
+
+/* The forward of step 0 (its masks keyed by step 0): kept tokens, visual tokens, media, logits,
+ * loss. The training step that follows recomputes it exactly (same masks, same parameters). */
+static int v2t_record_forward(lv_v2t *v, const lv_v2t_batch *b, const v2t_outputs *o)
+{
+    const lv_backend *be = v->be;
+    *o->loss = lv_v2t_forward(v, b);
+    if (!isfinite(*o->loss)) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", lv_error());
+        return lv_set_error("the golden case's first forward: loss %g (%s)", *o->loss, why);
+    }
+    if (!v->lm_only) {
+        memcpy(o->kept, v->enc.ix.kept, (size_t)(b->B * v->enc.geo.K) * sizeof(int64_t));
+        be->download(o->visual, v->visual, (size_t)(b->B * v->P * v->Dv) * sizeof(float));
+        be->download(o->media, v->media, (size_t)(b->B * v->Lq * v->Dv) * sizeof(float));
+    }
+    be->download(o->logits, v->logits, (size_t)(b->B * v->T * v->V) * sizeof(float));
+    return 0;
+}
+
+/* steps training steps of v on b (lv_v2t_train_step: step s keys the masks), recording each
+ * step's loss, norm, kept lists and raw gradients (AdamW folds the clipping into its update, so
+ * the gradient buffers still hold them), then the parameters after the last step. */
+static int v2t_train(lv_v2t *v, const lv_v2t_batch *b, const lv_adamw_config *ac, int64_t steps,
+                     const v2t_outputs *o)
+{
+    const lv_params *ps = &v->params;
+    lv_adamw adam;
+    if (lv_adamw_init(&adam, ps) < 0)
+        return -1;
+    int rc = 0;
+    for (int64_t s = 0; s < steps && rc == 0; s++) {
+        lv_step_stats stats;
+        rc = lv_v2t_train_step(v, &adam, ac, b, s, &stats);
+        o->steps_loss[s] = stats.loss;
+        o->steps_norm[s] = (float)stats.grad_norm;
+        for (int64_t i = 0; rc == 0 && i < ps->count; i++) {
+            const int64_t n = ps->p[i].numel;
+            if (o->grad[i] && s == 0)
+                v->be->download(o->grad[i], lv_param_grad(ps, i), (size_t)n * sizeof(float));
+            if (o->steps_grad[i])
+                v->be->download(o->steps_grad[i] + s * n, lv_param_grad(ps, i),
+                                (size_t)n * sizeof(float));
+        }
+        if (rc == 0 && !v->lm_only)
+            memcpy(o->steps_kept + s * b->B * v->enc.geo.K, v->enc.ix.kept,
+                   (size_t)(b->B * v->enc.geo.K) * sizeof(int64_t));
+    }
+    for (int64_t i = 0; rc == 0 && i < ps->count; i++)
+        if (o->after[i])
+            v->be->download(o->after[i], lv_param_data(ps, i),
+                            (size_t)ps->p[i].numel * sizeof(float));
+    lv_adamw_free(&adam);
+    return rc;
+}
+
+/* The greedy decode of n_new tokens after sample 0's first n_prompt ids, on the stage allocated
+ * for the whole batch (one video and one hypothesis: fewer rows than allocated). */
+static int v2t_decode(lv_v2t *v, const lv_v2t_batch *b, int64_t n_prompt, int64_t n_new,
+                      int32_t *dst)
+{
+    const lv_v2t_decode opt = { .max_new = n_new, .beam = 1, .eos = -1, .step = 0 };
+    const int64_t n = lv_v2t_generate(v, v->lm_only ? NULL : b->video, b->ids, n_prompt, &opt,
+                                      dst);
+    if (n < 0)
+        return -1;
+    return n == n_new ? 0 : lv_set_error("the greedy decode wrote %lld tokens, not %lld",
+                                         (long long)n, (long long)n_new);
+}
+
+static int run_v2t(const lv_golden_set *in, lv_golden_set *out, const lv_backend *be)
+{
+    lv_config c;
+    lv_adamw_config ac;
+    int64_t steps, lm_only, n_prompt, n_new;
+    int ok = 1;
+    if (lv_config_preset(&c, "tiny") < 0 || config_apply(&c, lv_golden_meta(in, "config"), "\n")
+        < 0 || lv_config_validate(&c) < 0 || adamw_from_meta(in, &ac, &steps) < 0 ||
+        meta_int(in, "lm_only", &lm_only) < 0 || meta_int(in, "decode.prompt", &n_prompt) < 0 ||
+        meta_int(in, "decode.new", &n_new) < 0)
+        return -1;
+    const lv_golden_tensor *ids = arg(in, "input.ids", LV_DT_I32, 2, 1, &ok),
+                           *targets = arg(in, "input.targets", LV_DT_I32, 2, 1, &ok),
+                           *valid = arg(in, "input.valid", LV_DT_U8, 2, 1, &ok),
+                           *video = arg(in, "input.video", LV_DT_F32, 5, !lm_only, &ok);
+    if (!ok)
+        return -1;
+    const int64_t B = ids->shape[0], T = ids->shape[1], S = c.image_size;
+    const int64_t V = lv_config_lm_vocab(&c);
+    FIT(B >= 1 && T >= 1 && T <= c.lm_ctx && (lm_only == 0 || lm_only == 1));
+    FIT(same_shape(targets, DIMS(B, T)) && same_shape(valid, DIMS(B, T)));
+    FIT(in_range(ids, 0, V) && in_range(targets, INT32_MIN, V));
+    FIT(lm_only || same_shape(video, DIMS(B, c.frames, S, S, 3)));
+    FIT(n_prompt >= 1 && n_new >= 1 && n_prompt + n_new - 1 <= T);
+    lv_v2t v;
+    v2t_outputs o = { 0 };
+    const lv_v2t_batch b = { .B = B, .T = T, .video = video ? video->data : NULL,
+                             .ids = ids->data, .targets = targets->data, .valid = valid->data };
+    int rc = lv_v2t_build(&v, &c, be, (int)lm_only);
+    if (rc == 0)
+        rc = lv_v2t_alloc_acts(&v, B, T) < 0 ||
+             (!lm_only && params_load(&v.enc.params, in) < 0) ||
+             params_load(&v.params, in) < 0 ||
+             v2t_outputs_put(out, &v, B, steps, n_new, &o) < 0 ? -1 : 0;
+    if (rc == 0)
+        rc = v2t_decode(&v, &b, n_prompt, n_new, o.decoded);
+    if (rc == 0)
+        rc = v2t_record_forward(&v, &b, &o);
+    if (rc == 0)
+        rc = v2t_train(&v, &b, &ac, steps, &o);
+    v2t_outputs_free(&o);
+    lv_v2t_free(&v);
     return rc;
 }
 
@@ -1680,6 +1912,9 @@ static const golden_case cases[] = {
     { "clip_vision", "model", make_model, { 0 }, "act=quick_gelu pool=cls mask_ratio=0.5" },
     { "bert_text", "model", make_model, { 1 },
       "text_arch=bert text_pool=cls text_ln_eps=1e-12" },
+    /* the video-to-text stage; a[0] = 1: lm_only, the LM's pretraining */
+    { "v2t", "v2t", make_v2t, { 0 }, "" },
+    { "v2t_lm", "v2t", make_v2t, { 1 }, "" },
 };
 
 static const struct {
@@ -1718,9 +1953,8 @@ const char *lv_golden_case_path(int i)
 {
     static char path[N_CASES][LV_GOLDEN_NAME_MAX];
     LV_REQUIRE(i >= 0 && i < N_CASES);
-    snprintf(path[i], sizeof path[i], "%s/%s", strcmp(cases[i].kernel, "model") ? "kernels"
-                                                                                 : "models",
-             cases[i].name);
+    const int model = !strcmp(cases[i].kernel, "model") || !strcmp(cases[i].kernel, "v2t");
+    snprintf(path[i], sizeof path[i], "%s/%s", model ? "models" : "kernels", cases[i].name);
     return path[i];
 }
 
@@ -1737,11 +1971,11 @@ int lv_golden_make(int i, const char *generator, lv_golden_set *in)
 {
     LV_REQUIRE(i >= 0 && i < N_CASES);
     const golden_case *c = &cases[i];
-    const int model = !strcmp(c->kernel, "model");
+    const int model = !strcmp(c->kernel, "model") || !strcmp(c->kernel, "v2t");
     *in = (lv_golden_set){ 0 };
     lv_golden_meta_set(in, "format", LV_GOLDEN_FORMAT);
     lv_golden_meta_set(in, "case", "%s", lv_golden_case_path(i));
-    lv_golden_meta_set(in, "kind", model ? "model" : "kernel");
+    lv_golden_meta_set(in, "kind", model ? c->kernel : "kernel");
     if (!model)
         lv_golden_meta_set(in, "kernel", "%s", c->kernel);
     lv_golden_meta_set(in, "generator", "%s", generator);
@@ -1766,6 +2000,8 @@ int lv_golden_run(const lv_golden_set *in, lv_golden_set *out, const lv_backend 
     const char *kind = lv_golden_meta(in, "kind"), *kernel = lv_golden_meta(in, "kernel");
     if (kind && !strcmp(kind, "model"))
         return run_model(in, out, be);
+    if (kind && !strcmp(kind, "v2t"))
+        return run_v2t(in, out, be);
     for (size_t i = 0; kind && kernel && !strcmp(kind, "kernel") &&
                        i < sizeof runners / sizeof runners[0]; i++)
         if (!strcmp(runners[i].kernel, kernel)) {
@@ -1789,9 +2025,10 @@ static const lv_tolerance *row_find(const char *kernel, const char *tensor, cons
     return NULL;
 }
 
-/* The LV_CHECK_GOLDEN row of a model output, and whether its abs is in units of the tensor's
+/* The row of a model (or v2t) case's output, and whether its abs is in units of the tensor's
  * largest |entry|. */
-static const lv_tolerance *model_row(const char *name, const char *check, int *scaled)
+static const lv_tolerance *model_row(const char *kind, const char *name, const char *check,
+                                     int *scaled)
 {
     static const struct {
         const char *prefix, *row;
@@ -1806,12 +2043,24 @@ static const lv_tolerance *model_row(const char *name, const char *check, int *s
         { "steps.grad.", "steps.grad", 1 },
         { "steps.kept", "kept", 0 },
         { "after.", "after", 0 },
+    }, v2t_map[] = {
+        { "input.kept", "kept", 0 },     { "act.visual", "visual", 1 },
+        { "act.media", "media", 1 },     { "act.logits", "logits", 1 },
+        { "loss", "loss", 0 },           { "grad.", "grad", 1 },
+        { "steps.loss", "steps.loss", 0 }, { "steps.grad_norm", "steps.grad_norm", 0 },
+        { "steps.grad.", "steps.grad", 1 },
+        { "steps.kept", "kept", 0 },
+        { "after.", "after", 0 },        { "decode.ids", "decode", 0 },
     };
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (!strncmp(name, map[i].prefix, strlen(map[i].prefix))) {
-            *scaled = map[i].scaled;
-            return row_find("model", map[i].row, check);
+    const int v2t = !strcmp(kind, "v2t");
+    const size_t n = v2t ? sizeof v2t_map / sizeof v2t_map[0] : sizeof map / sizeof map[0];
+    for (size_t i = 0; i < n; i++) {
+        const char *prefix = v2t ? v2t_map[i].prefix : map[i].prefix;
+        if (!strncmp(name, prefix, strlen(prefix))) {
+            *scaled = v2t ? v2t_map[i].scaled : map[i].scaled;
+            return row_find(kind, v2t ? v2t_map[i].row : map[i].row, check);
         }
+    }
     return NULL;
 }
 
@@ -1830,8 +2079,8 @@ const lv_tolerance *lv_golden_tolerance(const lv_golden_set *in, const lv_golden
     const lv_tolerance *row = NULL;
     int scaled = 0;
     char tensor[LV_GOLDEN_NAME_MAX + 1];
-    if (kind && !strcmp(kind, "model")) {
-        row = model_row(want->name, port ? LV_CHECK_PORT : LV_CHECK_GOLDEN, &scaled);
+    if (kind && (!strcmp(kind, "model") || !strcmp(kind, "v2t"))) {
+        row = model_row(kind, want->name, port ? LV_CHECK_PORT : LV_CHECK_GOLDEN, &scaled);
     } else if (kernel) {
         const char *k = !strcmp(kernel, "tubelet_embed") ? "tubelet"
                       : !strcmp(kernel, "scale") ? "elementwise"
@@ -1904,7 +2153,9 @@ int lv_golden_after_widening(const lv_golden_set *in, const char *name, int port
     int64_t steps;
     int scaled, ok = 1;
     char grads[LV_GOLDEN_NAME_MAX + 16];
-    const lv_tolerance *row = model_row("grad.", port ? LV_CHECK_PORT : LV_CHECK_GOLDEN, &scaled);
+    const char *kind = lv_golden_meta(in, "kind");
+    const lv_tolerance *row = model_row(kind && !strcmp(kind, "v2t") ? "v2t" : "model", "grad.",
+                                        port ? LV_CHECK_PORT : LV_CHECK_GOLDEN, &scaled);
     LV_REQUIRE(row && !strncmp(name, "after.", 6));
     snprintf(grads, sizeof grads, "steps.grad.%s", name + 6);
     const lv_golden_tensor *g = arg(in, grads, LV_DT_F32, -1, 1, &ok);

@@ -52,7 +52,8 @@ int lv_golden_load_any(lv_golden_set *s, const char *path);
 /* in's metadata, then in's tensors, then out's, written atomically to path. */
 int lv_golden_write(const lv_golden_set *in, const lv_golden_set *out, const char *path);
 
-/* The cases: path "kernels/<name>" or "models/<name>" (no extension), in a fixed order. */
+/* The cases: path "kernels/<name>" or "models/<name>" (model and v2t cases; no extension), in
+ * a fixed order. */
 int lv_golden_case_count(void);
 const char *lv_golden_case_path(int i);
 
@@ -60,15 +61,17 @@ const char *lv_golden_case_path(int i);
  * names the program ("longvivit 0.1.0"). */
 int lv_golden_make(int i, const char *generator, lv_golden_set *in);
 
-/* Runs the case described by in (its metadata "kind" and "kernel") on backend be and appends
- * every output to out (out.*, grad.*, act.*, loss, steps.*, after.*, input.kept). -1 +
- * lv_error() when in lacks a tensor, holds shapes that do not fit, or a bad configuration. */
+/* Runs the case described by in (its metadata "kind": kernel, model or v2t, and "kernel") on
+ * backend be and appends every output to out (out.*, grad.*, act.*, loss, steps.*, after.*,
+ * input.kept; decode.ids for v2t). -1 + lv_error() when in lacks a tensor, holds shapes that do
+ * not fit, or a bad configuration. */
 int lv_golden_run(const lv_golden_set *in, lv_golden_set *out, const lv_backend *be);
 
 /* The tolerance of output tensor want of the case in (|got - want| <= abs + rel |want|): the
- * LV_CHECK_FAST row of its kernel or, for model cases, the LV_CHECK_GOLDEN row, whose abs is in
- * units of the tensor's largest |entry| for activations and gradients (*scale: that entry;
- * 0 for rows in plain units). Returns the row; NULL + lv_error() if the table lacks it. */
+ * LV_CHECK_FAST row of its kernel or, for model (v2t) cases, the LV_CHECK_GOLDEN row of kernel
+ * "model" ("v2t"), whose abs is in units of the tensor's largest |entry| for activations and
+ * gradients (*scale: that entry; 0 for rows in plain units). Returns the row; NULL +
+ * lv_error() if the table lacks it. */
 const lv_tolerance *lv_golden_tolerance(const lv_golden_set *in, const lv_golden_tensor *want,
                                        int port, double *abs, double *rel, double *scale);
 

@@ -3,7 +3,8 @@ port (tests/port/torch_port.py) in its own process, applied by `torch_port.py --
 
 A mutant patches the functions the port looks up at call time: tests/torch/model.py's (M.gelu,
 M.layer_norm, M.attention, M.block, M.video_tower, M.text_tower, M.info_nce, M.linear,
-M.Tokenizer.embed, ...), M.quick_gelu and M.gelu_tanh (which kernels.py's call), the port's
+M.Tokenizer.embed, ...), tests/torch/v2t.py's (V.temporal_pool, V.resampler, V.gated_xattn,
+V.lm_logits), M.quick_gelu and M.gelu_tanh (which kernels.py's call), the port's
 kernel table (port.KERNELS) and the port's own AdamW pieces (port.adamw_entry,
 port.clip_gradients, port.decays, ...). Where one line of a larger model.py function is wrong,
 the function is replaced by the copy below with one knob turned; every copy with its knobs at
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 
 import model as M                                   # the same module objects the port uses
 import kernels as Kn
+import v2t as V
 
 Mutant = namedtuple("Mutant", "description catchers apply control")
 CATALOGUE = {}
@@ -333,6 +335,61 @@ def k_mean_pool(t, meta, *, count="valid"):
     return {"out.out": (w[..., None] * x).sum(1) / x.shape[1]}
 
 
+# v2t.py's (the video-to-text stage)
+
+def v2t_temporal_pool(x, kept, P, *, count="kept"):
+    onehot = F.one_hot(kept % P, P).to(x.dtype)                   # (B, K, P)
+    n = onehot.sum(1)                                             # (B, P)
+    if count == "kept":
+        pooled = (onehot.transpose(1, 2) @ x) / n.clamp_min(1)[..., None]
+    else:                                  # the mistake: every time step counted, kept or not
+        pooled = (onehot.transpose(1, 2) @ x) / (int(kept.max()) // P + 1)
+    return pooled, n > 0
+
+
+def v2t_resampler(p, cfg, visual, visual_ok, *, latent_keys=True):
+    B = visual.shape[0]
+    eps = cfg["ln_eps"]
+    lat = p["resampler.latents"][None].expand(B, -1, -1)
+    Lq = lat.shape[1]
+    key_ok = torch.cat([visual_ok, torch.ones(B, Lq, dtype=torch.bool)], 1)
+    for l in range(cfg["rs_depth"]):
+        pre = f"resampler.layers.{l}"
+        xm = M.layer_norm(p, pre + ".ln_media", visual, eps)
+        xl = M.layer_norm(p, pre + ".ln_latents", lat, eps)
+        kv, ok = (torch.cat([xm, xl], 1), key_ok) if latent_keys else (xm, visual_ok)
+        lat = lat + V.attend(xl, kv, p[pre + ".q.weight"], p[pre + ".kv.weight"],
+                             p[pre + ".out.weight"], cfg["rs_heads"], cfg["rs_head_dim"], ok)
+        lat = lat + V.feed_forward(p, pre + ".ff", lat, eps)
+    return M.layer_norm(p, "resampler.ln", lat, eps)
+
+
+def v2t_gated_xattn(p, j, x, media, cfg, *, gate=torch.tanh):
+    pre = f"xattn.{j}"
+    h = M.layer_norm(p, pre + ".ln", x, cfg["ln_eps"])
+    a = V.attend(h, media, p[pre + ".q.weight"], p[pre + ".kv.weight"], p[pre + ".out.weight"],
+                 cfg["xattn_heads"], cfg["xattn_head_dim"])
+    x = x + gate(p[pre + ".attn_gate"].reshape(())) * a
+    return x + gate(p[pre + ".ff_gate"].reshape(())) * V.feed_forward(p, pre + ".ff", x,
+                                                                      cfg["ln_eps"])
+
+
+def v2t_lm_logits(p, cfg, ids, valid, media=None, *, causal=True):
+    B, T = ids.shape
+    x = p["lm.token_embed"][ids] + p["lm.pos_embed"][:T][None]
+    allowed = valid[:, None, :].expand(B, T, T)
+    if causal:
+        allowed = allowed & torch.ones(T, T, dtype=torch.bool).tril()[None]
+    act = M.activation(cfg["lm_act"])
+    for l in range(cfg["lm_layers"]):
+        if media is not None and l % cfg["xattn_every"] == 0:
+            x = V.gated_xattn(p, l // cfg["xattn_every"], x, media, cfg)
+        x = M.block(p, f"lm.blocks.{l}", x, allowed, cfg["lm_heads"], cfg, act=act,
+                    eps=cfg["ln_eps"])
+    x = M.layer_norm(p, "lm.ln_final", x, cfg["ln_eps"])
+    return x @ p["lm.token_embed"].T
+
+
 def kw(fn, **knobs):
     """fn with some keyword knobs fixed (a plain function, so it can replace a module's)."""
     def wrapped(*a, **k):
@@ -361,6 +418,8 @@ def _(port):
     M.video_tower, M.text_tower, M.info_nce = video_tower, text_tower, info_nce
     port.KERNELS.update(attention=k_attention, pos_embed=k_pos_embed, mean_pool=k_mean_pool,
                         cross_entropy=k_cross_entropy)
+    V.temporal_pool, V.resampler = v2t_temporal_pool, v2t_resampler
+    V.gated_xattn, V.lm_logits = v2t_gated_xattn, v2t_lm_logits
 
 
 # ---- layers ------------------------------------------------------------------------------------
@@ -678,6 +737,32 @@ def _(port):
         "target is ignored, as F.cross_entropy's mean gives", "kernels/cross_entropy_all_ignored")
 def _(port):
     port.KERNELS["cross_entropy"] = kw(k_cross_entropy, empty="nan")
+
+
+# ---- the video-to-text stage ---------------------------------------------------------------------
+
+@mutant("lm_not_causal", "the decoder LM's self-attention without its causal mask (each row "
+        "also reads the tokens it is to predict)", "models/v2t, v2t_lm act.logits, loss")
+def _(port):
+    V.lm_logits = kw(v2t_lm_logits, causal=False)
+
+
+@mutant("xattn_gate_no_tanh", "the cross-attention layers' gates applied as they are instead of "
+        "through tanh", "models/v2t act.logits, grad.xattn.*")
+def _(port):
+    V.gated_xattn = kw(v2t_gated_xattn, gate=lambda a: a)
+
+
+@mutant("pool_all_frames", "temporal pooling divided by every time step instead of the kept "
+        "tokens at that position", "models/v2t act.visual")
+def _(port):
+    V.temporal_pool = kw(v2t_temporal_pool, count="all")
+
+
+@mutant("resampler_no_latent_keys", "the resampler's keys and values from the visual tokens "
+        "alone (Flamingo's latents not appended)", "models/v2t act.media")
+def _(port):
+    V.resampler = kw(v2t_resampler, latent_keys=False)
 
 
 # ---- the optimiser -------------------------------------------------------------------------------

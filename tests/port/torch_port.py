@@ -5,7 +5,7 @@
                                             [--mutant NAME] [--cases GLOB[,GLOB...]]
 
 For every case file GOLDEN_DIR/{kernels,models}/*.safetensors it reads only the inputs
-(in.*, param.*, dout.*, input.video/text/text_valid, the host-drawn masks input.kept and
+(in.*, param.*, dout.*, input.video/text/text_valid/ids/targets/valid, the host-drawn masks input.kept and
 steps.kept) and the metadata (kernel scalars, config, steps, adamw.*), runs its own fp32
 computation and writes PORT_DIR/<kind>/<name>.safetensors holding every output tensor of the
 golden file under the golden's name and shape (F32; the kept lists copied as I64). The golden
@@ -41,6 +41,7 @@ import numpy as np                                  # noqa: E402
 import torch                                        # noqa: E402
 
 import model as M                                   # noqa: E402  (tests/torch/model.py)
+import v2t as V                                     # noqa: E402  (tests/torch/v2t.py)
 import kernels as Kn                                # noqa: E402  (tests/torch/kernels.py)
 import safetensors_io as st                         # noqa: E402  (tests/torch/safetensors_io.py)
 import st_write                                     # noqa: E402
@@ -243,6 +244,57 @@ def run_model(tensors, meta):
     return res
 
 
+def run_v2t(tensors, meta):
+    """The video-to-text stage (kind v2t; lm_only: its LM alone) with v2t.py: a greedy decode
+    from the file's parameters, then the AdamW trajectory of run_model."""
+    cfg = M.parse_config(meta["config"])
+    lm_only = int(meta["lm_only"]) != 0
+    params = {n[len("param."):]: a for n, a in tensors.items() if n.startswith("param.")}
+    trainable = sorted(n[len("grad."):] for n in tensors if n.startswith("grad."))
+    video = None if lm_only else torch.tensor(tensors["input.video"], dtype=DTYPE)
+    ids = torch.from_numpy(tensors["input.ids"].astype(np.int64))
+    targets = torch.from_numpy(tensors["input.targets"].astype(np.int64))
+    valid = torch.from_numpy(tensors["input.valid"] != 0)
+    settings = adamw_settings(meta)
+    K = settings["steps"]
+    step_kept = [None] * K
+    if not lm_only:
+        step_kept = [torch.from_numpy(a) for a in tensors["steps.kept"].astype(np.int64)]
+    p = {n: torch.tensor(a, dtype=DTYPE).requires_grad_(n in trainable) for n, a in params.items()}
+    res = {}
+    n_prompt, n_new = int(meta["decode.prompt"]), int(meta["decode.new"])
+    media = None
+    if not lm_only:
+        kept0 = torch.from_numpy(tensors["input.kept"][:1].astype(np.int64))
+        with torch.no_grad():
+            media = V.media_of(p, cfg, video[:1], kept0)
+    res["decode.ids"], _ = V.greedy_decode(p, cfg, ids[0, :n_prompt], n_new, media)
+    res["decode.ids"] = torch.tensor(res["decode.ids"], dtype=torch.int32)
+    losses, norms, raw, state = [], [], {n: [] for n in trainable}, {}
+    for s in range(K):
+        zero_grads(p, trainable)
+        loss, acts = V.forward(p, cfg, video, ids, targets, valid, step_kept[s], lm_only=lm_only)
+        loss.backward()
+        grads = {n: (p[n].grad.detach().clone() if p[n].grad is not None
+                     else torch.zeros_like(p[n])) for n in trainable}
+        if s == 0:
+            res.update({k: v.detach() for k, v in acts.items()})
+            res.update({"grad." + n: g.clone() for n, g in grads.items()})
+        losses.append(float(loss))
+        for n, g in grads.items():
+            raw[n].append(g.clone())
+        norm = global_norm(grads)
+        norms.append(norm)
+        clip_gradients(grads, norm, settings["clip"])
+        adamw_step(p, grads, state, s + 1, settings)
+    res["steps.loss"] = torch.tensor(losses)
+    res["steps.grad_norm"] = torch.tensor(norms)
+    for n in trainable:
+        res["steps.grad." + n] = torch.stack(raw[n])
+        res["after." + n] = p[n].detach()
+    return res
+
+
 # ---- files --------------------------------------------------------------------------------------
 
 def run_case(path, out_dir):
@@ -251,7 +303,8 @@ def run_case(path, out_dir):
     kind = meta.get("kind", "model" if "config" in meta else "kernel")
     case = meta.get("case") or f"{os.path.basename(os.path.dirname(path))}/" \
                                f"{os.path.splitext(os.path.basename(path))[0]}"
-    res = run_kernel(tensors, meta) if kind == "kernel" else run_model(tensors, meta)
+    res = (run_kernel(tensors, meta) if kind == "kernel" else
+           run_v2t(tensors, meta) if kind == "v2t" else run_model(tensors, meta))
     out, notes = {}, []
     for name, want in tensors.items():
         if name in COPIED:
@@ -262,7 +315,8 @@ def run_case(path, out_dir):
         if name not in res:
             notes.append(f"{case}: {name}: not computed by this port (left out)")
             continue
-        got = res[name].detach().to(torch.float32).numpy()
+        got = res[name].detach()
+        got = (got.to(torch.float32) if got.is_floating_point() else got).numpy()
         if got.size != want.size:
             notes.append(f"{case}: {name}: port shape {tuple(got.shape)} vs golden "
                          f"{tuple(want.shape)} (left out)")

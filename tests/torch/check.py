@@ -6,7 +6,9 @@ written from SPEC.md, not from our C), load its inputs and initial parameters, r
 with autograd in fp32 and in fp64, and compare every activation, the logits, the loss and every
 gradient the file holds; then take the file's K AdamW steps with torch.optim.AdamW (decay only
 on the tensors the file flags, global-norm clipping as ref/adamw.h specifies) and compare the
-per-step losses and the parameters after K steps.
+per-step losses and the parameters after K steps. Cases of kind v2t (the video-to-text stage,
+and its LM alone) are rebuilt with tests/torch/v2t.py (written from the Flamingo / OpenFlamingo
+papers, not from our C) the same way, plus their greedy decode (the ids exactly).
 
 Each tensor is reported as its max abs error, its max error relative to the tensor's largest
 entry, and that error as a fraction of its tolerance, in both precisions; the fp64 run is the
@@ -33,6 +35,7 @@ import torch
 sys.dont_write_bytecode = True                     # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import model as M                                  # noqa: E402
+import v2t as V                                    # noqa: E402
 import safetensors_io as st                        # noqa: E402
 
 # ---- tolerances --------------------------------------------------------------------------------
@@ -68,6 +71,17 @@ TOLERANCES = {
     "steps.grad_norm": (1e-4, "the global gradient norm before clipping of each step: a sum of "
                               "squares of gradients each within the grad tolerance; after step 0 "
                               "the parameters also differ as for steps.loss; worst 3e-5"),
+    "v2t.visual": (2e-6, "video-to-text: the frozen encoder's final-LayerNorm tokens (the act.block "
+                         "roundings) averaged over time per spatial position; worst 2.1e-7"),
+    "v2t.media": (3e-6, "video-to-text: the visual errors through the resampler's LayerNorms, "
+                        "attention over [visual; latents], feed-forwards and final LayerNorm; "
+                        "worst 1.5e-7"),
+    "v2t.logits": (3e-6, "video-to-text: the LM's blocks and gated cross-attention layers, final "
+                         "LayerNorm, tied embedding, ~10 fp32 roundings per layer on O(1) logits; "
+                         "worst 4.1e-7 (the LM alone)"),
+    "decode": (0.0, "greedy decoding: token ids, each the argmax of logits whose two largest "
+                    "differ by >= 0.016 in these cases (reported), 10^4 x the logits' errors: "
+                    "the same ids exactly"),
     "after": (1e-3, "per entry lr * (K * 1e-3 + Adam's amplification of the gradient tolerance, "
                     "at most 4 K) + K fp32 roundings of the parameter: see after_tolerance(); "
                     "'rel' is in units of the tensor's largest change over the K steps"),
@@ -78,7 +92,9 @@ TOLERANCES = {
 ADAM_GRAD_NOISE = TOLERANCES["grad"][0]
 
 
-def tolerance_class(name):
+def tolerance_class(name, kind="model"):
+    if kind == "v2t" and name.startswith("act."):
+        return "v2t." + name[len("act."):]
     for prefix in ("act.tokens", "act.embedded", "act.ln_pre", "act.block", "act.logits",
                    "steps.loss", "steps.grad_norm"):
         if name.startswith(prefix):
@@ -288,7 +304,12 @@ def clip_(grads, clip):
     return norm
 
 
-def run_trajectory(params, cfg, inputs, dtype, trainable, settings, kept_per_step):
+def run_trajectory(params, cfg, inputs, dtype, trainable, settings, kept_per_step, forward=None):
+    """settings["steps"] AdamW steps (torch.optim.AdamW); forward(p, video, kept) -> (loss, acts)
+    is the graph (default: model.py's contrastive model on inputs' text)."""
+    if forward is None:
+        forward = lambda p, video, kept: M.forward(p, cfg, video, inputs["text"],
+                                                   inputs["valid"], kept)
     p = {n: to_t(a, dtype).requires_grad_(n in trainable) for n, a in params.items()}
     decay = [p[n] for n in sorted(trainable) if n in settings["decay"]]
     rest = [p[n] for n in sorted(trainable) if n not in settings["decay"]]
@@ -296,11 +317,11 @@ def run_trajectory(params, cfg, inputs, dtype, trainable, settings, kept_per_ste
                              {"params": rest, "weight_decay": 0.0}],
                             lr=settings["lr"], betas=(settings["beta1"], settings["beta2"]),
                             eps=settings["eps"], foreach=False)
-    video = to_t(inputs["video"], dtype)
+    video = None if inputs.get("video") is None else to_t(inputs["video"], dtype)
     losses, norms, step_grads = [], [], {n: [] for n in trainable}
     for s in range(settings["steps"]):
         opt.zero_grad(set_to_none=False)
-        loss, _ = M.forward(p, cfg, video, inputs["text"], inputs["valid"], kept_per_step[s])
+        loss, _ = forward(p, video, kept_per_step[s])
         loss.backward()
         losses.append(float(loss))
         for n in trainable:
@@ -343,6 +364,8 @@ def after_tolerance(settings, init, want, grads):
 def check_case(path, rep):
     tensors, meta = st.load(path)
     case = meta.get("case", os.path.splitext(os.path.basename(path))[0])
+    if meta.get("kind") == "v2t":
+        return check_v2t_case(path, case, tensors, meta, rep)
     if meta.get("kind", "model") != "model":
         rep.note(case, f"kind={meta.get('kind')}: not a model case, skipped")
         return
@@ -428,10 +451,16 @@ def check_case(path, rep):
             check_inputs(case, cfg, sk[s], rep)
     else:
         kept_steps = [kept_t] * K
-    l32, n32, p32, _ = run_trajectory(params, cfg, inputs, torch.float32, trainable, settings,
-                                 kept_steps)
-    l64, n64, p64, gs = run_trajectory(params, cfg, inputs, torch.float64, trainable, settings,
-                                  kept_steps)
+    check_trajectory(case, rep, tensors, params, trainable, settings,
+                     lambda dtype: run_trajectory(params, cfg, inputs, dtype, trainable, settings,
+                                                  kept_steps))
+
+
+def check_trajectory(case, rep, tensors, params, trainable, settings, trajectory):
+    """The K-step AdamW trajectory (trajectory(dtype) -> losses, norms, parameters after, step
+    gradients) against the file's steps.loss, steps.grad_norm and after.* in fp32 and fp64."""
+    l32, n32, p32, _ = trajectory(torch.float32)
+    l64, n64, p64, gs = trajectory(torch.float64)
     want = tensors["steps.loss"]
     rtol = TOLERANCES["steps.loss"][0]
     rep.row(case, "steps.loss", compare(l32, want, rtol), compare(l64, want, rtol), "steps.loss")
@@ -457,6 +486,92 @@ def check_case(path, rep):
     rep.detail(f"  after.*: of {total} entries, {widened[0]} have a tolerance widened by Adam's "
                f"amplification of gradient noise (gradient < ~1/300 of the tensor's largest) and "
                f"{widened[1]} are held only to Adam's step bound (gradient near rounding noise)")
+
+
+# ---- the video-to-text stage (kind v2t) ---------------------------------------------------------
+
+def v2t_expected_trainable(names, lm_only):
+    """docs/video-to-text.md: only the resampler and the cross-attention layers train (the
+    encoder and the LM frozen); with lm_only the LM trains, all of it."""
+    return {n for n in names if (n.startswith("lm.") if lm_only
+                                 else n.startswith(("resampler.", "xattn.")))}
+
+
+def check_v2t_case(path, case, tensors, meta, rep):
+    """A video-to-text case with tests/torch/v2t.py: activations, loss and gradients of step 0,
+    the greedy decode, the K-step AdamW trajectory, in fp32 and fp64."""
+    cfg = M.parse_config(meta["config"])
+    lm_only = int(meta["lm_only"]) != 0
+    rep.detail(f"{case}: video-to-text {'LM alone' if lm_only else 'stage'}, lm {cfg['lm_width']}"
+               f" x {cfg['lm_layers']}, resampler {cfg['rs_latents']} x {cfg['rs_depth']}, "
+               f"v2t_mask_ratio {cfg['v2t_mask_ratio']} ({os.path.basename(path)})")
+    params = {n[len("param."):]: a for n, a in tensors.items() if n.startswith("param.")}
+    trainable = {n[len("grad."):] for n in tensors if n.startswith("grad.")}
+    shapes = {n: a.shape for n, a in params.items()}
+    mine = v2t_expected_trainable(params, lm_only)
+    if mine != trainable:
+        rep.fail(case, "trainable set differs from docs/video-to-text.md: file only %s; ours "
+                 "only %s" % (sorted(trainable - mine), sorted(mine - trainable)))
+    enc_cfg = dict(cfg, mask_ratio=cfg["v2t_mask_ratio"], mask="random")
+    inputs = {"video": None if lm_only else tensors["input.video"].astype(np.float32)}
+    ids = torch.from_numpy(tensors["input.ids"].astype(np.int64))
+    targets = torch.from_numpy(tensors["input.targets"].astype(np.int64))
+    valid = torch.from_numpy(tensors["input.valid"] != 0)
+    settings = adamw_settings(meta, trainable, shapes)
+    K = settings["steps"]
+    kept, kept_steps = None, [None] * K
+    if not lm_only:
+        kept = tensors["input.kept"].astype(np.int64)
+        check_inputs(case, enc_cfg, kept, rep)
+        sk = tensors["steps.kept"].astype(np.int64)
+        if not np.array_equal(sk[0], kept):
+            rep.fail(case, "steps.kept[0] differs from input.kept")
+        for s in range(K):
+            check_inputs(case, enc_cfg, sk[s], rep)
+        kept_steps = [torch.from_numpy(sk[s]) for s in range(K)]
+        kept = torch.from_numpy(kept)
+
+    def forward(p, video, kept_s):
+        return V.forward(p, cfg, video, ids, targets, valid, kept_s, lm_only=lm_only)
+
+    res = {}
+    for dtype in (torch.float32, torch.float64):
+        p = {n: to_t(a, dtype).requires_grad_(n in trainable) for n, a in params.items()}
+        video = None if lm_only else to_t(inputs["video"], dtype)
+        loss, acts = forward(p, video, kept)
+        loss.backward()
+        grads = {n: p[n].grad if p[n].grad is not None else torch.zeros_like(p[n])
+                 for n in trainable}
+        n_prompt, n_new = int(meta["decode.prompt"]), int(meta["decode.new"])
+        media = None
+        if not lm_only:
+            with torch.no_grad():
+                media = V.media_of(p, cfg, video[:1], kept[:1])
+        decoded, gaps = V.greedy_decode(p, cfg, ids[0, :n_prompt], n_new, media)
+        res[dtype] = acts, grads, decoded, gaps
+    (a32, g32, d32, gap32), (a64, g64, d64, gap64) = res[torch.float32], res[torch.float64]
+    rep.detail(f"  {'tensor':<46} {'fp32 abs':>9} {'rel':>9} {'frac':>6}   {'fp64 abs':>9} "
+               f"{'rel':>9} {'frac':>6}  {'rtol':>7}")
+    for n in [n for n in tensors if n.startswith("act.") or n == "loss"]:
+        if n not in a32:
+            rep.fail(case, f"{n}: the torch model has no such activation")
+            continue
+        cls = tolerance_class(n, "v2t")
+        rtol = TOLERANCES[cls][0]
+        rep.row(case, n, compare(a32[n].detach(), tensors[n], rtol),
+                compare(a64[n].detach(), tensors[n], rtol), cls)
+    for n in sorted(trainable):
+        want = tensors["grad." + n]
+        rtol = TOLERANCES["grad"][0]
+        rep.row(case, "grad." + n, compare(g32[n], want, rtol), compare(g64[n], want, rtol),
+                "grad")
+    want = tensors["decode.ids"].astype(np.int64)
+    rep.row(case, "decode.ids", compare(d32, want, 0.0), compare(d64, want, 0.0), "decode")
+    rep.detail(f"  decode.ids {list(want)}: smallest gap between the two largest logits "
+               f"{min(gap64):.3g} (fp64)")
+    check_trajectory(case, rep, tensors, params, trainable, settings,
+                     lambda dtype: run_trajectory(params, cfg, inputs, dtype, trainable,
+                                                  settings, kept_steps, forward))
 
 
 # ---- kernels (optional) ------------------------------------------------------------------------
