@@ -508,7 +508,9 @@ static int make_gelu(lv_golden_set *in, const golden_case *c, lv_rng *r)
     return 0;
 }
 
-static int run_gelu(const lv_golden_set *in, lv_golden_set *out, const lv_backend *be)
+/* The three MLP activations' cases are alike: in.inp, dout.out -> out.out, grad.inp. */
+static int run_activation(const lv_golden_set *in, lv_golden_set *out, lv_gelu_forward_fn *fwd,
+                          lv_gelu_backward_fn *bwd)
 {
     int ok = 1;
     const lv_golden_tensor *x = arg(in, "in.inp", LV_DT_F32, 1, 1, &ok),
@@ -520,8 +522,24 @@ static int run_gelu(const lv_golden_set *in, lv_golden_set *out, const lv_backen
     float *y = put_out(out, "out.out", DIMS(n)), *dx = put_out(out, "grad.inp", DIMS(n));
     if (out->failed)
         return -1;
-    be->gelu_forward(y, F(x), n);
-    be->gelu_backward(dx, F(x), F(dy), n);
+    fwd(y, F(x), n);
+    bwd(dx, F(x), F(dy), n);
+    return 0;
+}
+
+static int run_gelu(const lv_golden_set *in, lv_golden_set *out, const lv_backend *be)
+{
+    return run_activation(in, out, be->gelu_forward, be->gelu_backward);
+}
+
+/* a[0] values N(0, a[1]^2); a[2] = 1: eight of them (every 7th) replaced by saturated[] */
+static int make_saturating(lv_golden_set *in, const golden_case *c, lv_rng *r,
+                           const float saturated[8])
+{
+    float *x = randn(in, "in.inp", r, 0, (double)c->a[1], DIMS(c->a[0]));
+    randn(in, "dout.out", r, 0, 1, DIMS(c->a[0]));
+    for (int64_t i = 0; x && c->a[2] && i < 8 && 7 * i < c->a[0]; i++)
+        x[7 * i] = saturated[i];
     return 0;
 }
 
@@ -531,28 +549,12 @@ static int run_gelu(const lv_golden_set *in, lv_golden_set *out, const lv_backen
 static int make_quick_gelu(lv_golden_set *in, const golden_case *c, lv_rng *r)
 {
     static const float saturated[8] = { 20, -20, 60, -60, 100, -100, 1000, -1000 };
-    float *x = randn(in, "in.inp", r, 0, (double)c->a[1], DIMS(c->a[0]));
-    randn(in, "dout.out", r, 0, 1, DIMS(c->a[0]));
-    for (int64_t i = 0; x && c->a[2] && i < 8 && 7 * i < c->a[0]; i++)
-        x[7 * i] = saturated[i];
-    return 0;
+    return make_saturating(in, c, r, saturated);
 }
 
 static int run_quick_gelu(const lv_golden_set *in, lv_golden_set *out, const lv_backend *be)
 {
-    int ok = 1;
-    const lv_golden_tensor *x = arg(in, "in.inp", LV_DT_F32, 1, 1, &ok),
-                           *dy = arg(in, "dout.out", LV_DT_F32, 1, 1, &ok);
-    if (!ok)
-        return -1;
-    const int64_t n = x->numel;
-    FIT(dy->numel == n);
-    float *y = put_out(out, "out.out", DIMS(n)), *dx = put_out(out, "grad.inp", DIMS(n));
-    if (out->failed)
-        return -1;
-    be->quick_gelu_forward(y, F(x), n);
-    be->quick_gelu_backward(dx, F(x), F(dy), n);
-    return 0;
+    return run_activation(in, out, be->quick_gelu_forward, be->quick_gelu_backward);
 }
 
 /* a[0] values N(0, a[1]^2); a[2] = 1: eight of them (every 7th) replaced by +-10, +-20, +-100,
@@ -563,28 +565,12 @@ static int run_quick_gelu(const lv_golden_set *in, lv_golden_set *out, const lv_
 static int make_gelu_tanh(lv_golden_set *in, const golden_case *c, lv_rng *r)
 {
     static const float saturated[8] = { 10, -10, 20, -20, 100, -100, 1000, -1000 };
-    float *x = randn(in, "in.inp", r, 0, (double)c->a[1], DIMS(c->a[0]));
-    randn(in, "dout.out", r, 0, 1, DIMS(c->a[0]));
-    for (int64_t i = 0; x && c->a[2] && i < 8 && 7 * i < c->a[0]; i++)
-        x[7 * i] = saturated[i];
-    return 0;
+    return make_saturating(in, c, r, saturated);
 }
 
 static int run_gelu_tanh(const lv_golden_set *in, lv_golden_set *out, const lv_backend *be)
 {
-    int ok = 1;
-    const lv_golden_tensor *x = arg(in, "in.inp", LV_DT_F32, 1, 1, &ok),
-                           *dy = arg(in, "dout.out", LV_DT_F32, 1, 1, &ok);
-    if (!ok)
-        return -1;
-    const int64_t n = x->numel;
-    FIT(dy->numel == n);
-    float *y = put_out(out, "out.out", DIMS(n)), *dx = put_out(out, "grad.inp", DIMS(n));
-    if (out->failed)
-        return -1;
-    be->gelu_tanh_forward(y, F(x), n);
-    be->gelu_tanh_backward(dx, F(x), F(dy), n);
-    return 0;
+    return run_activation(in, out, be->gelu_tanh_forward, be->gelu_tanh_backward);
 }
 
 /* Attention groups as tensors: in.q_start, in.k_start (G+1); in.q_index, in.k_index (rows,
