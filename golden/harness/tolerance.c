@@ -277,9 +277,11 @@ static const lv_tolerance table[] = {
       "after errors (cuda-host 2.4e-7, cpu exact here)" },
     { "v2t", "steps.grad_norm", LV_CHECK_GOLDEN, 0.0, 1e-4,
       "the model steps.grad_norm row (cpu 1.2e-7, cuda-host 3.1e-7)" },
-    { "v2t", "steps.grad", LV_CHECK_GOLDEN, 2e-4, 0.0,
-      "the model steps.grad row: in units of the tensor's largest entry over the steps, from "
-      "step 1 on parameters carrying the after errors (cuda-host 2.4e-5 on the LM's fc2)" },
+    { "v2t", "steps.grad", LV_CHECK_GOLDEN, 1e-3, 0.0,
+      "in units of the tensor's largest entry over the steps, from step 1 on parameters carrying "
+      "the after errors: the LM's own pretraining (v2t_lm) moves every LM tensor, and its steps "
+      "amplify them more than the model cases' (cuda-host 2.4e-5, the cpu backend built without "
+      "BLAS 4.5e-4 on lm.blocks.1.mlp.fc2.weight at step 2): 2x the worst" },
     { "v2t", "after", LV_CHECK_GOLDEN, 1e-4, 1e-6, AFTER_REASON },
     { "v2t", "decode", LV_CHECK_GOLDEN, 0.0, 0.0,
       "token ids, each the argmax of logits whose two largest differ by 0.016 or more in these "
@@ -417,7 +419,7 @@ static const lv_tolerance table[] = {
       "backward reduction, atomics in the scatters)" },
     { "v2t", "steps.loss", LV_CHECK_PORT, 8e-5, 0.0, "4x the strict row" },
     { "v2t", "steps.grad_norm", LV_CHECK_PORT, 0.0, 4e-4, "4x the strict row" },
-    { "v2t", "steps.grad", LV_CHECK_PORT, 8e-4, 0.0,
+    { "v2t", "steps.grad", LV_CHECK_PORT, 4e-3, 0.0,
       "abs in units of the tensor's largest entry over the steps: 4x the strict row" },
     { "v2t", "after", LV_CHECK_PORT, 2e-4, 1e-6, AFTER_REASON },
     { "v2t", "decode", LV_CHECK_PORT, 0.0, 0.0,
