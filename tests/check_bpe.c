@@ -312,7 +312,8 @@ static void write_damaged(const char *path, const char *s, int64_t n, const dama
     char *o = malloc((size_t)(n + to_n));
     ck_assert_ptr_nonnull(o);
     memcpy(o, s, (size_t)head);
-    memcpy(o + head, d->to, (size_t)to_n);
+    if (to_n > 0)                       /* d->to may be NULL (a cut only): memcpy wants a pointer */
+        memcpy(o + head, d->to, (size_t)to_n);
     memcpy(o + head + to_n, at + from_n, (size_t)(n - head - from_n));
     int64_t k = n - from_n + to_n, lines = 0;
     if (d->cut_bytes > 0)
