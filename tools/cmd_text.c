@@ -460,8 +460,10 @@ static int sequence_make(int32_t *ids, int32_t *targets, uint8_t *valid, int64_t
     const int cut = answer->n + 1 > room;
     const int64_t n = cut ? room : answer->n, len = 1 + context->n + n + !cut;
     ids[0] = s.cls;
-    memcpy(ids + 1, context->id, (size_t)context->n * sizeof *ids);
-    memcpy(ids + 1 + context->n, answer->id, (size_t)n * sizeof *ids);
+    if (context->n > 0)                           /* an empty list may have no array at all */
+        memcpy(ids + 1, context->id, (size_t)context->n * sizeof *ids);
+    if (n > 0)
+        memcpy(ids + 1 + context->n, answer->id, (size_t)n * sizeof *ids);
     if (!cut)
         ids[len - 1] = s.sep;
     for (int64_t t = 0; t < T; t++) {
@@ -1341,7 +1343,8 @@ static int v2t_model_open(v2t_model *m, const char *path, const char *flag, cons
     if (rc == 0 && (m->prompt_ids = lv_malloc((size_t)(m->prompt.n + 1) * sizeof(int32_t),
                                               "the prompt"))) {
         m->prompt_ids[0] = m->sp.cls;
-        memcpy(m->prompt_ids + 1, m->prompt.id, (size_t)m->prompt.n * sizeof(int32_t));
+        if (m->prompt.n > 0)                      /* no prompt words: maybe no array */
+            memcpy(m->prompt_ids + 1, m->prompt.id, (size_t)m->prompt.n * sizeof(int32_t));
     } else if (rc == 0) {
         rc = -1;
     }
@@ -1737,8 +1740,11 @@ static int eval_question(v2t_model *m, const lv_mcq_entry *q, const float *video
             break;
         const int64_t room = max64(0, T - 2 - m->prompt.n - option.n);
         ctx.n = m->prompt.n + min64(question.n, room);
-        memcpy(ctx.id, m->prompt.id, (size_t)m->prompt.n * sizeof *ctx.id);
-        memcpy(ctx.id + m->prompt.n, question.id, (size_t)(ctx.n - m->prompt.n) * sizeof *ctx.id);
+        if (m->prompt.n > 0)
+            memcpy(ctx.id, m->prompt.id, (size_t)m->prompt.n * sizeof *ctx.id);
+        if (ctx.n > m->prompt.n)
+            memcpy(ctx.id + m->prompt.n, question.id,
+                   (size_t)(ctx.n - m->prompt.n) * sizeof *ctx.id);
         sequence_make(ids + k * T, targets + k * T, valid + k * T, T, &ctx, &option, m->sp);
         free(option.id);
     }
