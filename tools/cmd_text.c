@@ -297,19 +297,6 @@ static int config_from_text(lv_config *c, const char *text, const char *path)
     return rc;
 }
 
-/* The value of config key in lv_config_format's text ("" when absent). */
-static const char *config_value(const lv_config *c, const char *key, char *buf, size_t size)
-{
-    char text[8192];
-    lv_config_format(c, text, sizeof text);
-    const size_t k = strlen(key);
-    buf[0] = 0;
-    for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-        if (!strncmp(l, key, k) && l[k] == '=')
-            snprintf(buf, size, "%s", l + k + 1);
-    return buf;
-}
-
 /* FNV-1a (64 bits) over the bytes of the tensors of ps whose name starts with prefix, in table
  * order: what v2t.safetensors records of the encoder and LM it was trained on. */
 static int params_hash(const lv_params *ps, const char *prefix, uint64_t *hash)
@@ -573,7 +560,8 @@ static int text_stage_config(lv_config *c, const stage_args *a, const lv_config 
         if (lv_config_set(&t, kv) < 0)
             return usage_error("%s", lv_error());
         if (lm && !strncmp(key, "lm_", 3) &&
-            strcmp(config_value(c, key, was, sizeof was), config_value(&t, key, now, sizeof now)))
+            strcmp(lv_opt_config_value(c, key, was, sizeof was),
+                   lv_opt_config_value(&t, key, now, sizeof now)))
             return usage_error("--set %s conflicts with --lm %s, an LM of %s=%s: the LM's shape "
                                "comes from its file; drop --set %s, or train an LM of that "
                                "shape (train --stage lm --set %s)", kv, a->lm, key, was, key, kv);

@@ -225,19 +225,6 @@ static const char *flag_with_value(const char *key, const char *value, char *buf
     return buf;
 }
 
-/* The value of config key in lv_config_format's text ("" if absent). */
-static const char *config_value(const lv_config *c, const char *key, char *buf, size_t size)
-{
-    char text[4096];
-    lv_config_format(c, text, sizeof text);
-    const size_t k = strlen(key);
-    buf[0] = 0;
-    for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-        if (!strncmp(l, key, k) && l[k] == '=')
-            snprintf(buf, size, "%s", l + k + 1);
-    return buf;
-}
-
 static const char *folder_of(const char *path, char *buf, size_t size);
 
 /* The vocab.txt a fresh run reads: --vocab, else the one beside --data; NULL with neither. */
@@ -321,8 +308,8 @@ static int make_config(lv_config *c, const options *o, int64_t vocab, const char
             lv_config t = *c;
             if (lv_config_set(&t, line) < 0)
                 return usage_error("%s", lv_error());
-            config_value(c, key, was, sizeof was);
-            config_value(&t, key, now, sizeof now);
+            lv_opt_config_value(c, key, was, sizeof was);
+            lv_opt_config_value(&t, key, now, sizeof now);
             if (!strcmp(was, now))
                 continue;
             char given[OPT_LEN + 128], ck[80];

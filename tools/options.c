@@ -96,3 +96,15 @@ int lv_opt_real(const char *opt, const char *text, double lo, int lo_open, doubl
     *out = x;
     return 0;
 }
+
+const char *lv_opt_config_value(const lv_config *c, const char *key, char *buf, size_t size)
+{
+    char text[8192];
+    lv_config_format(c, text, sizeof text);
+    const size_t k = strlen(key);
+    buf[0] = 0;
+    for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+        if (!strncmp(l, key, k) && l[k] == '=')
+            snprintf(buf, size, "%s", l + k + 1);
+    return buf;
+}

@@ -5,6 +5,10 @@
 #ifndef LV_OPTIONS_H
 #define LV_OPTIONS_H
 
+#include "config.h"
+
+#include <stddef.h>
+
 /* Exit codes of every command. */
 enum { LV_EXIT_OK = 0, LV_EXIT_RUNTIME = 1, LV_EXIT_USAGE = 2, LV_EXIT_INTERRUPTED = 130 };
 
@@ -22,5 +26,9 @@ int lv_opt_int(const char *opt, const char *text, long long lo, long long hi, lo
  * lv_error() naming opt and text. */
 int lv_opt_real(const char *opt, const char *text, double lo, int lo_open, double hi,
                 double *out);
+
+/* The value of config key as lv_config_format prints it, in buf ("" when absent): how the
+ * commands compare a flag's configuration with a checkpoint's, key by key. */
+const char *lv_opt_config_value(const lv_config *c, const char *key, char *buf, size_t size);
 
 #endif
