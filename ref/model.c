@@ -677,18 +677,6 @@ int lv_model_build(lv_model *m, const lv_config *c, const lv_backend *be)
  * hand out the pointers. */
 
 
-typedef struct {
-    char *base;
-    int64_t used;               /* bytes, each piece rounded up to 8 */
-} bslab;
-
-static void *take_bytes(bslab *s, int64_t n)
-{
-    void *p = s->base ? s->base + s->used : NULL;
-    s->used += (n + 7) / 8 * 8;
-    return p;
-}
-
 static int64_t max3(int64_t a, int64_t b, int64_t c)
 {
     return a > b ? (a > c ? a : c) : (b > c ? b : c);
@@ -769,25 +757,25 @@ static int64_t layout_indices(const lv_model *m, lv_index_lists *ix, char *base,
     const lv_video_geometry g = lv_config_geometry(c, 0);
     const int64_t K = g.K, P = g.tok[0].P, T = c->text_len;
     const int64_t Ft = c->attn == LV_ATTN_FRAME ? c->frames : g.tok[0].Ft;
-    bslab s = { base, 0 };
-    ix->kept = take_bytes(&s, B * K * (int64_t)sizeof(int64_t));
-    ix->kept_local = take_bytes(&s, B * K * (int64_t)sizeof(int64_t));
-    ix->joint_start = take_bytes(&s, (B + 1) * (int64_t)sizeof(int64_t));
-    ix->space_start = take_bytes(&s, (B * Ft + 1) * (int64_t)sizeof(int64_t));
-    ix->time_start = take_bytes(&s, (B * P + 1) * (int64_t)sizeof(int64_t));
-    ix->time_index = take_bytes(&s, B * K * (int64_t)sizeof(int64_t));
-    ix->pool_q_start = take_bytes(&s, (B + 1) * (int64_t)sizeof(int64_t));
-    ix->pool_k_start = take_bytes(&s, (B + 1) * (int64_t)sizeof(int64_t));
-    ix->frame_valid = take_bytes(&s, B * Ft);
-    ix->zeros_ids = take_bytes(&s, B * (int64_t)sizeof(int32_t));
-    ix->token_rows = g.cls ? take_bytes(&s, B * g.R * (int64_t)sizeof(int32_t)) : NULL;
-    ix->cls_rows = g.cls ? take_bytes(&s, B * (int64_t)sizeof(int32_t)) : NULL;
+    lv_bslab s = { base, 0 };
+    ix->kept = lv_take_bytes(&s, B * K * (int64_t)sizeof(int64_t));
+    ix->kept_local = lv_take_bytes(&s, B * K * (int64_t)sizeof(int64_t));
+    ix->joint_start = lv_take_bytes(&s, (B + 1) * (int64_t)sizeof(int64_t));
+    ix->space_start = lv_take_bytes(&s, (B * Ft + 1) * (int64_t)sizeof(int64_t));
+    ix->time_start = lv_take_bytes(&s, (B * P + 1) * (int64_t)sizeof(int64_t));
+    ix->time_index = lv_take_bytes(&s, B * K * (int64_t)sizeof(int64_t));
+    ix->pool_q_start = lv_take_bytes(&s, (B + 1) * (int64_t)sizeof(int64_t));
+    ix->pool_k_start = lv_take_bytes(&s, (B + 1) * (int64_t)sizeof(int64_t));
+    ix->frame_valid = lv_take_bytes(&s, B * Ft);
+    ix->zeros_ids = lv_take_bytes(&s, B * (int64_t)sizeof(int32_t));
+    ix->token_rows = g.cls ? lv_take_bytes(&s, B * g.R * (int64_t)sizeof(int32_t)) : NULL;
+    ix->cls_rows = g.cls ? lv_take_bytes(&s, B * (int64_t)sizeof(int32_t)) : NULL;
     *video_bytes = s.used;
-    ix->text_start = take_bytes(&s, (B + 1) * (int64_t)sizeof(int64_t));
-    ix->text_cls_rows = take_bytes(&s, B * (int64_t)sizeof(int32_t));
+    ix->text_start = lv_take_bytes(&s, (B + 1) * (int64_t)sizeof(int64_t));
+    ix->text_cls_rows = lv_take_bytes(&s, B * (int64_t)sizeof(int32_t));
     const int upload_text = !m->be->host_memory;
-    ix->text = upload_text ? take_bytes(&s, B * T * (int64_t)sizeof(int32_t)) : NULL;
-    ix->text_valid = upload_text ? take_bytes(&s, B * T) : NULL;
+    ix->text = upload_text ? lv_take_bytes(&s, B * T * (int64_t)sizeof(int32_t)) : NULL;
+    ix->text_valid = upload_text ? lv_take_bytes(&s, B * T) : NULL;
     return s.used;
 }
 

@@ -482,6 +482,13 @@ float *lv_take(lv_fslab *s, int64_t n)
     return p;
 }
 
+void *lv_take_bytes(lv_bslab *s, int64_t n)
+{
+    void *p = s->base ? s->base + s->used : NULL;
+    s->used += (n + 7) / 8 * 8;
+    return p;
+}
+
 static void layout_block(lv_fslab *s, const lv_tower *tw, lv_block_acts *a, float *out, int64_t R,
                          int64_t cache, int64_t temporal_cache)
 {

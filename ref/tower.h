@@ -158,6 +158,14 @@ typedef struct {
 
 float *lv_take(lv_fslab *s, int64_t n);
 
+/* The same for index lists, in bytes, each piece rounded up to 8 (so any type is aligned). */
+typedef struct {
+    char *base;
+    int64_t used;
+} lv_bslab;
+
+void *lv_take_bytes(lv_bslab *s, int64_t n);
+
 /* tw's activations for R rows (and B pooled rows, E-wide embeddings: 0 for a stack without
  * them) with attention caches of the given floats per block. */
 void lv_tower_layout(lv_fslab *s, lv_tower *tw, int64_t R, int64_t B, int64_t E, int64_t cache,

@@ -922,12 +922,8 @@ static int64_t layout_indices(const lv_v2t *v, lv_v2t_index *ix, char *base, int
 {
     const int64_t T = v->T, P = v->P, Lq = v->Lq;
     const int64_t K = v->lm_only ? 0 : lv_config_geometry(&v->enc.cfg, 0).K;
-    int64_t used = 0;
-#define TAKE(field, n, type)                                                            \
-    do {                                                                                \
-        ix->field = base ? (type *)(base + used) : NULL;                                \
-        used += ((int64_t)(n) * (int64_t)sizeof(type) + 7) / 8 * 8;                     \
-    } while (0)
+    lv_bslab s = { base, 0 };
+#define TAKE(field, n, type) ix->field = lv_take_bytes(&s, (int64_t)(n) * (int64_t)sizeof(type))
     TAKE(pool_rows, B * K, int32_t);
     TAKE(pool_start, B * P + 1, int64_t);
     TAKE(visual_valid, B * P, uint8_t);
@@ -937,13 +933,13 @@ static int64_t layout_indices(const lv_v2t *v, lv_v2t_index *ix, char *base, int
     TAKE(lat_start, B + 1, int64_t);
     TAKE(kv_start, B + 1, int64_t);
     TAKE(text_start, B + 1, int64_t);
-    *video_bytes = used;
+    *video_bytes = s.used;
     const int upload_text = !v->be->host_memory;
     TAKE(ids, upload_text ? B * T : 0, int32_t);
     TAKE(targets, upload_text ? B * T : 0, int32_t);
     TAKE(valid, upload_text ? B * T : 0, uint8_t);
 #undef TAKE
-    return used;
+    return s.used;
 }
 
 int64_t lv_v2t_act_floats(lv_v2t *v, int64_t B, int64_t T)
