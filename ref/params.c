@@ -100,6 +100,10 @@ int lv_params_init(lv_params *ps, uint64_t seed)
             for (int64_t k = 0; k < p->numel; k++)
                 x[k] = (float)(p->init_value * lv_rng_normal(&r));
             break;
+        case LV_INIT_UNIFORM:
+            for (int64_t k = 0; k < p->numel; k++)
+                x[k] = (float)(p->init_value * (2.0 * lv_rng_uniform(&r) - 1.0));
+            break;
         case LV_INIT_COPY:
             LV_REQUIRE(p->source >= 0 && p->source < i && ps->p[p->source].numel == p->numel);
             memcpy(x, host + ps->p[p->source].offset, (size_t)p->numel * sizeof *x);

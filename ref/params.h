@@ -20,7 +20,8 @@ typedef enum {
     LV_INIT_CONST,            /* every entry = value (the contrastive log-scale) */
     LV_INIT_COPY,             /* a copy of tensor `source` (the factorized temporal block) */
     LV_INIT_INFLATE_AVERAGE,  /* 2D kernel `source` repeated over t frames, divided by t */
-    LV_INIT_INFLATE_CENTRAL   /* 2D kernel `source` at frame t/2, zeros elsewhere */
+    LV_INIT_INFLATE_CENTRAL,  /* 2D kernel `source` at frame t/2, zeros elsewhere */
+    LV_INIT_UNIFORM           /* U(-bound, bound), bound = value, from the tensor's own stream */
 } lv_init_kind;
 
 /* What a tensor is, given by name with designated initializers:

@@ -375,6 +375,12 @@ lv_param_spec lv_spec_matrix(int trainable, int64_t out, int64_t in)
                             .init = LV_INIT_NORMAL, .init_value = LV_INIT_STD };
 }
 
+lv_param_spec lv_spec_linear(int trainable, int64_t out, int64_t in)
+{
+    return (lv_param_spec){ .ndim = 2, .shape = { out, in }, .trainable = trainable, .decay = 1,
+                            .init = LV_INIT_UNIFORM, .init_value = 1.0 / sqrt((double)in) };
+}
+
 lv_param_spec lv_spec_zeros(int trainable, int ndim, int64_t d0, int64_t d1)
 {
     return (lv_param_spec){ .ndim = ndim, .shape = { d0, d1 }, .trainable = trainable,

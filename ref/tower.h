@@ -125,8 +125,13 @@ typedef struct {
 int64_t lv_table_add(lv_table *t, lv_param_spec spec, const char *fmt, ...) LV_PRINTF(3, 4);
 
 /* The usual kinds: a weight matrix (decayed, N(0, 0.02)), zeros (biases, gates, new tables), a
- * learned table N(0, 0.02) (embeddings, positions; not decayed), a copy of another tensor. */
+ * learned table N(0, 0.02) (embeddings, positions; not decayed), a copy of another tensor.
+ * lv_spec_linear is a weight matrix as PyTorch's nn.Linear starts it, U(-1/sqrt(in),
+ * 1/sqrt(in)): a gain (standard deviation out over in) of 1/sqrt(3) at every width, where
+ * N(0, 0.02) gives 0.02 sqrt(in) (0.11 at width 32); the layers the video-to-text stage adds
+ * on frozen towers use it, as OpenFlamingo does. */
 lv_param_spec lv_spec_matrix(int trainable, int64_t out, int64_t in);
+lv_param_spec lv_spec_linear(int trainable, int64_t out, int64_t in);
 lv_param_spec lv_spec_zeros(int trainable, int ndim, int64_t d0, int64_t d1);
 lv_param_spec lv_spec_normal(int trainable, int64_t rows, int64_t cols);
 lv_param_spec lv_spec_copy(const lv_table *t, int trainable, int decay, int64_t source);

@@ -728,15 +728,15 @@ static void add_resampler(lv_table *t, lv_v2t *v)
         add_layernorm(t, Dv, &p->ln_media_w, &p->ln_media_b, "resampler.layers.%lld.ln_media",
                       l);
         add_layernorm(t, Dv, &p->ln_lat_w, &p->ln_lat_b, "resampler.layers.%lld.ln_latents", l);
-        p->q_w = lv_table_add(t, lv_spec_matrix(1, I, Dv), "resampler.layers.%lld.q.weight", n);
-        p->kv_w = lv_table_add(t, lv_spec_matrix(1, 2 * I, Dv),
+        p->q_w = lv_table_add(t, lv_spec_linear(1, I, Dv), "resampler.layers.%lld.q.weight", n);
+        p->kv_w = lv_table_add(t, lv_spec_linear(1, 2 * I, Dv),
                                "resampler.layers.%lld.kv.weight", n);
-        p->out_w = lv_table_add(t, lv_spec_matrix(1, Dv, I), "resampler.layers.%lld.out.weight",
+        p->out_w = lv_table_add(t, lv_spec_linear(1, Dv, I), "resampler.layers.%lld.out.weight",
                                 n);
         add_layernorm(t, Dv, &p->ff_ln_w, &p->ff_ln_b, "resampler.layers.%lld.ff.ln", l);
-        p->fc1_w = lv_table_add(t, lv_spec_matrix(1, 4 * Dv, Dv),
+        p->fc1_w = lv_table_add(t, lv_spec_linear(1, 4 * Dv, Dv),
                                 "resampler.layers.%lld.ff.fc1.weight", n);
-        p->fc2_w = lv_table_add(t, lv_spec_matrix(1, Dv, 4 * Dv),
+        p->fc2_w = lv_table_add(t, lv_spec_linear(1, Dv, 4 * Dv),
                                 "resampler.layers.%lld.ff.fc2.weight", n);
     }
     lv_table_add_layernorm(t, 1, Dv, &v->rs_ln_w, &v->rs_ln_b, "resampler.ln");
@@ -749,13 +749,13 @@ static void add_xattn(lv_table *t, lv_v2t *v)
         lv_xattn_params *p = &v->xa[j];
         const long long n = (long long)j;
         add_layernorm(t, W, &p->ln_w, &p->ln_b, "xattn.%lld.ln", j);
-        p->q_w = lv_table_add(t, lv_spec_matrix(1, I, W), "xattn.%lld.q.weight", n);
-        p->kv_w = lv_table_add(t, lv_spec_matrix(1, 2 * I, v->Dv), "xattn.%lld.kv.weight", n);
-        p->out_w = lv_table_add(t, lv_spec_matrix(1, W, I), "xattn.%lld.out.weight", n);
+        p->q_w = lv_table_add(t, lv_spec_linear(1, I, W), "xattn.%lld.q.weight", n);
+        p->kv_w = lv_table_add(t, lv_spec_linear(1, 2 * I, v->Dv), "xattn.%lld.kv.weight", n);
+        p->out_w = lv_table_add(t, lv_spec_linear(1, W, I), "xattn.%lld.out.weight", n);
         p->attn_gate = lv_table_add(t, lv_spec_zeros(1, 1, 1, 0), "xattn.%lld.attn_gate", n);
         add_layernorm(t, W, &p->ff_ln_w, &p->ff_ln_b, "xattn.%lld.ff.ln", j);
-        p->fc1_w = lv_table_add(t, lv_spec_matrix(1, 4 * W, W), "xattn.%lld.ff.fc1.weight", n);
-        p->fc2_w = lv_table_add(t, lv_spec_matrix(1, W, 4 * W), "xattn.%lld.ff.fc2.weight", n);
+        p->fc1_w = lv_table_add(t, lv_spec_linear(1, 4 * W, W), "xattn.%lld.ff.fc1.weight", n);
+        p->fc2_w = lv_table_add(t, lv_spec_linear(1, W, 4 * W), "xattn.%lld.ff.fc2.weight", n);
         p->ff_gate = lv_table_add(t, lv_spec_zeros(1, 1, 1, 0), "xattn.%lld.ff_gate", n);
     }
 }

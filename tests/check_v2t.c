@@ -474,11 +474,81 @@ START_TEST(test_cache_matches_recompute)
 }
 END_TEST
 
+/* How a built stage starts: each layer it adds (resampler, cross-attention) as PyTorch's
+ * nn.Linear, U(-1/sqrt(in), 1/sqrt(in)), so a linear's output keeps 1/sqrt(3) of its input's
+ * scale at any width; the latents N(0, 1); the gates 0. The check reads each matrix's range and
+ * variance (within 15%: a uniform sample of n entries has a variance within 3 sqrt(0.8 / n) of
+ * its own, at most 9% here); the test of the test applies it to the LM's N(0, 0.02) matrices,
+ * whose variance is at most 0.15 of 1/(3 in) at width 32, and demands a failure. */
+static int linear_init_ok(const lv_params *ps, int64_t i, double *ratio)
+{
+    const lv_param *p = &ps->p[i];
+    const float *x = lv_param_data(ps, i);
+    const double bound = 1.0 / sqrt((double)p->shape[1]);
+    double ss = 0;
+    int in_range = 1;
+    for (int64_t k = 0; k < p->numel; k++) {
+        ss += (double)x[k] * x[k];
+        in_range &= fabs(x[k]) <= bound;
+    }
+    *ratio = ss / (double)p->numel / (bound * bound / 3.0);
+    return in_range && fabs(*ratio - 1.0) <= 0.15;
+}
+
+START_TEST(test_initialisation)
+{
+    const lv_config c = tiny();
+    lv_v2t v;
+    build(&v, &c, &lv_backend_ref, 0);
+    const lv_params *ps = &v.params;
+    int64_t linears = 0, lm_checked = 0, lm_failed = 0;
+    double lo = INFINITY, hi = 0;
+    for (int64_t i = 0; i < ps->count; i++) {
+        const lv_param *p = &ps->p[i];
+        const size_t n = strlen(p->name);
+        const int matrix = p->ndim == 2 && n > 7 && !strcmp(p->name + n - 7, ".weight");
+        double ratio;
+        if (!strncmp(p->name, "lm.", 3)) {
+            if (matrix && strstr(p->name, "blocks")) {
+                lm_checked++;
+                lm_failed += !linear_init_ok(ps, i, &ratio);
+            }
+            continue;
+        }
+        if (strstr(p->name, "_gate"))
+            for (int64_t k = 0; k < p->numel; k++)
+                ck_assert_msg(lv_param_data(ps, i)[k] == 0.0f, "%s starts open", p->name);
+        if (!matrix)
+            continue;
+        ck_assert_msg(linear_init_ok(ps, i, &ratio), "%s: variance %.3f of 1/(3 in), or an "
+                      "entry past 1/sqrt(in)", p->name, ratio);
+        lo = fmin(lo, ratio);
+        hi = fmax(hi, ratio);
+        linears++;
+    }
+    const int64_t lat = v.latents;
+    double ss = 0;
+    for (int64_t k = 0; k < ps->p[lat].numel; k++)
+        ss += (double)lv_param_data(ps, lat)[k] * lv_param_data(ps, lat)[k];
+    const double lat_var = ss / (double)ps->p[lat].numel;
+    ck_assert_msg(fabs(lat_var - 1.0) < 0.3, "latents' variance %.3f, not 1", lat_var);
+    ck_assert_int_gt(linears, 0);
+    ck_assert_msg(lm_checked > 0 && lm_failed == lm_checked, "the check passed %lld of the "
+                  "LM's N(0, 0.02) matrices", (long long)(lm_checked - lm_failed));
+    printf("  init: %lld resampler / cross-attention matrices U(-1/sqrt(in), 1/sqrt(in)) "
+           "(variance %.3f..%.3f of 1/(3 in)); latents variance %.3f; gates 0; the check "
+           "refuses all %lld of the LM's N(0, 0.02) matrices\n", (long long)linears, lo, hi,
+           lat_var, (long long)lm_checked);
+    lv_v2t_free(&v);
+}
+END_TEST
+
 Suite *v2t_suite(void)
 {
     Suite *s = suite_create("v2t");
     TCase *tc = tcase_create("v2t");
     tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_initialisation);
     tcase_add_test(tc, test_gates_zero_is_lm);
     tcase_add_test(tc, test_gradcheck_stage);
     tcase_add_test(tc, test_gradcheck_lm);
