@@ -1032,6 +1032,39 @@ expect 0 "eval --v2t --json" "$bin" eval --v2t "$v2t" --data "$tmp/synth/test.js
     --qa "$tmp/synth/qa.jsonl" --json
 json_ok "eval --v2t --json"
 contains "the figures by name" '"rouge_l": [0-9.]*, "cider_d": [0-9.]*, "bleu4": [0-9.]*, "qa_questions": '"$qa_n"
+contains "the questions counted per kind (synth's ids end in -after, -last, -colour)" \
+    '"qa_by_kind": {"[a-z]*": {"questions": [0-9]*, "accuracy": [0-9.]*}'
+# --blind: every gate closed, the frozen LM alone. A copy of the stage with every gate at 0.5
+# (edited below) writes other texts or scores, but blind both are the same LM: equal output
+gates_edit() {    # gates_edit IN OUT VALUE: a copy with every xattn.*_gate tensor set to VALUE
+    /usr/bin/python3 - "$@" <<'PY'
+import json, struct, sys
+b = bytearray(open(sys.argv[1], 'rb').read())
+n = struct.unpack('<Q', b[:8])[0]
+h = json.loads(b[8:8 + n])
+for name, t in h.items():
+    if name.startswith('xattn.') and name.endswith('_gate'):
+        lo, hi = t['data_offsets']
+        b[8 + n + lo:8 + n + hi] = struct.pack('<%df' % ((hi - lo) // 4), *[float(sys.argv[3])] * ((hi - lo) // 4))
+open(sys.argv[2], 'wb').write(bytes(b))
+PY
+}
+gates_edit "$v2t" "$vt/gates_open.safetensors" 0.5
+blind_run() {    # blind_run FILE [--blind]: eval's JSON, without its --v2t-independent parts
+    "$bin" eval --v2t "$1" --data "$tmp/synth/test.jsonl" --qa "$tmp/synth/qa.jsonl" --json \
+        --examples 100 "${@:2}" 2>/dev/null
+}
+blind_a=$(blind_run "$v2t" --blind)
+blind_b=$(blind_run "$vt/gates_open.safetensors" --blind)
+opened=$(blind_run "$vt/gates_open.safetensors")
+case $blind_a in *'"blind": true'*) ok "eval --v2t --blind says so in its JSON" ;;
+    *) fail "eval --blind's JSON lacks \"blind\": true"; echo "$blind_a" | cut -c 1-300 ;; esac
+if [ -n "$blind_a" ] && [ "$blind_a" = "$blind_b" ]; then ok "--blind: the stage and a copy with every gate at 0.5 give the same texts and scores (the LM alone)"
+else fail "--blind output depends on the gates"; fi
+if [ -n "$opened" ] && [ "${opened/\"blind\": false/\"blind\": true}" != "$blind_b" ]; then ok "the test of the test: with its gates at 0.5 and not blind the copy writes or scores otherwise"
+else fail "gates at 0.5 changed nothing: the --blind comparison cannot fail"; fi
+expect 0 "eval --v2t --blind, text output" "$bin" eval --v2t "$v2t" --qa "$tmp/synth/qa.jsonl" --blind
+contains "the floor is labelled" "the frozen LM alone"
 # what is refused, and how
 expect 2 "train --stage of an unknown stage" "$bin" train --stage joint --data "$tmp/synth/train.jsonl"
 contains "the stages are named" "give lm .* or text"

@@ -1281,7 +1281,20 @@ typedef struct {
     int32_t *prompt_ids;         /* (1 + prompt.n) [CLS] and the prompt: generation's start */
     int target_summary;
     int64_t text_len;            /* the training rows; the default length of what is written */
+    int blind;                   /* every gate closed: the frozen LM alone */
 } v2t_model;
+
+/* Closes every cross-attention gate: the model is then the frozen LM exactly (the cross-attention
+ * layers add exact zeros; tests/check_v2t.c), which never reads the video. */
+static void v2t_model_blind(v2t_model *m)
+{
+    const lv_v2t *v = &m->v;
+    for (int64_t j = 0; j < v->n_xattn; j++) {
+        v->be->set(lv_param_data(&v->params, v->xa[j].attn_gate), 0.0f, 1);
+        v->be->set(lv_param_data(&v->params, v->xa[j].ff_gate), 0.0f, 1);
+    }
+    m->blind = 1;
+}
 
 static void v2t_model_free(v2t_model *m)
 {
@@ -1632,16 +1645,39 @@ static int64_t clip_groups(const lv_clip_list *clips, int64_t *order, int64_t *f
 
 typedef struct {
     const char *v2t, *data, *qa, *beam, *max_new, *backend, *examples;
-    int json;
+    int json, blind;
 } eval_text_args;
+
+#define QA_KINDS 16              /* question kinds counted apart (the rest go in the last) */
 
 typedef struct {
     int64_t videos, shown;
     double rouge, cider, bleu;
     int64_t qa_n, qa_right;
+    char qa_kind[QA_KINDS][32];  /* a question's kind: its id after the last '-' (synth's
+                                  * "v0192-after": after), "" without one */
+    int64_t qa_kind_n[QA_KINDS], qa_kind_right[QA_KINDS], n_kinds;
     char **generated;            /* (videos) */
     int64_t *clip;               /* (videos) a clip of each video (its first) */
 } eval_text_result;
+
+/* The slot of the question kind named by id (after its last '-'), a new one while there is
+ * room, else the last ("other"). */
+static int64_t qa_kind_of(eval_text_result *r, const char *id)
+{
+    const char *dash = id ? strrchr(id, '-') : NULL;
+    char kind[32];
+    snprintf(kind, sizeof kind, "%s", dash && dash[1] ? dash + 1 : "");
+    for (int64_t k = 0; k < r->n_kinds; k++)
+        if (!strcmp(r->qa_kind[k], kind))
+            return k;
+    if (r->n_kinds == QA_KINDS - 1)
+        snprintf(kind, sizeof kind, "other");
+    if (r->n_kinds == QA_KINDS)
+        return QA_KINDS - 1;
+    snprintf(r->qa_kind[r->n_kinds], sizeof r->qa_kind[0], "%s", kind);
+    return r->n_kinds++;
+}
 
 /* The reference a clip gives: its summary or its caption (the model's target). */
 static const char *clip_reference(const lv_clip_entry *e, int summary)
@@ -1771,6 +1807,9 @@ static int eval_questions(eval_text_result *res, v2t_model *m, const lv_mcq_list
             rc = eval_question(m, &q->e[i], video, &right);
         res->qa_n++;
         res->qa_right += right;
+        const int64_t kind = qa_kind_of(res, q->e[i].id);
+        res->qa_kind_n[kind]++;
+        res->qa_kind_right[kind] += right;
         progress_report("questions", (long long)i + 1, (long long)q->n);
     }
     return rc;
@@ -1794,7 +1833,14 @@ static void eval_text_print(const eval_text_result *r, const v2t_model *m,
             printf("%.6f", acc);
         else
             printf("null");
-        printf(", \"qa_chance\": 0.2, \"examples\": [");
+        printf(", \"qa_chance\": 0.2, \"qa_by_kind\": {");
+        for (int64_t k = 0; k < r->n_kinds; k++) {
+            printf("%s", k ? ", " : "");
+            json_string(stdout, r->qa_kind[k]);
+            printf(": {\"questions\": %lld, \"accuracy\": %.6f}", (long long)r->qa_kind_n[k],
+                   (double)r->qa_kind_right[k] / (double)r->qa_kind_n[k]);
+        }
+        printf("}, \"blind\": %s, \"examples\": [", m->blind ? "true" : "false");
         for (int64_t i = 0; i < r->videos && i < r->shown; i++) {
             const lv_clip_entry *e = &clips->e[r->clip[i]];
             printf("%s{\"video\": ", i ? ", " : "");
@@ -1818,9 +1864,16 @@ static void eval_text_print(const eval_text_result *r, const v2t_model *m,
                    clip_reference(e, m->target_summary));
         }
     }
-    if (r->qa_n)
+    if (r->qa_n) {
         printf("QA accuracy %.1f%% (%lld questions, %lld right; chance 20.0%%)\n", 100.0 * acc,
                (long long)r->qa_n, (long long)r->qa_right);
+        for (int64_t k = 0; r->n_kinds > 1 && k < r->n_kinds; k++)
+            printf("  %-12s %5.1f%% of %lld\n", r->qa_kind[k][0] ? r->qa_kind[k] : "(no id)",
+                   100.0 * (double)r->qa_kind_right[k] / (double)r->qa_kind_n[k],
+                   (long long)r->qa_kind_n[k]);
+    }
+    if (m->blind)
+        printf("(--blind: every gate closed, the frozen LM alone: the video is not used)\n");
 }
 
 static int eval_text_parse(eval_text_args *a, int argc, char **argv)
@@ -1830,8 +1883,8 @@ static int eval_text_parse(eval_text_args *a, int argc, char **argv)
     const char **slots[] = { &a->v2t, &a->data, &a->qa, &a->beam, &a->max_new, &a->backend,
                              &a->examples };
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json")) {
-            a->json = 1;
+        if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "--blind")) {
+            *(argv[i][2] == 'j' ? &a->json : &a->blind) = 1;
             continue;
         }
         size_t k = 0;
@@ -1839,7 +1892,7 @@ static int eval_text_parse(eval_text_args *a, int argc, char **argv)
             k++;
         if (k == sizeof keys / sizeof keys[0] || i + 1 >= argc)
             return usage_error("'%s' %s (eval --v2t takes --data, --qa, --beam, --max-new, "
-                               "--examples, --backend, --json)", argv[i],
+                               "--examples, --backend, --blind, --json)", argv[i],
                                k < sizeof keys / sizeof keys[0] ? "needs a value"
                                                                 : "is not an option here");
         *slots[k] = argv[++i];
@@ -1868,7 +1921,7 @@ int cmd_eval_text(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: longvivit eval --v2t V2T [--data MANIFEST] [--qa QA.jsonl] [--beam N]\n"
-                   "           [--max-new N] [--examples N] [--backend NAME] [--json]\n"
+                   "           [--max-new N] [--examples N] [--backend NAME] [--blind] [--json]\n"
                    "A video-to-text model (train --stage text's v2t.safetensors) writes its text\n"
                    "for every video of MANIFEST (clips of one file, start and end are one video\n"
                    "with several references), scored against the clips' summaries or captions\n"
@@ -1877,7 +1930,9 @@ int cmd_eval_text(int argc, char **argv)
                    "docs/metrics.md); --examples N (3) shows N beside their truth. --qa scores\n"
                    "multiple-choice questions (mcq.jsonl's format, synth's qa.jsonl) by the\n"
                    "log-likelihood of each option given the video and the question; a tie is\n"
-                   "wrong; chance is 20%%.\n");
+                   "wrong; chance is 20%%; questions whose ids end in -KIND are also counted per\n"
+                   "kind. --blind closes every gate: the frozen LM alone, which never sees the\n"
+                   "video (bit for bit), the floor a model that ignores the video reaches.\n");
             return LV_EXIT_OK;
         }
     int64_t k = 1, max = 0, shown = 3;
@@ -1896,6 +1951,8 @@ int cmd_eval_text(int argc, char **argv)
     int64_t sf = 0;
     if (rc == 0)
         rc = v2t_model_open(&m, a.v2t, "--v2t", a.backend);
+    if (rc == 0 && a.blind)
+        v2t_model_blind(&m);
     if (rc == 0 && a.data)
         rc = lv_manifest_load(&clips, a.data, 1) < 0 ? -1 : check_references(&clips, &m, a.data);
     if (rc == 0 && a.qa && lv_mcq_load(&q, a.qa, 1) < 0)
