@@ -1,7 +1,7 @@
 # longvivit: GNU make + pkg-config. Probes what is installed, prints it, and degrades cleanly.
 #   make               static library + the longvivit program (build/)
 #   make check         the Check test suite
-#   make NO_OMP=1 NO_BLAS=1 CUDA=0 SANITIZE=address,undefined   (options combine; each option
+#   make NO_OMP=1 NO_BLAS=1 CUDA=0 MPI=0 SANITIZE=address,undefined   (options combine; each option
 #                      set gets its own build folder, so switching never mixes objects)
 # Missing packages: tools/install-deps.sh (root) installs them or prints the apt-get line.
 
@@ -15,7 +15,7 @@ OPENBLAS_PC := /usr/lib/$(MULTIARCH)/openblas-openmp/pkgconfig
 comma := ,
 empty :=
 space := $(empty) $(empty)
-variant := $(strip $(if $(NO_OMP),noomp) $(if $(NO_BLAS),noblas) \
+variant := $(strip $(if $(NO_OMP),noomp) $(if $(NO_BLAS),noblas) $(if $(filter 0,$(MPI)),nompi) \
                    $(if $(SANITIZE),san-$(subst $(comma),-,$(SANITIZE))))
 BUILD ?= build$(if $(variant),/$(subst $(space),-,$(variant)))
 
@@ -33,6 +33,11 @@ HAVE_PNG    := $(call have_pc,libpng)
 HAVE_FFMPEG := $(call have_pc,libavformat libavcodec libavutil libswscale)
 HAVE_CAIRO  := $(call have_pc,cairo)
 HAVE_NVCC   := $(if $(filter 0,$(CUDA)),,$(if $(NVCC),yes))
+# data-parallel training (blas_glue/dist_mpi.c) where mpicc exists; its flags from Debian's
+# mpi-c.pc, the alternatives' default MPI (Open MPI or MPICH); MPI=0 builds without
+MPICC ?= mpicc
+HAVE_MPI := $(if $(filter 0,$(MPI)),,$(shell command -v $(MPICC) >/dev/null 2>&1 && \
+              $(PKG) --exists mpi-c 2>/dev/null && echo yes))
 # the cuda backend's host build (cuda/host_exec.h) needs a C++ compiler; sanitizer builds leave
 # it out (its fibers switch stacks behind AddressSanitizer's back); CUDA_HOST=0 too
 HAVE_CUDA_HOST := $(if $(filter 0,$(CUDA_HOST))$(SANITIZE),,$(shell command -v $(CXX) \
@@ -78,6 +83,10 @@ ifeq ($(HAVE_CAIRO),yes)     # optional: without it the pictures are skipped wit
   DATA_CFLAGS += $(shell $(PKG) --cflags cairo) -DLV_HAVE_CAIRO
   LDLIBS      += $(shell $(PKG) --libs cairo)
 endif
+ifeq ($(HAVE_MPI),yes)
+  MPI_CFLAGS := $(shell $(PKG) --cflags mpi-c)
+  LDLIBS     += $(shell $(PKG) --libs mpi-c)
+endif
 LDLIBS += -lpthread
 ifeq ($(HAVE_CUDA_HOST),yes)
   CPPFLAGS += -DLV_HAVE_CUDA_HOST
@@ -91,11 +100,12 @@ endif
 # ---- sources ----------------------------------------------------------------------------------
 REF_SRC   := $(wildcard ref/*.c)
 GOLDEN_SRC := $(wildcard golden/harness/*.c)                   # the verification harness
-FAST_SRC  := $(wildcard blas_glue/*.c)
+FAST_SRC  := $(filter-out blas_glue/dist_$(if $(HAVE_MPI),none,mpi).c,$(wildcard blas_glue/*.c))
 DATA_SRC  := $(wildcard data/*.c)
 TOOL_SRC  := tools/longvivit.c tools/options.c $(wildcard tools/cmd_*.c)   # the one program
 BENCH_SRC := $(wildcard tools/bench_*.c)                       # one program each
-TEST_SRC  := $(filter-out tests/pretrained_check.c tests/gpt2_check.c,$(wildcard tests/*.c))
+TEST_SRC  := $(filter-out tests/pretrained_check.c tests/gpt2_check.c tests/check_mpi.c,\
+               $(wildcard tests/*.c))
 HEADERS   := $(wildcard ref/*.h golden/harness/*.h blas_glue/*.h data/*.h)
 CUDA_SRC  := $(wildcard cuda/*.cu)                             # the cuda backend (cuda/README.md)
 CUDA_HDR  := $(wildcard cuda/*.h)
@@ -129,6 +139,7 @@ config:
 	@echo "  Check    : $(or $(HAVE_CHECK),no)"
 	@echo "  nvcc     : $(or $(HAVE_NVCC),no$(if $(filter 0,$(CUDA)), (CUDA=0)))"
 	@echo "  cuda-host: $(or $(HAVE_CUDA_HOST),no$(if $(SANITIZE), (sanitizer build), (needs $(CXX))))"
+	@echo "  MPI      : $(or $(HAVE_MPI),no$(if $(filter 0,$(MPI)), (MPI=0), (no $(MPICC) or mpi-c.pc: one process only)))"
 	@echo "  sanitize : $(or $(SANITIZE),off)"
 	@test "$(HAVE_CJSON)" = yes || \
 	  { echo "cJSON is required (safetensors headers): run tools/install-deps.sh"; exit 1; }
@@ -146,6 +157,10 @@ $(BUILD)/golden/harness/%.o: golden/harness/%.c $(HEADERS) | $(BUILD)/golden/har
 
 $(BUILD)/blas_glue/%.o: blas_glue/%.c $(wildcard ref/*.h blas_glue/*.h) | $(BUILD)/blas_glue
 	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) $(FASTFLAGS) $(OMPFLAGS) $(BLAS_CFLAGS) -c $< -o $@
+
+# the MPI transport: only this file and tests/check_mpi.c include mpi.h
+$(BUILD)/blas_glue/dist_mpi.o: blas_glue/dist_mpi.c $(wildcard ref/*.h blas_glue/*.h) | $(BUILD)/blas_glue
+	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) $(MPI_CFLAGS) -c $< -o $@
 
 $(BUILD)/data/%.o: data/%.c $(wildcard ref/*.h data/*.h) | $(BUILD)/data
 	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) $(OMPFLAGS) $(DATA_CFLAGS) -c $< -o $@
@@ -190,6 +205,12 @@ GPT2_CHECK := $(BUILD)/gpt2_check
 $(GPT2_CHECK): $(BUILD)/tests/gpt2_check.o $(LIB)
 	$(CC) $(LDFLAGS) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
+# make check runs this under mpirun through tests/mpi.sh: the data-parallel step on 2 and 3 ranks
+# against one process with the whole global batch (an MPI build only).
+MPI_CHECK := $(if $(HAVE_MPI),$(BUILD)/check_mpi)
+$(BUILD)/check_mpi: tests/check_mpi.c $(LIB) $(HEADERS)
+	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) $(MPI_CFLAGS) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
+
 $(LIB): $(REF_OBJ) $(GOLDEN_OBJ) $(FAST_OBJ) $(DATA_OBJ) $(CUDA_HOST_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
@@ -210,7 +231,8 @@ $(TESTS): $(TEST_OBJ) $(LIB)
 # Sanitizer builds: LeakSanitizer ignores what system libraries keep by design (tests/lsan.supp).
 check: export LSAN_OPTIONS = suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 check: deps
-	@$(MAKE) --no-print-directory all $(TESTS) $(CUDA_CHECK) $(PRETRAINED_CHECK) $(GPT2_CHECK)
+	@$(MAKE) --no-print-directory all $(TESTS) $(CUDA_CHECK) $(PRETRAINED_CHECK) $(GPT2_CHECK) \
+	  $(MPI_CHECK)
 	@rm -f $(BUILD)/skips.txt
 	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt $(TESTS)
 	$(if $(CUDA_CHECK),$(foreach c,$(CUDA_CHECK),$(c) &&) true,@echo "cuda-host: not in this \
@@ -219,6 +241,7 @@ check: deps
 	bash tests/deps.sh
 	bash tests/deps.sh --self-test
 	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt bash tests/cli.sh $(PROGRAM)
+	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt bash tests/mpi.sh $(PROGRAM) $(MPI_CHECK)
 	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt bash tests/torch/run.sh $(BUILD)/torch-check.txt
 	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt $${PYTHON:-/usr/bin/python3} \
 	  tests/torch/pretrained.py $(PRETRAINED_CHECK) --workdir $(BUILD)/pretrained

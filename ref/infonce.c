@@ -2,6 +2,7 @@
  * text against every video, targets on the diagonal. Log-sum-exp in double with the max
  * subtracted; no scratch buffer, so the backward recomputes each row's and column's log-sum-exp. */
 #include "kernels.h"
+#include "dist.h"
 #include "error.h"
 
 #include <math.h>
@@ -116,4 +117,77 @@ void lv_infonce_backward(float *dv, float *dt, float *dlog_scale, const float *d
     }
     if (dlog_scale && !clamped)
         *dlog_scale += (float)ds;
+}
+
+/* ==== the global batch over ranks (dist.h) ====================================================
+ * Data parallelism: every rank holds B of the G = size x B pairs and all G embeddings (gathered),
+ * and computes only the loss terms of its own pairs: video a against all G texts (row a) and
+ * text a against all G videos (column a). Memory O(B G) per rank instead of O(G^2). */
+
+static double dot_f64(const float *x, const float *y, int64_t E)
+{
+    double acc = 0.0;
+    for (int64_t e = 0; e < E; e++)
+        acc += (double)x[e] * y[e];
+    return acc;
+}
+
+/* Forward: as lv_infonce_forward, restricted to the own pairs' rows and columns:
+ *   rows[i, j] = scale v_{r0+i} . t_j,   cols[i, j] = scale v_j . t_{r0+i}
+ *   share = 1/(2G) sum_i [ lse(rows i) - L_aa + lse(cols i) - L_aa ],   a = r0 + i */
+double lv_infonce_shard_forward(float *rows, float *cols, const float *v, const float *t,
+                                float log_scale, int64_t G, int64_t r0, int64_t B, int64_t E)
+{
+    LV_REQUIRE(B > 0 && E > 0 && r0 >= 0 && r0 + B <= G);
+    int clamped;
+    const double scale = lv_logit_scale(log_scale, &clamped);
+    double total = 0.0;
+    for (int64_t i = 0; i < B; i++) {
+        const int64_t a = r0 + i;
+        for (int64_t j = 0; j < G; j++) {
+            rows[i * G + j] = (float)(scale * dot_f64(v + a * E, t + j * E, E));
+            cols[i * G + j] = (float)(scale * dot_f64(v + j * E, t + a * E, E));
+        }
+        total += lv_logsumexp_strided(rows + i * G, G, 1) +
+                 lv_logsumexp_strided(cols + i * G, G, 1) - 2.0 * rows[i * G + a];
+    }
+    return total / (2.0 * (double)G);
+}
+
+/* Backward. The forward's terms for an own pair a were
+ *   lse_j L[a, j] - L[a, a]   (row a)   and   lse_j L[j, a] - L[a, a]   (column a),
+ * each weighted c = dloss / 2G (the global mean: the 1/G, not 1/B, is what makes the ranks'
+ * gradients add up to the single-process one), so with p the softmax of the line
+ *   dL[a, j] = c (p_row(j) - delta_aj),   dL[j, a] = c (p_col(j) - delta_aj);
+ * L_ij = scale v_i . t_j gives dv_i += scale dL_ij t_j, dt_j += scale dL_ij v_i, which reaches
+ * other ranks' embeddings v_j, t_j too (their partial gradients), and d L_ij / ds = L_ij. */
+void lv_infonce_shard_backward(double *dv, double *dt, double *dlog_scale, double dloss,
+                               const float *rows, const float *cols, const float *v,
+                               const float *t, float log_scale, int64_t G, int64_t r0,
+                               int64_t B, int64_t E)
+{
+    LV_REQUIRE(B > 0 && E > 0 && r0 >= 0 && r0 + B <= G);
+    int clamped;
+    const double scale = lv_logit_scale(log_scale, &clamped);
+    const double c = dloss / (2.0 * (double)G);
+    double ds = 0.0;
+    for (int64_t i = 0; i < B; i++) {
+        const int64_t a = r0 + i;
+        const float *row = rows + i * G, *col = cols + i * G;
+        const double lse_r = lv_logsumexp_strided(row, G, 1);
+        const double lse_c = lv_logsumexp_strided(col, G, 1);
+        for (int64_t j = 0; j < G; j++) {
+            const double gr = c * (exp(row[j] - lse_r) - (j == a ? 1.0 : 0.0));   /* dL[a, j] */
+            const double gc = c * (exp(col[j] - lse_c) - (j == a ? 1.0 : 0.0));   /* dL[j, a] */
+            ds += gr * row[j] + gc * col[j];
+            for (int64_t e = 0; e < E; e++) {
+                dv[a * E + e] += scale * gr * t[j * E + e];
+                dt[j * E + e] += scale * gr * v[a * E + e];
+                dv[j * E + e] += scale * gc * t[a * E + e];
+                dt[a * E + e] += scale * gc * v[j * E + e];
+            }
+        }
+    }
+    if (dlog_scale && !clamped)
+        *dlog_scale += ds;
 }

@@ -15,6 +15,8 @@ packages=(
     python3 python3-numpy python3-torch
     python3-nltk                    # make check compares our BLEU-4 with nltk's corpus_bleu
     time                            # /usr/bin/time -v: peak memory as the OS reports it
+    libopenmpi-dev openmpi-bin      # data-parallel training (mpirun -np N longvivit train) and
+                                    # its tests in make check; any MPI works (MPICH too)
 )
 
 # optional, only with --fuzz: clang for `make fuzz` (the libFuzzer harnesses of tests/fuzz/,
