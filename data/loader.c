@@ -112,10 +112,39 @@ static int load_sample(lv_loader *l, lv_loader_batch *out, int64_t b, int64_t c)
     return 0;
 }
 
+/* A data-parallel rank's batch: its consecutive share of the next global batch, the other
+ * ranks' positions passed over; -1 at the first sample that fails (nothing replaces it). */
+static int fill_shard(lv_loader *l, lv_loader_batch *out)
+{
+    const lv_loader_spec *s = &l->spec;
+    const int64_t before = s->shard_rank * s->batch;
+    const int64_t after = (s->shard_count - 1 - s->shard_rank) * s->batch;
+    for (int64_t i = 0; i < before; i++, l->tried++)
+        next_clip(l);
+    for (int64_t b = 0; b < s->batch; b++) {
+        const int64_t c = next_clip(l);
+        l->tried++;
+        if (load_sample(l, out, b, c) < 0) {
+            l->skipped++;
+            snprintf(l->last_error, sizeof l->last_error, "%s", lv_error());
+            return -1;
+        }
+    }
+    for (int64_t i = 0; i < after; i++, l->tried++)
+        next_clip(l);
+    out->B = s->batch;
+    out->epoch = l->epoch;
+    out->skipped = l->skipped;
+    out->position = l->tried;
+    return 0;
+}
+
 /* Fills one batch; bad samples are replaced by the next clips. -1 when too many failed.
  * Runs on the worker thread only: tried, skipped and last_error are the worker's. */
 static int fill(lv_loader *l, lv_loader_batch *out)
 {
+    if (l->spec.shard_count > 1)
+        return fill_shard(l, out);
     for (int64_t b = 0; b < l->spec.batch;) {
         const int64_t c = next_clip(l);
         l->tried++;
@@ -187,8 +216,11 @@ static void free_batch(lv_loader_batch *b)
 lv_loader *lv_loader_open(const lv_clip_list *clips, const lv_tokenizer *tok,
                           const lv_loader_spec *spec)
 {
-    if (spec->batch < 1 || spec->size < 1 || spec->text_len < 2 || spec->frames < 1) {
-        lv_set_error("loader: batch, size, frames must be >= 1 and text_len >= 2");
+    const int bad_shard = spec->shard_count > 1 &&
+                          (spec->shard_rank < 0 || spec->shard_rank >= spec->shard_count);
+    if (spec->batch < 1 || spec->size < 1 || spec->text_len < 2 || spec->frames < 1 || bad_shard) {
+        lv_set_error("loader: batch, size, frames must be >= 1, text_len >= 2 and the shard a "
+                     "rank of the count");
         return NULL;
     }
     lv_loader *l = lv_calloc(1, sizeof *l, "the loader");
@@ -242,6 +274,10 @@ int lv_loader_next(lv_loader *l, const lv_loader_batch **out)
     if (ok)
         l->reading = k;
     pthread_mutex_unlock(&l->lock);
+    if (!ok && l->spec.shard_count > 1)
+        return lv_set_error("loader: %s (a data-parallel rank cannot skip a clip: every rank's "
+                            "share of the global batch would shift; fix or remove it from the "
+                            "manifest, then --resume)", l->last_error);
     if (!ok)
         return lv_set_error("loader: %lld of %lld samples failed (more than %.0f%%); the last: "
                             "%s", (long long)l->skipped, (long long)l->tried,

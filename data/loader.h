@@ -1,7 +1,8 @@
 /* Batches of model input from a clip list: decode at a fixed rate, preprocess, tokenize, with a
  * background thread preparing the next batch while the caller uses the current one. The order
  * is a pure function of the seed; samples that fail to decode are skipped and counted, and the
- * loader stops with the error once more than a set fraction has failed. */
+ * loader stops with the error once more than a set fraction has failed. A data-parallel rank
+ * reads its shard of the same stream: each batch is one rank's part of a global batch. */
 #ifndef LV_LOADER_H
 #define LV_LOADER_H
 
@@ -24,6 +25,12 @@ typedef struct {
     uint64_t seed;
     double max_bad_fraction;     /* stop when more than this fraction of samples fails (0.1) */
     int64_t start_position;      /* resume: skip this many positions of the sample stream */
+    /* data parallelism (shard_count > 1): every batch is this rank's part of a global batch of
+     * shard_count x batch consecutive positions of the stream, positions shard_rank x batch
+     * onwards; the others are the other ranks'. A sample that fails to load stops the loader
+     * (its replacement would shift every rank's share); position counts the whole global
+     * batch, so a run resumed on another number of ranks goes on with the same stream */
+    int shard_rank, shard_count;
 } lv_loader_spec;
 
 typedef struct {

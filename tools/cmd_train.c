@@ -6,6 +6,7 @@
 #include "checkpoint.h"
 #include "clip_init.h"
 #include "commands.h"
+#include "dist_transport.h"
 #include "error.h"
 #include "evaluate.h"
 #include "loader.h"
@@ -57,6 +58,61 @@ static int opt_set(options *o, const char *key, const char *value)
 /* Set by usage_error(): the failure is the command line's (exit 2), not the run's (exit 1). */
 static int usage_failed;
 
+/* The ranks of a data-parallel run (mpirun -np N longvivit train ...), or the one process. */
+static const lv_dist *dist = &lv_dist_single;
+
+/* Data parallelism's agreement (see agree()): every rank's state at the last agreement, and
+ * whether this rank's failure is another rank's (reported there) or shared by all ranks (rank 0
+ * reports it once). */
+static double *rank_states;          /* (size) */
+static int others_failed, all_failed;
+
+/* Every rank calls this at the same points (after setting up, before each step, after each
+ * save, at the end): -1 on every rank when any rank's rc is -1, so no rank waits forever in a
+ * collective for one that stopped; *sig (when given) becomes the first signal any rank caught,
+ * so all stop at the same step. One process: rc itself. */
+static int agree(int rc, volatile sig_atomic_t *sig)
+{
+    if (dist->size == 1)
+        return rc;
+    const double mine = rc < 0 ? -1.0 - usage_failed : sig ? (double)*sig : 0.0;
+    dist->allgather_f64(dist, rank_states, &mine, 1);
+    int failed = 0, usage = 0, caught = 0;
+    for (int q = 0; q < dist->size; q++) {
+        failed += rank_states[q] < 0;
+        usage |= rank_states[q] == -2.0;
+        if (!caught && rank_states[q] > 0)
+            caught = (int)rank_states[q];
+    }
+    if (sig && caught)
+        *sig = caught;
+    if (!failed)
+        return 0;
+    static int decided;                  /* who failed: said at the first failed agreement */
+    if (decided)
+        return -1;
+    decided = 1;
+    all_failed = failed == dist->size;
+    if (rc == 0) {
+        others_failed = 1;
+        usage_failed |= usage;
+        lv_set_error("another rank stopped the run");
+    }
+    return -1;
+}
+
+/* A line about the run on stderr, from rank 0 only: N ranks say it once. */
+static void note(const char *fmt, ...) LV_PRINTF(1, 2);
+static void note(const char *fmt, ...)
+{
+    if (dist->rank != 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
 static int usage_error(const char *fmt, ...) LV_PRINTF(1, 2);
 static int usage_error(const char *fmt, ...)
 {
@@ -99,6 +155,8 @@ static int usage(FILE *out)
             "long = LongViViT (128 frames, mask 0.75, last 4 blocks, text frozen, lr 1e-5,\n"
             "from a ShortViViT: --from its ckpt.safetensors, temporal embeddings interpolated).\n"
             "--micro M splits each batch into M micro-batches (negatives still span the batch).\n"
+            "Data-parallel: mpirun -np N longvivit train ... (an MPI build): --batch is per\n"
+            "rank, the loss spans all N x B pairs; --resume works on any N dividing them.\n"
             "--init loads both towers of a CLIP file; --init-vision only its vision tower;\n"
             "--init-text the text tower from a BERT file (with --set text_arch=bert; the\n"
             "vocabulary must be that BERT's vocab.txt, one line per word-embedding row):\n"
@@ -368,7 +426,7 @@ static int make_config(lv_config *c, const options *o, int64_t vocab, const char
         lv_config_set(c, v);
     }
     if (base && !resume && vocab > 0)   /* once, in the real run (not in --dry-run's pass) */
-        fprintf(stderr, "model configuration from %s (%s, attn %s, %lld heads); changed for "
+        note("model configuration from %s (%s, attn %s, %lld heads); changed for "
                 "this stage: %s\n", base, c->preset, lv_attn_kind_name(c->attn),
                 (long long)c->heads, *changes ? changes : "nothing");
     if (lv_config_validate(c) < 0)
@@ -464,6 +522,7 @@ typedef struct {
     FILE *log;                   /* RUN/log.jsonl */
     int lock_fd;                 /* RUN/lock, flock()ed for the whole run */
     double t_start;              /* wall clock at the first step */
+    int lead;                    /* rank 0 (or the one process): writes, logs, evaluates */
 } run;
 
 /* Wall-clock seconds (clock() is CPU time: it counts every OpenMP thread). */
@@ -507,9 +566,11 @@ static int read_numbers(run *r, int dry_run)
                            "batch (InfoNCE contrasts each clip with the other clips of its "
                            "batch; with one there are no negatives and the loss is 0 at every "
                            "step); give --batch 2 or more", (long long)r->batch);
-    if (r->batch % r->micro)
-        return usage_error("--micro %lld does not divide --batch %lld; give a micro-batch count "
-                           "that divides the batch", (long long)r->micro, (long long)r->batch);
+    if (r->micro > r->batch)
+        return usage_error("--micro %lld is more than --batch %lld: every micro-batch needs at "
+                           "least one clip; give --micro from 1 to %lld (the batch is split as "
+                           "evenly as it goes)", (long long)r->micro, (long long)r->batch,
+                           (long long)r->batch);
     char warm[32];       /* default: a tenth of the run, at most 100 steps */
     snprintf(warm, sizeof warm, "%lld", (long long)(r->steps / 10 < 100 ? r->steps / 10 : 100));
     if (lv_opt_int("--warmup", opt_get(o, "warmup", warm), 0, LLONG_MAX, &n) < 0)
@@ -541,13 +602,19 @@ static void args_text(run *r)
         n += (size_t)snprintf(r->args + n, sizeof r->args - n, "%s\n", r->opt.kv[i]);
 }
 
+/* Rank 0 writes the checkpoint (every rank holds the same state); the others wait for it, so
+ * every rank knows which step the file holds. */
 static int save(run *r)
 {
-    const lv_train_state st = { .step = r->step, .data_position = r->position,
+    int rc = 0;
+    if (r->lead) {
+        const lv_train_state st = { .step = r->step, .data_position = r->position,
                                 .image_position = r->image_position,
                                 .losses = r->losses, .n_losses = r->step,
                                 .train_args = r->args };
-    if (lv_checkpoint_save(r->ckpt, &r->model, &r->trainer.adam, &st) < 0)
+        rc = lv_checkpoint_save(r->ckpt, &r->model, &r->trainer.adam, &st);
+    }
+    if (agree(rc, NULL) < 0)
         return -1;
     r->saved_step = r->step;
     return 0;
@@ -561,7 +628,9 @@ static int setup_optimizer(run *r)
     opt.clip = r->clip;
     opt.total = r->steps;
     opt.warmup = r->warmup;
-    return lv_trainer_init(&r->trainer, &r->model, &opt, r->batch);
+    if (lv_trainer_init(&r->trainer, &r->model, &opt, r->batch) < 0)
+        return -1;
+    return dist->size > 1 ? lv_trainer_distribute(&r->trainer, dist, r->batch) : 0;
 }
 
 /* --init (both CLIP towers), --init-vision (CLIP's vision tower) and --init-text (BERT's text
@@ -585,7 +654,7 @@ static int init_towers(lv_model *m, const char *init, const char *init_vision,
         snprintf(line + n, sizeof line - (size_t)n, "%sthe text tower from the BERT file %s "
                  "(text.proj.weight, which BERT lacks, keeps its initialisation)",
                  n ? ", " : "", init_text);
-    fprintf(stderr, "initialised %s%s\n", line, init || (init_vision && init_text) ? ""
+    note("initialised %s%s\n", line, init || (init_vision && init_text) ? ""
             : init_vision ? "; the text tower keeps its initialisation"
             : "; the vision tower keeps its initialisation");
     return 0;
@@ -629,7 +698,7 @@ static int setup_model(run *r, const char *resume)
         r->step = r->resumed_step = st.step;
         r->position = st.data_position;
         r->image_position = st.image_position;
-        fprintf(stderr, "resumed %s at step %lld\n", resume, (long long)r->step);
+        note("resumed %s at step %lld\n", resume, (long long)r->step);
     } else if (init || init_vision || init_text) {
         if (init_towers(&r->model, init, init_vision, init_text) < 0)
             return -1;
@@ -637,7 +706,7 @@ static int setup_model(run *r, const char *resume)
         int64_t copied, resized, kept;
         if (lv_model_start_from(&r->model, from, &copied, &resized, &kept) < 0)
             return -1;
-        fprintf(stderr, "started from %s: %lld tensors copied, %lld temporal tables resized, "
+        note("started from %s: %lld tensors copied, %lld temporal tables resized, "
                 "%lld kept their initialisation\n", from, (long long)copied, (long long)resized,
                 (long long)kept);
     }
@@ -703,7 +772,7 @@ static void summarize_clips(run *r, const char *data)
         const double len = (e->end > 0 ? e->end : info.duration) - e->start;
         r->short_clips += info.duration > 0 && len < span;
     }
-    fprintf(stderr, "data %s: %lld clips (%lld videos, %lld images); %lld shorter than the "
+    note("data %s: %lld clips (%lld videos, %lld images); %lld shorter than the "
             "sampled span (%lld frames at %g fps = %g s; their last frame repeats); %lld not "
             "readable as video (skipped when drawn)%s\n", data, (long long)r->clips.n,
             (long long)videos, (long long)(r->clips.n - videos), (long long)r->short_clips,
@@ -739,7 +808,8 @@ static int setup_loader(run *r)
         .text_len = r->cfg.text_len, .fps = r->fps,
         .mode = LV_SAMPLE_FIRST, .mean = { LV_CLIP_MEAN[0], LV_CLIP_MEAN[1], LV_CLIP_MEAN[2] },
         .std = { LV_CLIP_STD[0], LV_CLIP_STD[1], LV_CLIP_STD[2] }, .shuffle = 1,
-        .seed = r->cfg.seed, .max_bad_fraction = 0.1, .start_position = r->position };
+        .seed = r->cfg.seed, .max_bad_fraction = 0.1, .start_position = r->position,
+        .shard_rank = dist->rank, .shard_count = dist->size };
     int has_video = 0, has_image = 0;
     for (int64_t i = 0; i < r->clips.n; i++)
         *(r->clips.e[i].is_image ? &has_image : &has_video) = 1;
@@ -760,22 +830,28 @@ static int setup_loader(run *r)
 static int train_step(run *r, const lv_loader_batch *b, const lv_loader_batch *img, float *loss)
 {
     const lv_config *c = &r->cfg;
-    const int64_t mb = r->batch / r->micro, per = c->frames * c->image_size * c->image_size * 3;
+    const int64_t per = c->frames * c->image_size * c->image_size * 3;
+    const int64_t first = dist->rank * r->batch;   /* this rank's pairs in the global batch */
     lv_batch micro[64], images;
     lv_step_part parts[2];
     int n_parts = 0;
-    for (int64_t i = 0; b && i < r->micro; i++)
-        micro[i] = (lv_batch){ .B = mb, .video = b->video + i * mb * per,
-                               .text = b->text + i * mb * c->text_len,
-                               .text_valid = b->text_valid + i * mb * c->text_len,
-                               .step = (uint32_t)r->step, .first_sample = (uint32_t)(i * mb) };
+    /* micro-batches as even as the batch allows: the first batch % micro take one more */
+    for (int64_t i = 0, at = 0; b && i < r->micro; at += micro[i++].B) {
+        const int64_t mb = r->batch / r->micro + (i < r->batch % r->micro);
+        micro[i] = (lv_batch){ .B = mb, .video = b->video + at * per,
+                               .text = b->text + at * c->text_len,
+                               .text_valid = b->text_valid + at * c->text_len,
+                               .step = (uint32_t)r->step,
+                               .first_sample = (uint32_t)(first + at) };
+    }
     if (b)
         parts[n_parts++] = (lv_step_part){ .micro = micro, .n_micro = r->micro };
     if (img) {
         /* one micro-batch of image-text pairs through the 2D patch path */
         images = (lv_batch){ .B = img->B, .video = img->video, .is_image = 1,
                              .text = img->text, .text_valid = img->text_valid,
-                             .step = (uint32_t)r->step };
+                             .step = (uint32_t)r->step,
+                             .first_sample = (uint32_t)(dist->rank * img->B) };
         parts[n_parts++] = (lv_step_part){ .micro = &images, .n_micro = 1 };
     }
     lv_step_stats stats;
@@ -790,12 +866,13 @@ static void report(run *r, float loss, int64_t first)
 {
     char line[320], skipped[64] = "";
     const double dt = now_s() - r->t_start;
-    const double rate = dt > 0 ? (double)((r->step + 1 - first) * r->batch) / dt : 0;
+    const int64_t global = r->batch * dist->size;     /* pairs per step over every rank */
+    const double rate = dt > 0 ? (double)((r->step + 1 - first) * global) / dt : 0;
     float log_scale;                         /* the parameter lives in backend memory */
     r->model.be->download(&log_scale, lv_param_data(&r->model.params, r->model.logit_scale),
                           sizeof log_scale);
     const float scale = expf(fminf(log_scale, logf(LV_LOGIT_SCALE_MAX)));
-    const double eta = rate > 0 ? (double)((r->steps - r->step - 1) * r->batch) / rate : 0;
+    const double eta = rate > 0 ? (double)((r->steps - r->step - 1) * global) / rate : 0;
     const double lr = lv_lr_at(&r->trainer.opt, r->step);
     if (r->skipped)
         snprintf(skipped, sizeof skipped, " skipped %lld clips", (long long)r->skipped);
@@ -915,25 +992,51 @@ static void last_good_state(const run *r, char *buf, size_t size)
                  (long long)r->save_every);
 }
 
-/* 0: done (or stopped at --stop-at); 1: interrupted after a clean save; -1: failed. */
+/* Where a run stopped by its data stands: its last save, the checkpoint it resumed from, or
+ * none; a checkpoint is only ever replaced whole, so the one named is intact. */
+static void last_checkpoint(const run *r, char *buf, size_t size)
+{
+    if (r->saved_step >= 0)
+        snprintf(buf, size, "%s holds step %lld, intact", r->ckpt, (long long)r->saved_step);
+    else if (r->resume)
+        snprintf(buf, size, "nothing was saved in this run; %s still holds step %lld", r->resume,
+                 (long long)r->resumed_step);
+    else
+        snprintf(buf, size, "no checkpoint was written yet");
+}
+
+/* 0: done (or stopped at --stop-at); 1: interrupted after a clean save; -1: failed. Every rank
+ * runs the same steps: they agree before each one (a rank whose loader failed stops them all,
+ * naming itself and the file) and after each save. */
 static int train_loop(run *r)
 {
     const int64_t first = r->step;
     char path[2100];
     snprintf(path, sizeof path, "%s/log.jsonl", r->out);
-    r->log = fopen(path, r->resume ? "a" : "w");     /* a resumed run goes on with its log */
-    if (!r->log)
-        return lv_set_error("%s: cannot write the training log: %s", path, strerror(errno));
+    r->log = r->lead ? fopen(path, r->resume ? "a" : "w") : NULL;  /* a resume appends */
+    if (agree(r->lead && !r->log ? lv_set_error("%s: cannot write the training log: %s", path,
+                                                strerror(errno)) : 0, NULL) < 0)
+        return -1;
     r->t_start = now_s();
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     const int64_t end = r->stop_at > 0 && r->stop_at < r->steps ? r->stop_at : r->steps;
-    while (r->step < end && !interrupted) {
+    while (r->step < end) {
         const lv_loader_batch *b = NULL, *img = NULL;
         float loss;
-        if ((r->loader && lv_loader_next(r->loader, &b) < 0) ||
-            (r->images && lv_loader_next(r->images, &img) < 0))
+        int rc = (r->loader && lv_loader_next(r->loader, &b) < 0) ||
+                 (r->images && lv_loader_next(r->images, &img) < 0) ? -1 : 0;
+        if (rc < 0 && dist->size > 1) {
+            char why[1024], state[2400];
+            snprintf(why, sizeof why, "%s", lv_error());
+            last_checkpoint(r, state, sizeof state);
+            lv_set_error("rank %d of %d: %s; every rank stopped: %s", dist->rank, dist->size,
+                         why, state);
+        }
+        if (agree(rc, &interrupted) < 0)
             return -1;
+        if (interrupted)
+            break;
         r->skipped = (b ? b->skipped : 0) + (img ? img->skipped : 0);
         if (train_step(r, b, img, &loss) < 0) {
             char why[1024], state[2400];
@@ -944,17 +1047,20 @@ static int train_loop(run *r)
         r->losses[r->step] = loss;
         r->position = b ? b->position : 0;
         r->image_position = img ? img->position : 0;
-        report(r, loss, first);
+        if (r->lead)
+            report(r, loss, first);
         r->step++;
         if (r->save_every > 0 && r->step % r->save_every == 0 && save(r) < 0)
             return -1;
     }
     if (save(r) < 0)
         return -1;
+    if (!r->lead)                    /* rank 0 plots and evaluates */
+        return interrupted ? 1 : 0;
     if (interrupted || r->step < r->steps) {
         if (plot_losses(r) < 0)
             return -1;
-        fprintf(stderr, "\n%s at step %lld; saved %s and %s/loss.png (continue with --resume "
+        note("\n%s at step %lld; saved %s and %s/loss.png (continue with --resume "
                 "%s)\n", interrupted ? "interrupted" : "stopped", (long long)r->step, r->ckpt,
                 r->out, r->ckpt);
         return interrupted ? 1 : 0;
@@ -1050,6 +1156,112 @@ static int lock_run_folder(run *r)
     return 0;
 }
 
+/* The global batch is the run's: a run on N ranks stores ranks=N beside its per-rank batch, and
+ * a resume on another number of ranks splits the same global batch over them. The sample
+ * stream and its positions are global, so the resumed run goes on with the same samples in
+ * the same order. */
+static int split_global_batch(options *o, const char *resume)
+{
+    long long b, n, m;
+    if (lv_opt_int("--batch", opt_get(o, "batch", "8"), 1, 1 << 20, &b) < 0 ||
+        lv_opt_int("--micro", opt_get(o, "micro", "1"), 1, 64, &m) < 0 ||
+        lv_opt_int("ranks", opt_get(o, "ranks", "1"), 1, 1 << 20, &n) < 0)
+        return usage_error("%s", lv_error());
+    const long long size = dist->size, global = b * n;
+    char v[32];
+    if (n == size && (resume || size == 1))
+        return 0;
+    if (!resume) {                   /* a fresh run on several ranks says how many */
+        snprintf(v, sizeof v, "%lld", size);
+        return opt_set(o, "ranks", v);
+    }
+    if (global % size)
+        return usage_error("%s was trained on %lld ranks x --batch %lld, a global batch of %lld "
+                           "pairs, which %lld ranks cannot share evenly; resume it on a number "
+                           "of ranks that divides %lld", resume, n, b, global, size, global);
+    snprintf(v, sizeof v, "%lld", global / size);
+    if (opt_set(o, "batch", v) < 0)
+        return -1;
+    snprintf(v, sizeof v, "%lld", size);
+    if (opt_set(o, "ranks", v) < 0)
+        return -1;
+    note("%s: trained on %lld ranks x --batch %lld, resumed on %lld x %lld: the same global "
+         "batch of %lld pairs and sample order\n", resume, n, b, size, global / size, global);
+    if (m > global / size) {
+        snprintf(v, sizeof v, "%lld", global / size);
+        note("--micro %lld is more than the %lld pairs of a rank now: --micro %s\n", m,
+             global / size, v);
+        return opt_set(o, "micro", v);
+    }
+    return 0;
+}
+
+/* Everything after the command line parsed: the run's options, data, model and loop. */
+static int train_command(cli *c, run *r)
+{
+    r->resume = c->resume;
+    r->saved_step = -1;
+    r->lead = dist->rank == 0;
+    int rc = c->resume ? resume_options(&r->opt, c->resume, &c->opt)
+                       : apply_recipe(&r->opt, &c->opt);
+    if (rc == 0 && !c->dry_run)
+        rc = split_global_batch(&r->opt, c->resume);
+    if (rc == 0)
+        rc = read_numbers(r, c->dry_run);
+    if (rc == 0)                     /* before any file is read: which start the run takes */
+        rc = check_init_options(&r->opt);
+    if (rc < 0 && c->resume && !strstr(lv_error(), c->resume)) {
+        char why[1536];              /* a stored option's error names the checkpoint */
+        snprintf(why, sizeof why, "%s", lv_error());
+        lv_set_error("%s (options stored in %s)", why, c->resume);
+    }
+    const int64_t micro_max = (r->batch + r->micro - 1) / r->micro;  /* the largest micro */
+    if (rc == 0 && c->dry_run && r->lead)
+        rc = dry_run(&r->opt, c->resume, micro_max);
+    if (rc < 0 || c->dry_run) {
+        if (rc < 0 && r->lead)
+            fprintf(stderr, "longvivit train: %s\n", lv_error());
+        return rc < 0 ? LV_EXIT_USAGE : LV_EXIT_OK;
+    }
+    r->json = c->json;
+    r->stop_at = c->stop_at;
+    snprintf(r->out, sizeof r->out, "%s", opt_get(&r->opt, "out", "run"));
+    snprintf(r->ckpt, sizeof r->ckpt, "%s/ckpt.safetensors", r->out);
+    args_text(r);
+    rc = setup_data(r);
+    if (rc == 0)
+        rc = make_config(&r->cfg, &r->opt, lv_tokenizer_vocab_size(r->tok), c->resume);
+    if (rc == 0 && r->lead)
+        summarize_clips(r, opt_get(&r->opt, "data", ""));
+    if (rc == 0 && mkdir(r->out, 0755) != 0 && errno != EEXIST)
+        rc = lv_set_error("%s: cannot create the output folder: %s", r->out, strerror(errno));
+    if (rc == 0 && r->lead)          /* the ranks of one run share the folder */
+        rc = lock_run_folder(r);
+    if (rc == 0)
+        rc = setup_model(r, c->resume);
+    if (rc == 0)
+        r->model.vocab = lv_tokenizer_text(r->tok);  /* stored in every checkpoint */
+    if (rc == 0 && r->step == r->steps) {
+        note("%s is already at step %lld of --steps %lld: nothing to do (give "
+             "--steps above %lld to train on)\n", c->resume, (long long)r->step,
+             (long long)r->steps, (long long)r->step);
+        return LV_EXIT_OK;
+    }
+    if (rc == 0)
+        rc = lv_model_alloc_acts(&r->model, micro_max, 0);
+    if (rc == 0)
+        rc = setup_loader(r);
+    rc = agree(rc, NULL);            /* every rank set up, or none trains */
+    if (rc == 0)
+        rc = train_loop(r);
+    rc = agree(rc < 0 ? -1 : 0, NULL) < 0 ? -1 : rc;   /* rank 0's plots and evaluation */
+    /* a failure every rank shares is reported once, by rank 0; another rank's, there */
+    if (rc < 0 && !others_failed && (!all_failed || r->lead))
+        fprintf(stderr, "longvivit train: %s\n", lv_error());
+    return rc < 0 ? (usage_failed ? LV_EXIT_USAGE : LV_EXIT_RUNTIME)
+         : rc == 1 ? 128 + (int)interrupted : LV_EXIT_OK;
+}
+
 int cmd_train(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
@@ -1061,59 +1273,15 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "longvivit train: %s\n", lv_error());
         return usage(stderr);
     }
-    r.resume = c.resume;
-    r.saved_step = -1;
-    int rc = c.resume ? resume_options(&r.opt, c.resume, &c.opt) : apply_recipe(&r.opt, &c.opt);
-    if (rc == 0)
-        rc = read_numbers(&r, c.dry_run);
-    if (rc == 0)                     /* before any file is read: which start the run takes */
-        rc = check_init_options(&r.opt);
-    if (rc < 0 && c.resume && !strstr(lv_error(), c.resume)) {
-        char why[1536];              /* a stored option's error names the checkpoint */
-        snprintf(why, sizeof why, "%s", lv_error());
-        lv_set_error("%s (options stored in %s)", why, c.resume);
-    }
-    if (rc == 0 && c.dry_run)
-        rc = dry_run(&r.opt, c.resume, r.batch / r.micro);
-    if (rc < 0 || c.dry_run) {
-        if (rc < 0)
-            fprintf(stderr, "longvivit train: %s\n", lv_error());
-        return rc < 0 ? LV_EXIT_USAGE : LV_EXIT_OK;
-    }
-    r.json = c.json;
-    r.stop_at = c.stop_at;
-    snprintf(r.out, sizeof r.out, "%s", opt_get(&r.opt, "out", "run"));
-    snprintf(r.ckpt, sizeof r.ckpt, "%s/ckpt.safetensors", r.out);
-    args_text(&r);
-    rc = setup_data(&r);
-    if (rc == 0)
-        rc = make_config(&r.cfg, &r.opt, lv_tokenizer_vocab_size(r.tok), c.resume);
-    if (rc == 0)
-        summarize_clips(&r, opt_get(&r.opt, "data", ""));
-    if (rc == 0 && mkdir(r.out, 0755) != 0 && errno != EEXIST)
-        rc = lv_set_error("%s: cannot create the output folder: %s", r.out, strerror(errno));
-    if (rc == 0)
-        rc = lock_run_folder(&r);
-    if (rc == 0)
-        rc = setup_model(&r, c.resume);
-    if (rc == 0)
-        r.model.vocab = lv_tokenizer_text(r.tok);  /* stored in every checkpoint */
-    if (rc == 0 && r.step == r.steps) {
-        fprintf(stderr, "%s is already at step %lld of --steps %lld: nothing to do (give "
-                "--steps above %lld to train on)\n", c.resume, (long long)r.step,
-                (long long)r.steps, (long long)r.step);
-        run_free(&r);
-        return LV_EXIT_OK;
-    }
-    if (rc == 0)
-        rc = lv_model_alloc_acts(&r.model, r.batch / r.micro, 0);
-    if (rc == 0)
-        rc = setup_loader(&r);
-    if (rc == 0)
-        rc = train_loop(&r);
-    if (rc < 0)
+    dist = lv_dist_open();
+    rank_states = lv_calloc((size_t)dist->size, sizeof *rank_states, "the ranks' states");
+    if (!rank_states) {
         fprintf(stderr, "longvivit train: %s\n", lv_error());
+        lv_dist_abort(dist, LV_EXIT_RUNTIME);
+    }
+    const int code = train_command(&c, &r);
     run_free(&r);
-    return rc < 0 ? (usage_failed ? LV_EXIT_USAGE : LV_EXIT_RUNTIME)
-         : rc == 1 ? 128 + (int)interrupted : LV_EXIT_OK;
+    free(rank_states);
+    lv_dist_close(dist);
+    return code;
 }
