@@ -13,7 +13,8 @@
 typedef struct {
     int *counts, *displs;       /* (size) (size) the shards of the last n */
     int64_t counts_n;           /* the n they were computed for, -1 before */
-    double seconds, bytes;      /* in collectives, since open */
+    double seconds, bytes;      /* in collectives, since open; bytes: what a ring algorithm
+                                 * sends from this rank (docs/performance.md's volume) */
     int initialised;            /* this program called MPI_Init_thread */
 } mpi_state;
 
@@ -54,7 +55,7 @@ static void mpi_allgather_f32(const lv_dist *d, float *out, const float *in, int
 {
     const double t0 = MPI_Wtime();
     MPI_Allgather(in, count_of(d, n), MPI_FLOAT, out, count_of(d, n), MPI_FLOAT, MPI_COMM_WORLD);
-    account(t0, 4.0 * (double)n);
+    account(t0, 4.0 * (double)n * (d->size - 1));
 }
 
 static void mpi_allgather_f64(const lv_dist *d, double *out, const double *in, int64_t n)
@@ -62,14 +63,14 @@ static void mpi_allgather_f64(const lv_dist *d, double *out, const double *in, i
     const double t0 = MPI_Wtime();
     MPI_Allgather(in, count_of(d, n), MPI_DOUBLE, out, count_of(d, n), MPI_DOUBLE,
                   MPI_COMM_WORLD);
-    account(t0, 8.0 * (double)n);
+    account(t0, 8.0 * (double)n * (d->size - 1));
 }
 
 static void mpi_reduce_scatter_f64(const lv_dist *d, double *out, const double *in, int64_t n)
 {
     const double t0 = MPI_Wtime();
     MPI_Reduce_scatter_block(in, out, count_of(d, n), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-    account(t0, 8.0 * (double)n * d->size);
+    account(t0, 8.0 * (double)n * (d->size - 1));
 }
 
 static void mpi_reduce_scatter_shards_f32(const lv_dist *d, float *shard, const float *in,
@@ -78,7 +79,7 @@ static void mpi_reduce_scatter_shards_f32(const lv_dist *d, float *shard, const 
     const double t0 = MPI_Wtime();
     shards_of(d, n);
     MPI_Reduce_scatter(in, shard, state.counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-    account(t0, 4.0 * (double)n);
+    account(t0, 4.0 * (double)(n - state.counts[d->rank]));
 }
 
 static void mpi_allgather_shards_f32(const lv_dist *d, float *buf, int64_t n)
@@ -87,7 +88,7 @@ static void mpi_allgather_shards_f32(const lv_dist *d, float *buf, int64_t n)
     shards_of(d, n);
     MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, state.counts, state.displs,
                    MPI_FLOAT, MPI_COMM_WORLD);
-    account(t0, 4.0 * (double)state.counts[d->rank]);
+    account(t0, 4.0 * (double)(n - state.counts[d->rank]));
 }
 
 /* Started by an MPI launcher: Open MPI, MPICH's Hydra and PMIx launchers each set one of these

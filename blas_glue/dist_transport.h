@@ -21,7 +21,8 @@ _Noreturn void lv_dist_abort(const lv_dist *d, int code);
 /* Every rank waits for all the others. */
 void lv_dist_barrier(const lv_dist *d);
 
-/* Seconds spent inside collectives and bytes this rank sent through them, since open. */
+/* Seconds spent inside collectives since open, and the bytes a ring algorithm sends from this
+ * rank for them (the volume docs/performance.md counts). */
 void lv_dist_traffic(const lv_dist *d, double *seconds, double *bytes);
 
 /* "MPI (<the library's version line>)" or "none (built without MPI)". */

@@ -2,10 +2,13 @@
  * backend, next to the sgemm rate of this machine measured in the same run.
  * longvivit memory: the analytic peak memory of a training step (parameters, gradients, AdamW
  * moments, activations, inputs, backend scratch) and, with --measure, the peak RSS of one step.
- * Figures for comparisons are ratios measured in one run: the machine may be shared. */
+ * Figures for comparisons are ratios measured in one run: the machine may be shared.
+ * Under mpirun (an MPI build) bench times the data-parallel step, --batch pairs per rank, and
+ * splits each step into time inside the collectives and the rest (compute). */
 #include "train.h"
 #include "blas_glue.h"
 #include "commands.h"
+#include "dist_transport.h"
 #include "options.h"
 #include "error.h"
 #include "model.h"
@@ -27,6 +30,9 @@ typedef struct {
     int64_t batch, warmup, steps;
     int json, measure;
 } bench_opts;
+
+/* The ranks of a data-parallel benchmark (mpirun -np N longvivit bench), or the one process. */
+static const lv_dist *dist = &lv_dist_single;
 
 static double now_s(void)
 {
@@ -197,21 +203,23 @@ static int run_setup(bench_run *r, const bench_opts *o)
     *r = (bench_run){ 0 };
     const lv_adamw_config opt = lv_adamw_defaults();
     if (lv_model_build(&r->m, c, o->be) < 0 || lv_model_alloc_acts(&r->m, B, 0) < 0 ||
-        lv_trainer_init(&r->trainer, &r->m, &opt, B) < 0)
+        lv_trainer_init(&r->trainer, &r->m, &opt, B) < 0 ||
+        (dist->size > 1 && lv_trainer_distribute(&r->trainer, dist, B) < 0))
         return -1;
     r->video = lv_malloc((size_t)pixels * sizeof *r->video, "the benchmark's videos");
     r->text = lv_malloc((size_t)(B * T) * sizeof *r->text, "the benchmark's text");
     r->valid = lv_malloc((size_t)(B * T), "the benchmark's text mask");
     if (!r->video || !r->text || !r->valid)
         return -1;
-    lv_rng g = lv_rng_stream(c->seed, 0x62656e63u, 0, 0);       /* "benc" */
+    lv_rng g = lv_rng_stream(c->seed, 0x62656e63u, (uint32_t)dist->rank, 0);  /* "benc" */
     for (int64_t i = 0; i < pixels; i++)
         r->video[i] = (float)lv_rng_normal(&g);
     for (int64_t i = 0; i < B * T; i++) {
         r->valid[i] = i % T < T - (i / T) % (T / 2 + 1);
         r->text[i] = r->valid[i] ? 1 + (int32_t)lv_rng_below(&g, (uint64_t)c->vocab - 1) : 0;
     }
-    r->batch = (lv_batch){ .B = B, .video = r->video, .text = r->text, .text_valid = r->valid };
+    r->batch = (lv_batch){ .B = B, .video = r->video, .text = r->text, .text_valid = r->valid,
+                           .first_sample = (uint32_t)(dist->rank * B) };
     return 0;
 }
 
@@ -251,24 +259,22 @@ static const char *coretype(void)
     return e && *e ? e : "(unset: OpenBLAS picks by cpuid)";
 }
 
-int cmd_bench(int argc, char **argv)
+/* The timed steps (on every rank; rank 0 prints). */
+static int bench_steps(const bench_opts *po)
 {
-    bench_opts o;
-    int done;
-    int rc = parse("bench", argc, argv, &o, &done);
-    if (rc || done)
-        return rc;
+    const bench_opts o = *po;
+    const int lead = dist->rank == 0;
     const lv_config *c = &o.cfg;
     const lv_video_geometry g = lv_config_geometry(c, 0);
     const double flops = lv_model_step_flops(c, o.batch);
     const double peak = sgemm_gflops();
     bench_run r;
     if (run_setup(&r, &o) < 0) {
-        fprintf(stderr, "longvivit bench: %s\n", lv_error());
+        fprintf(stderr, "longvivit bench: rank %d: %s\n", dist->rank, lv_error());
         run_free(&r);
-        return 1;
+        lv_dist_abort(dist, 1);
     }
-    if (!o.json)
+    if (!o.json && lead)
         printf("bench: preset %s, width %lld, %lld layers, %lld heads, attn %s, %lld frames, "
                "mask %.2f: %lld of %lld tokens kept, batch %lld, backend %s, %d threads\n"
                "matmul: %s; OPENBLAS_CORETYPE=%s (the environment as it is)\n",
@@ -276,30 +282,39 @@ int cmd_bench(int argc, char **argv)
                lv_attn_kind_name(c->attn), (long long)c->frames, c->mask_ratio, (long long)g.K,
                (long long)g.N, (long long)o.batch, o.be->name, threads(), lv_sgemm_backend(),
                coretype());
-    double *ms = calloc((size_t)o.steps, sizeof *ms);
+    /* per timed step: wall ms, ms inside collectives (waiting for slower ranks included) */
+    double *ms = calloc((size_t)(2 * o.steps), sizeof *ms), *comm = ms + o.steps;
     float loss = 0.0f;
+    double comm_s0, bytes0, comm_s1, bytes1, bytes = 0.0;
+    lv_dist_barrier(dist);
     for (int64_t s = 0; s < o.warmup + o.steps; s++) {
+        lv_dist_traffic(dist, &comm_s0, &bytes0);
         const double t0 = now_s();
         loss = run_step(&r, (uint32_t)s);
         const double dt = (now_s() - t0) * 1e3;
+        lv_dist_traffic(dist, &comm_s1, &bytes1);
         if (!isfinite(loss)) {
             fprintf(stderr, "longvivit bench: step %lld: loss %g: %s\n", (long long)s, loss,
                     lv_error());
             free(ms);
             run_free(&r);
-            return 1;
+            lv_dist_abort(dist, 1);
         }
-        if (s >= o.warmup)
+        if (s >= o.warmup) {
             ms[s - o.warmup] = dt;
-        if (!o.json)
-            printf("  step %lld%s: %.1f ms, loss %.4f\n", (long long)s,
-                   s < o.warmup ? " (warm-up)" : "", dt, loss);
+            comm[s - o.warmup] = (comm_s1 - comm_s0) * 1e3;
+            bytes = bytes1 - bytes0;
+        }
+        if (!o.json && lead)
+            printf("  step %lld%s: %.1f ms (in collectives %.1f ms), loss %.4f\n", (long long)s,
+                   s < o.warmup ? " (warm-up)" : "", dt, (comm_s1 - comm_s0) * 1e3, loss);
     }
+    const double comm_med = median(comm, o.steps);
     const double med = median(ms, o.steps);
     const double gflops = flops / (med * 1e-3) * 1e-9;
     const double tokens = (double)(o.batch * g.K) / (med * 1e-3);
     const double rss = peak_rss_mib();
-    if (o.json) {
+    if (o.json && lead) {
         printf("{\"impl\": \"longvivit\", \"backend\": \"%s\", \"preset\": \"%s\", \"width\": %lld, "
                "\"layers\": %lld, \"heads\": %lld, \"attn\": \"%s\", \"frames\": %lld, "
                "\"mask\": %.4f, \"kept_tokens\": %lld, \"batch\": %lld, \"threads\": %d, "
@@ -312,18 +327,40 @@ int cmd_bench(int argc, char **argv)
             printf("%s%.3f", s ? ", " : "", ms[s]);
         printf("], \"tokens_per_s\": %.1f, \"gflop_per_step\": %.3f, \"gflops\": %.2f, "
                "\"sgemm_gflops\": %.2f, \"ratio_sgemm\": %.4f, \"peak_rss_mib\": %.1f, "
-               "\"loss\": %.6f, \"matmul\": \"%s\", \"openblas_core\": \"%s\"}\n",
+               "\"loss\": %.6f, \"matmul\": \"%s\", \"openblas_core\": \"%s\", "
+               "\"ranks\": %d, \"global_batch\": %lld, \"comm_ms_per_step\": %.3f, "
+               "\"compute_ms_per_step\": %.3f, \"comm_mib_per_step\": %.3f, "
+               "\"transport\": \"%s\"}\n",
                tokens, flops * 1e-9, gflops, peak, peak > 0 ? gflops / peak : 0.0, rss, loss,
-               lv_sgemm_backend(), coretype());
-    } else {
+               lv_sgemm_backend(), coretype(), dist->size, (long long)(dist->size * o.batch),
+               comm_med, med - comm_med, bytes / (1 << 20), lv_dist_transport_name());
+    } else if (lead) {
         printf("median %.1f ms/step over %lld steps; %.0f kept tokens/s; %.1f GFLOP/step -> "
                "%.1f GFLOP/s\nsgemm (1536^3, best of 5, same run): %.1f GFLOP/s; the step "
                "runs at %.1f%% of it\npeak RSS %.1f MiB\n", med, (long long)o.steps, tokens,
                flops * 1e-9, gflops, peak, peak > 0 ? 100.0 * gflops / peak : 0.0, rss);
+        if (dist->size > 1)
+            printf("%d ranks x batch %lld: median %.1f ms/step in collectives (%.2f MiB sent "
+                   "per step by each rank, waiting for slower ranks included), %.1f ms the "
+                   "rest (compute)\n", dist->size, (long long)o.batch, comm_med,
+                   bytes / (1 << 20), med - comm_med);
     }
     free(ms);
     run_free(&r);
     return 0;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    bench_opts o;
+    int done;
+    int rc = parse("bench", argc, argv, &o, &done);
+    if (rc || done)
+        return rc;
+    dist = lv_dist_open();
+    rc = bench_steps(&o);
+    lv_dist_close(dist);
+    return rc;
 }
 
 /* ---- memory --------------------------------------------------------------------------------- */
