@@ -34,6 +34,8 @@ struct lv_bpe {
     int32_t *merge_slot;    /* ranks by hash of (left, right), -1 = empty; a power of two >= 2M */
     int64_t merge_mask;
     int32_t eot;            /* <|endoftext|>, -1 when absent */
+    char *vocab_text;       /* vocab.json as read, NUL-terminated: what a model file embeds */
+    char *merges_text;      /* merges.txt as read, likewise */
 };
 
 /* ---- GPT-2's byte characters ----------------------------------------------------------------- */
@@ -388,29 +390,67 @@ static int check_reachable(const lv_bpe *t, const char *vocab_path, const char *
 
 /* ---- loading --------------------------------------------------------------------------------- */
 
-lv_bpe *lv_bpe_load_files(const char *vocab_path, const char *merges_path)
+/* The tokenizer from the two files' texts (NUL-terminated, size bytes each, taken over: freed
+ * here on failure); the names stand for the files in messages. */
+static lv_bpe *bpe_build(char *vocab, int64_t vocab_size, const char *vocab_name, char *merges,
+                         int64_t merges_size, const char *merges_name)
 {
-    LV_REQUIRE(vocab_path && merges_path);
     lv_bpe *t = lv_calloc(1, sizeof *t, "the GPT-2 tokenizer");
-    if (!t)
-        return NULL;
-    int64_t size = 0;
-    char *text = read_file(vocab_path, "the GPT-2 vocabulary", "the vocab.json (OpenAI: "
-                           "encoder.json) of a GPT-2 tokenizer", &size);
-    int rc = text ? vocab_parse(t, text, size, vocab_path) : -1;
-    free(text);
-    text = rc == 0 ? read_file(merges_path, "the GPT-2 merges", "the merges.txt (OpenAI: "
-                               "vocab.bpe) of the same tokenizer as the vocabulary", &size) : NULL;
-    rc = rc == 0 && text ? merges_parse(t, text, size, merges_path, vocab_path) : -1;
-    free(text);
+    char *cut = lv_malloc((size_t)merges_size + 1, "the GPT-2 merges");  /* parsed in place */
+    int rc = t && cut ? vocab_parse(t, vocab, vocab_size, vocab_name) : -1;
+    if (rc == 0) {
+        memcpy(cut, merges, (size_t)merges_size + 1);
+        rc = merges_parse(t, cut, merges_size, merges_name, vocab_name);
+    }
     if (rc == 0)
-        rc = check_reachable(t, vocab_path, merges_path);
+        rc = check_reachable(t, vocab_name, merges_name);
+    free(cut);
+    if (t) {
+        t->vocab_text = vocab;
+        t->merges_text = merges;
+    } else {
+        free(vocab);
+        free(merges);
+    }
     if (rc != 0) {
         lv_bpe_free(t);
         return NULL;
     }
     t->eot = lv_bpe_id(t, "<|endoftext|>");
     return t;
+}
+
+lv_bpe *lv_bpe_load_files(const char *vocab_path, const char *merges_path)
+{
+    LV_REQUIRE(vocab_path && merges_path);
+    int64_t vocab_size = 0, merges_size = 0;
+    char *vocab = read_file(vocab_path, "the GPT-2 vocabulary", "the vocab.json (OpenAI: "
+                            "encoder.json) of a GPT-2 tokenizer", &vocab_size);
+    char *merges = vocab ? read_file(merges_path, "the GPT-2 merges", "the merges.txt (OpenAI: "
+                                     "vocab.bpe) of the same tokenizer as the vocabulary",
+                                     &merges_size) : NULL;
+    if (!merges) {
+        free(vocab);
+        return NULL;
+    }
+    return bpe_build(vocab, vocab_size, vocab_path, merges, merges_size, merges_path);
+}
+
+lv_bpe *lv_bpe_from_text(const char *vocab_json, const char *merges_txt, const char *vocab_name,
+                         const char *merges_name)
+{
+    LV_REQUIRE(vocab_json && merges_txt && vocab_name && merges_name);
+    const size_t nv = strlen(vocab_json), nm = strlen(merges_txt);
+    char *vocab = lv_malloc(nv + 1, "the GPT-2 vocabulary");
+    char *merges = lv_malloc(nm + 1, "the GPT-2 merges");
+    if (!vocab || !merges) {
+        free(vocab);
+        free(merges);
+        return NULL;
+    }
+    memcpy(vocab, vocab_json, nv + 1);
+    memcpy(merges, merges_txt, nm + 1);
+    return bpe_build(vocab, (int64_t)nv, vocab_name, merges, (int64_t)nm, merges_name);
 }
 
 lv_bpe *lv_bpe_load(const char *dir)
@@ -461,12 +501,24 @@ void lv_bpe_free(lv_bpe *t)
     free(t->merge_right);
     free(t->merge_result);
     free(t->merge_slot);
+    free(t->vocab_text);
+    free(t->merges_text);
     free(t);
 }
 
 int64_t lv_bpe_vocab_size(const lv_bpe *t)
 {
     return t->V;
+}
+
+const char *lv_bpe_vocab_text(const lv_bpe *t)
+{
+    return t->vocab_text;
+}
+
+const char *lv_bpe_merges_text(const lv_bpe *t)
+{
+    return t->merges_text;
 }
 
 int32_t lv_bpe_eot(const lv_bpe *t)

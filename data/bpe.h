@@ -22,6 +22,17 @@ lv_bpe *lv_bpe_load(const char *dir);
  * file is refused with a message naming the file, the line or token, and what to do. */
 lv_bpe *lv_bpe_load_files(const char *vocab_path, const char *merges_path);
 
+/* The same from the two files' contents (NUL-terminated), as a model file that embeds them
+ * stores them (train --stage text's v2t.safetensors); vocab_name and merges_name stand for the
+ * files in the messages ("v2t.safetensors (its stored vocab.json)"). */
+lv_bpe *lv_bpe_from_text(const char *vocab_json, const char *merges_txt, const char *vocab_name,
+                         const char *merges_name);
+
+/* The two texts the tokenizer was made from, byte for byte: what a model file embeds to be
+ * self-contained (lv_bpe_from_text reads them back). */
+const char *lv_bpe_vocab_text(const lv_bpe *t);
+const char *lv_bpe_merges_text(const lv_bpe *t);
+
 /* text (NUL-terminated UTF-8) to ids, as encoder.py does it:
  *   1. pre-tokens: GPT-2's pattern  's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|
  *      \s+(?!\S)|\s+  matched by hand, with Python regex's classes: \p{L} and \p{N} are the

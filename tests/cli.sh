@@ -1118,5 +1118,205 @@ expect 2 "is refused where the stage asks for 32" "$bin" train --stage text --da
 expect 0 "and taken at its own width otherwise" "$bin" train --stage text --dry-run \
     --encoder "$enc" --lm "$vt/lm16/lm.safetensors"
 contains "the stage's LM is 16 wide" "^lm_width=16$"
+# ---- the video-to-text stage on a GPT-2 checkpoint: a tiny GPT2Model file (GPT-2's 50257-token
+# vocabulary, 64 positions, width 32, 2 blocks, random weights) beside GPT-2's vocab.json and
+# merges.txt (tests/data/gpt2 under Hugging Face's names), through train --stage text, caption and
+# eval --v2t. Its token embeddings are 0 except on the tokens that are lower-case words
+# ("Ġ?[a-z]+"), so that every token the LM writes is one (a zero row's logit is exactly 0, and
+# some word's is higher): the texts must decode to words.
+gpt2_write() {    # gpt2_write OUT VOCAB_JSON V SEED: a GPT2Model safetensors file, F32
+    /usr/bin/python3 - "$@" <<'PY'
+import json, random, re, struct, sys
+out, vocab, V, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+W, L, P = 32, 2, 64
+rng = random.Random(seed)
+words = {i for t, i in json.load(open(vocab, encoding='utf-8')).items()
+         if re.fullmatch('\u0120?[a-z]+', t) and i < V}
+def draw(n, sd, mean=0.0):
+    return [mean + rng.gauss(0.0, sd) for _ in range(n)]
+tensors = [('wte.weight', (V, W), [x for v in range(V) for x in
+                                   (draw(W, 0.5) if v in words else [0.0] * W)]),
+           ('wpe.weight', (P, W), draw(P * W, 0.1))]
+for l in range(L):
+    h = 'h.%d.' % l
+    tensors += [(h + 'ln_1.weight', (W,), draw(W, 0.1, 1.0)), (h + 'ln_1.bias', (W,), draw(W, 0.1)),
+                (h + 'attn.c_attn.weight', (W, 3 * W), draw(3 * W * W, 0.2)),
+                (h + 'attn.c_attn.bias', (3 * W,), draw(3 * W, 0.1)),
+                (h + 'attn.c_proj.weight', (W, W), draw(W * W, 0.2)),
+                (h + 'attn.c_proj.bias', (W,), draw(W, 0.1)),
+                (h + 'ln_2.weight', (W,), draw(W, 0.1, 1.0)), (h + 'ln_2.bias', (W,), draw(W, 0.1)),
+                (h + 'mlp.c_fc.weight', (W, 4 * W), draw(4 * W * W, 0.2)),
+                (h + 'mlp.c_fc.bias', (4 * W,), draw(4 * W, 0.1)),
+                (h + 'mlp.c_proj.weight', (4 * W, W), draw(4 * W * W, 0.1)),
+                (h + 'mlp.c_proj.bias', (W,), draw(W, 0.1))]
+tensors += [('ln_f.weight', (W,), draw(W, 0.1, 1.0)), ('ln_f.bias', (W,), draw(W, 0.1))]
+header, blobs, at = {'__metadata__': {'format': 'pt'}}, [], 0
+for name, shape, values in tensors:
+    blob = struct.pack('<%df' % len(values), *values)
+    header[name] = {'dtype': 'F32', 'shape': list(shape), 'data_offsets': [at, at + len(blob)]}
+    blobs.append(blob)
+    at += len(blob)
+text = json.dumps(header).encode()
+text += b' ' * (-(8 + len(text)) % 8)
+open(out, 'wb').write(struct.pack('<Q', len(text)) + text + b''.join(blobs))
+print(len(words))
+PY
+}
+gpt2_same() {    # gpt2_same V2T GPT2: every lm.* tensor of V2T is the GPT-2 file's (Conv1D transposed)
+    /usr/bin/python3 - "$@" <<'PY'
+import json, struct, sys
+def load(path):
+    b = open(path, 'rb').read()
+    n = struct.unpack('<Q', b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    def get(name):
+        t = h[name]
+        lo, hi = t['data_offsets']
+        return t['shape'], list(struct.unpack('<%df' % ((hi - lo) // 4), b[8 + n + lo:8 + n + hi]))
+    return h, get
+h, ours = load(sys.argv[1])
+_, gpt2 = load(sys.argv[2])
+def transposed(shape, x):
+    r, c = shape
+    return [x[i * c + j] for j in range(c) for i in range(r)]
+pairs = [('lm.token_embed', 'wte.weight', 0), ('lm.ln_final.weight', 'ln_f.weight', 0),
+         ('lm.ln_final.bias', 'ln_f.bias', 0)]
+for l in range(2):
+    b, g = 'lm.blocks.%d.' % l, 'h.%d.' % l
+    pairs += [(b + 'ln1.weight', g + 'ln_1.weight', 0), (b + 'ln1.bias', g + 'ln_1.bias', 0),
+              (b + 'attn.qkv.weight', g + 'attn.c_attn.weight', 1),
+              (b + 'attn.qkv.bias', g + 'attn.c_attn.bias', 0),
+              (b + 'attn.proj.weight', g + 'attn.c_proj.weight', 1),
+              (b + 'attn.proj.bias', g + 'attn.c_proj.bias', 0),
+              (b + 'ln2.weight', g + 'ln_2.weight', 0), (b + 'ln2.bias', g + 'ln_2.bias', 0),
+              (b + 'mlp.fc1.weight', g + 'mlp.c_fc.weight', 1), (b + 'mlp.fc1.bias', g + 'mlp.c_fc.bias', 0),
+              (b + 'mlp.fc2.weight', g + 'mlp.c_proj.weight', 1), (b + 'mlp.fc2.bias', g + 'mlp.c_proj.bias', 0)]
+bad, floats = [], 0
+for mine, theirs, conv in pairs:
+    _, x = ours(mine)
+    shape, y = gpt2(theirs)
+    if conv:
+        y = transposed(shape, y)
+    floats += len(y)
+    if x != y:
+        bad.append(mine)
+_, x = ours('lm.pos_embed')
+_, y = gpt2('wpe.weight')
+floats += len(x)
+if x != y[:len(x)]:
+    bad.append('lm.pos_embed')
+lm = [k for k in h if k.startswith('lm.')]
+print('%d of %d lm.* tensors (%d floats) equal to the GPT-2 file%s' % (len(pairs) + 1 - len(bad), len(lm), floats,
+      ': differ ' + ', '.join(bad[:3]) + (', ...' if len(bad) > 3 else '') if bad else ''))
+sys.exit(1 if bad or len(lm) != len(pairs) + 1 else 0)
+PY
+}
+g2=$vt/gpt2
+mkdir -p "$g2/model" "$g2/vocab_only"
+cp "$here/data/gpt2/encoder.json" "$g2/model/vocab.json"
+cp "$here/data/gpt2/vocab.bpe" "$g2/model/merges.txt"
+g2_words=$(gpt2_write "$g2/model/model.safetensors" "$g2/model/vocab.json" 50257 1)
+g2_lm=$g2/model/model.safetensors
+expect 0 "train --stage text on a GPT-2 checkpoint, its BPE beside it ($g2_words word tokens)" \
+    "$bin" train --stage text --data "$tmp/synth/train.jsonl" --encoder "$enc" --lm "$g2_lm" \
+    --set lm_heads=2 --text-len 40 --prompt "Summary:" --steps 3 --batch 2 --lr 1e-3 --out "$g2/text" --json
+json_ok "train --stage text on GPT-2 --json"
+g2_v2t=$g2/text/v2t.safetensors
+expect 0 "its v2t.safetensors is a valid file" "$bin" inspect --finite "$g2_v2t"
+contains "it says its LM reads GPT-2's BPE" "meta tokenizer = gpt2-bpe"
+contains "and embeds its vocab.json" "meta bpe_vocab_json = "
+contains "and its merges.txt" "meta bpe_merges_txt = "
+contains "its LM has GPT-2's vocabulary" "lm.token_embed .*F32 .*\[50257, 32\]"
+contains "its configuration is the file's and GPT-2's" "^lm_vocab=50257"
+contains "with the tanh GELU" "^lm_act=gelu_tanh"
+contains "and all of the file's positions" "^lm_ctx=64"
+if out=$(gpt2_same "$g2_v2t" "$g2_lm"); then ok "the stage's LM is the GPT-2 file: $out"
+else fail "the stage's LM is not the GPT-2 file: $out"; fi
+/usr/bin/python3 - "$g2_lm" "$g2/proj_transposed.safetensors" <<'PY'
+import json, struct, sys
+b = bytearray(open(sys.argv[1], 'rb').read())
+n = struct.unpack('<Q', b[:8])[0]
+lo, hi = json.loads(b[8:8 + n])['h.1.attn.c_proj.weight']['data_offsets']
+x = struct.unpack('<1024f', b[8 + n + lo:8 + n + hi])
+b[8 + n + lo:8 + n + hi] = struct.pack('<1024f', *[x[j * 32 + i] for i in range(32) for j in range(32)])
+open(sys.argv[2], 'wb').write(bytes(b))
+PY
+if out=$(gpt2_same "$g2_v2t" "$g2/proj_transposed.safetensors"); then fail "the test of the test: a file with one c_proj transposed passes the comparison: $out"
+else ok "the test of the test: against a copy with block 1's c_proj transposed (a Conv1D read the wrong way) it fails: $out"; fi
+expect 0 "caption with the GPT-2 stage" "$bin" caption --ckpt "$g2_v2t" "$tmp/synth/videos/v0000.mp4" \
+    "$tmp/synth/videos/v0001.mp4"
+if [ "$(grep -cE '^.*v000[01].mp4: [a-z]+( [a-z]+)*$' "$tmp/out")" = 2 ]; then ok "the BPE ids decode to lower-case words, one line per video: $(head -n 1 "$tmp/out" | sed 's/.*: //' | cut -c 1-70)"
+else fail "caption's texts are not words"; cat "$tmp/out"; fi
+expect 0 "caption --beam 3 --json with the GPT-2 stage" "$bin" caption --ckpt "$g2_v2t" --beam 3 \
+    --max-new 6 --json "$tmp/synth/videos/v0000.mp4"
+json_ok "caption --json of the GPT-2 stage"
+expect 0 "eval --v2t with the GPT-2 stage: summaries and questions" "$bin" eval --v2t "$g2_v2t" \
+    --data "$tmp/synth/test.jsonl" --qa "$tmp/synth/qa.jsonl" --max-new 8
+contains "the metrics" "ROUGE-L [0-9.]*  CIDEr-D [0-9.]*  BLEU-4 [0-9.]*"
+contains "generated words beside the truth" "generated: [a-z][a-z ]*$"
+contains "the questions scored" "QA accuracy [0-9.]*% ($qa_n questions"
+expect 0 "train --stage text --dry-run with --bpe" "$bin" train --stage text --dry-run \
+    --encoder "$enc" --lm "$g2_lm" --bpe "$here/data/gpt2" --set lm_heads=2 --batch 2
+contains "the GPT-2 LM's sizes" "LM (lm.\*) *[0-9]* *frozen"
+contains "its vocabulary" "^lm_vocab=50257"
+expect 0 "memory --stage text --lm GPT2 --json" "$bin" memory --stage text --lm "$g2_lm" \
+    --set lm_heads=2 --preset tiny --batch 2 --json
+json_ok "memory --stage text with a GPT-2 LM"
+g2_lm_floats=$((50257 * 32 + 64 * 32 + 2 * 32 + 2 * (2 * 32 + 3 * 32 * 32 + 3 * 32 + 32 * 32 + 32 + 2 * 32 + 4 * 32 * 32 + 4 * 32 + 4 * 32 * 32 + 32)))
+contains "the LM counted from the file's sizes: $g2_lm_floats floats" "\"lm\": $g2_lm_floats,"
+# old files: a v2t.safetensors without a "tokenizer" key (as written before GPT-2 LMs) reads its
+# WordPiece vocabulary as before
+meta_drop() {    # meta_drop IN OUT KEY: a copy without the metadata key KEY
+    /usr/bin/python3 - "$@" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+h = json.loads(b[8:8 + n])
+del h['__metadata__'][sys.argv[3]]
+text = json.dumps(h).encode()
+text += b' ' * (-(8 + len(text)) % 8)
+open(sys.argv[2], 'wb').write(struct.pack('<Q', len(text)) + text + b[8 + n:])
+PY
+}
+meta_drop "$v2t" "$g2/old.safetensors" tokenizer
+now=$("$bin" caption --ckpt "$v2t" "$tmp/synth/videos/v0000.mp4" 2>/dev/null)
+then_=$("$bin" caption --ckpt "$g2/old.safetensors" "$tmp/synth/videos/v0000.mp4" 2>/dev/null)
+if [ -n "$now" ] && [ "$now" = "$then_" ]; then ok "a WordPiece v2t file without \"tokenizer\" (an older one) captions as before"
+else fail "an older v2t file captions otherwise: '$then_' vs '$now'"; fi
+meta_drop "$g2_v2t" "$g2/notokenizer.safetensors" tokenizer
+expect 1 "a GPT-2 v2t file without its \"tokenizer\" (read as WordPiece)" "$bin" caption \
+    --ckpt "$g2/notokenizer.safetensors" "$tmp/synth/videos/v0000.mp4"
+contains "the two vocabulary sizes are named" "its LM has 50257 tokens (lm_vocab) but its WordPiece vocabulary $words"
+meta_drop "$g2_v2t" "$g2/nomerges.safetensors" bpe_merges_txt
+expect 1 "a GPT-2 v2t file without its merges" "$bin" caption --ckpt "$g2/nomerges.safetensors" \
+    "$tmp/synth/videos/v0000.mp4"
+contains "the missing key is named" "nomerges.safetensors: its LM reads GPT-2's BPE, but its metadata lacks bpe_merges_txt"
+# what is refused: each broken input, nothing written
+g2_run() {    # g2_run LM [options...]: train --stage text into $vt/bad
+    "$bin" train --stage text --data "$tmp/synth/train.jsonl" --encoder "$enc" --lm "$@" --steps 1 \
+        --batch 2 --out "$vt/bad"
+}
+write_st "$g2/plain.safetensors" '{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}' \
+    '\x00\x00\x80\x3f\x00\x00\x00\xc0'
+expect 1 "--lm neither a longvivit LM nor a GPT-2 file" g2_run "$g2/plain.safetensors"
+contains "both kinds are named" "plain.safetensors is neither a longvivit LM .* nor a GPT-2 checkpoint: .*no 2-D float wte.weight"
+gpt2_write "$g2/vocab_only/model.safetensors" "$g2/model/vocab.json" 1000 3 >/dev/null
+expect 2 "a GPT-2 file whose wte has 1000 rows with GPT-2's 50257-token BPE" g2_run \
+    "$g2/vocab_only/model.safetensors" --bpe "$g2/model" --set lm_heads=2
+contains "both sizes are named" "tokenizer in $g2/model has 50257 tokens, but --lm $g2/vocab_only/model.safetensors has 1000 rows"
+expect 1 "a GPT-2 file with no tokenizer beside it" g2_run "$g2/vocab_only/model.safetensors" --set lm_heads=2
+contains "where it looked, and --bpe" "looked for beside it: $g2/vocab_only holds neither vocab.json .*give --bpe DIR"
+cp "$g2/model/vocab.json" "$g2/vocab_only/vocab.json"
+expect 1 "a tokenizer folder without merges.txt" g2_run "$g2_lm" --bpe "$g2/vocab_only" --set lm_heads=2
+contains "the missing file is named" "--bpe $g2/vocab_only: cannot read the GPT-2 merges $g2/vocab_only/merges.txt"
+expect 2 "a GPT-2 file 32 wide without lm_heads" g2_run "$g2_lm"
+contains "says how to give the heads" "not a multiple of GPT-2's head width 64.*--set lm_heads=N"
+expect 2 "an lm_* --set against the GPT-2 file's" g2_run "$g2_lm" --set lm_heads=2 --set lm_width=64
+contains "both values are named" "lm_width=64 conflicts with --lm $g2_lm, a GPT-2 checkpoint of lm_width=32"
+expect 2 "lm_ctx beyond the file's positions" g2_run "$g2_lm" --set lm_heads=2 --set lm_ctx=65
+contains "the positions are named" "has 64 positions (rows of wpe)"
+expect 2 "--bpe with the project's own LM" g2_run "$lm" --bpe "$g2/model"
+contains "says the LM reads its stored vocabulary" "--bpe $g2/model: a GPT-2 tokenizer goes with a GPT-2 checkpoint"
+if [ ! -e "$vt/bad/v2t.safetensors" ]; then ok "the refused GPT-2 runs wrote nothing"; else fail "a refused GPT-2 run wrote $vt/bad/v2t.safetensors"; fi
 
 summary "$passed" "$failed" "$skipped"

@@ -1,10 +1,13 @@
 /* `longvivit train --stage lm|text`, `caption` and `eval --v2t`: the paper's video-to-text stage
  * (ref/v2t.h, docs/video-to-text.md) from the command line. The decoder LM pretrains on the
- * manifest's captions and summaries; the resampler and the gated cross-attention then learn
- * between the frozen contrastive encoder and that frozen LM; the result writes text about videos
+ * manifest's captions and summaries (or a GPT-2 checkpoint stands in for it, with GPT-2's
+ * byte-level BPE); the resampler and the gated cross-attention then learn between the frozen
+ * contrastive encoder and that frozen LM; the result writes text about videos
  * and is scored (ROUGE-L, CIDEr-D, BLEU-4; questions by log-likelihood). Each stage writes one
  * self-contained file atomically (lv_st_writer_write) at its end; there is no resume and no
  * micro-batching here: one batch per step. */
+#include "bpe.h"
+#include "clip_init.h"
 #include "commands.h"
 #include "error.h"
 #include "evaluate.h"
@@ -36,6 +39,8 @@
 
 #define LM_FORMAT "longvivit-lm-1"     /* train --stage lm: the LM's tensors */
 #define V2T_FORMAT "longvivit-v2t-1"   /* train --stage text: every tensor the stage computes */
+#define TOKENIZER_WORDPIECE "wordpiece" /* v2t "tokenizer": the LM reads the stored "vocab" */
+#define TOKENIZER_BPE "gpt2-bpe"        /* a GPT-2 LM: bpe_vocab_json and bpe_merges_txt */
 #define QA_OPTIONS 5
 enum { MAX_SETS = 64 };
 
@@ -95,6 +100,7 @@ static void json_string(FILE *out, const char *s)
 
 typedef struct {
     const char *stage, *data, *vocab, *preset, *out, *backend, *encoder, *lm, *target, *prompt;
+    const char *bpe;             /* a GPT-2 --lm's tokenizer folder (default: the file's) */
     const char *steps, *batch, *lr, *warmup, *wd, *clip, *text_len;
     const char *sets[MAX_SETS];  /* "key=value": --set, --seed and --frames, in order */
     int n_sets, json, dry_run;
@@ -118,7 +124,7 @@ static const struct {
     { "--steps", offsetof(stage_args, steps) }, { "--batch", offsetof(stage_args, batch) },
     { "--lr", offsetof(stage_args, lr) }, { "--warmup", offsetof(stage_args, warmup) },
     { "--wd", offsetof(stage_args, wd) }, { "--clip", offsetof(stage_args, clip) },
-    { "--text-len", offsetof(stage_args, text_len) },
+    { "--text-len", offsetof(stage_args, text_len) }, { "--bpe", offsetof(stage_args, bpe) },
 };
 
 static int stage_usage(FILE *out)
@@ -129,7 +135,8 @@ static int stage_usage(FILE *out)
             "           [--warmup W] [--wd X] [--clip X] [--seed K] [--out DIR]\n"
             "           [--backend NAME] [--json] [--dry-run]\n"
             "       longvivit train --stage text --data MANIFEST --encoder CKPT --lm LM\n"
-            "           [--target summary|caption] [--prompt TEXT] [--set key=value ...]\n"
+            "           [--bpe DIR] [--target summary|caption] [--prompt TEXT]\n"
+            "           [--set key=value ...]\n"
             "           (and the options above but --preset and --vocab)\n"
             "The video-to-text stage (docs/video-to-text.md).\n"
             "--stage lm pretrains the decoder LM (lm_* keys of the configuration) on the\n"
@@ -144,9 +151,15 @@ static int stage_usage(FILE *out)
             "\"caption\". Writes DIR/v2t.safetensors: every tensor the stage computes with\n"
             "(the encoder's video tower, the LM, the trained layers), so caption and eval --v2t\n"
             "need nothing else; it names the encoder and LM files it started from.\n"
+            "LM may also be a GPT-2 checkpoint (Hugging Face GPT2Model or GPT2LMHeadModel\n"
+            "safetensors): its sizes come from the file (lm_heads = width / 64 unless --set,\n"
+            "lm_ctx its positions unless --set lower, lm_act=gelu_tanh) and the text is GPT-2's\n"
+            "byte-level BPE, vocab.json and merges.txt from --bpe DIR (default: the folder\n"
+            "of LM), each text between <|endoftext|> tokens; v2t.safetensors embeds both files.\n"
             "--set may change rs_*, xattn_*, v2t_mask_ratio and seed there; an lm_* value\n"
-            "must be the LM file's. --text-len: text rows per sample (default min(lm_ctx, 64));\n"
-            "a longer text is cut and then has no [SEP]. Defaults: --steps 100 --batch 8\n"
+            "must be the LM file's (of a GPT-2 file's, lm_heads and a lower lm_ctx may be set).\n"
+            "--text-len: text rows per sample (default min(lm_ctx, 64)); a longer text is cut\n"
+            "and then has no end token. Defaults: --steps 100 --batch 8\n"
             "--lr 1e-3 (lm) / 1e-4 (text) --wd 0.05 --clip 1 --warmup steps/10 (at most 100).\n"
             "--dry-run prints the configuration, the trainable and frozen parameter counts and\n"
             "the memory of one step (without --encoder: of --preset's model).\n");
@@ -399,39 +412,66 @@ static void add_tensors(lv_st_writer *w, const lv_params *ps, const float *host,
 
 /* ==== text as the LM's rows ==================================================================== */
 
-/* A text's WordPiece ids without [CLS] and [SEP]. */
+/* The LM's text: the WordPiece vocabulary of the project's own LM (the encoder's), or GPT-2's
+ * byte-level BPE for an LM started from GPT-2 weights. */
+typedef struct {
+    const lv_tokenizer *wp;      /* WordPiece; unused when bpe is set */
+    const lv_bpe *bpe;           /* GPT-2's BPE, or NULL */
+} lm_text;
+
+/* A text's ids without the start and end tokens ([CLS] and [SEP]; GPT-2: <|endoftext|>). */
 typedef struct {
     int32_t *id;                 /* (n) */
     int64_t n;
 } pieces;
 
 /* The pieces of text, at most cap of them (cap + 1 when cut: the caller sees that it is too
- * long). */
-static int pieces_of(pieces *p, const lv_tokenizer *tok, const char *text, int64_t cap)
+ * long). after_words: the text follows other words in the sequence (a prompt, a question), so
+ * GPT-2's BPE reads it after a space, as running text has it (" first" is one token, "first"
+ * after a space another); WordPiece has no such difference. */
+static int pieces_of(pieces *p, lm_text tx, const char *text, int64_t cap, int after_words)
 {
-    int32_t *ids = lv_malloc((size_t)(cap + 3) * sizeof *ids, "a tokenised text");
+    const size_t spaced = tx.bpe ? strlen(text) + 2 : 0;
+    int32_t *ids = lv_malloc((size_t)(cap + 3) * sizeof *ids + spaced, "a tokenised text");
+    if (!ids)
+        return -1;
+    if (tx.bpe) {
+        char *line = (char *)(ids + cap + 3);
+        snprintf(line, spaced, "%s%s", after_words && text[0] ? " " : "", text);
+        const int64_t n = lv_bpe_encode(tx.bpe, line, ids, cap + 1);
+        if (n < 0) {
+            free(ids);
+            return -1;
+        }
+        *p = (pieces){ .id = ids, .n = min64(n, cap + 1) };
+        return 0;
+    }
     uint8_t *valid = lv_malloc((size_t)(cap + 3), "a tokenised text");
-    if (!ids || !valid) {
+    if (!valid) {
         free(ids);
-        free(valid);
         return -1;
     }
-    const int64_t n = lv_tokenizer_encode(tok, text, ids, valid, cap + 3);
+    const int64_t n = lv_tokenizer_encode(tx.wp, text, ids, valid, cap + 3);
     memmove(ids, ids + 1, (size_t)(n - 2) * sizeof *ids);
     free(valid);
     *p = (pieces){ .id = ids, .n = n - 2 };
     return 0;
 }
 
-/* The special ids every sequence uses. */
+/* The special ids every sequence uses: WordPiece's [CLS], [SEP] and [PAD]; GPT-2 has one,
+ * <|endoftext|>, which starts and ends every text (and fills the padding, never attended). */
 typedef struct {
     int32_t cls, sep, pad;
 } specials;
 
-static specials specials_of(const lv_tokenizer *tok)
+static specials specials_of(lm_text tx)
 {
-    return (specials){ .cls = lv_tokenizer_id(tok, "[CLS]"), .sep = lv_tokenizer_id(tok, "[SEP]"),
-                       .pad = lv_tokenizer_id(tok, "[PAD]") };
+    if (tx.bpe)
+        return (specials){ .cls = lv_bpe_eot(tx.bpe), .sep = lv_bpe_eot(tx.bpe),
+                           .pad = lv_bpe_eot(tx.bpe) };
+    return (specials){ .cls = lv_tokenizer_id(tx.wp, "[CLS]"),
+                       .sep = lv_tokenizer_id(tx.wp, "[SEP]"),
+                       .pad = lv_tokenizer_id(tx.wp, "[PAD]") };
 }
 
 /* One sequence of T rows: [CLS], the context's pieces (the prompt, a question), the answer's
@@ -462,11 +502,40 @@ static int sequence_make(int32_t *ids, int32_t *targets, uint8_t *valid, int64_t
     return cut;
 }
 
-/* Text from WordPiece ids: a "##" piece joins the word before it, so does a lone punctuation
- * mark ("moves up."); the special tokens ([PAD], [CLS], [SEP], [MASK]) are left out, [UNK]
- * kept. malloc'd. */
-static char *text_of(const lv_tokenizer *tok, const int32_t *ids, int64_t n)
+/* Text from GPT-2 BPE ids: every token's bytes, <|endoftext|> left out, the space GPT-2 puts
+ * before a word trimmed at both ends. malloc'd. */
+static char *text_of_bpe(const lv_bpe *bpe, const int32_t *ids, int64_t n)
 {
+    int32_t *kept = lv_malloc((size_t)(n + 1) * sizeof *kept, "a generated text");
+    int64_t k = 0;
+    for (int64_t i = 0; kept && i < n; i++)
+        if (ids[i] != lv_bpe_eot(bpe))
+            kept[k++] = ids[i];
+    const int64_t size = kept ? lv_bpe_decode(bpe, kept, k, NULL, 0) : -1;
+    char *out = size >= 0 ? lv_malloc((size_t)size + 1, "a generated text") : NULL;
+    if (out)
+        lv_bpe_decode(bpe, kept, k, out, size + 1);
+    free(kept);
+    if (!out)
+        return NULL;
+    char *from = out, *end = out + strlen(out);
+    while (*from && strchr(" \t\n\r", *from))
+        from++;
+    while (end > from && strchr(" \t\n\r", end[-1]))
+        end--;
+    *end = 0;
+    memmove(out, from, (size_t)(end - from) + 1);
+    return out;
+}
+
+/* Text from the LM's ids. WordPiece: a "##" piece joins the word before it, so does a lone
+ * punctuation mark ("moves up."); the special tokens ([PAD], [CLS], [SEP], [MASK]) are left out,
+ * [UNK] kept. GPT-2's BPE: text_of_bpe. malloc'd. */
+static char *text_of(lm_text tx, const int32_t *ids, int64_t n)
+{
+    if (tx.bpe)
+        return text_of_bpe(tx.bpe, ids, n);
+    const lv_tokenizer *tok = tx.wp;
     size_t size = 1;
     for (int64_t i = 0; i < n; i++) {
         const char *p = lv_tokenizer_token(tok, ids[i]);
@@ -530,12 +599,72 @@ static int text_stage_may_set(const char *key)
     return 0;
 }
 
-/* The text stage's configuration: the encoder's (or, in a dry run without --encoder, --preset's
- * and the --set lines), the LM's lm_* keys (lm: its configuration, or NULL), then --set of the
- * stage's own keys; an lm_* --set that differs from the LM file's is refused naming both. */
-static int text_stage_config(lv_config *c, const stage_args *a, const lv_config *lm)
+/* What --lm gives: the project's own LM (train --stage lm: its configuration and WordPiece
+ * vocabulary) or a GPT-2 checkpoint (its sizes; its BPE comes from --bpe). */
+typedef struct {
+    int gpt2;                    /* 1: a Hugging Face GPT-2 safetensors file */
+    lv_config cfg;               /* the project's LM: its configuration (its lm_* keys count) */
+    lv_gpt2_dims dims;           /* a GPT-2 file: the rows of wte and wpe, width, blocks */
+    lv_tokenizer *tok;           /* the project's LM: its vocabulary; NULL for GPT-2 */
+} lm_source;
+
+static void lm_source_free(lm_source *s)
 {
-    char buf[8192], was[256], now[256];
+    lv_tokenizer_free(s->tok);
+    s->tok = NULL;
+}
+
+/* The LM's keys into c: the project's LM file's lm_* lines, or GPT-2's from the file's sizes
+ * (GPT-2's heads are 64 wide: lm_heads = width / 64, 0 = unknown when the width is not a
+ * multiple; its activation is the tanh GELU, "gelu_new"). */
+static void lm_keys_copy(lv_config *c, const lm_source *lm)
+{
+    if (lm->gpt2) {
+        c->lm_vocab = lm->dims.vocab;
+        c->lm_width = lm->dims.width;
+        c->lm_layers = lm->dims.layers;
+        c->lm_ctx = lm->dims.positions;
+        c->lm_heads = lm->dims.width % 64 ? 0 : lm->dims.width / 64;
+        c->lm_act = LV_ACT_GELU_TANH;
+        return;
+    }
+    char buf[8192];
+    lv_config_format(&lm->cfg, buf, sizeof buf);
+    for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+        if (!strncmp(l, "lm_", 3))
+            lv_config_set(c, l);
+}
+
+/* A GPT-2 LM's keys once --set is applied: a head count, at most the file's positions, and
+ * GPT-2's LayerNorm epsilon (the stage's LM shares ln_eps with the encoder). */
+static int gpt2_config_check(const lv_config *c, const stage_args *a, const lm_source *lm)
+{
+    if (c->lm_heads == 0)
+        return usage_error("--lm %s is a GPT-2 checkpoint %lld wide, not a multiple of GPT-2's "
+                           "head width 64, and the file does not say its head count: give it, "
+                           "--set lm_heads=N (n_head in the model's config.json)", a->lm,
+                           (long long)c->lm_width);
+    if (c->lm_ctx > lm->dims.positions)
+        return usage_error("--set lm_ctx=%lld: --lm %s has %lld positions (rows of wpe); give "
+                           "at most %lld", (long long)c->lm_ctx, a->lm,
+                           (long long)lm->dims.positions, (long long)lm->dims.positions);
+    if (c->ln_eps != 1e-5)
+        return usage_error("--lm %s is a GPT-2 checkpoint, whose LayerNorms take eps 1e-5, but "
+                           "the stage's LM shares ln_eps with %s %s, which has ln_eps=%g: the "
+                           "LM would not compute GPT-2's function; use an encoder trained with "
+                           "ln_eps=1e-5 (the default)", a->lm, a->encoder ? "--encoder"
+                           : "--preset", a->encoder ? a->encoder : a->preset ? a->preset
+                           : "tiny", c->ln_eps);
+    return 0;
+}
+
+/* The text stage's configuration: the encoder's (or, in a dry run without --encoder, --preset's
+ * and the --set lines), the LM's lm_* keys (lm: the --lm file, or NULL), then --set of the
+ * stage's own keys; an lm_* --set that differs from the LM file's is refused naming both (of a
+ * GPT-2 file, which holds no head count, lm_heads and a lower lm_ctx may be set). */
+static int text_stage_config(lv_config *c, const stage_args *a, const lm_source *lm)
+{
+    char was[256], now[256];
     if (a->encoder) {
         if (a->preset)
             return usage_error("--preset %s: the text stage takes its configuration from "
@@ -545,13 +674,8 @@ static int text_stage_config(lv_config *c, const stage_args *a, const lv_config 
     } else if (lv_config_preset(c, a->preset ? a->preset : "tiny") < 0) {
         return usage_error("--preset: %s", lv_error());
     }
-    if (lm) {
-        lv_config_format(lm, buf, sizeof buf);
-        for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l;
-             l = strtok_r(NULL, "\n", &save))
-            if (!strncmp(l, "lm_", 3))
-                lv_config_set(c, l);
-    }
+    if (lm)
+        lm_keys_copy(c, lm);
     for (int i = 0; i < a->n_sets; i++) {
         const char *kv = a->sets[i], *eq = strchr(kv, '=');
         char key[64];
@@ -559,18 +683,28 @@ static int text_stage_config(lv_config *c, const stage_args *a, const lv_config 
         lv_config t = *c;
         if (lv_config_set(&t, kv) < 0)
             return usage_error("%s", lv_error());
-        if (lm && !strncmp(key, "lm_", 3) &&
+        const int gpt2_free = lm && lm->gpt2 && (!strcmp(key, "lm_heads") ||
+                                                 !strcmp(key, "lm_ctx"));
+        if (lm && !gpt2_free && !strncmp(key, "lm_", 3) &&
             strcmp(lv_opt_config_value(c, key, was, sizeof was),
-                   lv_opt_config_value(&t, key, now, sizeof now)))
+                   lv_opt_config_value(&t, key, now, sizeof now))) {
+            if (lm->gpt2)
+                return usage_error("--set %s conflicts with --lm %s, a GPT-2 checkpoint of "
+                                   "%s=%s: the LM's shape comes from its file; drop --set %s "
+                                   "(of the lm_* keys only lm_heads and a lower lm_ctx may be "
+                                   "set for a GPT-2 file)", kv, a->lm, key, was, key);
             return usage_error("--set %s conflicts with --lm %s, an LM of %s=%s: the LM's shape "
                                "comes from its file; drop --set %s, or train an LM of that "
                                "shape (train --stage lm --set %s)", kv, a->lm, key, was, key, kv);
+        }
         if (a->encoder && strncmp(key, "lm_", 3) && !text_stage_may_set(key))
             return usage_error("--set %s: the text stage takes %s from --encoder %s; only rs_*, "
                                "xattn_*, v2t_mask_ratio and seed may change here", kv, key,
                                a->encoder);
         *c = t;
     }
+    if (lm && lm->gpt2 && gpt2_config_check(c, a, lm) < 0)
+        return -1;
     if (lv_config_validate(c) < 0)
         return usage_error("%s", lv_error());
     return 0;
@@ -666,7 +800,10 @@ typedef struct {
     lv_v2t v;
     lv_adamw adam;
     lv_adamw_config opt;
-    lv_tokenizer *tok;
+    lv_tokenizer *tok;           /* WordPiece: the LM's (lm stage), the encoder's (text stage) */
+    lv_bpe *bpe;                 /* a GPT-2 LM's tokenizer (text stage), or NULL */
+    int gpt2;                    /* --lm is a GPT-2 checkpoint */
+    lm_text tx;                  /* the LM's text: bpe, else tok */
     specials sp;
     pieces prompt;               /* the text stage's prompt pieces (none: just [CLS]) */
     int target_summary;          /* the text stage's target: the summary, else the caption */
@@ -690,6 +827,7 @@ static void stage_run_free(stage_run *r)
     lv_adamw_free(&r->adam);
     lv_v2t_free(&r->v);
     lv_tokenizer_free(r->tok);
+    lv_bpe_free(r->bpe);
     lv_clip_list_free(&r->clips);
     free(r->prompt.id);
     free(r->texts);
@@ -796,6 +934,79 @@ static int same_vocab(const lv_tokenizer *enc, const lv_tokenizer *lm, const cha
                        mine ? mine : "(end of file)", theirs ? theirs : "(end of file)");
 }
 
+/* --lm's file into *s: the project's LM (lm_file_read), or else a GPT-2 checkpoint (its sizes);
+ * anything else is refused naming the file and both kinds it could have been. */
+static int lm_source_read(lm_source *s, const char *path)
+{
+    *s = (lm_source){ 0 };
+    lv_st_file *f = lv_st_open(path);
+    if (!f) {
+        char why[2048];
+        snprintf(why, sizeof why, "%s", lv_error());
+        return lv_set_error("--lm %s", why);
+    }
+    const file_kind k = kind_of(f);
+    lv_st_close(f);
+    if (k != FILE_OTHER)                  /* an LM, or another longvivit file: said there */
+        return lm_file_read(path, &s->cfg, &s->tok);
+    if (lv_gpt2_read_dims(path, &s->dims) < 0) {
+        char why[2048];
+        snprintf(why, sizeof why, "%s", lv_error());
+        return lv_set_error("--lm %s is neither a longvivit LM (the lm.safetensors of train "
+                            "--stage lm, format %s in its metadata) nor a GPT-2 checkpoint: %s",
+                            path, LM_FORMAT, why);
+    }
+    s->gpt2 = 1;
+    return 0;
+}
+
+/* --bpe belongs to a GPT-2 --lm: the project's LM reads the WordPiece vocabulary it stores. */
+static int bpe_flag_check(const stage_args *a, const lm_source *lm)
+{
+    if (a->bpe && (!a->lm || !lm->gpt2))
+        return usage_error("--bpe %s: a GPT-2 tokenizer goes with a GPT-2 checkpoint as --lm; "
+                           "%s%s reads %s; drop --bpe", a->bpe, a->lm ? "--lm " : "",
+                           a->lm ? a->lm : "without --lm the stage", a->lm ? "the WordPiece "
+                           "vocabulary it stores (train --stage lm)" : "no LM file");
+    return 0;
+}
+
+/* A GPT-2 --lm's tokenizer: --bpe DIR, else the folder of the file (a Hugging Face download
+ * keeps model.safetensors, vocab.json and merges.txt together); one token per row of the
+ * file's wte, and an <|endoftext|>, which starts and ends every text. NULL + lv_error(): files
+ * missing or damaged (a runtime error), another vocabulary (usage). */
+static lv_bpe *bpe_for(const stage_args *a, const lm_source *lm)
+{
+    char folder[2048], why[2048];
+    const char *dir = a->bpe ? a->bpe : folder_of(a->lm, folder, sizeof folder);
+    lv_bpe *bpe = lv_bpe_load(dir);
+    if (!bpe) {
+        snprintf(why, sizeof why, "%s", lv_error());
+        if (a->bpe)
+            lv_set_error("--bpe %s: %s", a->bpe, why);
+        else
+            lv_set_error("--lm %s is a GPT-2 checkpoint, whose tokenizer was looked for beside "
+                         "it: %s; give --bpe DIR, the folder of its vocab.json and merges.txt",
+                         a->lm, why);
+        return NULL;
+    }
+    const int64_t V = lv_bpe_vocab_size(bpe);
+    if (V != lm->dims.vocab || lv_bpe_eot(bpe) < 0) {
+        if (V != lm->dims.vocab)
+            usage_error("the GPT-2 tokenizer in %s has %lld tokens, but --lm %s has %lld rows of "
+                        "token embeddings (wte): its ids would stand for other tokens; give the "
+                        "vocab.json and merges.txt of that checkpoint's own tokenizer (--bpe "
+                        "DIR)", dir, (long long)V, a->lm, (long long)lm->dims.vocab);
+        else
+            usage_error("the GPT-2 tokenizer in %s has no <|endoftext|>, which starts and ends "
+                        "every text of a GPT-2 LM; give GPT-2's own vocab.json and merges.txt "
+                        "(--bpe DIR)", dir);
+        lv_bpe_free(bpe);
+        return NULL;
+    }
+    return bpe;
+}
+
 /* The target of the text stage: --target, else the summary when every video clip has one. */
 static int pick_target(stage_run *r)
 {
@@ -818,7 +1029,8 @@ static int pick_target(stage_run *r)
 }
 
 /* The encoder's stored vocabulary (an explicit --vocab must equal it) into *out when out is not
- * NULL, checked against the LM's (lm_tok). */
+ * NULL, checked against the LM's (lm_tok; NULL for a GPT-2 LM, whose text is its BPE: the
+ * encoder's vocabulary then serves only the loader). */
 static int text_stage_vocab(const lv_config *c, const stage_args *a, const lv_tokenizer *lm_tok,
                             lv_tokenizer **out)
 {
@@ -826,7 +1038,7 @@ static int text_stage_vocab(const lv_config *c, const stage_args *a, const lv_to
     lv_tokenizer *tok = vocab_for_model(a->encoder, c->vocab, a->vocab, NULL, &code);
     if (!tok)
         return code == 2 ? usage_error("%s", lv_error()) : -1;
-    const int rc = same_vocab(tok, lm_tok, a->encoder, a->lm);
+    const int rc = lm_tok ? same_vocab(tok, lm_tok, a->encoder, a->lm) : 0;
     if (rc == 0 && out)
         *out = tok;
     else
@@ -834,38 +1046,48 @@ static int text_stage_vocab(const lv_config *c, const stage_args *a, const lv_to
     return rc;
 }
 
-/* The text stage: the encoder's configuration and vocabulary, the LM's lm_* keys, the same
- * vocabulary checked. */
+/* The text stage: the encoder's configuration and vocabulary, the LM's lm_* keys, and the
+ * LM's text: the same WordPiece vocabulary checked, or a GPT-2 LM's BPE. */
 static int text_stage_setup(stage_run *r)
 {
-    lv_config lm_cfg;
-    lv_tokenizer *lm_tok = NULL;
+    lm_source lm = { 0 };
     if (!r->a.encoder || !r->a.lm)
         return usage_error("--stage text needs --encoder CKPT (a contrastive checkpoint of "
                            "longvivit train) and --lm LM (the lm.safetensors of train --stage "
-                           "lm)");
+                           "lm, or a GPT-2 checkpoint)");
     lv_st_file *f = open_kind(r->a.encoder, "--encoder", FILE_CONTRASTIVE);
     if (!f)
         return -1;
     lv_st_close(f);
-    if (lm_file_read(r->a.lm, &lm_cfg, &lm_tok) < 0)
+    if (lm_source_read(&lm, r->a.lm) < 0)
         return -1;
-    int rc = text_stage_config(&r->cfg, &r->a, &lm_cfg);
+    int rc = bpe_flag_check(&r->a, &lm);
     if (rc == 0)
-        rc = text_stage_vocab(&r->cfg, &r->a, lm_tok, &r->tok);
-    lv_tokenizer_free(lm_tok);
+        rc = text_stage_config(&r->cfg, &r->a, &lm);
+    if (rc == 0)
+        rc = text_stage_vocab(&r->cfg, &r->a, lm.tok, &r->tok);
+    if (rc == 0 && lm.gpt2)
+        rc = (r->bpe = bpe_for(&r->a, &lm)) ? 0 : -1;
+    r->gpt2 = lm.gpt2;
+    lm_source_free(&lm);
     return rc;
 }
 
 /* Loads the encoder (the whole contrastive model; its video tower is what runs) and the LM
- * into the built stage, and records a hash of each. */
+ * (its file's lm.* tensors, or a GPT-2 checkpoint's through lv_v2t_init_lm_from_gpt2) into the
+ * built stage, and records a hash of each. */
 static int text_stage_load(stage_run *r)
 {
     if (lv_model_load(&r->v.enc, r->a.encoder) < 0)
         return -1;
-    lv_st_file *f = lv_st_open(r->a.lm);
-    int rc = f ? load_tensors(&r->v.params, f, r->a.lm, "lm.") : -1;
-    lv_st_close(f);
+    int rc;
+    if (r->gpt2) {
+        rc = lv_v2t_init_lm_from_gpt2(&r->v, r->a.lm);
+    } else {
+        lv_st_file *f = lv_st_open(r->a.lm);
+        rc = f ? load_tensors(&r->v.params, f, r->a.lm, "lm.") : -1;
+        lv_st_close(f);
+    }
     if (rc == 0)
         rc = params_hash(&r->v.enc.params, "video.", &r->enc_hash);
     if (rc == 0)
@@ -886,7 +1108,7 @@ static int lm_batch(stage_run *r, int64_t B)
         const char *text = r->texts[r->order[r->cursor++]];
         const pieces none = { 0 };
         pieces p;
-        if (pieces_of(&p, r->tok, text, r->T) < 0)
+        if (pieces_of(&p, r->tx, text, r->T, 0) < 0)
             return -1;
         r->cut += sequence_make(r->ids + b * r->T, r->targets + b * r->T, r->valid + b * r->T,
                                 r->T, &none, &p, r->sp);
@@ -901,7 +1123,8 @@ static int text_batch(stage_run *r, const lv_loader_batch *lb)
     for (int64_t b = 0; b < lb->B; b++) {
         const lv_clip_entry *e = &r->clips.e[lb->clip[b]];
         pieces p;
-        if (pieces_of(&p, r->tok, r->target_summary ? e->summary : e->caption, r->T) < 0)
+        if (pieces_of(&p, r->tx, r->target_summary ? e->summary : e->caption, r->T,
+                      r->prompt.n > 0) < 0)
             return -1;
         r->cut += sequence_make(r->ids + b * r->T, r->targets + b * r->T, r->valid + b * r->T,
                                 r->T, &r->prompt, &p, r->sp);
@@ -983,6 +1206,12 @@ static int stage_save(stage_run *r, int64_t steps)
         lv_st_writer_meta(w, "format", r->lm_only ? LM_FORMAT : V2T_FORMAT);
         lv_st_writer_meta(w, "config", config);
         lv_st_writer_meta(w, "vocab", lv_tokenizer_text(r->tok));
+        if (!r->lm_only)
+            lv_st_writer_meta(w, "tokenizer", r->bpe ? TOKENIZER_BPE : TOKENIZER_WORDPIECE);
+        if (r->bpe) {            /* the LM's own text: GPT-2's BPE, both files as they were */
+            lv_st_writer_meta(w, "bpe_vocab_json", lv_bpe_vocab_text(r->bpe));
+            lv_st_writer_meta(w, "bpe_merges_txt", lv_bpe_merges_text(r->bpe));
+        }
         lv_st_writer_meta(w, "text_len", num[0]);
         lv_st_writer_meta(w, "step", num[1]);
         lv_st_writer_meta(w, "train_args", args);
@@ -1136,9 +1365,10 @@ static int stage_prepare(stage_run *r, const lv_backend *be)
     }
     if (text_rows(&r->T, &r->cfg, r->num.text_len) < 0)
         return -1;
-    r->sp = specials_of(r->tok);
+    r->tx = (lm_text){ .wp = r->tok, .bpe = r->bpe };
+    r->sp = specials_of(r->tx);
     if (!r->lm_only && r->a.prompt) {
-        if (pieces_of(&r->prompt, r->tok, r->a.prompt, r->T) < 0)
+        if (pieces_of(&r->prompt, r->tx, r->a.prompt, r->T, 0) < 0)
             return -1;
         if (r->prompt.n + 2 > r->T)
             return usage_error("--prompt '%s' takes %lld tokens, leaving no row of the %lld "
@@ -1153,7 +1383,7 @@ static int stage_prepare(stage_run *r, const lv_backend *be)
 static int stage_dry_run(const stage_args *a, const stage_numbers *num, int lm_only,
                          const lv_backend *be)
 {
-    lv_config c, lm;
+    lv_config c;
     lv_tokenizer *tok = NULL;
     int rc;
     if (lm_only) {
@@ -1166,7 +1396,10 @@ static int stage_dry_run(const stage_args *a, const stage_numbers *num, int lm_o
         if (rc == 0)
             rc = lm_stage_config(&c, a, tok ? lv_tokenizer_vocab_size(tok) : 0, vocab);
     } else {
-        rc = a->lm ? lm_file_read(a->lm, &lm, &tok) : 0;
+        lm_source lm = { 0 };
+        rc = a->lm ? lm_source_read(&lm, a->lm) : 0;
+        if (rc == 0)
+            rc = bpe_flag_check(a, &lm);
         if (rc == 0 && a->encoder) {
             lv_st_file *f = open_kind(a->encoder, "--encoder", FILE_CONTRASTIVE);
             rc = f ? 0 : -1;
@@ -1174,8 +1407,14 @@ static int stage_dry_run(const stage_args *a, const stage_numbers *num, int lm_o
         }
         if (rc == 0)
             rc = text_stage_config(&c, a, a->lm ? &lm : NULL);
-        if (rc == 0 && a->encoder && a->lm)      /* the run's vocabulary check, too */
-            rc = text_stage_vocab(&c, a, tok, NULL);
+        if (rc == 0 && a->encoder && a->lm)      /* the run's vocabulary checks, too */
+            rc = text_stage_vocab(&c, a, lm.tok, NULL);
+        if (rc == 0 && a->encoder && lm.gpt2) {
+            lv_bpe *bpe = bpe_for(a, &lm);
+            rc = bpe ? 0 : -1;
+            lv_bpe_free(bpe);
+        }
+        lm_source_free(&lm);
     }
     lv_tokenizer_free(tok);
     int64_t T;
@@ -1202,10 +1441,10 @@ int cmd_train_text(int argc, char **argv)
                          "video-to-text stage); contrastive training is train without --stage",
                          r.a.stage ? r.a.stage : "(none)");
     r.lm_only = rc == 0 && !strcmp(r.a.stage, "lm");
-    if (rc == 0 && r.lm_only && (r.a.encoder || r.a.lm || r.a.target || r.a.prompt))
+    if (rc == 0 && r.lm_only && (r.a.encoder || r.a.lm || r.a.target || r.a.prompt || r.a.bpe))
         rc = usage_error("%s belongs to --stage text; the LM's pretraining reads text only",
                          r.a.encoder ? "--encoder" : r.a.lm ? "--lm" : r.a.target ? "--target"
-                                                                                  : "--prompt");
+                         : r.a.prompt ? "--prompt" : "--bpe");
     if (rc == 0)
         rc = stage_numbers_read(&r.num, &r.a, !r.lm_only);
     const lv_backend *be = rc == 0 ? backend_by_name(r.a.backend ? r.a.backend : "cpu") : NULL;
@@ -1275,7 +1514,9 @@ int cmd_memory_text(int argc, char **argv)
 typedef struct {
     lv_v2t v;
     lv_config cfg;
-    lv_tokenizer *tok;
+    lv_tokenizer *tok;           /* the LM's WordPiece vocabulary, or NULL */
+    lv_bpe *bpe;                 /* or a GPT-2 LM's BPE (the file's "tokenizer" says which) */
+    lm_text tx;
     specials sp;
     pieces prompt;               /* the prompt's pieces (without [CLS]) */
     int32_t *prompt_ids;         /* (1 + prompt.n) [CLS] and the prompt: generation's start */
@@ -1300,8 +1541,59 @@ static void v2t_model_free(v2t_model *m)
 {
     lv_v2t_free(&m->v);
     lv_tokenizer_free(m->tok);
+    lv_bpe_free(m->bpe);
     free(m->prompt.id);
     free(m->prompt_ids);
+}
+
+/* The LM's text of a v2t file f (path): its "tokenizer" says which (none: WordPiece, as files
+ * written before GPT-2 LMs were), then the stored WordPiece vocabulary ("vocab", one token per
+ * `vocab` of the configuration) or GPT-2's two files (one token per lm_vocab). */
+static int v2t_model_text(v2t_model *m, lv_st_file *f, const char *path)
+{
+    const char *kind = lv_st_meta(f, "tokenizer");
+    char origin[2200], merges[2200];
+    if (!kind || !strcmp(kind, TOKENIZER_WORDPIECE)) {
+        const char *vocab = lv_st_meta(f, "vocab");
+        snprintf(origin, sizeof origin, "%s (its stored vocabulary)", path);
+        if (!vocab)
+            return lv_set_error("%s: its metadata lacks the vocabulary: the file is damaged; use "
+                                "the v2t.safetensors that train --stage text wrote", path);
+        if (!(m->tok = lv_tokenizer_from_text(vocab, origin)))
+            return -1;
+        if (lv_tokenizer_vocab_size(m->tok) != m->cfg.vocab)
+            return lv_set_error("%s: its vocabulary has %lld tokens but its configuration %lld: "
+                                "the file is damaged", path,
+                                (long long)lv_tokenizer_vocab_size(m->tok),
+                                (long long)m->cfg.vocab);
+        if (lv_config_lm_vocab(&m->cfg) != m->cfg.vocab)     /* a GPT-2 stage's, cut short */
+            return lv_set_error("%s: its LM has %lld tokens (lm_vocab) but its WordPiece "
+                                "vocabulary %lld, and no \"tokenizer\" names another: the file "
+                                "is damaged", path, (long long)lv_config_lm_vocab(&m->cfg),
+                                (long long)m->cfg.vocab);
+        m->tx = (lm_text){ .wp = m->tok };
+        return 0;
+    }
+    if (strcmp(kind, TOKENIZER_BPE))
+        return lv_set_error("%s: its LM's tokenizer is '%s', which this longvivit does not read "
+                            "(it reads %s and %s): a newer longvivit wrote it", path, kind,
+                            TOKENIZER_WORDPIECE, TOKENIZER_BPE);
+    const char *vocab = lv_st_meta(f, "bpe_vocab_json"), *merge = lv_st_meta(f, "bpe_merges_txt");
+    if (!vocab || !merge)
+        return lv_set_error("%s: its LM reads GPT-2's BPE, but its metadata lacks %s: the file is "
+                            "damaged; use the v2t.safetensors that train --stage text wrote",
+                            path, vocab ? "bpe_merges_txt" : "bpe_vocab_json");
+    snprintf(origin, sizeof origin, "%s (its stored vocab.json)", path);
+    snprintf(merges, sizeof merges, "%s (its stored merges.txt)", path);
+    if (!(m->bpe = lv_bpe_from_text(vocab, merge, origin, merges)))
+        return -1;
+    if (lv_bpe_vocab_size(m->bpe) != lv_config_lm_vocab(&m->cfg) || lv_bpe_eot(m->bpe) < 0)
+        return lv_set_error("%s: its GPT-2 tokenizer has %lld tokens%s for an LM of lm_vocab=%lld: "
+                            "the file is damaged", path, (long long)lv_bpe_vocab_size(m->bpe),
+                            lv_bpe_eot(m->bpe) < 0 ? " and no <|endoftext|>" : "",
+                            (long long)lv_config_lm_vocab(&m->cfg));
+    m->tx = (lm_text){ .bpe = m->bpe };
+    return 0;
 }
 
 /* A v2t.safetensors file (flag names the option that gave it) into m, on backend `backend`. */
@@ -1313,23 +1605,18 @@ static int v2t_model_open(v2t_model *m, const char *path, const char *flag, cons
     lv_st_file *f = open_kind(path, flag, FILE_V2T);
     if (!f)
         return -1;
-    const char *vocab = lv_st_meta(f, "vocab"), *rows = lv_st_meta(f, "text_len");
+    const char *rows = lv_st_meta(f, "text_len");
     const char *prompt = lv_st_meta(f, "prompt"), *target = lv_st_meta(f, "target");
-    char origin[2200], *end = NULL;
-    snprintf(origin, sizeof origin, "%s (its stored vocabulary)", path);
+    char *end = NULL;
     int rc = config_from_text(&m->cfg, lv_st_meta(f, "config"), path);
     m->text_len = rows ? strtoll(rows, &end, 10) : 0;
-    if (rc == 0 && (!vocab || !prompt || !target || !rows || *end || m->text_len < 2 ||
+    if (rc == 0 && (!prompt || !target || !rows || *end || m->text_len < 2 ||
                     m->text_len > m->cfg.lm_ctx))
-        rc = lv_set_error("%s: its metadata lacks the vocabulary, the prompt, the target or the "
-                          "text rows: the file is damaged; use the v2t.safetensors that train "
-                          "--stage text wrote", path);
+        rc = lv_set_error("%s: its metadata lacks the prompt, the target or the text rows: the "
+                          "file is damaged; use the v2t.safetensors that train --stage text "
+                          "wrote", path);
     if (rc == 0)
-        rc = (m->tok = lv_tokenizer_from_text(vocab, origin)) ? 0 : -1;
-    if (rc == 0 && lv_tokenizer_vocab_size(m->tok) != m->cfg.vocab)
-        rc = lv_set_error("%s: its vocabulary has %lld tokens but its configuration %lld: the "
-                          "file is damaged", path, (long long)lv_tokenizer_vocab_size(m->tok),
-                          (long long)m->cfg.vocab);
+        rc = v2t_model_text(m, f, path);
     if (rc == 0)
         rc = lv_v2t_build(&m->v, &m->cfg, be, 0);
     if (rc == 0)
@@ -1337,9 +1624,9 @@ static int v2t_model_open(v2t_model *m, const char *path, const char *flag, cons
     if (rc == 0)
         rc = load_tensors(&m->v.params, f, path, "");
     if (rc == 0) {
-        m->sp = specials_of(m->tok);
+        m->sp = specials_of(m->tx);
         m->target_summary = !strcmp(target, "summary");
-        rc = pieces_of(&m->prompt, m->tok, prompt, m->text_len);
+        rc = pieces_of(&m->prompt, m->tx, prompt, m->text_len, 0);
     }
     if (rc == 0 && (m->prompt_ids = lv_malloc((size_t)(m->prompt.n + 1) * sizeof(int32_t),
                                               "the prompt"))) {
@@ -1376,7 +1663,7 @@ static int v2t_write(v2t_model *m, const float *video, const lv_v2t_decode *d, c
     if (!out)
         return -1;
     const int64_t n = lv_v2t_generate(&m->v, video, m->prompt_ids, m->prompt.n + 1, d, out);
-    *text = n < 0 ? NULL : text_of(m->tok, out, n);
+    *text = n < 0 ? NULL : text_of(m->tx, out, n);
     free(out);
     return *text ? 0 : -1;
 }
@@ -1409,7 +1696,9 @@ int cmd_caption(int argc, char **argv)
                    "text) generates for each video: its first frames at 1 FPS as in training,\n"
                    "v2t_mask_ratio of the tokens dropped, then beam search from [CLS] and the\n"
                    "model's prompt (--beam 1: greedy) until [SEP] or --max-new tokens (default:\n"
-                   "the training text rows), WordPiece joined back into words. --json prints\n"
+                   "the training text rows), WordPiece joined back into words; a model on a GPT-2\n"
+                   "LM starts from <|endoftext|> and the prompt, stops at <|endoftext|> and\n"
+                   "decodes GPT-2's byte-level BPE. --json prints\n"
                    "{\"captions\": [{\"video\", \"text\"}, ...]}.\n");
             free(videos);
             return LV_EXIT_OK;
@@ -1750,7 +2039,7 @@ static int eval_question(v2t_model *m, const lv_mcq_entry *q, const float *video
     const lv_v2t_batch vb = { .B = 1, .T = T, .video = video };
     int rc = ids && targets && valid ? 0 : -1;
     if (rc == 0 && (lv_v2t_encode(&m->v, &vb) < 0 ||
-                    pieces_of(&question, m->tok, q->question, T) < 0))
+                    pieces_of(&question, m->tx, q->question, T, m->prompt.n > 0) < 0))
         rc = -1;
     const int64_t chunk = min64(m->v.B, QA_OPTIONS);
     if (rc == 0)
@@ -1760,7 +2049,8 @@ static int eval_question(v2t_model *m, const lv_mcq_entry *q, const float *video
         rc = -1;
     for (int k = 0; rc == 0 && k < QA_OPTIONS; k++) {
         pieces option;
-        if ((rc = pieces_of(&option, m->tok, q->options[k], T)) < 0)
+        if ((rc = pieces_of(&option, m->tx, q->options[k], T,
+                            m->prompt.n + question.n > 0)) < 0)
             break;
         const int64_t room = max64(0, T - 2 - m->prompt.n - option.n);
         ctx.n = m->prompt.n + min64(question.n, room);
@@ -1932,7 +2222,8 @@ int cmd_eval_text(int argc, char **argv)
                    "log-likelihood of each option given the video and the question; a tie is\n"
                    "wrong; chance is 20%%; questions whose ids end in -KIND are also counted per\n"
                    "kind. --blind closes every gate: the frozen LM alone, which never sees the\n"
-                   "video (bit for bit), the floor a model that ignores the video reaches.\n");
+                   "video (bit for bit), the floor a model that ignores the video reaches.\n"
+                   "A model on a GPT-2 LM reads and writes GPT-2's byte-level BPE (stored in it).\n");
             return LV_EXIT_OK;
         }
     int64_t k = 1, max = 0, shown = 3;
