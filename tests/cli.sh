@@ -377,6 +377,17 @@ fi
 expect 0 "eval of the trained model" "$bin" eval --ckpt "$tmp/run/ckpt.safetensors" \
     --data "$tmp/synth/test.jsonl" --mcq "$tmp/synth/mcq.jsonl" --json
 contains "eval reports retrieval and MCQ" '"mcq_questions": [1-9]'
+contains "and the blind floor beside it" '"mcq_blind_accuracy": [0-9.]*, "mcq_blind_ties": [0-9]*}'
+# the blind floor answers every question against the mean video: where all questions share one
+# video, the mean is that video, and blind equals the model, ties included (a floor computed
+# against a zero vector was seen to fail this: every option tied, 0% against 7.8%)
+sed 's#"video": "[^"]*"#"video": "videos/v0000.mp4"#' "$tmp/synth/mcq.jsonl" >"$tmp/synth/mcq_one.jsonl"
+expect 0 "eval --mcq with one video for every question" "$bin" eval --ckpt "$tmp/run/ckpt.safetensors" \
+    --mcq "$tmp/synth/mcq_one.jsonl" --json
+if [ "$(json_num mcq_accuracy "$tmp/out")" = "$(json_num mcq_blind_accuracy "$tmp/out")" ] &&
+   [ "$(json_num mcq_ties "$tmp/out")" = "$(json_num mcq_blind_ties "$tmp/out")" ]; then
+    ok "one video for all: blind = the model ($(json_num mcq_accuracy "$tmp/out"))"
+else fail "one video for all, yet blind differs from the model"; cat "$tmp/out"; fi
 expect 0 "eval scores synth's qa.jsonl as multiple choice" "$bin" eval --ckpt "$tmp/run/ckpt.safetensors" \
     --mcq "$tmp/synth/qa.jsonl" --mcq-text question+option --json
 contains "every question is scored" "\"mcq_questions\": $(grep -c . "$tmp/synth/qa.jsonl")"

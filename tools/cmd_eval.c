@@ -292,13 +292,28 @@ static int eval_mcq(eval_result *r, lv_model *em, const lv_tokenizer *tok, const
         paths[i] = q->e[i].video;
         answer[i] = q->e[i].answer;
     }
+    float *blind = lv_malloc((size_t)(n * 5) * sizeof(float), "blind option scores");
+    double *mean = lv_calloc((size_t)E, sizeof *mean, "the mean video embedding");
+    float *mean_f = lv_malloc((size_t)E * sizeof *mean_f, "the mean video embedding");
+    rc = rc == 0 && blind && mean && mean_f ? 0 : -1;
     if (rc == 0)
         rc = eval_embed_videos(ve, em, paths, NULL, NULL, n);
+    /* the blind floor's one video: the normalised mean of the questions' video embeddings */
+    double norm = 0.0;
+    for (int64_t e = 0; rc == 0 && e < E; e++) {
+        for (int64_t i = 0; i < n; i++)
+            mean[e] += ve[i * E + e];
+        norm += mean[e] * mean[e];
+    }
+    for (int64_t e = 0; rc == 0 && e < E; e++)
+        mean_f[e] = norm > 0.0 ? (float)(mean[e] / sqrt(norm)) : 0.0f;
     for (int64_t i = 0; rc == 0 && i < n; i++) {
         rc = embed_texts(oe, em, tok, (const char *const *)q->e[i].options,
                          o->mcq_question ? q->e[i].question : NULL, 5);
-        if (rc == 0)
+        if (rc == 0) {
             similarity(scores + i * 5, ve + i * E, oe, 1, 5, E);
+            similarity(blind + i * 5, mean_f, oe, 1, 5, E);
+        }
     }
     for (int64_t i = 0; rc == 0 && i < n; i++) {
         int tied;
@@ -306,9 +321,17 @@ static int eval_mcq(eval_result *r, lv_model *em, const lv_tokenizer *tok, const
         r->mcq_ties += tied;
         if (o->mcq_choice)
             o->mcq_choice[i] = c;
+        mcq_choose(blind + i * 5, &tied);
+        r->mcq_blind_ties += tied;
     }
-    if (rc == 0)
+    if (rc == 0) {
+        int64_t scored;
         r->mcq = lv_mcq_accuracy(scores, answer, n, 5, &r->mcq_n);
+        r->mcq_blind = lv_mcq_accuracy(blind, answer, n, 5, &scored);
+    }
+    free(blind);
+    free(mean);
+    free(mean_f);
     free(ve);
     free(oe);
     free(scores);
@@ -320,7 +343,7 @@ static int eval_mcq(eval_result *r, lv_model *em, const lv_tokenizer *tok, const
 int eval_run_with(eval_result *r, const lv_model *trained, const lv_tokenizer *tok,
                   const lv_clip_list *clips, const lv_mcq_list *mcq, const eval_options *o)
 {
-    *r = (eval_result){ .mcq = NAN };
+    *r = (eval_result){ .mcq = NAN, .mcq_blind = NAN };
     lv_model em;
     int rc = eval_model_make(&em, trained, 8);
     if (rc == 0 && clips && clips->n > 0)
@@ -357,9 +380,11 @@ void eval_print(const eval_result *r, FILE *out, int json)
         retrieval_json(out, "v2t", &r->v2t, retrieval);
         fprintf(out, "\"clips\": %lld, \"videos\": %lld, \"missing_videos\": %lld, "
                 "\"missing_clips\": %lld, \"mcq_accuracy\": %.4f, \"mcq_questions\": %lld, "
-                "\"mcq_ties\": %lld}", (long long)r->t2v.n, (long long)r->v2t.n,
-                (long long)r->missing_videos, (long long)r->missing_clips,
-                isnan(r->mcq) ? -1.0 : r->mcq, (long long)r->mcq_n, (long long)r->mcq_ties);
+                "\"mcq_ties\": %lld, \"mcq_blind_accuracy\": %.4f, \"mcq_blind_ties\": %lld}",
+                (long long)r->t2v.n, (long long)r->v2t.n, (long long)r->missing_videos,
+                (long long)r->missing_clips, isnan(r->mcq) ? -1.0 : r->mcq, (long long)r->mcq_n,
+                (long long)r->mcq_ties, isnan(r->mcq_blind) ? -1.0 : r->mcq_blind,
+                (long long)r->mcq_blind_ties);
         return;
     }
     if (r->missing_videos > 0)
@@ -378,8 +403,9 @@ void eval_print(const eval_result *r, FILE *out, int json)
         fprintf(out, "video->text  R@1 %5.1f  R@5 %5.1f  R@10 %5.1f  median rank %.1f\n",
                 100 * r->v2t.r1, 100 * r->v2t.r5, 100 * r->v2t.r10, r->v2t.median_rank);
     if (r->mcq_n > 0)
-        fprintf(out, "multiple choice  accuracy %5.1f%%  (%lld questions, chance 20%%)\n",
-                100 * r->mcq, (long long)r->mcq_n);
+        fprintf(out, "multiple choice  accuracy %5.1f%%  (%lld questions, chance 20%%; blind "
+                "%.1f%%: against the mean video)\n", 100 * r->mcq, (long long)r->mcq_n,
+                100 * r->mcq_blind);
     if (r->mcq_ties > 0)
         fprintf(out, "multiple choice  %lld questions with a tie for the best option (scored "
                 "wrong; a prediction takes the lowest index)\n", (long long)r->mcq_ties);

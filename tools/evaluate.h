@@ -14,6 +14,10 @@ typedef struct {
     double mcq;                  /* accuracy, NaN when no question was scored */
     int64_t mcq_n;               /* questions with an answer, scored */
     int64_t mcq_ties;            /* questions whose best score two options share (scored wrong) */
+    double mcq_blind;            /* the blind floor: each question answered against the mean of
+                                  * all the questions' video embeddings (normalised), so the
+                                  * options' texts alone decide; NaN when none was scored */
+    int64_t mcq_blind_ties;
     int64_t missing_videos;      /* skipped before evaluating (not found on disk), set by the */
     int64_t missing_clips;       /* caller: their entries */
 } eval_result;
@@ -39,7 +43,9 @@ int eval_load_video(float *dst, const char *path, double start, double end, cons
 int eval_embed_videos(float *emb, lv_model *em, const char *const *paths, const double *start,
                       const double *end, int64_t n);
 
-/* Retrieval over clips (may be NULL) and multiple choice over mcq (may be NULL).
+/* Retrieval over clips (may be NULL) and multiple choice over mcq (may be NULL), the latter
+ * also blind (r->mcq_blind: every question against the mean video embedding, the floor of a
+ * model that does not look at the video).
  * Retrieval: clips with the same file, start and end are one video with several captions (the
  * all-captions protocol of MSR-VTT): t2v ranks the videos for every caption; v2t ranks every
  * caption for each video, the video's rank being that of its best-ranked own caption.
@@ -55,8 +61,9 @@ int eval_run(eval_result *r, const lv_model *trained, const lv_tokenizer *tok,
              const lv_clip_list *clips, const lv_mcq_list *mcq, const char *sim_png);
 
 /* Text: the retrieval lines when clips were evaluated, the skipped videos when any, the
- * multiple-choice line when a question was scored. JSON: one object; "t2v"/"v2t" are null
- * without clips, "mcq_accuracy" -1 without a scored question. */
+ * multiple-choice line when a question was scored (with its blind floor). JSON: one object;
+ * "t2v"/"v2t" are null without clips, "mcq_accuracy" and "mcq_blind_accuracy" -1 without a
+ * scored question. */
 void eval_print(const eval_result *r, FILE *out, int json);
 
 #endif
