@@ -209,6 +209,8 @@ for cmd in "bench --preset tiny" "gradcheck --variant joint" "train --dry-run --
 done
 expect 0 "memory, analytic and measured" "$bin" memory --preset tiny --mask 0.5 --measure --json
 contains "memory prints analytic and measured peaks" '"analytic_mib": [0-9.]*, .*"peak_rss_mib"'
+if tail -n 1 "$tmp/out" | /usr/bin/python3 -c 'import json, sys; json.load(sys.stdin)' 2>/dev/null
+then ok "memory --measure --json parses as JSON"; else fail "memory --measure --json is not JSON"; tail -n 1 "$tmp/out"; fi
 expect 2 "memory of an unknown preset" "$bin" memory --preset vit-xxl
 # the PyTorch peer of bench (tools/bench_torch.py), where Debian's python3-torch is installed:
 # one step of the same model, its size read from train --dry-run

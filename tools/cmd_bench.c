@@ -427,7 +427,7 @@ int cmd_memory(int argc, char **argv)
     run_free(&r);
     const double peak = peak_rss_mib(), analytic = total * 4.0 / (1 << 20);
     if (o.json)
-        printf(", \"baseline_mib\": %.1f, \"peak_rss_mib\": %.1f, \"ratio\": %.4f, "
+        printf("\"baseline_mib\": %.1f, \"peak_rss_mib\": %.1f, \"ratio\": %.4f, "
                "\"step_s\": %.2f, \"loss\": %.6f}\n", base, peak, peak / (analytic + base), secs,
                loss);
     else
