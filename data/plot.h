@@ -1,6 +1,7 @@
 /* PNG pictures of training output, drawn with cairo (anti-aliased lines, a real font): a line
- * chart (the loss per step, with axis titles, numbered ticks and a legend) and a heatmap (the
- * text-video similarity matrix, with labelled axes and a colour bar). Written atomically by
+ * chart (the loss per step, with axis titles, numbered ticks and a legend), an x-y chart (series
+ * of points with error bars, labels, log axes and reference lines: the experiments' figures) and
+ * a heatmap (the text-video similarity matrix, with labelled axes and a colour bar). Written atomically by
  * lv_image_write_png. Without cairo both return -1 with LV_NO_PICTURES (canvas.h) as the error. */
 #ifndef LV_PLOT_H
 #define LV_PLOT_H
@@ -45,6 +46,96 @@ typedef struct {
  * LV_IMAGE_MAX_SIDE, a write error, or a build without cairo). */
 int lv_plot_lines(const char *png, const float *y, const float *y2, int64_t n, int64_t width,
                   int64_t height, const lv_plot_text *text);
+
+/* ---- x-y charts ------------------------------------------------------------------------------
+ * Publication-style charts of several series against a numeric x axis (memory against accuracy,
+ * a metric against the frame count): markers, optional lines, error bars, point labels, log
+ * axes, horizontal reference lines and a legend. Same layout constants, fonts, tick rules and
+ * atomic PNG writing as lv_plot_lines. */
+
+#define LV_PLOT_MAX_SERIES 12
+#define LV_PLOT_MAX_HLINES 8
+
+/* The series colours, series k taking entry k % 8: Okabe and Ito's colour-blind-safe palette
+ * ("Color Universal Design", 2008) in the order blue, vermillion, bluish green, orange, reddish
+ * purple, sky blue, black, yellow (yellow, the faintest on white, last). Markers, lines, error
+ * bars and legend samples of a series are drawn in its colour. */
+#define LV_PLOT_PALETTE_SIZE 8
+#define LV_PLOT_PALETTE { { 0, 114, 178 }, { 213, 94, 0 }, { 0, 158, 115 }, { 230, 159, 0 }, \
+                          { 204, 121, 167 }, { 86, 180, 233 }, { 0, 0, 0 }, { 240, 228, 66 } }
+
+/* The marker of series k is shape k % LV_PLOT_MARKERS, filled with the series colour and edged
+ * in white, its centre on the point's pixel centre; with 8 colours and 6 shapes, the first 24
+ * series all differ in colour or shape. */
+typedef enum {
+    LV_MARKER_CIRCLE, LV_MARKER_SQUARE, LV_MARKER_DIAMOND, LV_MARKER_TRIANGLE_UP,
+    LV_MARKER_TRIANGLE_DOWN, LV_MARKER_HEXAGON, LV_PLOT_MARKERS
+} lv_plot_marker;
+#define LV_PLOT_MARKER_RADIUS 4.5   /* pixels; every shape covers the 3 x 3 pixels around its
+                                     * centre, which are then exactly the series colour */
+
+/* The reference lines' and point labels' colour (RGB). */
+#define LV_PLOT_HLINE_RGB 90, 90, 90
+
+typedef struct {
+    double x, y;                /* NaN or Inf in either: the point is skipped */
+    double y_err;               /* half-length of a symmetric error bar (a standard deviation,
+                                 * a half-range): >= 0; NaN: none; 0 draws none */
+    const char *label;          /* short text beside the marker; NULL: none */
+} lv_plot_point;
+
+typedef struct {
+    const char *name;           /* the legend entry; NULL: not in the legend */
+    const lv_plot_point *points;    /* (n) */
+    int64_t n;
+    int line;                   /* 1: consecutive drawable points joined by a 1.5-pixel line */
+} lv_plot_series;
+
+typedef struct {
+    double y;                   /* a horizontal line across the data area at this value */
+    const char *label;          /* e.g. "16 GB (the paper's GPU)"; NULL: none */
+} lv_plot_hline;
+
+typedef struct {
+    const char *title, *x_title, *y_title;     /* any may be NULL; put the units in the titles */
+    int x_log, y_log;           /* 1: a log10 axis (every x, y, and hline y must then be > 0) */
+    int64_t width, height;      /* pixels, each in the layout's minimum .. LV_IMAGE_MAX_SIDE */
+    const lv_plot_series *series;   /* (n_series), 1 .. LV_PLOT_MAX_SERIES */
+    int n_series;
+    const lv_plot_hline *hlines;    /* (n_hlines), 0 .. LV_PLOT_MAX_HLINES */
+    int n_hlines;
+} lv_plot_chart;
+
+/* An x-y chart of c's series. Axis range: over the drawable points (x and y finite, and > 0 on
+ * a log axis), y also over the error bars' ends (those > 0 on a log axis) and the reference
+ * lines, [lo, hi] = [min - 5% of the span, max + 5% of the span], on a log axis in log10 units;
+ * a zero span is widened to +-10% of the value (+-1 around 0; a log axis: +-0.5 decades), no
+ * point at all gives [0, 1] ([1, 10] on a log axis). The data area is as lv_plot_lines': x in
+ * [LV_PLOT_LEFT, LV_PLOT_LEFT + aw), y in [LV_PLOT_TOP, LV_PLOT_TOP + ah), with
+ * aw = width - LV_PLOT_LEFT - LV_PLOT_RIGHT and ah = height - LV_PLOT_TOP - LV_PLOT_BOTTOM unless
+ * the legend goes outside (below). Point (x, y) is centred on the pixel
+ *     column LV_PLOT_LEFT + round((X - LO) * (aw - 1) / (HI - LO)),
+ *     row    LV_PLOT_TOP + round((YHI - Y) / (YHI - YLO) * (ah - 1)),
+ * with X = x, LO = lo ... on a linear axis, X = log10 x, LO = log10 lo ... on a log axis.
+ * Ticks: linear axes at the multiples of a 1, 2 or 5 x 10^k step inside [lo, hi] (about one per
+ * 40 pixels of y, 80 of x); log axes at 1, 2 and 5 x 10^k when a decade spans at least 60 (y) or
+ * 150 (x) pixels, else at 10^k, and at linear ticks when fewer than two of those fall inside
+ * (a range within one decade); a tick label that would touch its neighbour is left out.
+ * Drawn in this order: grid, reference lines (one pixel, dashed 6 on 4 off, LV_PLOT_HLINE_RGB,
+ * on the value's row; the label right-aligned 4 pixels inside the area's right end, 8 pixels
+ * above the line, or 10 below it at the top), series lines (1.5 pixels; a point not drawn breaks
+ * the line), error bars (1.5 pixels on the point's column, capped 4 pixels a side; the part of a
+ * bar at or below 0 on a log axis is cut at the area's bottom), markers, point labels (right of
+ * the marker, or left of it when they would leave the area; text with a white halo). The legend
+ * (series with a name: marker, and a line sample for series with lines) goes 8 pixels inside the
+ * first corner of the data area, in the order top-right, top-left, bottom-right, bottom-left,
+ * that no marker, error bar, point or reference-line label or series line touches; when none is
+ * free, outside the data area to its right (aw shrinks by the legend's width + 12 pixels, its
+ * top at the area's), unless that would halve aw: then top-right over the data.
+ * Returns 0, or -1 with lv_error() naming the file and the offending series and point (a size out
+ * of range, no series or too many, a negative y_err, a non-positive value on a log axis, a write
+ * error, a build without cairo); nothing is written then. */
+int lv_plot_xy(const char *png, const lv_plot_chart *c);
 
 /* The matrix picture's layout: cell (i, j) is the cell x cell square at
  * (LV_PLOT_MATRIX_LEFT + j * cell, LV_PLOT_MATRIX_TOP + i * cell); the colour bar stands right

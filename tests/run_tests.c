@@ -35,6 +35,7 @@ static const struct { const char *name; suite_fn make; } suites[] = {
     { "tokenizer", tokenizer_suite },
     { "bpe", bpe_suite },
     { "v2t", v2t_suite },
+    { "chart", chart_suite },
 };
 
 static long count_lines(const char *path)

@@ -25,5 +25,6 @@ Suite *contract_suite(void);
 Suite *tokenizer_suite(void);
 Suite *bpe_suite(void);
 Suite *v2t_suite(void);
+Suite *chart_suite(void);
 
 #endif
