@@ -1332,4 +1332,65 @@ expect 2 "--bpe with the project's own LM" g2_run "$lm" --bpe "$g2/model"
 contains "says the LM reads its stored vocabulary" "--bpe $g2/model: a GPT-2 tokenizer goes with a GPT-2 checkpoint"
 if [ ! -e "$vt/bad/v2t.safetensors" ]; then ok "the refused GPT-2 runs wrote nothing"; else fail "a refused GPT-2 run wrote $vt/bad/v2t.safetensors"; fi
 
+# longvivit plot (issue 18): a chart spec drawn to a PNG, docs/formats.md's example included;
+# each bad spec refused (exit 1) naming the file and the field, nothing written. Without cairo a
+# good spec is refused with the one line and the drawing checks skip.
+pl=$tmp/plot
+mkdir -p "$pl"
+cat >"$pl/good.json" <<'JSON'
+{"title": "memory against accuracy", "x_title": "peak memory (MiB)", "y_title": "R@1 (%)",
+ "x_log": true, "width": 640, "height": 400,
+ "series": [{"name": "joint, masking", "line": true, "points": [
+               {"x": 410, "y": 42, "y_err": 1.5, "label": "0"}, {"x": 140, "y": 40.2, "label": "0.75"},
+               {"x": null, "y": 3}]},
+            {"name": "factorized", "points": [{"x": 470, "y": 38, "y_err": 0}, {"x": 300, "y": 36}, {"x": 200, "y": 30}]}],
+ "hlines": [{"y": 20, "label": "chance"}]}
+JSON
+"$bin" plot "$pl/good.json" --png "$pl/good.png" >"$tmp/out" 2>&1
+if grep -q "built without cairo" "$tmp/out"; then
+    skip "plot: this build has no cairo (apt-get install libcairo2-dev, make again)"
+    if [ ! -e "$pl/good.png" ]; then ok "plot without cairo wrote nothing"; else fail "plot without cairo wrote $pl/good.png"; fi
+else
+    expect 0 "plot draws a chart spec" "$bin" plot "$pl/good.json" --png "$pl/good.png"
+    contains "plot says what it drew" "wrote $pl/good.png: 640x400, 2 series, 6 points (1 left out: null or non-finite x or y), 1 reference lines"
+    png_is "the chart" "$pl/good.png" "640 400"
+    for f in "$fmt"/chart.*.json; do
+        expect 0 "docs/formats.md:$(basename "$f" .json) draws" "$bin" plot "$f" --png "$pl/doc.png"
+        png_is "docs/formats.md's chart" "$pl/doc.png" "800 500"
+    done
+    if [ "$(ls "$pl")" = "$(printf '%s\n' doc.png good.json good.png)" ]; then ok "plot leaves no temporary file"
+    else fail "plot left files: $(ls "$pl" | tr '\n' ' ')"; fi
+fi
+plot_bad() {   # plot_bad WHAT SPEC MESSAGE: refused with exit 1, MESSAGE (a grep pattern) said
+    printf '%s\n' "$2" >"$pl/bad.json"
+    expect 1 "plot refuses $1" "$bin" plot "$pl/bad.json" --png "$pl/bad.png"
+    contains "the file and field are named ($1)" "$3"
+}
+pts='"points": [{"x": 1, "y": 2}, {"x": 3, "y": 4}]'
+plot_bad "text that is not JSON" '{"series": [' "bad.json: not JSON (line [0-9]*, column [0-9]*)"
+plot_bad "a spec that is an array" '[1, 2]' "bad.json: the top level: is an array; give an object"
+plot_bad "a spec without series" '{"title": "t"}' "bad.json: series: is missing; give an array"
+plot_bad "an empty series list" '{"series": []}' "bad.json: series: is empty"
+plot_bad "a string for x" '{"series": [{"points": [{"x": "3", "y": 1}]}]}' \
+    'bad.json: series\[0\].points\[0\].x: is a string; give a number'
+plot_bad "a point without y" '{"series": [{"points": [{"x": 3}]}]}' 'series\[0\].points\[0\].y: is missing'
+plot_bad "a negative y_err" '{"series": [{"points": [{"x": 1, "y": 2}, {"x": 3, "y": 4, "y_err": -0.5}]}]}' \
+    'bad.json: series\[0\].points\[1\].y_err: is -0.5; an error bar is a spread'
+plot_bad "x = 0 on a log axis" '{"x_log": true, "series": [{"points": [{"x": 0, "y": 2}]}]}' \
+    'series\[0\].points\[0\].x: is 0, on a log axis (x_log is true)'
+plot_bad "a reference line at 0 on a log axis" "{\"y_log\": true, \"series\": [{$pts}], \"hlines\": [{\"y\": 0}]}" \
+    'hlines\[0\].y: is 0, on a log axis (y_log is true)'
+plot_bad "13 series" "{\"series\": [$(for i in $(seq 13); do printf '{%s},' "$pts"; done | sed 's/,$//')]}" \
+    'bad.json: series: has 13 entries; a chart takes at most 12'
+plot_bad "a misspelt field" "{\"y_lgo\": true, \"series\": [{$pts}]}" 'the top level: unknown field "y_lgo"'
+plot_bad "line as a string" "{\"series\": [{\"line\": \"yes\", $pts}]}" 'series\[0\].line: is a string; give true or false'
+plot_bad "a width of 10 pixels" "{\"width\": 10, \"series\": [{$pts}]}" 'width: is 10; give a whole number of pixels from 112'
+if [ ! -e "$pl/bad.png" ]; then ok "no refused spec wrote a PNG"; else fail "a refused spec wrote $pl/bad.png"; fi
+expect 1 "plot of a missing spec" "$bin" plot "$pl/none.json" --png "$pl/bad.png"
+contains "the missing spec is named" "cannot open the chart spec $pl/none.json"
+expect 2 "plot without --png" "$bin" plot "$pl/good.json"
+contains "plot says what it needs" "SPEC.json and --png OUT.png are required"
+expect 0 "plot --help" "$bin" plot --help
+contains "plot --help points to the format" "docs/formats.md"
+
 summary "$passed" "$failed" "$skipped"

@@ -16,6 +16,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_memory(int argc, char **argv);
 int cmd_golden(int argc, char **argv);
 int cmd_vocab(int argc, char **argv);
+int cmd_plot(int argc, char **argv);      /* tools/cmd_plot.c: an x-y chart from a JSON spec */
 
 /* The video-to-text stage (tools/cmd_text.c): train --stage lm|text, eval --v2t, memory
  * --stage (longvivit.c sends those options there), and caption. */

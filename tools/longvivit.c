@@ -23,6 +23,7 @@ static int usage(FILE *out)
             "commands:\n"
             "  gradcheck [--variant V]    model gradients against finite differences, per variant\n"
             "  frames VIDEO --png OUT     decode as training does and write a contact sheet\n"
+            "  plot SPEC.json --png OUT   an x-y chart (series, error bars, log axes) from JSON\n"
             "  inspect [--finite] FILE    list the tensors and metadata of a safetensors file\n"
             "  synth --out DIR            write the synthetic long-range video-text benchmark\n"
             "  train --data MANIFEST      contrastive training (ShortViViT, LongViViT recipes)\n"
@@ -344,6 +345,8 @@ static int dispatch(int argc, char **argv)
         return cmd_synth(argc - 1, argv + 1);
     if (!strcmp(cmd, "frames"))
         return cmd_frames(argc - 1, argv + 1);
+    if (!strcmp(cmd, "plot"))
+        return cmd_plot(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench"))
         return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "memory"))
