@@ -51,9 +51,9 @@ size_t lv_synth_summary(char *out, size_t size, const lv_synth_story *s);
 void lv_synth_render(uint8_t *rgb, const lv_synth_story *s, const lv_synth_spec *spec,
                      int64_t v, double t);
 
-/* Four hard negatives: the same first `shared` events, then (1) the late events in another
- * order, (2) another last event, (3) another first late event, (4) both late events replaced
- * ("another" event differs in colour, shape and motion). */
+/* Four hard negatives: the same first `shared` events, then late events drawn as a video's
+ * are (from a stream keyed by the story), each option's late part unlike the truth's and the
+ * other options': exchangeable with the truth for a model that does not see the late events. */
 void lv_synth_distractors(lv_synth_story out[4], const lv_synth_story *s,
                           const lv_synth_spec *spec);
 

@@ -41,17 +41,21 @@ echo "== 3/4 LongViViT: 64 frames (1 FPS), 75% of tokens dropped, $steps steps"
 train long --frames 64 --mask 0.75
 
 field() { sed -n "s/.*\"$2\": {\"r1\": \([0-9.]*\).*/\1/p" "$1"; }
-mcq() { sed -n 's/.*"mcq_accuracy": \([0-9.]*\).*/\1/p' "$1"; }
+mcq() { sed -n "s/.*\"$2\": \([0-9.]*\).*/\1/p" "$1"; }
 echo "== 4/4 zero-shot evaluation on the 80 held-out videos (chance: R@1 1.2%, MCQ 20%)"
-printf "\n%-34s %10s %10s %12s %14s\n" "model" "t2v R@1" "v2t R@1" "MCQ acc" "peak memory"
+printf "\n%-34s %10s %10s %10s %10s %14s\n" "model" "t2v R@1" "v2t R@1" "MCQ acc" "MCQ blind" \
+    "peak memory"
 for name in short long; do
     j="$out/$name.json"
     label=$([ $name = short ] && echo "ShortViViT (16 frames)" || echo "LongViViT (64 frames, mask 0.75)")
-    printf "%-34s %9.1f%% %9.1f%% %11.1f%% %10s MiB\n" "$label" \
+    printf "%-34s %9.1f%% %9.1f%% %9.1f%% %9.1f%% %10s MiB\n" "$label" \
         "$(awk -v x="$(field "$j" t2v)" 'BEGIN { print 100 * x }')" \
         "$(awk -v x="$(field "$j" v2t)" 'BEGIN { print 100 * x }')" \
-        "$(awk -v x="$(mcq "$j")" 'BEGIN { print 100 * x }')" "$(peak_of "$out/$name.log" "$j")"
+        "$(awk -v x="$(mcq "$j" mcq_accuracy)" 'BEGIN { print 100 * x }')" \
+        "$(awk -v x="$(mcq "$j" mcq_blind_accuracy)" 'BEGIN { print 100 * x }')" \
+        "$(peak_of "$out/$name.log" "$j")"
 done
+echo "(MCQ blind: each question against the mean video embedding, the options' texts alone)"
 echo
 echo "pictures: $out/long/loss.png $out/long/similarity.png (and the same for short)"
 "$bin" frames "$out/data/videos/v0300.mp4" --max-frames 64 --size 32 --patch 8 --mask 0.75 \
