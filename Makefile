@@ -124,7 +124,7 @@ LIB       := $(BUILD)/liblongvivit.a
 PROGRAM   := $(BUILD)/longvivit
 TESTS     := $(BUILD)/run_tests
 
-.PHONY: all check clean config cuda docs demo demo-text deps golden bench mutants fuzz
+.PHONY: all check clean config cuda docs demo demo-text experiments deps golden bench mutants fuzz
 all: config $(LIB) $(PROGRAM) $(BENCHES)
 
 config:
@@ -242,6 +242,7 @@ check: deps
 	bash tests/deps.sh --self-test
 	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt bash tests/cli.sh $(PROGRAM)
 	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt bash tests/mpi.sh $(PROGRAM) $(MPI_CHECK)
+	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt bash tests/experiments.sh $(PROGRAM)
 	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt bash tests/torch/run.sh $(BUILD)/torch-check.txt
 	LV_SKIP_LOG=$(abspath $(BUILD))/skips.txt $${PYTHON:-/usr/bin/python3} \
 	  tests/torch/pretrained.py $(PRETRAINED_CHECK) --workdir $(BUILD)/pretrained
@@ -264,6 +265,13 @@ demo: deps
 demo-text: deps
 	@$(MAKE) --no-print-directory all
 	@bash tools/demo-text.sh
+
+# The paper's experiments in miniature (tools/experiments.sh): about 2 hours on 2 cores,
+# resumable (rerun to continue); writes build/experiments/, then docs/RESULTS.md and
+# docs/images/results/*.png. EXP_SCALE=mini runs the minute-sized version make check tests.
+experiments: deps
+	@$(MAKE) --no-print-directory all
+	@EXP_PUBLISH=$${EXP_PUBLISH:-1} bash tools/experiments.sh
 
 # Our training step beside the same step in PyTorch (tools/bench_torch.py), one table with the
 # ratio per row (build/bench/); BENCH_QUICK=1 or BENCH_ROWS="s-1568-1" run part of it.

@@ -16,6 +16,10 @@ out=${DEMO_OUT:-build/demo-text}
 enc_steps=${DEMO_ENC_STEPS:-400}
 lm_steps=${DEMO_LM_STEPS:-600}
 text_steps=${DEMO_TEXT_STEPS:-800}
+videos=${DEMO_VIDEOS:-256}       # the benchmark's size (a quarter held out)
+frames=${DEMO_FRAMES:-64}        # the videos' length in seconds, the long encoder's frames
+short=$((frames / 4))            # the short encoders' frames (the first quarter: one event)
+seed=${DEMO_SEED:-1}             # every training's seed (the data stays synth's seed 1)
 rm -rf "$out"
 mkdir -p "$out"
 start=$SECONDS
@@ -26,25 +30,25 @@ run() {   # run NAME ARGS...: one command, its output kept, its last lines shown
     "$bin" "$@" >"$out/$name.out" 2>"$out/$name.log" || { tail -n 20 "$out/$name.log"; exit 1; }
 }
 
-echo "== 1/5 synthetic benchmark: 256 videos of 64 s, a summary each, questions on late events"
-run synth synth --out "$out/data" --videos 256 --frames 64 --size 32
+echo "== 1/5 synthetic benchmark: $videos videos of $frames s, a summary each, questions on late events"
+run synth synth --out "$out/data" --videos "$videos" --frames "$frames" --size 32
 
 common=(--data "$out/data/train.jsonl" --preset tiny --set text_len=40 --batch 16 --lr 1e-3
-        --steps "$enc_steps" --json)
+        --steps "$enc_steps" --seed "$seed" --json)
 echo "== 2/5 three contrastive encoders, $enc_steps steps each"
-run image train "${common[@]}" --out "$out/image" --frames 16 --attn frame
-run short train "${common[@]}" --out "$out/short" --frames 16
-run long train "${common[@]}" --out "$out/long" --frames 64 --mask 0.75
+run image train "${common[@]}" --out "$out/image" --frames "$short" --attn frame
+run short train "${common[@]}" --out "$out/short" --frames "$short"
+run long train "${common[@]}" --out "$out/long" --frames "$frames" --mask 0.75
 
 echo "== 3/5 the decoder LM on the training captions and summaries, $lm_steps steps"
 run lm train --stage lm --data "$out/data/train.jsonl" --preset tiny --steps "$lm_steps" \
-    --batch 16 --lr 3e-3 --out "$out/lm"
+    --batch 16 --lr 3e-3 --seed "$seed" --out "$out/lm"
 
 echo "== 4/5 resampler + gated cross-attention per encoder (encoder and LM frozen), $text_steps steps"
 for name in image short long; do
     run "v2t_$name" train --stage text --data "$out/data/train.jsonl" \
         --encoder "$out/$name/ckpt.safetensors" --lm "$out/lm/lm.safetensors" \
-        --steps "$text_steps" --batch 16 --lr 1e-2 --out "$out/v2t_$name"
+        --steps "$text_steps" --batch 16 --lr 1e-2 --seed "$seed" --out "$out/v2t_$name"
 done
 
 echo "== 5/5 held-out videos: summaries against the truth, questions by log-likelihood"
@@ -57,11 +61,15 @@ done
 # synthetic summaries read "first a C S moves D. next ... finally ..."): event 1's colour and
 # shape in its place, and events 2-4's colour and shape named anywhere in the summary (a
 # model that knows what happens late in the video but not when scores on the second).
-python3 - "$out" <<'PY'
+python3 - "$out" "$frames" "$seed" <<'PY'
 import json, re, sys
 out = sys.argv[1]
-rows = [("image", "ImageViT (each of 16 frames alone)"), ("short", "ShortViViT (16 frames)"),
-        ("long", "LongViViT (64 frames, mask 0.75)"), ("blind", "the frozen LM alone (no video)")]
+frames = int(sys.argv[2])
+rows = [("image", "ImageViT (each of %d frames alone)" % (frames // 4)),
+        ("short", "ShortViViT (%d frames)" % (frames // 4)),
+        ("long", "LongViViT (%d frames, mask 0.75)" % frames),
+        ("blind", "the frozen LM alone (no video)")]
+table = []
 
 def events(text):
     parts = re.split(r"(?:^|\. )(?:first|next|finally) ", text.rstrip(". "))
@@ -78,8 +86,14 @@ for key, label in rows:
         late += sum(t in got for t in truth[1:])
         n_late += len(truth[1:])
     n = len(r["examples"])
-    print("%-36s %8.3f %8.3f %7.0f%% %8.0f%% %6.1f%%" % (label, r["rouge_l"], r["cider_d"],
-          100 * first / n, 100 * late / max(n_late, 1), 100 * r["qa_accuracy"]))
+    row = {"model": key, "label": label, "rouge_l": r["rouge_l"], "cider_d": r["cider_d"],
+           "bleu4": r["bleu4"], "event1": first / n, "late_events": late / max(n_late, 1),
+           "qa_accuracy": r["qa_accuracy"], "qa_questions": r["qa_questions"],
+           "videos": r["videos"]}
+    table.append(row)
+    print("%-36s %8.3f %8.3f %7.0f%% %8.0f%% %6.1f%%" % (label, row["rouge_l"], row["cider_d"],
+          100 * row["event1"], 100 * row["late_events"], 100 * row["qa_accuracy"]))
+json.dump({"seed": int(sys.argv[3]), "rows": table}, open(out + "/table.json", "w"), indent=1)
 print("(event 1: its colour and shape in the first place of the summary; events 2-4: their colour "
       "and shape named anywhere; QA over %d questions, chance 20%%)"
       % json.load(open(out + "/eval_long.out"))["qa_questions"])
