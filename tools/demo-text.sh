@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin=build/longvivit
+bin=${BIN:-build/longvivit}
 out=${DEMO_OUT:-build/demo-text}
 enc_steps=${DEMO_ENC_STEPS:-400}
 lm_steps=${DEMO_LM_STEPS:-600}
