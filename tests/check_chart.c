@@ -101,6 +101,20 @@ static lv_image read_chart(const char *path, int64_t w, int64_t h)
     return img;
 }
 
+/* Draws chart c into the test folder as `name` and reads it back into *img; 0 when this build
+ * draws no pictures (the test then says SKIP and stops). */
+static int draw_chart(lv_image *img, const char *name, const lv_plot_chart *c)
+{
+    char path[TEST_PATH_BYTES];
+    tmp_path(path, name);
+    const int rc = lv_plot_xy(path, c);
+    if (chart_skipped(rc))
+        return 0;
+    ck_assert_msg(rc == 0, "%s", lv_error());
+    *img = read_chart(path, c->width, c->height);
+    return 1;
+}
+
 /* ---- linear axes ---------------------------------------------------------------------------- */
 
 /* Series 0 ("alpha", circles): five seeded points rising left to right, one with an error bar
@@ -130,13 +144,9 @@ START_TEST(test_chart_linear)
     const lv_plot_chart c = { .title = "known points", .x_title = "x (units)",
                               .y_title = "y (units)", .width = W, .height = H,
                               .series = series, .n_series = 2, .hlines = &zero, .n_hlines = 1 };
-    char path[TEST_PATH_BYTES];
-    tmp_path(path, "linear.png");
-    const int rc = lv_plot_xy(path, &c);
-    if (chart_skipped(rc))
+    lv_image img;
+    if (!draw_chart(&img, "linear.png", &c))
         return;
-    ck_assert_msg(rc == 0, "%s", lv_error());
-    lv_image img = read_chart(path, W, H);
     const int64_t aw = W - LV_PLOT_LEFT - LV_PLOT_RIGHT, ah = H - LV_PLOT_TOP - LV_PLOT_BOTTOM;
     /* the ranges plot.h defines: x over the drawable points, y also over bars and the line */
     double xmin = 0, xmax = 40, ymin = 0, ymax = 11;
@@ -226,13 +236,9 @@ START_TEST(test_chart_log)
     const lv_plot_series s = { NULL, p, N, 0 };
     const lv_plot_chart c = { .x_log = 1, .y_log = 1, .width = W, .height = H, .series = &s,
                               .n_series = 1 };
-    char path[TEST_PATH_BYTES];
-    tmp_path(path, "log.png");
-    const int rc = lv_plot_xy(path, &c);
-    if (chart_skipped(rc))
+    lv_image img;
+    if (!draw_chart(&img, "log.png", &c))
         return;
-    ck_assert_msg(rc == 0, "%s", lv_error());
-    lv_image img = read_chart(path, W, H);
     const int64_t aw = W - LV_PLOT_LEFT - LV_PLOT_RIGHT, ah = H - LV_PLOT_TOP - LV_PLOT_BOTTOM;
     const test_axis xa = test_fit(1, 1000, 1), ya = test_fit(1, 1000, 1);
     const test_axis lin_x = test_fit(1, 1000, 0), lin_y = test_fit(1, 1000, 0);
@@ -279,13 +285,9 @@ START_TEST(test_chart_palette)
         s[k] = se;
     }
     const lv_plot_chart c = { .width = W, .height = H, .series = s, .n_series = S };
-    char path[TEST_PATH_BYTES];
-    tmp_path(path, "palette.png");
-    const int rc = lv_plot_xy(path, &c);
-    if (chart_skipped(rc))
+    lv_image img;
+    if (!draw_chart(&img, "palette.png", &c))
         return;
-    ck_assert_msg(rc == 0, "%s", lv_error());
-    lv_image img = read_chart(path, W, H);
     const int64_t aw = W - LV_PLOT_LEFT - LV_PLOT_RIGHT, ah = H - LV_PLOT_TOP - LV_PLOT_BOTTOM;
     const test_axis xa = test_fit(0, S - 1, 0), ya = test_fit(0, S - 1, 0);
     for (int k = 0; k < S; k++)

@@ -7,6 +7,8 @@
 set -u
 bin=${1:-build/longvivit}
 here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=tests/skip.sh
+. "$here/tests/skip.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
@@ -39,8 +41,7 @@ has "the analytic model is compared with the OS" "measured / (analytic + baselin
 has "each claim has a verdict" "Rule: reproduced when" "$r"
 if grep -q "Plots not drawn" "$r"; then
     if grep -q "built without cairo" "$r"; then
-        echo "SKIP: experiments: this build draws no pictures (no cairo)"
-        [ -n "${LV_SKIP_LOG:-}" ] && echo "SKIP: experiments: no cairo, no plots" >>"$LV_SKIP_LOG"
+        lv_skip experiments "this build draws no pictures, so no plots (apt-get install libcairo2-dev, rebuild)"
     else fail "plots were not drawn: $(grep "Plots not drawn" "$r" | cut -c 1-200)"; fi
 else
     n=$(find "$tmp/ex/plots" -name '*.png' | wc -l)

@@ -17,15 +17,9 @@ failed=0
 
 ok()   { passed=$((passed + 1)); echo "  ok   $1"; }
 fail() { failed=$((failed + 1)); echo "  FAIL $1"; }
-skip_all() {
-    echo "SKIP: mpi.sh: $1"
-    if [ -n "${LV_SKIP_LOG:-}" ]; then echo "SKIP: mpi.sh: $1" >>"$LV_SKIP_LOG"; fi
-    if [ "${LV_REQUIRE_ALL:-}" = 1 ]; then
-        echo "LV_REQUIRE_ALL=1: the skipped data-parallel checks count as a failure"
-        exit 1
-    fi
-    exit 0
-}
+# shellcheck source=tests/skip.sh
+. "$(dirname "$0")/skip.sh"
+skip_all() { lv_skip mpi.sh "$1"; exit 0; }
 if [ -z "$check" ]; then
     skip_all "data-parallel training: this build has no MPI (install libopenmpi-dev openmpi-bin, or run tools/install-deps.sh, then rebuild)"
 fi

@@ -14,15 +14,9 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 log=${1:-}
 golden=${GOLDEN:-$root/golden}
 
-skip() {
-    echo "SKIP: torch cross-check: $1"
-    if [ -n "${LV_SKIP_LOG:-}" ]; then echo "SKIP: torch cross-check: $1" >>"$LV_SKIP_LOG"; fi
-    if [ "${LV_REQUIRE_ALL:-}" = 1 ]; then
-        echo "LV_REQUIRE_ALL=1: a skipped cross-check is a failure"
-        exit 1
-    fi
-    exit 0
-}
+# shellcheck source=tests/skip.sh
+. "$here/../skip.sh"
+skip() { lv_skip "torch cross-check" "$1"; exit 0; }
 
 if ! "$PYTHON" -c 'import torch, numpy' >/dev/null 2>&1; then
     skip "$PYTHON cannot import torch and numpy (apt-get install python3-torch python3-numpy, or bash tools/install-deps.sh)"
