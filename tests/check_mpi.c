@@ -122,11 +122,11 @@ static void learner_free(learner *l)
 }
 
 /* The worst margin over every gradient tensor, in units of the tensor's largest entry (the
- * model_step grad row: the rule for the same sums in another order); names the tensor. */
+ * dist_step grad row: the same sums in another order); names the tensor. */
 static double grad_margin(const lv_params *ps, const float *got, const float *want, char *worst,
                           size_t size)
 {
-    const lv_tolerance *tg = lv_tolerance_get("model_step", "grad", LV_CHECK_FAST);
+    const lv_tolerance *tg = lv_tolerance_get("dist_step", "grad", LV_CHECK_DIST);
     double margin = 0.0;
     for (int64_t i = 0; i < ps->count; i++) {
         const lv_param *p = &ps->p[i];
@@ -138,7 +138,7 @@ static double grad_margin(const lv_params *ps, const float *got, const float *wa
             diff = lv_margin_max(diff, fabs((double)got[p->grad_offset + k] -
                                             want[p->grad_offset + k]));
         }
-        const double mi = lv_tolerance_margin(diff, 0.0, tg->rel * scale, 0.0);
+        const double mi = lv_tolerance_margin(diff, 0.0, tg->abs * scale, 0.0);
         if (!(mi <= margin)) {
             margin = mi;
             snprintf(worst, size, "%s (max diff %.2e, largest entry %.2e)", p->name, diff, scale);
@@ -167,13 +167,15 @@ static int compare(learner *one, const learner *dp, const dp_case *k, const glob
         fprintf(stderr, "check_mpi: %s\n", lv_error());
         return 1;
     }
+    const lv_tolerance *tl = lv_tolerance_get("dist_step", "loss", LV_CHECK_DIST);
     const double rel = fabs((double)loss_dp - loss_one) / fabs((double)loss_one);
     char worst[256] = "";
     const double margin = grad_margin(&one->m.params, dp->cap.grad, one->cap.grad, worst,
                                       sizeof worst);
     *worst_loss = lv_margin_max(*worst_loss, rel);
     *worst_grad = lv_margin_max(*worst_grad, margin);
-    const int ok = rel <= 1e-6 && margin <= 1.0 && same;
+    const int ok = lv_tolerance_margin(loss_dp, loss_one, tl->abs, tl->rel) <= 1.0 &&
+                   margin <= 1.0 && same;
     printf("  %-52s step %lld: loss %.7f (%d ranks x %lld) vs %.7f (1 x %lld): rel diff "
            "%.1e; gradients worst %.4f of tol: %s; parameters on the ranks %s  %s\n",
            k->name, (long long)s + 1, loss_dp, N, (long long)B, loss_one, (long long)g->G, rel,
@@ -290,10 +292,11 @@ int main(int argc, char **argv)
         failed |= run_case(d, &cases[brk == BREAK_NONE ? i : 2], brk, &worst_loss,
                            &worst_grad) != 0;
     if (d->rank == 0)
-        printf("check_mpi (%d ranks): %s; loss rel diff at most %.1e (limit 1e-6), gradients "
-               "at most %.4f of tolerance (model_step grad: rel %.0e of each tensor's largest "
-               "entry)\n", d->size, failed ? "FAILED" : "passed", worst_loss, worst_grad,
-               lv_tolerance_get("model_step", "grad", LV_CHECK_FAST)->rel);
+        printf("check_mpi (%d ranks): %s; loss rel diff at most %.1e (dist_step loss: rel "
+               "%.0e), gradients at most %.4f of tolerance (dist_step grad: %.0e of each "
+               "tensor's largest entry)\n", d->size, failed ? "FAILED" : "passed", worst_loss,
+               lv_tolerance_get("dist_step", "loss", LV_CHECK_DIST)->rel, worst_grad,
+               lv_tolerance_get("dist_step", "grad", LV_CHECK_DIST)->abs);
     lv_dist_close(d);
     return failed ? 1 : 0;
 }

@@ -35,6 +35,7 @@ const lv_tolerance *lv_tolerance_table(int *count);
 #define LV_CHECK_FD "fp32 backward vs central differences in fp64"
 #define LV_CHECK_FAST "fast kernel vs ref kernel"
 #define LV_CHECK_GOLDEN "port vs golden file"
+#define LV_CHECK_DIST "N ranks vs one process with the N x B batch"
 /* The port column of the golden files: what any correct fp32 implementation (a GPU port above
  * all) may legitimately differ by. Allowed: fp32 storage and fp32 accumulation in any order
  * (trees, atomics, split-K), FMA contraction, transcendental functions within 4 ulp (CUDA's
