@@ -63,6 +63,16 @@ if [ "$redone" = 1 ] && grep -q "mask-0.5 .* in [0-9]* s" "$tmp/third.log" && [ 
 then ok "a missing result is redone alone (mask-0.5)"
 else fail "after removing one result $redone runs were redone"; grep '^\[' "$tmp/third.log" | grep -v "done before"; fi
 
+# the step timings can be redone alone (on a quiet machine): without their files a rerun
+# measures them again and trains nothing
+n_timing=$(find "$tmp/ex/runs" -name timing.json | wc -l)
+find "$tmp/ex/runs" -name timing.json -delete
+drive >"$tmp/fourth.log" 2>&1 || fail "the rerun without timings failed"
+if [ "$n_timing" -gt 0 ] && [ "$(find "$tmp/ex/runs" -name timing.json | wc -l)" = "$n_timing" ] &&
+   [ "$(grep -c "done before" "$tmp/fourth.log")" = "$total" ]; then
+    ok "removed timings are measured again ($n_timing), no run redone"
+else fail "after removing the timings: $(find "$tmp/ex/runs" -name timing.json | wc -l) of $n_timing, $(grep -c "done before" "$tmp/fourth.log") of $total runs done before"; fi
+
 if EXP_SCALE=huge EXP_OUT="$tmp/bad" BIN="$bin" bash "$here/tools/experiments.sh" >"$tmp/bad.log" 2>&1
 then fail "EXP_SCALE=huge was accepted"
 elif grep -q "give full or mini" "$tmp/bad.log"; then ok "a bad EXP_SCALE is refused, naming the scales"

@@ -166,12 +166,31 @@ if [ ! -s "$data_a/mcq.jsonl" ]; then
     mv "$data_a.tmp" "$data_a"
 fi
 
+# measured ARGS...: the configuration's memory and step time (each computed once per method,
+# before and apart from its trainings, so that removing timing.json files and rerunning redoes
+# the timings alone, on a quiet machine)
+measured() {
+    # shellcheck disable=SC2068
+    memory_of "$out/runs/$sweep/$name" $@ && timing_of "$out/runs/$sweep/$name" $@
+}
+
 i=0
 for line in "${plan[@]}"; do
     i=$((i + 1))
     IFS='|' read -r kind sweep name seed args <<<"$line"
     dir=$out/runs/$sweep/$name/seed$seed
     mkdir -p "$dir"
+    base=${args%%|*}
+    rest=${args#*|}
+    attn=
+    [ "$base" = factorized ] && attn="--attn factorized"
+    # shellcheck disable=SC2086
+    case $kind in
+    train1) measured --frames "$frames" $(memory_args $args) ;;
+    from1) measured --frames "$frames" $attn $(memory_args $rest) ;;
+    train2) measured $(memory_args $args) ;;
+    from2) measured $(memory_args $rest) ;;
+    esac
     if [ -s "$dir/result.json" ]; then
         progress "$i" "$sweep" "$name" "$seed" "done before"
         continue
@@ -180,41 +199,19 @@ for line in "${plan[@]}"; do
     case $kind in
     train1)
         # shellcheck disable=SC2086
-        memory_of "$out/runs/$sweep/$name" --frames "$frames" $(memory_args $args)
-        # shellcheck disable=SC2086
-        timing_of "$out/runs/$sweep/$name" --frames "$frames" $(memory_args $args)
-        # shellcheck disable=SC2086
         train_run "$dir" "$data_a/train.jsonl" "${common[@]}" --frames "$frames" --steps "$steps" \
             --seed "$seed" $args
         ;;
     from1)
-        base=${args%%|*}
-        rest=${args#*|}
-        attn=()
-        [ "$base" = factorized ] && attn=(--attn factorized)
-        # shellcheck disable=SC2086
-        memory_of "$out/runs/$sweep/$name" --frames "$frames" "${attn[@]}" $(memory_args $rest)
-        # shellcheck disable=SC2086
-        timing_of "$out/runs/$sweep/$name" --frames "$frames" "${attn[@]}" $(memory_args $rest)
         # shellcheck disable=SC2086
         train_run "$dir" "$data_a/train.jsonl" --from "$out/runs/memory/$base/seed$seed/run/ckpt.safetensors" \
             --batch "$batch" --lr 1e-3 --frames "$frames" --steps "$steps" --seed "$seed" $rest
         ;;
     train2)
         # shellcheck disable=SC2086
-        memory_of "$out/runs/$sweep/$name" $(memory_args $args)
-        # shellcheck disable=SC2086
-        timing_of "$out/runs/$sweep/$name" $(memory_args $args)
-        # shellcheck disable=SC2086
         train_run "$dir" "$data_b/train.jsonl" "${common[@]}" --steps "$f_steps" --seed "$seed" $args
         ;;
     from2)
-        base=${args%%|*}
-        rest=${args#*|}
-        # shellcheck disable=SC2086
-        memory_of "$out/runs/$sweep/$name" $(memory_args $rest)
-        # shellcheck disable=SC2086
-        timing_of "$out/runs/$sweep/$name" $(memory_args $rest)
         # shellcheck disable=SC2086
         train_run "$dir" "$data_b/train.jsonl" --from "$out/runs/frames/$base/seed$seed/run/ckpt.safetensors" \
             --batch "$batch" --lr 1e-3 --steps "$f_steps" --seed "$seed" $rest
