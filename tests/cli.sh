@@ -198,6 +198,10 @@ contains "the unknown variant is named" "sideways"
 expect 0 "bench of the tiny preset on the cpu backend" "$bin" bench --preset tiny --batch 4 \
     --warmup 1 --steps 2 --json
 contains "bench prints its figures as JSON" '"ms_per_step": [0-9.]*, "ms_all": \[.*"ratio_sgemm"'
+expect 0 "bench --no-sgemm (no probe: the experiments' timings)" "$bin" bench --preset tiny \
+    --steps 1 --warmup 0 --no-sgemm --json
+if tail -n 1 "$tmp/out" | /usr/bin/python3 -c 'import json, sys; j = json.load(sys.stdin); sys.exit(not (j["sgemm_gflops"] is None and j["ms_per_step"] > 0))' 2>/dev/null
+then ok "its JSON parses, the sgemm rate null, the step timed"; else fail "bench --no-sgemm --json: $(tail -n 1 "$tmp/out" | cut -c 1-200)"; fi
 expect 0 "bench on the ref backend" "$bin" bench --preset tiny --steps 1 --backend ref
 expect 2 "bench with a bad batch" "$bin" bench --preset tiny --batch 0
 # --backend NAME resolves through the one registry in every command that takes it

@@ -28,7 +28,7 @@ typedef struct {
     lv_config cfg;
     const lv_backend *be;
     int64_t batch, warmup, steps;
-    int json, measure;
+    int json, measure, no_sgemm;
 } bench_opts;
 
 /* The ranks of a data-parallel benchmark (mpirun -np N longvivit bench), or the one process. */
@@ -89,14 +89,15 @@ static int usage(const char *cmd, FILE *out)
             "usage: longvivit %s [--preset P] [--set key=value ...] [--frames F] [--mask R]\n"
             "                 [--attn joint|factorized|frame] [--batch B] [--backend NAME]\n"
             "                 %s[--json]\n", cmd,
-            !strcmp(cmd, "bench") ? "[--warmup W] [--steps N] " : "[--measure] ");
+            !strcmp(cmd, "bench") ? "[--warmup W] [--steps N] [--no-sgemm] " : "[--measure] ");
     fprintf(out, "Backends in this build: %s.\n", lv_backend_names());
     if (!strcmp(cmd, "bench"))
         fprintf(out,
                 "Times N training steps (forward, backward, AdamW) after W warm-up steps on\n"
                 "random inputs; prints the median ms/step, kept video tokens/s, the model's\n"
                 "GFLOP/s (lv_model_step_flops: 3 x the forward's matmul FLOPs), the sgemm rate\n"
-                "of this machine measured in the same run and the ratio, and the peak RSS.\n"
+                "of this machine measured in the same run and the ratio (--no-sgemm: not\n"
+                "measured, 42 GFLOP less work: seconds in a build without BLAS), and the peak RSS.\n"
                 "Threads: OMP_NUM_THREADS. Defaults: --preset vit-s --batch 1 --backend cpu\n"
                 "--warmup 1 --steps 5.\n");
     else
@@ -122,6 +123,8 @@ static int parse(const char *cmd, int argc, char **argv, bench_opts *o, int *don
             return usage(cmd, stdout);
         } else if (!strcmp(argv[i], "--json")) {
             o->json = 1;
+        } else if (!strcmp(argv[i], "--no-sgemm") && !strcmp(cmd, "bench")) {
+            o->no_sgemm = 1;
         } else if (!strcmp(argv[i], "--measure") && !strcmp(cmd, "memory")) {
             o->measure = 1;
         } else if (!strcmp(argv[i], "--preset") && v) {
@@ -267,7 +270,7 @@ static int bench_steps(const bench_opts *po)
     const lv_config *c = &o.cfg;
     const lv_video_geometry g = lv_config_geometry(c, 0);
     const double flops = lv_model_step_flops(c, o.batch);
-    const double peak = sgemm_gflops();
+    const double peak = o.no_sgemm ? 0.0 : sgemm_gflops();
     bench_run r;
     if (run_setup(&r, &o) < 0) {
         fprintf(stderr, "longvivit bench: rank %d: %s\n", dist->rank, lv_error());
@@ -325,20 +328,29 @@ static int bench_steps(const bench_opts *po)
                (long long)o.warmup, (long long)o.steps, med);
         for (int64_t s = 0; s < o.steps; s++)
             printf("%s%.3f", s ? ", " : "", ms[s]);
-        printf("], \"tokens_per_s\": %.1f, \"gflop_per_step\": %.3f, \"gflops\": %.2f, "
-               "\"sgemm_gflops\": %.2f, \"ratio_sgemm\": %.4f, \"peak_rss_mib\": %.1f, "
+        printf("], \"tokens_per_s\": %.1f, \"gflop_per_step\": %.3f, \"gflops\": %.2f, ",
+               tokens, flops * 1e-9, gflops);
+        if (peak > 0)    /* --no-sgemm: null */
+            printf("\"sgemm_gflops\": %.2f, \"ratio_sgemm\": %.4f, ", peak, gflops / peak);
+        else
+            printf("\"sgemm_gflops\": null, \"ratio_sgemm\": null, ");
+        printf("\"peak_rss_mib\": %.1f, "
                "\"loss\": %.6f, \"matmul\": \"%s\", \"openblas_core\": \"%s\", "
                "\"ranks\": %d, \"global_batch\": %lld, \"comm_ms_per_step\": %.3f, "
                "\"compute_ms_per_step\": %.3f, \"comm_mib_per_step\": %.3f, "
                "\"transport\": \"%s\"}\n",
-               tokens, flops * 1e-9, gflops, peak, peak > 0 ? gflops / peak : 0.0, rss, loss,
+               rss, loss,
                lv_sgemm_backend(), coretype(), dist->size, (long long)(dist->size * o.batch),
                comm_med, med - comm_med, bytes / (1 << 20), lv_dist_transport_name());
     } else if (lead) {
         printf("median %.1f ms/step over %lld steps; %.0f kept tokens/s; %.1f GFLOP/step -> "
-               "%.1f GFLOP/s\nsgemm (1536^3, best of 5, same run): %.1f GFLOP/s; the step "
-               "runs at %.1f%% of it\npeak RSS %.1f MiB\n", med, (long long)o.steps, tokens,
-               flops * 1e-9, gflops, peak, peak > 0 ? 100.0 * gflops / peak : 0.0, rss);
+               "%.1f GFLOP/s\n", med, (long long)o.steps, tokens, flops * 1e-9, gflops);
+        if (peak > 0)
+            printf("sgemm (1536^3, best of 5, same run): %.1f GFLOP/s; the step runs at %.1f%% "
+                   "of it\n", peak, 100.0 * gflops / peak);
+        else
+            printf("sgemm: not measured (--no-sgemm)\n");
+        printf("peak RSS %.1f MiB\n", rss);
         if (dist->size > 1)
             printf("%d ranks x batch %lld: median %.1f ms/step in collectives (%.2f MiB sent "
                    "per step by each rank, waiting for slower ranks included), %.1f ms the "

@@ -34,6 +34,7 @@ full)
     f_videos=256 f_steps=200 f_list="16 32 64 128"   # sweep 2: 128-s videos
     demo=(DEMO_ENC_STEPS=300 DEMO_LM_STEPS=600 DEMO_TEXT_STEPS=600 DEMO_VIDEOS=256)
     paper_frames="16 32 64 128 256"
+    timed="--warmup 2 --steps 10"                    # bench: the median of 10 steps
     ;;
 mini)
     seeds=${EXP_SEEDS:-2}
@@ -41,6 +42,7 @@ mini)
     f_videos=16 f_steps=2 f_list="4 8"
     demo=(DEMO_ENC_STEPS=2 DEMO_LM_STEPS=4 DEMO_TEXT_STEPS=2 DEMO_VIDEOS=16 DEMO_FRAMES=8)
     paper_frames="16 256"
+    timed="--warmup 0 --steps 1"
     ;;
 *)
     echo "EXP_SCALE=$scale: give full or mini" >&2
@@ -123,7 +125,8 @@ timing_of() {
     local dir=$1
     shift
     [ -s "$dir/timing.json" ] && return 0
-    "$bin" bench --preset tiny --set text_len=40 --batch "$batch" --warmup 2 --steps 10 --json "$@" \
+    # shellcheck disable=SC2086
+    "$bin" bench --preset tiny --set text_len=40 --batch "$batch" $timed --no-sgemm --json "$@" \
         >"$dir/timing.tmp" 2>"$dir/timing.log" || { cat "$dir/timing.log" >&2; return 1; }
     mv "$dir/timing.tmp" "$dir/timing.json"
 }
