@@ -1215,7 +1215,8 @@ static int train_command(cli *c, run *r)
         snprintf(why, sizeof why, "%s", lv_error());
         lv_set_error("%s (options stored in %s)", why, c->resume);
     }
-    const int64_t micro_max = (r->batch + r->micro - 1) / r->micro;  /* the largest micro */
+    /* the largest micro-batch (r->micro is 0 when the options were refused above) */
+    const int64_t micro_max = r->micro > 0 ? (r->batch + r->micro - 1) / r->micro : 0;
     if (rc == 0 && c->dry_run && r->lead)
         rc = dry_run(&r->opt, c->resume, micro_max);
     if (rc < 0 || c->dry_run) {
