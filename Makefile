@@ -124,7 +124,7 @@ LIB       := $(BUILD)/liblongvivit.a
 PROGRAM   := $(BUILD)/longvivit
 TESTS     := $(BUILD)/run_tests
 
-.PHONY: all check clean config cuda docs demo demo-text experiments deps golden bench mutants fuzz
+.PHONY: all check check-run clean config cuda docs demo demo-text experiments deps golden bench mutants fuzz
 all: config $(LIB) $(PROGRAM) $(BENCHES)
 
 config:
@@ -229,8 +229,13 @@ $(TESTS): $(TEST_OBJ) $(LIB)
 # Check forks per test (CK_FORK); each suite sets explicit timeouts. The verdict is the exit status.
 # tests/deps.sh checks the dependency rule of ref/ (and, --self-test, that the rule can fail).
 # Sanitizer builds: LeakSanitizer ignores what system libraries keep by design (tests/lsan.supp).
-check: export LSAN_OPTIONS = suppressions=$(abspath tests/lsan.supp):print_suppressions=0
+# check installs the dependencies, then runs check-run in a new make, which probes what is
+# installed afresh: on a fresh machine the first make's probe ran before Open MPI (or cairo)
+# was there, and would have left the MPI checks out of this very run.
 check: deps
+	@$(MAKE) --no-print-directory check-run
+check-run: export LSAN_OPTIONS = suppressions=$(abspath tests/lsan.supp):print_suppressions=0
+check-run:
 	@$(MAKE) --no-print-directory all $(TESTS) $(CUDA_CHECK) $(PRETRAINED_CHECK) $(GPT2_CHECK) \
 	  $(MPI_CHECK)
 	@rm -f $(BUILD)/skips.txt
