@@ -143,6 +143,7 @@ void lv_synth_distractors(lv_synth_story out[4], const lv_synth_story *s,
                           const lv_synth_spec *spec)
 {
     const int64_t a = spec->shared;
+    LV_REQUIRE(a < s->n);        /* without late events no option could differ from the truth */
     uint32_t key = 2166136261u;                           /* FNV-1a over the story's events */
     for (int64_t i = 0; i < s->n; i++) {
         const int attr[3] = { s->ev[i].colour, s->ev[i].shape, s->ev[i].motion };
