@@ -327,7 +327,7 @@ def claims(lines, f1, f2, frames, t3, paper_entries):
                          verdict(all(r[1] <= -10 for r in rel), any(r[1] <= -10 for r in rel))))
     # 3. factorized overhead grows with model size (analytic, paper scale)
     over = {}
-    for preset in ("vit-b", "vit-l"):
+    for preset in ("vit-b", "vit-l") if paper_entries else ():
         by = {(e["method"], e["frames"]): e["memory"]["analytic_mib"] for e in paper_entries
               if e["preset"] == preset}
         f0 = min(e["frames"] for e in paper_entries)
