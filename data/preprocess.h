@@ -1,4 +1,4 @@
-/* The model input of SPEC 2.1 from RGB24 frames, in our own C: resize the shorter side to S,
+/* The model input of docs/model.md from RGB24 frames, in our own C: resize the shorter side to S,
  * centre-crop S x S, scale to [0,1], normalise per channel; and the inverse, for pictures.
  * No libswscale here (its filters are not ours to state), no allocation, no model headers. */
 #ifndef LV_PREPROCESS_H

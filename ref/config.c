@@ -42,7 +42,7 @@ static void set_common(lv_config *c)
     c->lora_rank = 8;
     c->lora_alpha = 8;
     c->lm_act = LV_ACT_GELU;
-    c->rs_latents = 64;          /* OpenFlamingo's resampler (SPEC 2.8) */
+    c->rs_latents = 64;          /* OpenFlamingo's resampler (docs/video-to-text.md) */
     c->rs_depth = 6;
     c->rs_heads = 8;
     c->rs_head_dim = 64;

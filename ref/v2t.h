@@ -1,4 +1,4 @@
-/* The video-to-text stage (the paper's step 2, SPEC 2.8) as one graph:
+/* The video-to-text stage (the paper's step 2, docs/video-to-text.md) as one graph:
  *
  *   video --frozen contrastive video tower (v2t_mask_ratio of its tokens dropped)--> its last
  *         layer's tokens --temporal mean pooling (one token per spatial position)--> visual

@@ -1366,7 +1366,7 @@ else
     if [ "$(ls "$pl")" = "$(printf '%s\n' doc.png good.json good.png)" ]; then ok "plot leaves no temporary file"
     else fail "plot left files: $(ls "$pl" | tr '\n' ' ')"; fi
 fi
-plot_bad() {   # plot_bad WHAT SPEC MESSAGE: refused with exit 1, MESSAGE (a grep pattern) said
+plot_bad() {   # plot_bad WHAT CHART MESSAGE: refused with exit 1, MESSAGE (a grep pattern) said
     printf '%s\n' "$2" >"$pl/bad.json"
     expect 1 "plot refuses $1" "$bin" plot "$pl/bad.json" --png "$pl/bad.png"
     contains "the file and field are named ($1)" "$3"
@@ -1394,7 +1394,7 @@ if [ ! -e "$pl/bad.png" ]; then ok "no refused spec wrote a PNG"; else fail "a r
 expect 1 "plot of a missing spec" "$bin" plot "$pl/none.json" --png "$pl/bad.png"
 contains "the missing spec is named" "cannot open the chart spec $pl/none.json"
 expect 2 "plot without --png" "$bin" plot "$pl/good.json"
-contains "plot says what it needs" "SPEC.json and --png OUT.png are required"
+contains "plot says what it needs" "CHART.json and --png OUT.png are required"
 expect 0 "plot --help" "$bin" plot --help
 contains "plot --help points to the format" "docs/formats.md"
 

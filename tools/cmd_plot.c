@@ -17,14 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SPEC_MAX_BYTES (64 << 20)
+#define CHART_MAX_BYTES (64 << 20)
 #define PATH_BYTES 96
 
 static int usage(FILE *out)
 {
     fprintf(out,
-            "usage: longvivit plot SPEC.json --png OUT.png\n"
-            "Draws the x-y chart SPEC.json describes (docs/formats.md, \"Chart spec\"): series of\n"
+            "usage: longvivit plot CHART.json --png OUT.png\n"
+            "Draws the x-y chart CHART.json describes (docs/formats.md, \"Chart spec\"): series of\n"
             "points with optional lines, error bars (y_err: a standard deviation or a\n"
             "half-range) and labels, log10 axes, horizontal reference lines, a legend, and\n"
             "writes it to OUT.png (replaced atomically). Points whose x or y is null are left\n"
@@ -311,9 +311,9 @@ static char *read_text(const char *path, size_t *n)
                 strerror(errno));
         return NULL;
     }
-    char *buf = malloc(SPEC_MAX_BYTES + 1);
-    *n = buf ? fread(buf, 1, SPEC_MAX_BYTES + 1, f) : 0;
-    const int bad = !buf || ferror(f) || *n > SPEC_MAX_BYTES;
+    char *buf = malloc(CHART_MAX_BYTES + 1);
+    *n = buf ? fread(buf, 1, CHART_MAX_BYTES + 1, f) : 0;
+    const int bad = !buf || ferror(f) || *n > CHART_MAX_BYTES;
     if (bad)
         fprintf(stderr, "longvivit plot: %s: %s\n", path, !buf ? "out of memory"
                 : ferror(f) ? "cannot read it (is it a folder?)"
@@ -382,7 +382,7 @@ int cmd_plot(int argc, char **argv)
         }
     }
     if (!spec || !png) {
-        fprintf(stderr, "longvivit plot: SPEC.json and --png OUT.png are required\n");
+        fprintf(stderr, "longvivit plot: CHART.json and --png OUT.png are required\n");
         return usage(stderr);
     }
     plot_spec sp = { .file = spec };

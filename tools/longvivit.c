@@ -23,7 +23,7 @@ static int usage(FILE *out)
             "commands:\n"
             "  gradcheck [--variant V]    model gradients against finite differences, per variant\n"
             "  frames VIDEO --png OUT     decode as training does and write a contact sheet\n"
-            "  plot SPEC.json --png OUT   an x-y chart (series, error bars, log axes) from JSON\n"
+            "  plot CHART.json --png OUT   an x-y chart (series, error bars, log axes) from JSON\n"
             "  inspect [--finite] FILE    list the tensors and metadata of a safetensors file\n"
             "  synth --out DIR            write the synthetic long-range video-text benchmark\n"
             "  train --data MANIFEST      contrastive training (ShortViViT, LongViViT recipes)\n"

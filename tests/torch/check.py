@@ -2,7 +2,7 @@
 """The independent PyTorch cross-check of the golden model cases (issue 7, part 4).
 
 For each golden/models/*.safetensors: rebuild the case's model in PyTorch (tests/torch/model.py,
-written from SPEC.md, not from our C), load its inputs and initial parameters, run the forward
+written from the method (docs/model.md), not from our C), load its inputs and initial parameters, run the forward
 with autograd in fp32 and in fp64, and compare every activation, the logits, the loss and every
 gradient the file holds; then take the file's K AdamW steps with torch.optim.AdamW (decay only
 on the tensors the file flags, global-norm clipping as ref/adamw.h specifies) and compare the
@@ -251,7 +251,7 @@ def to_t(a, dtype):
 
 
 def check_inputs(case, cfg, kept, rep):
-    """Independent checks of the kept-token lists against SPEC 2.3 (counts, ascending, tube
+    """Independent checks of the kept-token lists against the masking rule of docs/model.md (counts, ascending, tube
     masking's shared positions): they need no Philox stream."""
     toks = M.tokenizers(cfg)
     N = sum(t.N for t in toks)
@@ -268,7 +268,7 @@ def check_inputs(case, cfg, kept, rep):
     else:
         want_k = max(1, half_up((1 - r) * N))
     if K != want_k:
-        rep.fail(case, f"kept count {K}, SPEC 2.3 gives {want_k} (ratio {r}, N {N})")
+        rep.fail(case, f"kept count {K}, the masking rule gives {want_k} (ratio {r}, N {N})")
     for b in range(B):
         k = kept[b]
         if np.any(np.diff(k) <= 0) or k.min() < 0 or k.max() >= N:
@@ -377,10 +377,10 @@ def check_case(path, rep):
     trainable = {n[len("grad."):] for n in tensors if n.startswith("grad.")}
     shapes = {n: a.shape for n, a in params.items()}
 
-    # what trains: the file (its grad.* tensors) against our reading of SPEC 2.5 / docs
+    # what trains: the file (its grad.* tensors) against our reading of docs/model.md
     mine = M.expected_trainable(cfg, params)
     if mine != trainable:
-        rep.fail(case, "trainable set differs from SPEC 2.5/docs: file only %s; ours only %s"
+        rep.fail(case, "trainable set differs from docs/model.md: file only %s; ours only %s"
                  % (sorted(trainable - mine), sorted(mine - trainable)))
     kept = tensors["input.kept"].astype(np.int64)
     check_inputs(case, cfg, kept, rep)
@@ -422,7 +422,7 @@ def check_case(path, rep):
     bad = sorted(n for n in settings["decay"] & trainable if not M.expected_decay(n, shapes[n]))
     missing = sorted(n for n in trainable - settings["decay"] if M.expected_decay(n, shapes[n]))
     if bad:
-        rep.fail(case, f"weight decay on tensors SPEC 2.7 excludes: {bad}")
+        rep.fail(case, f"weight decay on tensors docs/model.md excludes: {bad}")
     if missing:
         rep.note(case, f"2D weight matrices without weight decay: {missing}")
     K = settings["steps"]

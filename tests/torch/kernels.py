@@ -2,7 +2,7 @@
 
 Each case holds inputs (in.*), parameters (param.*), an upstream gradient (dout.*) and the C
 reference's outputs (out.*) and gradients (grad.<input or parameter>). Here every kernel is one
-torch expression of its contract (ref/kernels.h, SPEC.md); autograd gives the gradients as the
+torch expression of its contract (ref/kernels.h, docs/kernels.md); autograd gives the gradients as the
 vector-Jacobian product with dout. Compared in fp32 and fp64, like the model cases.
 """
 import math

@@ -1,9 +1,9 @@
 """An independent PyTorch model of LongViViT (tiny preset, every variant), written from
-SPEC.md (section 2; ../shared/SPEC.md from the repository root) with torch.nn.functional, to
+docs/model.md (the method, component by component) with torch.nn.functional, to
 cross-check the C reference.
 
 Nothing here is translated from ref/*.c. Parameter names follow the C descriptor table so the
-golden files load by name; the maths follows SPEC.md; where SPEC.md is silent the choice made
+golden files load by name; the maths follows docs/model.md; where the paper is silent the choice made
 is the one written in docs/model.md (each such place is marked "docs:" below).
 
 The model is a pure function forward(params, inputs) -> (loss, activations); params is a dict
@@ -52,7 +52,7 @@ def parse_config(text):
 
 def _parse_tubes(text):
     """'none' or up to four kt.kh.kw/st.sh.sw/ot.oh.ow separated by commas (kernel, stride,
-    offset in time, height, width): the TubeViT-style tokenizer (SPEC 2.2)."""
+    offset in time, height, width): the TubeViT-style tokenizer (docs/model.md)."""
     if text in ("none", ""):
         return []
     specs = []
@@ -92,7 +92,7 @@ class Tokenizer:
 
     def embed(self, p, video):
         """Tokens (B, N, D) and their position embeddings (N, D) = spatial[n % P] +
-        temporal[n // P] (SPEC 2.2; a frame-level tokenizer has no temporal table)."""
+        temporal[n // P] (docs/model.md; a frame-level tokenizer has no temporal table)."""
         w, b, spatial, temporal = self.names
         tokens = F.linear(self.patches(video), p[w], p[b])
         n = torch.arange(self.N)
@@ -103,7 +103,7 @@ class Tokenizer:
 
 
 def tokenizers(cfg):
-    """The video tokenizers of a configuration (SPEC 2.2 and the names of ref/params.c's table):
+    """The video tokenizers of a configuration (docs/model.md and the names of ref/params.c's table):
     frame-level: the 2D patch kernel (1 x p x p) on every frame, spatial positions only;
     TubeViT-style: one tokenizer per tube kind, each with its own projection and tables;
     otherwise one t x p x p tubelet grid with spatial + temporal tables."""
@@ -123,7 +123,7 @@ def tokenizers(cfg):
 # ---- layers ----------------------------------------------------------------------------------
 
 def gelu(x):
-    return F.gelu(x)   # the exact erf form, x/2 (1 + erf(x/sqrt 2)) (SPEC 2.4)
+    return F.gelu(x)   # the exact erf form, x/2 (1 + erf(x/sqrt 2)) (docs/model.md)
 
 
 def quick_gelu(x):
@@ -148,7 +148,7 @@ def layer_norm(p, prefix, x, eps):
 
 def linear(p, prefix, x, cfg, lora):
     """x W^T + b, plus LoRA's (alpha / r) B (A x) when the variant has LoRA on this matrix
-    (SPEC 2.5; docs: scale alpha / r)."""
+    (docs/model.md; docs: scale alpha / r)."""
     y = F.linear(x, p[prefix + ".weight"], p.get(prefix + ".bias"))
     if lora and (prefix + ".lora_a") in p:
         scale = cfg["lora_alpha"] / cfg["lora_rank"]
@@ -173,13 +173,13 @@ def attention(p, prefix, x, allowed, heads, cfg, lora=False):
 
 def block(p, prefix, x, allowed, heads, cfg, temporal_allowed=None, lora=False, act=gelu,
           eps=None):
-    """Pre-LN block (SPEC 2.4): x += MHSA(LN x); [factorized: x += tanh(a) temporal(LN_t x)];
+    """Pre-LN block (docs/model.md): x += MHSA(LN x); [factorized: x += tanh(a) temporal(LN_t x)];
     x += MLP(LN x) with the tower's activation; [adapters: x += up(gelu(down x))]."""
     eps = cfg["ln_eps"] if eps is None else eps
     x = x + attention(p, prefix + ".attn", layer_norm(p, prefix + ".ln1", x, eps), allowed,
                       heads, cfg, lora)
     if temporal_allowed is not None:
-        # SPEC 2.4 FST: h = h + tanh(alpha) * temporal(h); docs: the temporal block has its own
+        # FST: h = h + tanh(alpha) * temporal(h); docs: the temporal block has its own
         # LayerNorm (ln, a copy of ln1 at init) and its own qkv/proj.
         t = attention(p, prefix + ".temporal.attn", layer_norm(p, prefix + ".temporal.ln", x, eps),
                       temporal_allowed, heads, cfg)
@@ -216,7 +216,7 @@ def video_tower(p, cfg, video, kept):
     B, K = kept.shape
     tokens, pos = zip(*(t.embed(p, video) for t in toks))
     tokens, pos = torch.cat(tokens, dim=1), torch.cat(pos, dim=0)       # (B, N, D), (N, D)
-    # masking (SPEC 2.3): dropped tokens never enter the transformer; kept ones keep their
+    # masking (docs/model.md): dropped tokens never enter the transformer; kept ones keep their
     # position embedding
     idx = kept[:, :, None].expand(B, K, tokens.shape[-1])
     x = torch.gather(tokens, 1, idx)
@@ -250,7 +250,7 @@ def video_tower(p, cfg, video, kept):
     x = layer_norm(p, "video.ln_final", x, cfg["ln_eps"])
 
     if attn == "frame":
-        # SPEC 2.4 frame-level baseline: each frame encoded alone (attention per frame above),
+        # frame-level baseline: each frame encoded alone (attention per frame above),
         # mean over its tokens, then mean over frames or attentional pooling.
         Fr = cfg["frames"]
         frame = kept // toks[0].P                                     # (B, K)
@@ -287,7 +287,7 @@ def video_tower(p, cfg, video, kept):
 
 
 def text_tower(p, cfg, text, valid):
-    """BERT-style bidirectional pre-LN tower (SPEC 2.4): token + position embeddings, blocks with
+    """BERT-style bidirectional pre-LN tower (docs/model.md): token + position embeddings, blocks with
     padding keys masked, final LN, mean over the non-padding tokens, projection, L2 norm.
     text_arch=bert: BERT's own layout, LayerNorm on the embeddings, post-LN layers, no final LN;
     text_pool=cls: the row of position 0 ([CLS]) instead of the mean."""
@@ -312,7 +312,7 @@ def text_tower(p, cfg, text, valid):
 
 
 def info_nce(v, t, log_scale):
-    """Symmetric InfoNCE (SPEC 2.6): logits = exp(s) V T^T with exp(s) <= 100; the mean of the
+    """Symmetric InfoNCE (docs/model.md): logits = exp(s) V T^T with exp(s) <= 100; the mean of the
     video->text and text->video cross-entropies against the diagonal (log-sum-exp inside
     cross_entropy)."""
     scale = torch.exp(torch.clamp(log_scale.reshape(()), max=math.log(100.0)))
@@ -335,10 +335,10 @@ def forward(p, cfg, video, text, valid, kept):
     return loss, out
 
 
-# ---- what trains and what decays (SPEC 2.5, 2.7; docs/model.md for the details) ---------------
+# ---- what trains and what decays (docs/model.md, 2.7; docs/model.md for the details) ---------------
 
 def expected_trainable(cfg, names):
-    """The trainable set our reading of SPEC 2.5 + docs/model.md gives, from the names."""
+    """The trainable set our reading of + docs/model.md gives, from the names."""
     tune, freeze_text = cfg["tune"], cfg.get("freeze_text", 0)
     L, k = cfg["layers"], cfg.get("tune_last_k", 0)
 
@@ -372,7 +372,7 @@ def expected_trainable(cfg, names):
 
 
 def expected_decay(name, shape):
-    """SPEC 2.7: decoupled weight decay, not on biases, LayerNorm, gates, embeddings (and the
+    """decoupled weight decay, not on biases, LayerNorm, gates, embeddings (and the
     log-scale): the 2D weight matrices of linear maps (LoRA factors included)."""
     if name.endswith(".lora_a") or name.endswith(".lora_b"):
         return True

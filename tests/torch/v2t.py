@@ -1,4 +1,4 @@
-"""An independent PyTorch model of the video-to-text stage (SPEC 2.8; the choices where the
+"""An independent PyTorch model of the video-to-text stage (docs/video-to-text.md; the choices where the
 paper is silent are docs/video-to-text.md's, each marked "docs:" below), to cross-check the C
 reference's golden cases of that stage.
 
@@ -25,7 +25,7 @@ def encoder_tokens(p, cfg, video, kept):
 
 
 def temporal_pool(x, kept, P):
-    """The mean over time per spatial position n % P of the kept tokens (SPEC 2.8), and which
+    """The mean over time per spatial position n % P of the kept tokens (docs/video-to-text.md), and which
     positions kept any (an empty one is 0 and never attended)."""
     onehot = F.one_hot(kept % P, P).to(x.dtype)                   # (B, K, P)
     count = onehot.sum(1)                                         # (B, P)
