@@ -232,10 +232,20 @@ $(TESTS): $(TEST_OBJ) $(LIB)
 # check installs the dependencies, then runs check-run in a new make, which probes what is
 # installed afresh: on a fresh machine the first make's probe ran before Open MPI (or cairo)
 # was there, and would have left the MPI checks out of this very run.
+# Sanitizer reports also go to files under $(BUILD)/sanitizer/, and a failed run prints them last:
+# a forked test's report is otherwise far above the summary in a long log (CI shows its tail).
+SAN_LOG := $(abspath $(BUILD))/sanitizer
 check: deps
-	@$(MAKE) --no-print-directory check-run
+	@rm -rf $(SAN_LOG)
+	@$(MAKE) --no-print-directory check-run || { bash tests/sanitizer-reports.sh $(SAN_LOG); \
+	  exit 1; }
 check-run: export LSAN_OPTIONS = suppressions=$(abspath tests/lsan.supp):print_suppressions=0
+ifneq ($(SANITIZE),)
+check-run: export ASAN_OPTIONS = log_path=$(SAN_LOG)/report
+check-run: export UBSAN_OPTIONS = log_path=$(SAN_LOG)/report:print_stacktrace=1
+endif
 check-run:
+	@mkdir -p $(SAN_LOG)
 	@$(MAKE) --no-print-directory all $(TESTS) $(CUDA_CHECK) $(PRETRAINED_CHECK) $(GPT2_CHECK) \
 	  $(MPI_CHECK)
 	@rm -f $(BUILD)/skips.txt
