@@ -8,7 +8,9 @@
 #      analytic one, the median ms of a training step (bench), zero-shot R@1 both ways, MCQ
 #      accuracy and its blind floor;
 #   2. frames: 16 / 32 / 64 / 128 frames of 128-s videos, the short recipe (every token, full
-#      tuning) against the long one (from the 16-frame model: 75% masked, last-k, text frozen);
+#      tuning) against the long one (from the 16-frame model: 75% masked, last-k, text frozen),
+#      and at 128 frames the long recipe's halves apart (last-k without masking; masking with
+#      full tuning);
 #   3. stage 2: tools/demo-text.sh per seed (Table 3 in miniature);
 #   4. on paper: the analytic peak memory of one step per method against frames (16 to 256) for
 #      vit-b and vit-l at batch 1, beside the paper's 16 GB.
@@ -99,6 +101,9 @@ for s in $seed_list; do
     for f in $f_list; do
         add from2 frames "long-$f" "$s" "short-${f_list%% *}|--frames $f --mask 0.75 --set tune=last-k --set freeze_text=1"
     done
+    # the long recipe's two halves apart, at the most frames: which one costs the accuracy
+    add from2 frames "long-nomask-$f_max" "$s" "short-${f_list%% *}|--frames $f_max --set tune=last-k --set freeze_text=1"
+    add from2 frames "long-fulltune-$f_max" "$s" "short-${f_list%% *}|--frames $f_max --mask 0.75 --set freeze_text=1"
 done
 for s in $seed_list; do add stage2 stage2 "table3" "$s" ""; done
 total=${#plan[@]}
