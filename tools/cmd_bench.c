@@ -4,8 +4,11 @@
  * moments, activations, inputs, backend scratch) and, with --measure, the peak RSS of one step.
  * Figures for comparisons are ratios measured in one run: the machine may be shared.
  * Under mpirun (an MPI build) bench times the data-parallel step, --batch pairs per rank, and
- * splits each step into time inside the collectives and the rest (compute). */
+ * splits each step into time inside the collectives and the rest (compute). With --profile the
+ * backend is wrapped by blas_glue/backend_profile.c and the timed steps are broken down by
+ * kernel family and matmul shape (without it the plain table runs: no cost when off). */
 #include "train.h"
+#include "backend_profile.h"
 #include "blas_glue.h"
 #include "commands.h"
 #include "dist_transport.h"
@@ -28,7 +31,7 @@ typedef struct {
     lv_config cfg;
     const lv_backend *be;
     int64_t batch, warmup, steps;
-    int json, measure, no_sgemm;
+    int json, measure, no_sgemm, profile;
 } bench_opts;
 
 /* The ranks of a data-parallel benchmark (mpirun -np N longvivit bench), or the one process. */
@@ -89,7 +92,8 @@ static int usage(const char *cmd, FILE *out)
             "usage: longvivit %s [--preset P] [--set key=value ...] [--frames F] [--mask R]\n"
             "                 [--attn joint|factorized|frame] [--batch B] [--backend NAME]\n"
             "                 %s[--json]\n", cmd,
-            !strcmp(cmd, "bench") ? "[--warmup W] [--steps N] [--no-sgemm] " : "[--measure] ");
+            !strcmp(cmd, "bench") ? "[--warmup W] [--steps N] [--no-sgemm] [--profile]\n"
+                                    "                 " : "[--measure] ");
     fprintf(out, "Backends in this build: %s.\n", lv_backend_names());
     if (!strcmp(cmd, "bench"))
         fprintf(out,
@@ -98,6 +102,10 @@ static int usage(const char *cmd, FILE *out)
                 "GFLOP/s (lv_model_step_flops: 3 x the forward's matmul FLOPs), the sgemm rate\n"
                 "of this machine measured in the same run and the ratio (--no-sgemm: not\n"
                 "measured, 42 GFLOP less work: seconds in a build without BLAS), and the peak RSS.\n"
+                "--profile: also the timed steps broken down by kernel family (matmuls by shape,\n"
+                "attention, text tower, zeroing, AdamW, LayerNorm, GELU, elementwise, copies,\n"
+                "host code between kernels): ms/step, %% of the step, GFLOP/s of the matmul rows\n"
+                "(with --json: a \"profile\" object).\n"
                 "Threads: OMP_NUM_THREADS. Defaults: --preset vit-s --batch 1 --backend cpu\n"
                 "--warmup 1 --steps 5.\n");
     else
@@ -125,6 +133,8 @@ static int parse(const char *cmd, int argc, char **argv, bench_opts *o, int *don
             o->json = 1;
         } else if (!strcmp(argv[i], "--no-sgemm") && !strcmp(cmd, "bench")) {
             o->no_sgemm = 1;
+        } else if (!strcmp(argv[i], "--profile") && !strcmp(cmd, "bench")) {
+            o->profile = 1;
         } else if (!strcmp(argv[i], "--measure") && !strcmp(cmd, "memory")) {
             o->measure = 1;
         } else if (!strcmp(argv[i], "--preset") && v) {
@@ -265,7 +275,11 @@ static const char *coretype(void)
 /* The timed steps (on every rank; rank 0 prints). */
 static int bench_steps(const bench_opts *po)
 {
-    const bench_opts o = *po;
+    bench_opts o = *po;
+    static lv_profile prof;      /* --profile: the wrapper the graph runs on instead of o.be */
+    if (o.profile)
+        o.be = lv_profile_wrap(&prof, po->be, &(lv_profile_opts){
+                                   .text_rows = o.batch * o.cfg.text_len });
     const int lead = dist->rank == 0;
     const lv_config *c = &o.cfg;
     const lv_video_geometry g = lv_config_geometry(c, 0);
@@ -277,6 +291,8 @@ static int bench_steps(const bench_opts *po)
         run_free(&r);
         lv_dist_abort(dist, 1);
     }
+    prof.o.grad = r.m.params.grad;               /* set(0) over it: the step's zero_grad */
+    prof.o.grad_floats = r.m.params.n_grad_floats;
     if (!o.json && lead)
         printf("bench: preset %s, width %lld, %lld layers, %lld heads, attn %s, %lld frames, "
                "mask %.2f: %lld of %lld tokens kept, batch %lld, backend %s, %d threads\n"
@@ -292,9 +308,15 @@ static int bench_steps(const bench_opts *po)
     lv_dist_barrier(dist);
     for (int64_t s = 0; s < o.warmup + o.steps; s++) {
         lv_dist_traffic(dist, &comm_s0, &bytes0);
+        if (o.profile && s == o.warmup)
+            lv_profile_reset(&prof);
+        if (o.profile && s >= o.warmup)
+            lv_profile_step_begin(&prof);
         const double t0 = now_s();
         loss = run_step(&r, (uint32_t)s);
         const double dt = (now_s() - t0) * 1e3;
+        if (o.profile && s >= o.warmup)
+            lv_profile_step_end(&prof);
         lv_dist_traffic(dist, &comm_s1, &bytes1);
         if (!isfinite(loss)) {
             fprintf(stderr, "longvivit bench: step %lld: loss %g: %s\n", (long long)s, loss,
@@ -338,10 +360,15 @@ static int bench_steps(const bench_opts *po)
                "\"loss\": %.6f, \"matmul\": \"%s\", \"openblas_core\": \"%s\", "
                "\"ranks\": %d, \"global_batch\": %lld, \"comm_ms_per_step\": %.3f, "
                "\"compute_ms_per_step\": %.3f, \"comm_mib_per_step\": %.3f, "
-               "\"transport\": \"%s\"}\n",
+               "\"transport\": \"%s\"",
                rss, loss,
                lv_sgemm_backend(), coretype(), dist->size, (long long)(dist->size * o.batch),
                comm_med, med - comm_med, bytes / (1 << 20), lv_dist_transport_name());
+        if (o.profile) {
+            printf(", \"profile\": ");
+            lv_profile_print(stdout, &prof, 1);
+        }
+        printf("}\n");
     } else if (lead) {
         printf("median %.1f ms/step over %lld steps; %.0f kept tokens/s; %.1f GFLOP/step -> "
                "%.1f GFLOP/s\n", med, (long long)o.steps, tokens, flops * 1e-9, gflops);
@@ -356,6 +383,8 @@ static int bench_steps(const bench_opts *po)
                    "per step by each rank, waiting for slower ranks included), %.1f ms the "
                    "rest (compute)\n", dist->size, (long long)o.batch, comm_med,
                    bytes / (1 << 20), med - comm_med);
+        if (o.profile)
+            lv_profile_print(stdout, &prof, 0);
     }
     free(ms);
     run_free(&r);
