@@ -1,6 +1,7 @@
 /* Batches of model input from a clip list: decode at a fixed rate, preprocess, tokenize, with a
- * background thread preparing the next batch while the caller uses the current one. The order
- * is a pure function of the seed; samples that fail to decode are skipped and counted, and the
+ * pool of background threads preparing the next batch while the caller uses the current one.
+ * The order, and every byte of every batch, is a pure function of the seed and the list, the
+ * same for any number of threads; samples that fail to decode are skipped and counted, and the
  * loader stops with the error once more than a set fraction has failed. A data-parallel rank
  * reads its shard of the same stream: each batch is one rank's part of a global batch. */
 #ifndef LV_LOADER_H
@@ -31,7 +32,17 @@ typedef struct {
      * (its replacement would shift every rank's share); position counts the whole global
      * batch, so a run resumed on another number of ranks goes on with the same stream */
     int shard_rank, shard_count;
+    int threads;                 /* samples decoded at once; 0: lv_loader_default_threads() */
+    /* tests only: nonzero adds the number of the thread that loaded a sample (0, 1, ...) to
+     * its first value: the thread-dependent output the determinism test must catch */
+    int test_thread_dependent;
 } lv_loader_spec;
+
+#define LV_LOADER_MAX_THREADS 256
+
+/* OMP_NUM_THREADS (its first number) when set and valid, else the online CPU count; at most
+ * LV_LOADER_MAX_THREADS. */
+int lv_loader_default_threads(void);
 
 typedef struct {
     int64_t B;                   /* samples in this batch (== batch) */
@@ -48,7 +59,7 @@ typedef struct {
 
 typedef struct lv_loader lv_loader;
 
-/* Starts the background thread; NULL + lv_error() if nothing of the wanted kind is listed. */
+/* Starts the background threads; NULL + lv_error() if nothing of the wanted kind is listed. */
 lv_loader *lv_loader_open(const lv_clip_list *clips, const lv_tokenizer *tok,
                           const lv_loader_spec *spec);
 
@@ -56,6 +67,10 @@ lv_loader *lv_loader_open(const lv_clip_list *clips, const lv_tokenizer *tok,
  * message) once too many samples have failed. Batches never end: epochs follow one another. */
 int lv_loader_next(lv_loader *l, const lv_loader_batch **out);
 
+/* The number of background threads (spec.threads, or its default). */
+int lv_loader_threads(const lv_loader *l);
+
+/* Stops the threads (those in the middle of a sample finish it first) and frees everything. */
 void lv_loader_close(lv_loader *l);
 
 #endif
