@@ -149,7 +149,7 @@ static int usage(FILE *out)
             "           [--lr X] [--warmup W] [--wd X] [--clip X] [--out DIR]\n"
             "           [--save-every N] [--eval MANIFEST] [--mcq MCQ.jsonl] [--vocab FILE]\n"
             "           [--seed K] [--backend NAME] [--set key=value ...] [--stop-at N]\n"
-            "           [--json] [--dry-run]\n"
+            "           [--loader-threads N] [--json] [--dry-run]\n"
             "Recipes (the paper's two stages): short = ShortViViT (16 frames, full tuning,\n"
             "lr 1e-4);\n"
             "long = LongViViT (128 frames, mask 0.75, last 4 blocks, text frozen, lr 1e-5,\n"
@@ -166,6 +166,8 @@ static int usage(FILE *out)
             "DIR/similarity.png. --resume continues a run exactly where its checkpoint ends\n"
             "(--stop-at N saves and stops at step N of the run, for a later --resume).\n"
             "--dry-run prints the configuration, parameter counts and step memory and exits.\n"
+            "--loader-threads N decodes N clips at once (default: OMP_NUM_THREADS, else the\n"
+            "CPU count); the batches are the same for every N.\n"
             "--stage lm|text trains the video-to-text stage instead (train --stage lm --help).\n");
     fprintf(out, "Backends in this build: %s (default cpu).\n", lv_backend_names());
     return out == stderr ? 2 : 0;
@@ -184,6 +186,7 @@ typedef struct {
     const char *resume;
     int json, dry_run;
     long long stop_at;           /* save and stop at this step (not stored: a resume goes on) */
+    long long loader_threads;    /* 0: the loader's default (not stored: it changes nothing) */
 } cli;
 
 static int parse(cli *c, int argc, char **argv)
@@ -219,6 +222,11 @@ static int parse(cli *c, int argc, char **argv)
             if (lv_opt_int(a, v, 1, LLONG_MAX, &n) < 0)
                 return -1;
             c->stop_at = n;
+        } else if (!strcmp(a, "--loader-threads")) {
+            long long n;
+            if (lv_opt_int(a, v, 1, LV_LOADER_MAX_THREADS, &n) < 0)
+                return -1;
+            c->loader_threads = n;
         } else if (!strcmp(a, "--set")) {
             char ck[OPT_LEN];
             const char *eq = strchr(v, '=');
@@ -515,6 +523,7 @@ typedef struct {
     const char *resume;          /* the checkpoint this run continues, or NULL */
     int json;
     int64_t stop_at;
+    int loader_threads;          /* 0: the loader's default */
     int64_t saved_step;          /* the step of this run's last save, -1 before one */
     int64_t resumed_step;        /* the step --resume started at */
     int64_t skipped;             /* samples that failed to load so far (this run) */
@@ -809,7 +818,7 @@ static int setup_loader(run *r)
         .mode = LV_SAMPLE_FIRST, .mean = { LV_CLIP_MEAN[0], LV_CLIP_MEAN[1], LV_CLIP_MEAN[2] },
         .std = { LV_CLIP_STD[0], LV_CLIP_STD[1], LV_CLIP_STD[2] }, .shuffle = 1,
         .seed = r->cfg.seed, .max_bad_fraction = 0.1, .start_position = r->position,
-        .shard_rank = dist->rank, .shard_count = dist->size };
+        .shard_rank = dist->rank, .shard_count = dist->size, .threads = r->loader_threads };
     int has_video = 0, has_image = 0;
     for (int64_t i = 0; i < r->clips.n; i++)
         *(r->clips.e[i].is_image ? &has_image : &has_video) = 1;
@@ -1226,6 +1235,7 @@ static int train_command(cli *c, run *r)
     }
     r->json = c->json;
     r->stop_at = c->stop_at;
+    r->loader_threads = (int)c->loader_threads;
     snprintf(r->out, sizeof r->out, "%s", opt_get(&r->opt, "out", "run"));
     snprintf(r->ckpt, sizeof r->ckpt, "%s/ckpt.safetensors", r->out);
     args_text(r);
