@@ -1,13 +1,17 @@
 /* The fast CPU backend (blas_glue/backend_cpu.c) against the reference backend: every kernel of
  * the table on random inputs (odd sizes; joint, factorized, cross and shared-key attention
  * groups; kept and overlapping tubelets) with gradients pre-filled so accumulation shows; the
- * whole training step of every model variant; results that do not depend on the thread count. */
+ * whole training step of every model variant; results that do not depend on the thread count.
+ * Also the profiling wrapper of bench --profile (blas_glue/backend_profile.c): the same step
+ * through it, its families summing to the step and its FLOPs to the analytic count. */
+#include "backend_profile.h"
 #include "blas_glue.h"
 #include "check_util.h"
 #include "error.h"
 #include "gradcheck.h"
 #include "model.h"
 #include "suites.h"
+#include "train.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -1239,6 +1243,134 @@ START_TEST(test_step_equivalence)
 }
 END_TEST
 
+/* ---- the profiling wrapper (bench --profile) ----------------------------------------------- */
+
+/* What a profile of marked training steps must show, NULL when it does: the families (host time
+ * between kernels included) sum to the marked wall time within 3%; the forward matmul FLOPs are
+ * lv_model_step_flops / 3 (its convention: 3 x the forward); the backward's are twice the
+ * forward's less the tubelet's pixel-gradient product, which no step asks for (dvideo NULL); the
+ * text family's forward FLOPs are the text tower's (lv_tower_flops). */
+static const char *profile_verdict(const lv_profile *p, double fwd_want, double bwd_want,
+                                   double text_want, char *why, size_t n)
+{
+    double sum = 0.0;
+    for (int f = 0; f < LV_PROF_FAMILIES; f++)
+        sum += lv_profile_family_seconds(p, f);
+    const double fwd = lv_profile_flops(p, 0, -1), bwd = lv_profile_flops(p, 1, -1);
+    const double text = lv_profile_flops(p, 0, LV_PROF_TEXT), steps = (double)p->steps;
+    if (!(fabs(sum / p->wall_s - 1.0) <= 0.03))
+        snprintf(why, n, "families sum to %.4f s of %.4f s", sum, p->wall_s);
+    else if (!(fabs(fwd / steps / fwd_want - 1.0) <= 1e-9))
+        snprintf(why, n, "forward %.6g FLOPs per step, analytic %.6g", fwd / steps, fwd_want);
+    else if (!(fabs(bwd / steps / bwd_want - 1.0) <= 1e-9))
+        snprintf(why, n, "backward %.6g FLOPs per step, analytic %.6g", bwd / steps, bwd_want);
+    else if (!(fabs(text / steps / text_want - 1.0) <= 1e-9))
+        snprintf(why, n, "text tower %.6g FLOPs per step, analytic %.6g", text / steps,
+                 text_want);
+    else
+        return NULL;
+    return why;
+}
+
+/* The tiny model's training step through the wrapper: the same loss and gradients as the plain
+ * cpu table, bit for bit (the wrapper only forwards); the profile of 3 marked steps passes
+ * profile_verdict; and the verdict catches a doubled FLOP count, time booked twice and a text
+ * row booked to the video matmuls (the test of the test). */
+START_TEST(test_profile_wrapper)
+{
+    lv_config c;
+    ck_assert_int_eq(lv_config_preset(&c, "tiny"), 0);
+    const int64_t B = 3, T = c.text_len;
+    static lv_profile prof;
+    const lv_backend *wrapped = lv_profile_wrap(&prof, &lv_backend_cpu,
+                                                &(lv_profile_opts){ .text_rows = B * T });
+    lv_model m0, m1;
+    lv_trainer t0, t1;
+    const lv_adamw_config opt = lv_adamw_defaults();
+    ck_assert_msg(lv_model_build(&m0, &c, &lv_backend_cpu) == 0, "%s", lv_error());
+    ck_assert_msg(lv_model_build(&m1, &c, wrapped) == 0, "%s", lv_error());
+    ck_assert_int_eq(lv_model_alloc_acts(&m0, B, 0), 0);
+    ck_assert_int_eq(lv_model_alloc_acts(&m1, B, 0), 0);
+    ck_assert_int_eq(lv_trainer_init(&t0, &m0, &opt, B), 0);
+    ck_assert_int_eq(lv_trainer_init(&t1, &m1, &opt, B), 0);
+    prof.o.grad = m1.params.grad;
+    prof.o.grad_floats = m1.params.n_grad_floats;
+    test_batch tb = batch_make(&c, B, 0, 4100);
+    const lv_step_part part = { .micro = &tb.batch, .n_micro = 1 };
+    lv_step_stats s0, s1;
+    for (int64_t step = 0; step < 4; step++) {
+        tb.batch.step = (uint32_t)step;
+        if (step == 1)
+            lv_profile_reset(&prof);
+        ck_assert_int_eq(lv_train_step(&t0, &part, 1, step, &s0), 0);
+        if (step >= 1)
+            lv_profile_step_begin(&prof);
+        ck_assert_int_eq(lv_train_step(&t1, &part, 1, step, &s1), 0);
+        if (step >= 1)
+            lv_profile_step_end(&prof);
+        ck_assert_msg(s0.loss == s1.loss, "step %lld: loss %.9g plain, %.9g wrapped",
+                      (long long)step, s0.loss, s1.loss);
+    }
+    ck_assert(memcmp(m0.params.data, m1.params.data,
+                     (size_t)m0.params.n_floats * sizeof(float)) == 0);
+    const lv_video_geometry g = lv_config_geometry(&c, 0);
+    const double fwd = lv_model_step_flops(&c, B) / 3.0;
+    const double bwd = 2.0 * fwd - 2.0 * (double)(B * g.K * g.tok[0].voxel * c.width);
+    const double text = lv_tower_flops(&m1.text, (double)(B * T), (double)(B * T * T));
+    char why[256];
+    const char *bad = profile_verdict(&prof, fwd, bwd, text, why, sizeof why);
+    double families = 0.0;
+    for (int f = 0; f < LV_PROF_FAMILIES; f++)
+        families += lv_profile_family_seconds(&prof, f);
+    printf("  profile of 3 tiny steps: %.3f ms/step, families %.3f ms, host between kernels "
+           "%.1f%%; forward %.0f FLOPs (analytic %.0f), backward %.0f (%.0f), text %.0f (%.0f): "
+           "%s\n", prof.wall_s / 3 * 1e3, families / 3 * 1e3, 100.0 * prof.host_s / prof.wall_s,
+           lv_profile_flops(&prof, 0, -1) / 3, fwd, lv_profile_flops(&prof, 1, -1) / 3, bwd,
+           lv_profile_flops(&prof, 0, LV_PROF_TEXT) / 3, text, bad ? bad : "passes");
+    ck_assert_msg(!bad, "%s", bad);
+    ck_assert_int_eq(prof.steps, 3);
+    ck_assert_int_eq(prof.dropped_calls, 0);
+
+    /* the test of the test: each tampering must be caught */
+    static lv_profile x;
+    int first_linear = -1, first_text = -1;
+    for (int i = 0; i < prof.n_rows; i++) {
+        if (first_linear < 0 && prof.rows[i].family == LV_PROF_MATMUL && prof.rows[i].flops > 0)
+            first_linear = i;
+        if (first_text < 0 && prof.rows[i].family == LV_PROF_TEXT && prof.rows[i].flops > 0)
+            first_text = i;
+    }
+    ck_assert(first_linear >= 0 && first_text >= 0);
+    x = prof;
+    for (int i = 0; i < x.n_rows; i++)
+        x.rows[i].flops *= 2.0;
+    bad = profile_verdict(&x, fwd, bwd, text, why, sizeof why);
+    printf("  every FLOP count doubled: %s\n", bad ? bad : "NOT CAUGHT");
+    ck_assert(bad);
+    x = prof;
+    x.rows[first_linear].flops *= 2.0;
+    bad = profile_verdict(&x, fwd, bwd, text, why, sizeof why);
+    printf("  one matmul row's FLOPs doubled: %s\n", bad ? bad : "NOT CAUGHT");
+    ck_assert(bad);
+    x = prof;
+    x.rows[first_linear].seconds += 0.05 * prof.wall_s;
+    bad = profile_verdict(&x, fwd, bwd, text, why, sizeof why);
+    printf("  5%% of the wall time booked twice: %s\n", bad ? bad : "NOT CAUGHT");
+    ck_assert(bad);
+    x = prof;
+    x.rows[first_text].family = LV_PROF_MATMUL;
+    bad = profile_verdict(&x, fwd, bwd, text, why, sizeof why);
+    printf("  a text-tower row booked to the video matmuls: %s\n", bad ? bad : "NOT CAUGHT");
+    ck_assert(bad);
+
+    batch_free(&tb);
+    lv_trainer_free(&t0);
+    lv_trainer_free(&t1);
+    lv_model_free(&m0);
+    lv_model_free(&m1);
+}
+END_TEST
+
 Suite *backend_suite(void)
 {
     const test_row rows[] = {
@@ -1261,6 +1393,7 @@ Suite *backend_suite(void)
         { "elementwise", test_scale_zero, 3 },
         { "adamw", test_adamw, 3 },
         { "step", test_step_equivalence, 1 },
+        { "profile", test_profile_wrapper, 1 },
     };
     return suite_from_rows("backend", rows, sizeof rows / sizeof rows[0], 120, 0);
 }
