@@ -1,8 +1,8 @@
 # longvivit: GNU make + pkg-config. Probes what is installed, prints it, and degrades cleanly.
 #   make               static library + the longvivit program (build/)
 #   make check         the Check test suite
-#   make NO_OMP=1 NO_BLAS=1 CUDA=0 MPI=0 SANITIZE=address,undefined   (options combine; each option
-#                      set gets its own build folder, so switching never mixes objects)
+#   make NO_OMP=1 NO_BLAS=1 CUDA=0 MPI=0 DNNL=0 SANITIZE=address,undefined   (options combine;
+#                      each option set gets its own build folder, so switching never mixes objects)
 # Missing packages: tools/install-deps.sh (root) installs them or prints the apt-get line.
 
 CC       ?= cc
@@ -16,6 +16,7 @@ comma := ,
 empty :=
 space := $(empty) $(empty)
 variant := $(strip $(if $(NO_OMP),noomp) $(if $(NO_BLAS),noblas) $(if $(filter 0,$(MPI)),nompi) \
+                   $(if $(filter 0,$(DNNL)),nodnnl) \
                    $(if $(SANITIZE),san-$(subst $(comma),-,$(SANITIZE))))
 BUILD ?= build$(if $(variant),/$(subst $(space),-,$(variant)))
 
@@ -38,6 +39,12 @@ HAVE_NVCC   := $(if $(filter 0,$(CUDA)),,$(if $(NVCC),yes))
 MPICC ?= mpicc
 HAVE_MPI := $(if $(filter 0,$(MPI)),,$(shell command -v $(MPICC) >/dev/null 2>&1 && \
               $(PKG) --exists mpi-c 2>/dev/null && echo yes))
+# bf16 matmuls (--precision bf16: blas_glue/bf16_dnnl.c) through oneDNN where its header and
+# library link (Debian's libdnnl-dev ships no .pc file, so a compile-and-link probe); DNNL=0
+# builds without (blas_glue/bf16_none.c then refuses bf16, saying what to install)
+HAVE_DNNL := $(if $(filter 0,$(DNNL)),,$(shell printf '\043include <oneapi/dnnl/dnnl.h>\nint \
+              main(void) { return dnnl_get_effective_cpu_isa() == 0; }\n' | $(CC) -x c - \
+              -ldnnl -o /dev/null 2>/dev/null && echo yes))
 # the cuda backend's host build (cuda/host_exec.h) needs a C++ compiler; sanitizer builds leave
 # it out (its fibers switch stacks behind AddressSanitizer's back); CUDA_HOST=0 too
 HAVE_CUDA_HOST := $(if $(filter 0,$(CUDA_HOST))$(SANITIZE),,$(shell command -v $(CXX) \
@@ -83,6 +90,9 @@ ifeq ($(HAVE_CAIRO),yes)     # optional: without it the pictures are skipped wit
   DATA_CFLAGS += $(shell $(PKG) --cflags cairo) -DLV_HAVE_CAIRO
   LDLIBS      += $(shell $(PKG) --libs cairo)
 endif
+ifeq ($(HAVE_DNNL),yes)
+  LDLIBS   += -ldnnl
+endif
 ifeq ($(HAVE_MPI),yes)
   MPI_CFLAGS := $(shell $(PKG) --cflags mpi-c)
   LDLIBS     += $(shell $(PKG) --libs mpi-c)
@@ -100,7 +110,8 @@ endif
 # ---- sources ----------------------------------------------------------------------------------
 REF_SRC   := $(wildcard ref/*.c)
 GOLDEN_SRC := $(wildcard golden/harness/*.c)                   # the verification harness
-FAST_SRC  := $(filter-out blas_glue/dist_$(if $(HAVE_MPI),none,mpi).c,$(wildcard blas_glue/*.c))
+FAST_SRC  := $(filter-out blas_glue/dist_$(if $(HAVE_MPI),none,mpi).c \
+               blas_glue/bf16_$(if $(HAVE_DNNL),none,dnnl).c,$(wildcard blas_glue/*.c))
 DATA_SRC  := $(wildcard data/*.c)
 TOOL_SRC  := tools/longvivit.c tools/options.c $(wildcard tools/cmd_*.c)   # the one program
 BENCH_SRC := $(wildcard tools/bench_*.c)                       # one program each
@@ -139,6 +150,7 @@ config:
 	@echo "  Check    : $(or $(HAVE_CHECK),no)"
 	@echo "  nvcc     : $(or $(HAVE_NVCC),no$(if $(filter 0,$(CUDA)), (CUDA=0)))"
 	@echo "  cuda-host: $(or $(HAVE_CUDA_HOST),no$(if $(SANITIZE), (sanitizer build), (needs $(CXX))))"
+	@echo "  oneDNN   : $(or $(HAVE_DNNL),no$(if $(filter 0,$(DNNL)), (DNNL=0), (no bf16 matmuls: apt-get install libdnnl-dev)))"
 	@echo "  MPI      : $(or $(HAVE_MPI),no$(if $(filter 0,$(MPI)), (MPI=0), (no $(MPICC) or mpi-c.pc: one process only)))"
 	@echo "  sanitize : $(or $(SANITIZE),off)"
 	@test "$(HAVE_CJSON)" = yes || \

@@ -5,6 +5,7 @@
  * copies: each output element is written by one thread in a fixed order, so a result does not
  * depend on the number of threads (lv_sgemm aside: see lv_backend_cpu_thread_exact). */
 #include "kernels.h"
+#include "bf16_dnnl.h"
 #include "blas_glue.h"
 #include "cpu_common.h"
 #include "error.h"
@@ -101,29 +102,48 @@ static void fill_rows(float *out, const float *row, int64_t N, int64_t C)
         memcpy(out + n * C, row, (size_t)C * sizeof *out);
 }
 
+/* The matmul of the linear and tubelet kernels: lv_sgemm, or lv_gemm_bf16 in the cpu-bf16 table
+ * (--precision bf16: the wrappers at the end of this file). */
+typedef void gemm_fn(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                     const float *A, int64_t lda, const float *B, int64_t ldb,
+                     float beta, float *C, int64_t ldc);
+
 /* ---- linear --------------------------------------------------------------------------------- */
 
-static void cpu_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
-                               int64_t N, int64_t C, int64_t OC)
+static void linear_forward(gemm_fn *gemm, float *out, const float *inp, const float *weight,
+                           const float *bias, int64_t N, int64_t C, int64_t OC)
 {
     /* out (N, OC) = inp (N, C) W^T + b, W (OC, C): the bias written first and the product added
      * by the matmul (beta 1), one pass over out instead of a zeroing pass and a bias pass */
     if (bias)
         fill_rows(out, bias, N, OC);
-    lv_sgemm(0, 1, N, OC, C, 1.0f, inp, C, weight, C, bias ? 1.0f : 0.0f, out, OC);
+    gemm(0, 1, N, OC, C, 1.0f, inp, C, weight, C, bias ? 1.0f : 0.0f, out, OC);
+}
+
+static void linear_backward(gemm_fn *gemm, float *dinp, float *dweight, float *dbias,
+                            const float *dout, const float *inp, const float *weight, int64_t N,
+                            int64_t C, int64_t OC)
+{
+    /* forward: out = inp W^T + b => dinp += dout W, dW += dout^T inp, db += colsum(dout) */
+    if (dinp)
+        gemm(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
+    if (dweight)
+        gemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+    if (dbias)
+        column_sums_add(dbias, dout, N, OC);
+}
+
+static void cpu_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
+                               int64_t N, int64_t C, int64_t OC)
+{
+    linear_forward(lv_sgemm, out, inp, weight, bias, N, C, OC);
 }
 
 static void cpu_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                 const float *inp, const float *weight, int64_t N, int64_t C,
                                 int64_t OC)
 {
-    /* forward: out = inp W^T + b => dinp += dout W, dW += dout^T inp, db += colsum(dout) */
-    if (dinp)
-        lv_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
-    if (dweight)
-        lv_sgemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
-    if (dbias)
-        column_sums_add(dbias, dout, N, OC);
+    linear_backward(lv_sgemm, dinp, dweight, dbias, dout, inp, weight, N, C, OC);
 }
 
 /* ---- layernorm ------------------------------------------------------------------------------ */
@@ -639,9 +659,9 @@ static void tube_scatter_add(float *dvideo, const float *dcols, const tube_geom 
     }
 }
 
-static void cpu_tubelet_embed_forward(float *out, const float *video, const float *weight,
-                                      const float *bias, const int64_t *kept,
-                                      const lv_tubelet_shape *s, int64_t B, int64_t K, int64_t D)
+static void tubelet_embed_forward(gemm_fn *gemm, float *out, const float *video,
+                                  const float *weight, const float *bias, const int64_t *kept,
+                                  const lv_tubelet_shape *s, int64_t B, int64_t K, int64_t D)
 {
     const tube_geom t = tube_setup(s, kept, B, K);
     pthread_mutex_lock(&lv_cpu_scratch_lock);
@@ -650,14 +670,14 @@ static void cpu_tubelet_embed_forward(float *out, const float *video, const floa
     /* out (B*K, D) = cols (B*K, V) W^T + b, W (D, V); the bias first, as in linear */
     if (bias)
         fill_rows(out, bias, B * K, D);
-    lv_sgemm(0, 1, B * K, D, t.V, 1.0f, cols, t.V, weight, t.V, bias ? 1.0f : 0.0f, out, D);
+    gemm(0, 1, B * K, D, t.V, 1.0f, cols, t.V, weight, t.V, bias ? 1.0f : 0.0f, out, D);
     pthread_mutex_unlock(&lv_cpu_scratch_lock);
 }
 
-static void cpu_tubelet_embed_backward(float *dvideo, float *dweight, float *dbias,
-                                       const float *dout, const float *video, const float *weight,
-                                       const int64_t *kept, const lv_tubelet_shape *s, int64_t B,
-                                       int64_t K, int64_t D)
+static void tubelet_embed_backward(gemm_fn *gemm, float *dvideo, float *dweight, float *dbias,
+                                   const float *dout, const float *video, const float *weight,
+                                   const int64_t *kept, const lv_tubelet_shape *s, int64_t B,
+                                   int64_t K, int64_t D)
 {
     /* forward: out = cols W^T + b  =>  dW += dout^T cols, dcols = dout W, db += colsum(dout) */
     const tube_geom t = tube_setup(s, kept, B, K);
@@ -667,14 +687,30 @@ static void cpu_tubelet_embed_backward(float *dvideo, float *dweight, float *dbi
     if (dweight) {
         float *cols = lv_cpu_scratch(SLOT_A, (size_t)(B * K * t.V) * sizeof *cols);
         tube_gather(cols, video, &t);
-        lv_sgemm(1, 0, D, t.V, B * K, 1.0f, dout, D, cols, t.V, 1.0f, dweight, t.V);
+        gemm(1, 0, D, t.V, B * K, 1.0f, dout, D, cols, t.V, 1.0f, dweight, t.V);
     }
     if (dvideo) {
         float *dcols = lv_cpu_scratch(SLOT_B, (size_t)(B * K * t.V) * sizeof *dcols);
-        lv_sgemm(0, 0, B * K, t.V, D, 1.0f, dout, D, weight, t.V, 0.0f, dcols, t.V);
+        gemm(0, 0, B * K, t.V, D, 1.0f, dout, D, weight, t.V, 0.0f, dcols, t.V);
         tube_scatter_add(dvideo, dcols, &t);
     }
     pthread_mutex_unlock(&lv_cpu_scratch_lock);
+}
+
+static void cpu_tubelet_embed_forward(float *out, const float *video, const float *weight,
+                                      const float *bias, const int64_t *kept,
+                                      const lv_tubelet_shape *s, int64_t B, int64_t K, int64_t D)
+{
+    tubelet_embed_forward(lv_sgemm, out, video, weight, bias, kept, s, B, K, D);
+}
+
+static void cpu_tubelet_embed_backward(float *dvideo, float *dweight, float *dbias,
+                                       const float *dout, const float *video, const float *weight,
+                                       const int64_t *kept, const lv_tubelet_shape *s, int64_t B,
+                                       int64_t K, int64_t D)
+{
+    tubelet_embed_backward(lv_sgemm, dvideo, dweight, dbias, dout, video, weight, kept, s, B, K,
+                           D);
 }
 
 /* ---- symmetric InfoNCE ----------------------------------------------------------------------
@@ -933,3 +969,57 @@ const lv_backend lv_backend_cpu = {
     .adamw_update = cpu_adamw_update,
     .sum_squares = cpu_sum_squares,
 };
+
+/* ---- the cpu-bf16 table (--precision bf16) ---------------------------------------------------
+ * lv_backend_cpu with the matmuls of the linear layers and of the tubelet embedding on bf16
+ * operands (bf16_dnnl.c: fp32 accumulation and output); attention, InfoNCE and every other
+ * kernel are the fp32 ones above, so weights, optimiser, LayerNorm, softmax and losses stay
+ * fp32. A copy of the table made once, four members replaced. */
+
+static void bf16_linear_forward(float *out, const float *inp, const float *weight,
+                                const float *bias, int64_t N, int64_t C, int64_t OC)
+{
+    linear_forward(lv_gemm_bf16, out, inp, weight, bias, N, C, OC);
+}
+
+static void bf16_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                                 const float *inp, const float *weight, int64_t N, int64_t C,
+                                 int64_t OC)
+{
+    linear_backward(lv_gemm_bf16, dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+}
+
+static void bf16_tubelet_embed_forward(float *out, const float *video, const float *weight,
+                                       const float *bias, const int64_t *kept,
+                                       const lv_tubelet_shape *s, int64_t B, int64_t K, int64_t D)
+{
+    tubelet_embed_forward(lv_gemm_bf16, out, video, weight, bias, kept, s, B, K, D);
+}
+
+static void bf16_tubelet_embed_backward(float *dvideo, float *dweight, float *dbias,
+                                        const float *dout, const float *video,
+                                        const float *weight, const int64_t *kept,
+                                        const lv_tubelet_shape *s, int64_t B, int64_t K, int64_t D)
+{
+    tubelet_embed_backward(lv_gemm_bf16, dvideo, dweight, dbias, dout, video, weight, kept, s, B,
+                           K, D);
+}
+
+static lv_backend cpu_bf16;
+
+static void cpu_bf16_build(void)
+{
+    cpu_bf16 = lv_backend_cpu;
+    cpu_bf16.name = "cpu-bf16";
+    cpu_bf16.linear_forward = bf16_linear_forward;
+    cpu_bf16.linear_backward = bf16_linear_backward;
+    cpu_bf16.tubelet_embed_forward = bf16_tubelet_embed_forward;
+    cpu_bf16.tubelet_embed_backward = bf16_tubelet_embed_backward;
+}
+
+const lv_backend *lv_backend_cpu_bf16(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, cpu_bf16_build);
+    return &cpu_bf16;
+}

@@ -1,8 +1,12 @@
 /* The registry of backends: the one table that maps --backend NAME to an lv_backend. A new
  * backend is one more row here and becomes selectable in every command; nothing else names a
  * backend. cuda/backend_cuda.cu is "cuda" in the nvcc build (make cuda) and "cuda-host", its
- * kernels run on the CPU by cuda/host_exec.h, in every build with a C++ compiler and OpenMP. */
+ * kernels run on the CPU by cuda/host_exec.h, in every build with a C++ compiler and OpenMP.
+ * "cpu-bf16" (lv_backend_cpu_bf16, bf16 matmul operands) is found by name, or as "cpu" under
+ * --precision bf16, where this build has oneDNN and the CPU AVX512-BF16; it is not a row of the
+ * table, which lists the fp32 backends. */
 #include "blas_glue.h"
+#include "bf16_dnnl.h"
 #include "error.h"
 
 #include <stdio.h>
@@ -33,6 +37,19 @@ const lv_backend *lv_backend_at(int i)
     return registry[i];
 }
 
+static char precision[16] = "fp32";      /* lv_backend_set_precision; as given, checked below */
+
+void lv_backend_set_precision(const char *p)
+{
+    snprintf(precision, sizeof precision, "%s", p);
+}
+
+/* "cpu-bf16" when the build and the CPU can run it; NULL + lv_error() saying why not */
+static const lv_backend *cpu_bf16(void)
+{
+    return lv_bf16_ready() == 0 ? lv_backend_cpu_bf16() : NULL;
+}
+
 const char *lv_backend_names(void)
 {
     static char names[256];
@@ -46,6 +63,17 @@ const char *lv_backend_names(void)
 
 const lv_backend *lv_backend_find(const char *name)
 {
+    if (strcmp(precision, "fp32") && strcmp(precision, "bf16")) {
+        lv_set_error("--precision '%s': give fp32 (the default) or bf16", precision);
+        return NULL;
+    }
+    if (!strcmp(name, "cpu-bf16") || (!strcmp(precision, "bf16") && !strcmp(name, "cpu")))
+        return cpu_bf16();
+    if (!strcmp(precision, "bf16")) {
+        lv_set_error("--precision bf16 is for the cpu backend (bf16 matmuls through oneDNN); "
+                     "backend '%s' runs fp32 only", name);
+        return NULL;
+    }
     for (int i = 0; i < N_BACKENDS; i++)
         if (!strcmp(registry[i]->name, name))
             return registry[i];

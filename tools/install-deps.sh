@@ -17,6 +17,8 @@ packages=(
     time                            # /usr/bin/time -v: peak memory as the OS reports it
     libopenmpi-dev openmpi-bin      # data-parallel training (mpirun -np N longvivit train) and
                                     # its tests in make check; any MPI works (MPICH too)
+    libdnnl-dev                     # oneDNN: bf16 matmuls (--precision bf16) on AVX512-BF16
+                                    # CPUs; OpenBLAS 0.3.21 declares cblas_sbgemm, exports none
 )
 
 # optional, only with --fuzz: clang for `make fuzz` (the libFuzzer harnesses of tests/fuzz/,

@@ -1,6 +1,7 @@
 /* Strict option values for every command (see options.h). */
 #include "options.h"
 
+#include "bf16_dnnl.h"
 #include "error.h"
 
 #include <errno.h>
@@ -13,6 +14,7 @@
 
 char **lv_opt_split_equals(int *argc, char **argv)
 {
+    const int argc0 = *argc;
     int extra = 0;
     for (int i = 0; i < *argc; i++)
         extra += !strncmp(argv[i], "--", 2) && strchr(argv[i], '=') != NULL;
@@ -37,6 +39,20 @@ char **lv_opt_split_equals(int *argc, char **argv)
     }
     out[n] = NULL;
     *argc = n;
+    /* --precision P applies to whichever backend the command picks: taken out here, once for
+     * every command, and given to the registry (lv_backend_find) */
+    for (int i = 1; i + 1 < n; i++)
+        if (!strcmp(out[i], "--precision")) {
+            lv_backend_set_precision(out[i + 1]);
+            int copied = 1;                /* the name copied out of --precision=P */
+            for (int j = 0; j < argc0; j++)
+                copied &= out[i] != argv[j];
+            if (copied)
+                free(out[i]);
+            memmove(out + i, out + i + 2, (size_t)(n - i - 1) * sizeof *out);  /* with NULL */
+            *argc = n -= 2;
+            i--;
+        }
     return out;
 }
 

@@ -14,7 +14,9 @@ enum { LV_EXIT_OK = 0, LV_EXIT_RUNTIME = 1, LV_EXIT_USAGE = 2, LV_EXIT_INTERRUPT
 
 /* Rewrites "--opt=value" into "--opt" "value" (argparse users type it); a new argv (the strings
  * are shared, the array is leaked on purpose: it lives as long as the process). Arguments that
- * do not start with "--" are kept as they are. NULL only when out of memory. */
+ * do not start with "--" are kept as they are. "--precision P" (fp32 or bf16) is taken out and
+ * set for the backend the command picks (lv_backend_set_precision): every command that takes
+ * --backend takes --precision. NULL only when out of memory. */
 char **lv_opt_split_equals(int *argc, char **argv);
 /* Frees what lv_opt_split_equals allocated (split: n entries; argv: the original argc). */
 void lv_opt_split_free(char **split, int n, int argc, char **argv);

@@ -1,0 +1,239 @@
+/* bf16 matmuls through oneDNN's C API (dnnl.h, oneDNN 2.x): each operand is rounded to bf16 into
+ * a buffer kept between calls, and a matmul primitive made once per shape multiplies them with
+ * fp32 accumulation into the fp32 C (beta as a sum post-op). No per-call allocation after the
+ * first call of a shape; threads are oneDNN's OpenMP, called from outside our parallel regions.
+ * Built where make's probe compiled and linked against oneDNN (Makefile); bf16_none.c otherwise. */
+#include "bf16_dnnl.h"
+#include "cpu_common.h"
+#include "error.h"
+
+#include <cpuid.h>
+#include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl_version.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One primitive per shape: the shape (layouts of the dense bf16 copies included), beta, and
+ * the memory objects whose data handles are set on each call. */
+typedef struct {
+    int trans_a, trans_b;
+    int64_t M, N, K, ldc;
+    float beta;
+    dnnl_primitive_t prim;
+    dnnl_memory_t a, b, c;
+} gemm_plan;
+
+static struct {
+    pthread_mutex_t lock;
+    int state;                   /* 0 not tried, 1 ready, -1 refused (message in why) */
+    char why[512], name[160];
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    gemm_plan *plans;
+    int64_t n_plans, cap_plans;
+    uint16_t *a16, *b16;         /* op(A) (M, K) and B as stored, in bf16; grown, kept */
+    size_t a_cap, b_cap;         /* in entries */
+} bf16 = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* CPUID.(EAX=7, ECX=1):EAX bit 5, what /proc/cpuinfo calls avx512_bf16 */
+static int cpu_has_avx512_bf16(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d))
+        return 0;
+    return (a >> 5) & 1u;
+}
+
+static int refuse(const char *fmt, const char *detail)
+{
+    snprintf(bf16.why, sizeof bf16.why, fmt, detail);
+    bf16.state = -1;
+    return -1;
+}
+
+static int start(void)
+{
+    const dnnl_version_t *v = dnnl_version();
+    if (!cpu_has_avx512_bf16())
+        return refuse("--precision bf16: this CPU lacks AVX512-BF16 (no avx512_bf16 among the "
+                      "flags of /proc/cpuinfo)%s; run it in fp32 (--precision fp32, the "
+                      "default), or on a CPU that has it (Cooper Lake, Sapphire Rapids, Zen 4 "
+                      "or later)", "");
+    const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    if ((isa & dnnl_cpu_isa_avx512_core_bf16) != dnnl_cpu_isa_avx512_core_bf16)
+        return refuse("--precision bf16: oneDNN may not use AVX512-BF16 here (its ISA is capped "
+                      "below avx512_core_bf16%s); unset DNNL_MAX_CPU_ISA or run in fp32",
+                      getenv("DNNL_MAX_CPU_ISA") ? " by DNNL_MAX_CPU_ISA" : "");
+    if (dnnl_engine_create(&bf16.engine, dnnl_cpu, 0) != dnnl_success ||
+        dnnl_stream_create(&bf16.stream, bf16.engine, dnnl_stream_default_flags) != dnnl_success)
+        return refuse("--precision bf16: oneDNN could not start a CPU engine%s", "");
+    snprintf(bf16.name, sizeof bf16.name, "oneDNN %d.%d.%d matmul (bf16 operands, fp32 "
+             "accumulation; ISA %s)", v->major, v->minor, v->patch,
+             (isa & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx
+                 ? "avx512_core_amx" : "avx512_core_bf16");
+    bf16.state = 1;
+    return 0;
+}
+
+int lv_bf16_ready(void)
+{
+    pthread_mutex_lock(&bf16.lock);
+    const int rc = bf16.state == 0 ? start() : bf16.state > 0 ? 0 : -1;
+    pthread_mutex_unlock(&bf16.lock);
+    return rc < 0 ? lv_set_error("%s", bf16.why) : 0;
+}
+
+const char *lv_bf16_backend(void)
+{
+    return lv_bf16_ready() == 0 ? bf16.name : bf16.why;
+}
+
+/* a oneDNN call that cannot fail on a started engine with valid shapes: stop, saying which */
+#define DNNL_CHECK(call)                                                                        \
+    do {                                                                                        \
+        const dnnl_status_t st_ = (call);                                                       \
+        if (st_ != dnnl_success) {                                                              \
+            fprintf(stderr, "longvivit: oneDNN: %s failed (status %d) at %s:%d\n", #call,      \
+                    (int)st_, __FILE__, __LINE__);                                              \
+            abort();                                                                            \
+        }                                                                                       \
+    } while (0)
+
+/* A (M, K) dense row-major, B (K, N) as stored ((K, N) or, transposed, (N, K)), C (M, N) with
+ * row stride ldc: the primitive and its three memory objects (handles set per call). */
+static gemm_plan plan_make(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                           int64_t ldc, float beta)
+{
+    gemm_plan p = { .trans_a = trans_a, .trans_b = trans_b, .M = M, .N = N, .K = K, .ldc = ldc,
+                    .beta = beta };
+    const dnnl_dims_t a_dims = { M, K }, a_strides = { K, 1 };
+    const dnnl_dims_t b_dims = { K, N }, b_strides = { trans_b ? 1 : N, trans_b ? K : 1 };
+    const dnnl_dims_t c_dims = { M, N }, c_strides = { ldc, 1 };
+    dnnl_memory_desc_t a_md, b_md, c_md;
+    DNNL_CHECK(dnnl_memory_desc_init_by_strides(&a_md, 2, a_dims, dnnl_bf16, a_strides));
+    DNNL_CHECK(dnnl_memory_desc_init_by_strides(&b_md, 2, b_dims, dnnl_bf16, b_strides));
+    DNNL_CHECK(dnnl_memory_desc_init_by_strides(&c_md, 2, c_dims, dnnl_f32, c_strides));
+    dnnl_matmul_desc_t desc;
+    DNNL_CHECK(dnnl_matmul_desc_init(&desc, &a_md, &b_md, NULL, &c_md));
+    dnnl_primitive_attr_t attr;
+    dnnl_post_ops_t post;
+    DNNL_CHECK(dnnl_primitive_attr_create(&attr));
+    DNNL_CHECK(dnnl_post_ops_create(&post));
+    if (beta != 0.0f)                         /* C = A B + beta C */
+        DNNL_CHECK(dnnl_post_ops_append_sum(post, beta));
+    DNNL_CHECK(dnnl_primitive_attr_set_post_ops(attr, post));
+    dnnl_primitive_desc_t pd;
+    DNNL_CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, bf16.engine, NULL));
+    DNNL_CHECK(dnnl_primitive_create(&p.prim, pd));
+    DNNL_CHECK(dnnl_memory_create(&p.a, &a_md, bf16.engine, DNNL_MEMORY_NONE));
+    DNNL_CHECK(dnnl_memory_create(&p.b, &b_md, bf16.engine, DNNL_MEMORY_NONE));
+    DNNL_CHECK(dnnl_memory_create(&p.c, &c_md, bf16.engine, DNNL_MEMORY_NONE));
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_post_ops_destroy(post);
+    dnnl_primitive_attr_destroy(attr);
+    return p;
+}
+
+static gemm_plan *plan_find(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                            int64_t ldc, float beta)
+{
+    for (int64_t i = 0; i < bf16.n_plans; i++) {
+        gemm_plan *p = &bf16.plans[i];
+        if (p->trans_a == trans_a && p->trans_b == trans_b && p->M == M && p->N == N &&
+            p->K == K && p->ldc == ldc && p->beta == beta)
+            return p;
+    }
+    if (bf16.n_plans == bf16.cap_plans) {
+        const int64_t cap = bf16.cap_plans ? 2 * bf16.cap_plans : 32;
+        gemm_plan *grown = realloc(bf16.plans, (size_t)cap * sizeof *grown);
+        if (!grown) {
+            fprintf(stderr, "longvivit: out of memory for the bf16 matmul plans\n");
+            abort();
+        }
+        bf16.plans = grown;
+        bf16.cap_plans = cap;
+    }
+    bf16.plans[bf16.n_plans] = plan_make(trans_a, trans_b, M, N, K, ldc, beta);
+    return &bf16.plans[bf16.n_plans++];
+}
+
+static uint16_t *grown(uint16_t **buf, size_t *cap, size_t n, const char *what)
+{
+    if (n > *cap) {
+        free(*buf);
+        *buf = lv_malloc(n * sizeof **buf, what);
+        if (!*buf) {                          /* a kernel has no error return: stop, saying why */
+            fprintf(stderr, "longvivit: %s\n", lv_error());
+            abort();
+        }
+        *cap = n;
+    }
+    return *buf;
+}
+
+/* dst (rows, cols) dense = bf16(alpha src) with src's row stride ld; transposed: dst (cols of
+ * src, rows of src), i.e. src read as (cols, rows)^T, in 32 x 32 blocks */
+static void convert(uint16_t *dst, const float *src, int64_t rows, int64_t cols, int64_t ld,
+                    int transpose, float alpha)
+{
+    if (!transpose) {
+        #pragma omp parallel for schedule(static) if (rows * cols > PAR_MIN)
+        for (int64_t r = 0; r < rows; r++) {
+            const float *s = src + r * ld;
+            uint16_t *d = dst + r * cols;
+            #pragma omp simd
+            for (int64_t c = 0; c < cols; c++)
+                d[c] = lv_bf16_bits(alpha * s[c]);
+        }
+        return;
+    }
+    /* dst[c, r] = src[r, c] */
+    enum { T = 32 };
+    #pragma omp parallel for schedule(static) if (rows * cols > PAR_MIN)
+    for (int64_t c0 = 0; c0 < cols; c0 += T)
+        for (int64_t r0 = 0; r0 < rows; r0 += T)
+            for (int64_t c = c0; c < min64(c0 + T, cols); c++)
+                for (int64_t r = r0; r < min64(r0 + T, rows); r++)
+                    dst[c * rows + r] = lv_bf16_bits(alpha * src[r * ld + c]);
+}
+
+void lv_gemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float *A, int64_t lda, const float *B, int64_t ldb,
+                  float beta, float *C, int64_t ldc)
+{
+    LV_REQUIRE(lda >= (trans_a ? M : K) && ldb >= (trans_b ? K : N) && ldc >= N);
+    LV_REQUIRE(lv_bf16_ready() == 0);
+    if (M == 0 || N == 0)
+        return;
+    if (K == 0) {                             /* no products: C = beta C */
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++)
+                C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+        return;
+    }
+    pthread_mutex_lock(&bf16.lock);
+    /* op(A) as dense (M, K), alpha folded in: one layout for A, so fewer primitives; B keeps its
+     * own layout (oneDNN's brgemm reads either) */
+    uint16_t *a16 = grown(&bf16.a16, &bf16.a_cap, (size_t)(M * K), "bf16 copies of matmul inputs");
+    uint16_t *b16 = grown(&bf16.b16, &bf16.b_cap, (size_t)(K * N), "bf16 copies of matmul inputs");
+    if (trans_a)
+        convert(a16, A, K, M, lda, 1, alpha);
+    else
+        convert(a16, A, M, K, lda, 0, alpha);
+    if (trans_b)
+        convert(b16, B, N, K, ldb, 0, 1.0f);
+    else
+        convert(b16, B, K, N, ldb, 0, 1.0f);
+    gemm_plan *p = plan_find(trans_a, trans_b, M, N, K, ldc, beta);
+    DNNL_CHECK(dnnl_memory_set_data_handle(p->a, a16));
+    DNNL_CHECK(dnnl_memory_set_data_handle(p->b, b16));
+    DNNL_CHECK(dnnl_memory_set_data_handle(p->c, C));
+    const dnnl_exec_arg_t args[] = {
+        { DNNL_ARG_SRC, p->a }, { DNNL_ARG_WEIGHTS, p->b }, { DNNL_ARG_DST, p->c },
+    };
+    DNNL_CHECK(dnnl_primitive_execute(p->prim, bf16.stream, 3, args));
+    DNNL_CHECK(dnnl_stream_wait(bf16.stream));
+    pthread_mutex_unlock(&bf16.lock);
+}
