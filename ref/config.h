@@ -32,7 +32,7 @@ typedef enum { LV_TEXT_PRE_LN = 0, LV_TEXT_BERT } lv_text_arch;
 
 typedef enum {
     LV_TUNE_FULL = 0,        /* every parameter trains */
-    LV_TUNE_LAST_K,          /* the last k video blocks, tubelet, position embeddings, head */
+    LV_TUNE_LAST_K,          /* the last k video blocks and the head; nothing before them */
     LV_TUNE_ADAPTERS,        /* MLP adapters (and the new tubelet projection) */
     LV_TUNE_LORA,            /* LoRA factors (and the new tubelet projection) */
     LV_TUNE_TEMPORAL         /* factorized attention's temporal blocks and gates only */

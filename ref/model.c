@@ -472,7 +472,8 @@ void lv_model_backward_embeddings(lv_model *m, const lv_batch *batch, const floa
     video_pool_backward(m, dpooled, dln_f, B);
     const int temporal = tw->factorized && !m->image;
     const float *dres = lv_tower_backward(&m->eng, tw, dln_f, &m->g_video, temporal ? &m->g_time : NULL);
-    video_tokens_backward(m, B, dres);
+    if (tw->prefix == 0)     /* a frozen prefix: nothing below block prefix wants a gradient */
+        video_tokens_backward(m, B, dres);
 }
 
 /* ==== a step over micro-batches ============================================================== */
@@ -569,16 +570,29 @@ static void towers_from_config(lv_tower *video, lv_tower *text, const lv_config 
 }
 
 
+/* Blocks 0 .. prefix-1 of the video tower run forward only: with last-k nothing before the last
+ * k blocks trains (the embeddings were trained in stage 1), so the backward stops there. */
+static int64_t video_prefix(const lv_config *c)
+{
+    return c->tune == LV_TUNE_LAST_K ? c->layers - c->tune_last_k : 0;
+}
+
+/* What trains in the video tower besides its blocks: embed, the tokenizers, positions, class
+ * token and ln_pre (full tuning only: they sit before the last k blocks); head, the final
+ * LayerNorm and projection (full and last-k); fresh, the new tubelet kernel and temporal
+ * tables (every mode but last-k, where stage 1 trained them). */
 static void add_video_tower(lv_table *t, lv_model *m)
 {
     const lv_config *c = &m->cfg;
+    const int embed = c->tune == LV_TUNE_FULL;
     const int head = c->tune == LV_TUNE_FULL || c->tune == LV_TUNE_LAST_K;
+    const int fresh = c->tune != LV_TUNE_LAST_K;
     const int64_t D = c->width;
     const lv_video_geometry img = lv_config_geometry(c, 1), vid = lv_config_geometry(c, 0);
     /* the image model's 2D patch embedding and spatial positions */
-    m->patch_w = lv_table_add(t, lv_spec_matrix(head, D, img.tok[0].voxel), "video.patch.weight");
-    m->patch_b = lv_table_add(t, lv_spec_zeros(head, 1, D, 0), "video.patch.bias");
-    m->pos_spatial = lv_table_add(t, lv_spec_normal(head, img.tok[0].P, D), "video.pos.spatial");
+    m->patch_w = lv_table_add(t, lv_spec_matrix(embed, D, img.tok[0].voxel), "video.patch.weight");
+    m->patch_b = lv_table_add(t, lv_spec_zeros(embed, 1, D, 0), "video.patch.bias");
+    m->pos_spatial = lv_table_add(t, lv_spec_normal(embed, img.tok[0].P, D), "video.pos.spatial");
     m->pos_temporal = -1;
     if (c->attn == LV_ATTN_FRAME) {          /* the image ViT on every frame */
         m->tok_w[0] = m->patch_w;
@@ -587,33 +601,33 @@ static void add_video_tower(lv_table *t, lv_model *m)
         m->pos_t[0] = -1;
     } else if (c->n_tubes == 0) {            /* tubelets: inflated kernel, new temporal table */
         m->tok_w[0] = lv_table_add(t, (lv_param_spec){ .ndim = 2, .shape = { D, vid.tok[0].voxel },
-                                              .trainable = 1, .decay = 1,
+                                              .trainable = fresh, .decay = 1,
                                               .init = c->inflate == LV_INFLATE_CENTRAL
                                                       ? LV_INIT_INFLATE_CENTRAL
                                                       : LV_INIT_INFLATE_AVERAGE,
                                               .source = m->patch_w }, "video.tubelet.weight");
-        m->tok_b[0] = lv_table_add(t, lv_spec_copy(t, 1, 0, m->patch_b), "video.tubelet.bias");
+        m->tok_b[0] = lv_table_add(t, lv_spec_copy(t, fresh, 0, m->patch_b), "video.tubelet.bias");
         m->pos_s[0] = m->pos_spatial;
-        m->pos_temporal = m->pos_t[0] = lv_table_add(t, lv_spec_zeros(1, 2, vid.tok[0].Ft, D),
+        m->pos_temporal = m->pos_t[0] = lv_table_add(t, lv_spec_zeros(fresh, 2, vid.tok[0].Ft, D),
                                             "video.pos.temporal");
     } else {                                 /* TubeViT-style: each tube kind its own tables */
         for (int64_t j = 0; j < vid.n_tokenizers; j++) {
             const lv_tokenizer_geometry *g = &vid.tok[j];
-            m->tok_w[j] = lv_table_add(t, lv_spec_matrix(1, D, g->voxel), "video.tubes.%lld.weight",
+            m->tok_w[j] = lv_table_add(t, lv_spec_matrix(fresh, D, g->voxel), "video.tubes.%lld.weight",
                               (long long)j);
-            m->tok_b[j] = lv_table_add(t, lv_spec_zeros(1, 1, D, 0), "video.tubes.%lld.bias", (long long)j);
-            m->pos_s[j] = lv_table_add(t, lv_spec_normal(1, g->P, D), "video.tubes.%lld.pos.spatial",
+            m->tok_b[j] = lv_table_add(t, lv_spec_zeros(fresh, 1, D, 0), "video.tubes.%lld.bias", (long long)j);
+            m->pos_s[j] = lv_table_add(t, lv_spec_normal(fresh, g->P, D), "video.tubes.%lld.pos.spatial",
                               (long long)j);
-            m->pos_t[j] = lv_table_add(t, lv_spec_zeros(1, 2, g->Ft, D), "video.tubes.%lld.pos.temporal",
+            m->pos_t[j] = lv_table_add(t, lv_spec_zeros(fresh, 2, g->Ft, D), "video.tubes.%lld.pos.temporal",
                               (long long)j);
         }
     }
     m->cls_token = -1;
     if (c->pool == LV_POOL_CLS)              /* CLIP's class embedding (+ its position row) */
-        m->cls_token = lv_table_add(t, (lv_param_spec){ .ndim = 1, .shape = { D }, .trainable = head,
+        m->cls_token = lv_table_add(t, (lv_param_spec){ .ndim = 1, .shape = { D }, .trainable = embed,
                                                .init = LV_INIT_NORMAL, .init_value = LV_INIT_STD },
                            "video.class_token");
-    lv_table_add_layernorm(t, head, D, &m->ln_pre_w, &m->ln_pre_b, "video.ln_pre");
+    lv_table_add_layernorm(t, embed, D, &m->ln_pre_w, &m->ln_pre_b, "video.ln_pre");
     lv_tower *tw = &m->video;
     for (int64_t l = 0; l < c->layers; l++)
         lv_tower_add_block(t, tw, l, "video", video_block_training(c, l));
@@ -696,9 +710,13 @@ static void cache_bounds(const lv_config *c, const lv_backend *be, const lv_vide
 }
 
 
-static int64_t layout(lv_model *m, float *base, int64_t B, int want_pixel_grad)
+static int64_t layout(lv_model *m, float *base, int64_t B, int flags)
 {
     const lv_config *c = &m->cfg;
+    const int want_pixel_grad = (flags & LV_ACTS_PIXEL_GRAD) != 0;
+    /* the pixels' gradient needs the whole backward: no frozen prefix then */
+    m->video.prefix = want_pixel_grad ? 0 : video_prefix(c);
+    m->video.every_stream = (flags & LV_ACTS_EVERY_STREAM) != 0;
     const lv_video_geometry g = lv_config_geometry(c, 0);
     const int64_t E = c->embed_dim, F = c->frames, T = c->text_len, D = c->width;
     const int64_t Rv = B * g.R, Rt = B * T, S = c->image_size;
@@ -743,7 +761,7 @@ static int64_t layout(lv_model *m, float *base, int64_t B, int want_pixel_grad)
     m->d_pooled = lv_take(&s, wide);
     m->d_final = lv_take(&s, wide);
     m->eng.d_lora = lv_take(&s, wide);
-    m->dtokens = lv_take(&s, B * g.K * D);
+    m->dtokens = m->video.prefix ? NULL : lv_take(&s, B * g.K * D);
     m->dvideo = want_pixel_grad ? lv_take(&s, B * F * S * S * 3) : NULL;
     return s.used;
 }
@@ -786,10 +804,10 @@ int64_t lv_model_act_floats(const lv_config *c, const lv_backend *be, int64_t B)
     return layout(&m, NULL, B, 0);
 }
 
-int lv_model_alloc_acts(lv_model *m, int64_t B, int want_pixel_grad)
+int lv_model_alloc_acts(lv_model *m, int64_t B, int flags)
 {
     const lv_backend *be = m->be;
-    const int64_t n = layout(m, NULL, B, want_pixel_grad);
+    const int64_t n = layout(m, NULL, B, flags);
     int64_t video_bytes;
     lv_index_lists counted;
     m->index_bytes = layout_indices(m, &counted, NULL, B, &video_bytes);
@@ -799,7 +817,7 @@ int lv_model_alloc_acts(lv_model *m, int64_t B, int want_pixel_grad)
                                    : be->alloc((size_t)m->index_bytes, "the uploaded indices");
     if (!m->act_slab || !m->index_host || !m->index_dev)
         return -1;
-    m->act_floats = layout(m, m->act_slab, B, want_pixel_grad);
+    m->act_floats = layout(m, m->act_slab, B, flags);
     m->B = B;
     layout_indices(m, &m->ix, m->index_host, B, &video_bytes);
     layout_indices(m, &m->ix_dev, m->index_dev, B, &video_bytes);

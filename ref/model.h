@@ -90,7 +90,7 @@ typedef struct {
     float *d_pooled;            /* backward: (B, D) d of the pooled tower output */
     float *d_final;             /* backward: (rows, D) d of the final LayerNorm's output */
     float *d_lora;              /* backward: (rows, r) d of LoRA's u = scale A x */
-    float *dtokens;             /* (B K, D) */
+    float *dtokens;             /* (B K, D); NULL with a frozen prefix (video.prefix > 0) */
     float *dvideo;              /* (B, F, S, S, 3) or NULL when pixels need no gradient */
 
     /* ---- the per-batch index lists: host copy (built here) and backend copy (kernels) ---- */
@@ -127,8 +127,15 @@ int64_t lv_model_act_floats(const lv_config *c, const lv_backend *be, int64_t B)
  * Recomputation (memory-efficient attention) and elementwise work are not counted. */
 double lv_model_step_flops(const lv_config *c, int64_t B);
 
-/* Allocates the activation slab for batches of up to B pairs (once; reused every step). */
-int lv_model_alloc_acts(lv_model *m, int64_t B, int want_pixel_grad);
+/* What lv_model_alloc_acts lays out beyond the training step's needs: the pixels' gradient
+ * m->dvideo (the whole backward then runs, through any frozen prefix), and each block's output
+ * in the video tower's frozen prefix (read through lv_tower_stream; without it the prefix runs
+ * in place and only its last output, the input of block prefix, stays). */
+enum { LV_ACTS_PIXEL_GRAD = 1, LV_ACTS_EVERY_STREAM = 2 };
+
+/* Allocates the activation slab for batches of up to B pairs (once; reused every step); flags:
+ * LV_ACTS_* or 0. */
+int lv_model_alloc_acts(lv_model *m, int64_t B, int flags);
 
 /* Forward: masks, both towers, the loss. Returns the loss (downloaded from m->loss); NaN +
  * lv_error() when masking fails. */

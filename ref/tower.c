@@ -174,20 +174,30 @@ void lv_block_forward_cached(const lv_engine *e, lv_tower *tw, int64_t l, const 
     block_forward(e, tw, l, x, out, NULL, NULL, kv);
 }
 
+float *lv_tower_stream(const lv_tower *tw, int64_t l)
+{
+    /* in place, the prefix's streams x[0] .. x[prefix] are one buffer, the first */
+    const int64_t slot = tw->every_stream ? l : l > tw->prefix ? l - tw->prefix : 0;
+    return tw->x + slot * tw->rows * tw->D;
+}
+
 void lv_tower_final_forward(const lv_engine *e, lv_tower *tw)
 {
     const int64_t R = tw->rows, D = tw->D;
     if (!tw->post_ln)
-        e->be->layernorm_forward(tw->ln_f, tw->ln_f_mean, tw->ln_f_rstd, tw->x + tw->L * R * D,
-                                 W(tw->ln_f_w), W(tw->ln_f_b), R, D, tw->eps);
+        e->be->layernorm_forward(tw->ln_f, tw->ln_f_mean, tw->ln_f_rstd,
+                                 lv_tower_stream(tw, tw->L), W(tw->ln_f_w), W(tw->ln_f_b), R, D,
+                                 tw->eps);
 }
 
+/* A block of the frozen prefix may run in place (x = out): each block reads x only before it
+ * writes out (ln1 and the attention residual read it; the MLP residual, the last kernel,
+ * writes out from the block's own x_t), and nothing reads its activations afterwards. */
 void lv_tower_forward(const lv_engine *e, lv_tower *tw, const lv_attn_groups *g,
                       const lv_attn_groups *tg)
 {
-    const int64_t R = tw->rows, D = tw->D;
     for (int64_t l = 0; l < tw->L; l++)
-        lv_block_forward(e, tw, l, tw->x + l * R * D, tw->x + (l + 1) * R * D, g, tg);
+        lv_block_forward(e, tw, l, lv_tower_stream(tw, l), lv_tower_stream(tw, l + 1), g, tg);
     lv_tower_final_forward(e, tw);
 }
 
@@ -333,7 +343,7 @@ float *lv_tower_final_backward(const lv_engine *e, lv_tower *tw, const float *dl
     } else {
         e->be->set(dres, 0.0f, R * D);
         e->be->layernorm_backward(dres, G(tw->ln_f_w), G(tw->ln_f_b), dln_f,
-                                  tw->x + tw->L * R * D, W(tw->ln_f_w), tw->ln_f_mean,
+                                  lv_tower_stream(tw, tw->L), W(tw->ln_f_w), tw->ln_f_mean,
                                   tw->ln_f_rstd, R, D);
     }
     return dres;
@@ -342,10 +352,9 @@ float *lv_tower_final_backward(const lv_engine *e, lv_tower *tw, const float *dl
 float *lv_tower_backward(const lv_engine *e, lv_tower *tw, const float *dln_f,
                          const lv_attn_groups *g, const lv_attn_groups *tg)
 {
-    const int64_t R = tw->rows, D = tw->D;
     float *dres = lv_tower_final_backward(e, tw, dln_f);
-    for (int64_t l = tw->L - 1; l >= 0; l--)
-        lv_block_backward(e, tw, l, tw->x + l * R * D, dres, g, tg);
+    for (int64_t l = tw->L - 1; l >= tw->prefix; l--)       /* the frozen prefix: no backward */
+        lv_block_backward(e, tw, l, lv_tower_stream(tw, l), dres, g, tg);
     return dres;
 }
 
@@ -552,15 +561,24 @@ static void layout_block(lv_fslab *s, const lv_tower *tw, lv_block_acts *a, floa
 void lv_tower_layout(lv_fslab *s, lv_tower *tw, int64_t R, int64_t B, int64_t E, int64_t cache,
                          int64_t temporal_cache)
 {
+    LV_REQUIRE(tw->prefix >= 0 && tw->prefix <= tw->L);
     tw->rows = R;
-    tw->x = lv_take(s, (tw->L + 1) * R * tw->D);
+    const int64_t streams = tw->every_stream ? tw->L + 1 : tw->L + 1 - tw->prefix;
+    tw->x = lv_take(s, streams * R * tw->D);
+    const int counting = !tw->x;
+    lv_block_acts shared = { 0 };        /* the frozen prefix's one set */
     for (int64_t l = 0; l < tw->L; l++) {
         lv_block_acts dummy, *a = tw->acts ? &tw->acts[l] : &dummy;
-        layout_block(s, tw, a, tw->x ? tw->x + (l + 1) * R * tw->D : NULL, R, cache,
+        if (l > 0 && l < tw->prefix) {
+            *a = shared;
+            continue;
+        }
+        layout_block(s, tw, a, counting ? NULL : lv_tower_stream(tw, l + 1), R, cache,
                      temporal_cache);
+        shared = *a;
     }
     if (tw->post_ln) {
-        tw->ln_f = tw->x ? tw->x + tw->L * R * tw->D : NULL;
+        tw->ln_f = counting ? NULL : lv_tower_stream(tw, tw->L);
         tw->ln_f_mean = tw->ln_f_rstd = NULL;
     } else {
         tw->ln_f = lv_take(s, R * tw->D);

@@ -50,8 +50,17 @@ typedef struct {
     int factorized, adapters, lora;
     int64_t adapter_dim, lora_rank;
     float lora_scale;
+    /* The frozen prefix: blocks 0 .. prefix-1 run forward only (nothing in them or before them
+     * trains, and nothing asks for a gradient of the input), so the backward stops at block
+     * prefix. They share one activation set (acts[0] = ... = acts[prefix-1]) and, unless
+     * every_stream asks to keep each block's output (the golden files record them), run in
+     * place on one residual-stream buffer: x[0] = ... = x[prefix]. 0: every block trains. */
+    int64_t prefix;
+    int every_stream;
     /* activations */
-    float *x;                             /* (L+1, R, D) residual stream at each block input */
+    float *x;                             /* (L+1, R, D) residual stream at each block input;
+                                           * with an in-place prefix (L+1-prefix, R, D): read
+                                           * x[l] through lv_tower_stream */
     lv_block_acts *acts;                  /* (L) */
     float *ln_f, *ln_f_mean, *ln_f_rstd;  /* (R, D) (R) (R); post-LN: ln_f is x[L], no stats */
     float *pooled, *emb, *emb_n, *emb_norm;   /* (B, D) (B, E) (B, E) (B) */
@@ -74,6 +83,9 @@ typedef struct {
     float *d_lora;              /* backward: (rows, r) d of LoRA's u = scale A x */
 } lv_engine;
 
+/* x[l], the residual stream at the input of block l (l = L: after the last block). */
+float *lv_tower_stream(const lv_tower *tw, int64_t l);
+
 /* All blocks of tw, x[l] -> x[l+1], then the final LayerNorm (pre-LN; post-LN blocks end
  * normalised and ln_f is x[L] itself); x[0] holds the embedded tokens, tw->rows the row count.
  * g: the attention groups; tg: factorized attention's temporal groups (NULL: no temporal
@@ -82,7 +94,8 @@ void lv_tower_forward(const lv_engine *e, lv_tower *tw, const lv_attn_groups *g,
                       const lv_attn_groups *tg);
 
 /* Backward of the last lv_tower_forward from d ln_f (rows, D): accumulates every trainable
- * parameter's gradient and returns d x[0] (e->d_stream). */
+ * parameter's gradient and returns d x[prefix] (e->d_stream): the blocks of the frozen prefix
+ * are not run backward. */
 float *lv_tower_backward(const lv_engine *e, lv_tower *tw, const float *dln_f,
                          const lv_attn_groups *g, const lv_attn_groups *tg);
 
@@ -172,7 +185,8 @@ typedef struct {
 void *lv_take_bytes(lv_bslab *s, int64_t n);
 
 /* tw's activations for R rows (and B pooled rows, E-wide embeddings: 0 for a stack without
- * them) with attention caches of the given floats per block. */
+ * them) with attention caches of the given floats per block: one set per block after the
+ * frozen prefix (tw->prefix), one set for the whole prefix. */
 void lv_tower_layout(lv_fslab *s, lv_tower *tw, int64_t R, int64_t B, int64_t E, int64_t cache,
                      int64_t temporal_cache);
 

@@ -9,6 +9,7 @@
 #include "model_io.h"
 #include "safetensors.h"
 #include "suites.h"
+#include "train.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -268,8 +269,8 @@ START_TEST(test_tuning_modes)
         const char *trains[3], *frozen[3];
     } cases[] = {
         { { "tune=last-k", "freeze_text=1" }, { "video.blocks.1.mlp.fc1.weight",
-          "video.tubelet.weight", "video.pos.temporal" }, { "video.blocks.0.attn.qkv.weight",
-          "text.blocks.0.ln1.weight", "text.token_embed" } },
+          "video.ln_final.weight", "video.proj.weight" }, { "video.blocks.0.attn.qkv.weight",
+          "video.tubelet.weight", "video.pos.temporal" } },
         { { "tune=adapters" }, { "video.blocks.0.adapter.up.weight", "video.tubelet.weight",
           "video.pos.temporal" }, { "video.blocks.0.mlp.fc1.weight", "video.patch.weight",
           "video.proj.weight" } },
@@ -492,6 +493,253 @@ START_TEST(test_accumulation_global_negatives)
 }
 END_TEST
 
+/* ---- last-k: the frozen prefix ---------------------------------------------------------------
+ * With tune=last-k nothing before the last k video blocks trains (docs/model.md): the test's own
+ * reading of that rule, from the names alone, says which tensors must be frozen. The model is
+ * checked against it and against the same model tuned fully (the reference that runs the whole
+ * backward): the frozen tensors get no gradient memory and the AdamW step leaves them
+ * bit-identical; every trainable one's gradient equals the reference's, within the golden
+ * grad row; the backward never reaches the prefix (no LayerNorm backward below block L-k, no
+ * tokenizer or position backward). */
+
+static int last_k_should_train(const lv_config *c, const char *name)
+{
+    if (!strcmp(name, "logit_scale"))
+        return 1;
+    if (!strncmp(name, "text.", 5))
+        return !c->freeze_text;
+    long long l;
+    if (sscanf(name, "video.blocks.%lld.", &l) == 1)
+        return l >= c->layers - c->tune_last_k;
+    return !strncmp(name, "video.ln_final.", 15) || !strcmp(name, "video.proj.weight") ||
+           !strncmp(name, "video.pool.", 11);
+}
+
+/* The backward kernels that would show a backward through the prefix, counted. */
+static int64_t n_ln_backward, n_embed_backward;
+
+static void counting_layernorm_backward(float *dinp, float *dweight, float *dbias,
+                                        const float *dout, const float *inp, const float *weight,
+                                        const float *mean, const float *rstd, int64_t N, int64_t C)
+{
+    n_ln_backward++;
+    lv_backend_ref.layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
+}
+
+static void counting_tubelet_backward(float *dvideo, float *dweight, float *dbias,
+                                      const float *dout, const float *video, const float *weight,
+                                      const int64_t *kept, const lv_tubelet_shape *shape, int64_t B,
+                                      int64_t K, int64_t D)
+{
+    n_embed_backward++;
+    lv_backend_ref.tubelet_embed_backward(dvideo, dweight, dbias, dout, video, weight, kept,
+                                          shape, B, K, D);
+}
+
+static void counting_pos_backward(float *dinp, float *dspatial, float *dtemporal,
+                                  const float *dout, const int64_t *kept, int64_t B, int64_t K,
+                                  int64_t P, int64_t Ft, int64_t D)
+{
+    n_embed_backward++;
+    lv_backend_ref.pos_embed_backward(dinp, dspatial, dtemporal, dout, kept, B, K, P, Ft, D);
+}
+
+typedef struct {
+    int64_t wrong_set;          /* tensors whose trainable flag differs from the rule */
+    int64_t frozen_moved;       /* frozen by the rule, changed by the step */
+    int64_t grad_off;           /* trainable tensors whose gradient is off the reference's */
+    int64_t trained, frozen;    /* tensors of each kind, by the rule */
+    double max_margin;          /* the largest |grad - reference| / tolerance */
+    int64_t ln_backward, embed_backward;    /* kernel calls of one backward */
+    int64_t act_floats, full_act_floats;    /* the two models' activation slabs */
+    float loss, full_loss;
+} last_k_report;
+
+/* The model of c (last-k), with `flip` (a tensor name, or NULL) made trainable before the slabs
+ * are allocated: the test-of-the-test hook. */
+static void last_k_build(lv_model *m, const lv_config *c, const lv_backend *be, const char *flip)
+{
+    ck_assert_msg(lv_model_build_table(m, c, be) == 0, "%s", lv_error());
+    if (flip) {
+        const int64_t i = lv_params_find(&m->params, flip);
+        ck_assert_msg(i >= 0, "%s", flip);
+        m->params.p[i].trainable = 1;          /* as lv_params_add gives a trainable row */
+        m->params.p[i].grad_offset = m->params.n_grad_floats;
+        m->params.n_grad_floats += m->params.p[i].numel;
+    }
+    ck_assert(lv_params_alloc(&m->params, be) == 0);
+    ck_assert(lv_params_init(&m->params, c->seed) == 0);
+}
+
+static last_k_report last_k_check(const lv_config *c, const char *flip)
+{
+    last_k_report r = { 0 };
+    const int64_t B = 3;
+    lv_backend counting = lv_backend_ref;
+    counting.layernorm_backward = counting_layernorm_backward;
+    counting.tubelet_embed_backward = counting_tubelet_backward;
+    counting.pos_embed_backward = counting_pos_backward;
+    lv_config cf = *c;
+    cf.tune = LV_TUNE_FULL;
+    lv_model m, f;
+    last_k_build(&m, c, &counting, flip);
+    ck_assert_int_eq(lv_model_build(&f, &cf, &lv_backend_ref), 0);
+    ck_assert_int_eq(m.params.n_floats, f.params.n_floats);
+    memcpy(f.params.data, m.params.data, (size_t)m.params.n_floats * sizeof(float));
+    ck_assert_int_eq(lv_model_alloc_acts(&m, B, 0), 0);
+    ck_assert_int_eq(lv_model_alloc_acts(&f, B, 0), 0);
+    r.act_floats = m.act_floats;
+    r.full_act_floats = f.act_floats;
+    test_batch t = batch_make(c, B, 0, 2600);
+    lv_params_zero_grad(&m.params);
+    lv_params_zero_grad(&f.params);
+    n_ln_backward = n_embed_backward = 0;
+    r.loss = lv_model_step(&m, &t.batch, 1, NULL);
+    r.ln_backward = n_ln_backward;
+    r.embed_backward = n_embed_backward;
+    r.full_loss = lv_model_step(&f, &t.batch, 1, NULL);
+    const lv_tolerance *tol = lv_tolerance_get("model", "grad", LV_CHECK_GOLDEN);
+    for (int64_t i = 0; i < m.params.count; i++) {
+        const lv_param *p = &m.params.p[i];
+        const int train = last_k_should_train(c, p->name);
+        r.trained += train;
+        r.frozen += !train;
+        r.wrong_set += (p->grad_offset >= 0) != train;
+        const float *g = lv_param_grad(&m.params, i);
+        if (!g)
+            continue;
+        const int64_t j = lv_params_find(&f.params, p->name);
+        const float *want = lv_param_grad(&f.params, j);
+        if (!want) {            /* the reference freezes it (the text tower): so must we */
+            r.grad_off++;
+            continue;
+        }
+        double largest = 0.0, margin = 0.0;
+        for (int64_t e = 0; e < p->numel; e++)
+            largest = fmax(largest, fabs(want[e]));
+        for (int64_t e = 0; e < p->numel; e++)
+            margin = lv_margin_max(margin, lv_tolerance_margin(g[e], want[e], tol->abs * largest,
+                                                               tol->rel));
+        r.grad_off += !(margin <= 1.0);
+        r.max_margin = lv_margin_max(r.max_margin, margin);
+    }
+    /* one AdamW step (the training step itself): the frozen tensors stay bit for bit */
+    float *before = malloc((size_t)m.params.n_floats * sizeof(float));
+    ck_assert_ptr_nonnull(before);
+    memcpy(before, m.params.data, (size_t)m.params.n_floats * sizeof(float));
+    lv_trainer tr;
+    const lv_adamw_config ac = lv_adamw_defaults();
+    ck_assert_int_eq(lv_trainer_init(&tr, &m, &ac, B), 0);
+    const lv_step_part part = { .micro = &t.batch, .n_micro = 1 };
+    lv_step_stats stats;
+    ck_assert_msg(lv_train_step(&tr, &part, 1, 0, &stats) == 0, "%s", lv_error());
+    int64_t moved = 0;
+    for (int64_t i = 0; i < m.params.count; i++) {
+        const lv_param *p = &m.params.p[i];
+        const int same = !memcmp(before + p->offset, m.params.data + p->offset,
+                                 (size_t)p->numel * sizeof(float));
+        r.frozen_moved += !last_k_should_train(c, p->name) && !same;
+        moved += !same;
+    }
+    ck_assert_int_gt(moved, 0);           /* the step did something */
+    free(before);
+    lv_trainer_free(&tr);
+    batch_free(&t);
+    lv_model_free(&m);
+    lv_model_free(&f);
+    return r;
+}
+
+static const char *const last_k_cases[][6] = {
+    { "tune=last-k", "freeze_text=1", "layers=4", "tune_last_k=2", "mask_ratio=0.5", NULL },
+    { "tune=last-k", "freeze_text=1", "layers=3", "attn=factorized", NULL },
+    { "tune=last-k", "layers=3", "tune_last_k=2", "pool=cls", "mask_ratio=0.25", NULL },
+};
+
+START_TEST(test_last_k_frozen_prefix)
+{
+    const lv_config c = tiny_with(last_k_cases[_i]);
+    const last_k_report r = last_k_check(&c, NULL);
+    /* the backward's LayerNorms: ln1, ln2 (and the temporal one) of the last k blocks, ln_final;
+     * with the text tower training, its 2 per block and its final one as well */
+    const int64_t k = c.tune_last_k, per_block = 2 + (c.attn == LV_ATTN_FACTORIZED);
+    const int64_t want_ln = k * per_block + 1 + (c.freeze_text ? 0 : 2 * c.text_layers + 1);
+    printf("  last-k %s, %lld layers, k %lld%s: %lld tensors train, %lld frozen; %lld with the "
+           "wrong flag, %lld frozen moved by a step; gradients vs full tuning's: worst margin "
+           "%.3g, %lld off; backward: %lld LayerNorms (want %lld), %lld tokenizer/position "
+           "calls (text's included); loss %.7f vs %.7f\n", lv_attn_kind_name(c.attn), (long long)c.layers,
+           (long long)k, c.freeze_text ? ", text frozen" : "", (long long)r.trained,
+           (long long)r.frozen, (long long)r.wrong_set, (long long)r.frozen_moved, r.max_margin,
+           (long long)r.grad_off, (long long)r.ln_backward, (long long)want_ln,
+           (long long)r.embed_backward, r.loss, r.full_loss);
+    ck_assert_int_eq(r.wrong_set, 0);
+    ck_assert_int_eq(r.frozen_moved, 0);
+    ck_assert_int_eq(r.grad_off, 0);
+    ck_assert(r.max_margin <= 1.0);
+    ck_assert(r.loss == r.full_loss);         /* the same forward, in place or not */
+    ck_assert_int_eq(r.ln_backward, want_ln);
+    ck_assert_int_eq(r.embed_backward, c.freeze_text ? 0 : 1);   /* the text positions' */
+    ck_assert_int_gt(r.frozen, 10);
+}
+END_TEST
+
+/* The test of the test: one frozen tensor flipped to trainable through the hook is noticed, by
+ * the rule (wrong flag), by the reference (its gradient never arrives: 0 against the full
+ * backward's) and, for a decayed matrix, by the step (the decay moves it). */
+START_TEST(test_last_k_check_notices_a_flip)
+{
+    static const char *const flips[] = { "video.tubelet.weight", "video.blocks.0.mlp.fc1.weight" };
+    const lv_config c = tiny_with(last_k_cases[0]);
+    const last_k_report r = last_k_check(&c, flips[_i]);
+    printf("  last-k with %s flipped to trainable: %lld with the wrong flag, %lld frozen moved, "
+           "%lld gradients off (worst margin %.3g)\n", flips[_i], (long long)r.wrong_set,
+           (long long)r.frozen_moved, (long long)r.grad_off, r.max_margin);
+    ck_assert_int_eq(r.wrong_set, 1);
+    ck_assert_int_eq(r.frozen_moved, 1);
+    ck_assert_int_eq(r.grad_off, 1);
+    ck_assert(!(r.max_margin <= 1.0));
+}
+END_TEST
+
+/* The memory the prefix saves: the allocator's slab with last-k is smaller than with full tuning
+ * by at least the prefix's blocks but one (they share one activation set) and their residual
+ * streams but one (they run in place), and the analytic figure is the allocator's. One block's
+ * share is measured as the difference between full-tuning models of L and L - 1 layers. */
+START_TEST(test_last_k_activation_memory)
+{
+    const lv_config c = tiny_with(last_k_cases[0]);
+    lv_config full = c, shorter = c;
+    full.tune = shorter.tune = LV_TUNE_FULL;
+    shorter.layers = c.layers - 1;
+    const int64_t B = 3, prefix = c.layers - c.tune_last_k;
+    const last_k_report r = last_k_check(&c, NULL);
+    const int64_t block = lv_model_act_floats(&full, &lv_backend_ref, B) -
+                          lv_model_act_floats(&shorter, &lv_backend_ref, B);
+    const int64_t analytic = lv_model_act_floats(&c, &lv_backend_ref, B);
+    const int64_t saved = r.full_act_floats - r.act_floats;
+    printf("  activations (allocated, batch %lld): last-k %lld floats, full %lld: %lld saved; "
+           "a block's share %lld, the prefix of %lld blocks but one %lld; analytic %lld\n",
+           (long long)B, (long long)r.act_floats, (long long)r.full_act_floats, (long long)saved,
+           (long long)block, (long long)prefix, (long long)((prefix - 1) * block),
+           (long long)analytic);
+    ck_assert_int_gt(block, 0);
+    ck_assert_int_ge(saved, (prefix - 1) * block);
+    ck_assert_int_eq(analytic, r.act_floats);
+    /* the paper's preset: vit-l at 256 frames, 75% masked, the last 4 blocks */
+    lv_config l;
+    ck_assert_int_eq(lv_config_preset(&l, "vit-l"), 0);
+    ck_assert_int_eq(lv_config_set(&l, "frames=256"), 0);
+    ck_assert_int_eq(lv_config_set(&l, "mask_ratio=0.75"), 0);
+    const double l_full = (double)lv_model_act_floats(&l, &lv_backend_cpu, 1);
+    ck_assert_int_eq(lv_config_set(&l, "tune=last-k"), 0);
+    const double l_last = (double)lv_model_act_floats(&l, &lv_backend_cpu, 1);
+    printf("  vit-l, 256 frames, mask 0.75, cpu backend: activations %.0f MiB full, %.0f MiB "
+           "last-4 (ratio %.3f)\n", l_full * 4 / (1 << 20), l_last * 4 / (1 << 20),
+           l_last / l_full);
+    ck_assert(l_last / l_full < 0.35);      /* 5 of 24 blocks' sets, plus the shared buffers */
+}
+END_TEST
+
 Suite *model_suite(void)
 {
     Suite *s = suite_create("model");
@@ -514,6 +762,10 @@ Suite *model_suite(void)
     tcase_add_test(tc, test_config_text_and_errors);
     tcase_add_test(tc, test_save_and_load);
     tcase_add_test(tc, test_accumulation_global_negatives);
+    tcase_add_loop_test(tc, test_last_k_frozen_prefix, 0,
+                        (int)(sizeof last_k_cases / sizeof last_k_cases[0]));
+    tcase_add_loop_test(tc, test_last_k_check_notices_a_flip, 0, 2);
+    tcase_add_test(tc, test_last_k_activation_memory);
     suite_add_tcase(s, tc);
     return s;
 }

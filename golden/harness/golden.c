@@ -1492,9 +1492,9 @@ static void model_record_forward(const lv_model *m, int64_t B, const model_outpu
     memcpy(o->kept, m->ix.kept, (size_t)BK * sizeof(int64_t));     /* host: the mask's lists */
     fetch(m, o->tokens, m->tokens, BK * D);
     fetch(m, o->embedded, m->embedded, R * D);
-    fetch(m, o->ln_pre, m->video.x, R * D);
+    fetch(m, o->ln_pre, lv_tower_stream(&m->video, 0), R * D);
     for (int64_t l = 0; l < m->cfg.layers; l++)
-        fetch(m, o->block[l], m->video.x + (l + 1) * R * D, R * D);
+        fetch(m, o->block[l], lv_tower_stream(&m->video, l + 1), R * D);
     fetch(m, o->video_emb, m->video.emb_n, B * E);
     fetch(m, o->text_emb, m->text.emb_n, B * E);
     fetch(m, o->logits, m->logits, B * B);
@@ -1576,7 +1576,9 @@ static int run_model(const lv_golden_set *in, lv_golden_set *out, const lv_backe
     int rc = lv_model_build(&m, &c, be);
     if (rc == 0) {
         m.geo = lv_config_geometry(&c, 0);
-        rc = lv_model_alloc_acts(&m, B, 0) < 0 || params_load(&m.params, in) < 0 ||
+        /* every block's output is recorded, the frozen prefix's too */
+        rc = lv_model_alloc_acts(&m, B, LV_ACTS_EVERY_STREAM) < 0 ||
+             params_load(&m.params, in) < 0 ||
              model_outputs_put(out, &m, B, steps, &o) < 0 ? -1 : 0;
     }
     lv_batch batch = { .B = B, .video = video->data, .text = text->data,

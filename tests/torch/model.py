@@ -346,9 +346,12 @@ def expected_trainable(cfg, names):
         if tune == "full":
             return True
         if tune == "last-k":
+            # nothing before the last k blocks trains (tokenizers, positions, class token,
+            # ln_pre: stage 1 trained them); the head after them does
             if n.startswith("video.blocks."):
                 return int(n.split(".")[2]) >= L - k
-            return True        # tubelet/patch kernels, positions, ln_pre, final LN, pooling, proj
+            return (n.startswith("video.ln_final.") or n == "video.proj.weight"
+                    or n.startswith("video.pool."))
         new = (n.startswith("video.tubelet.") or n == "video.pos.temporal"
                or n.startswith("video.tubes."))
         if tune == "adapters":
