@@ -1,6 +1,7 @@
 /* The data pipeline end to end: the synthetic benchmark's stories, captions, hard negatives and
  * files (through the real encoder, manifests, tokenizer and decoder), and the background loader
- * (deterministic order, skipping bad samples, stopping past the allowed fraction). */
+ * (deterministic order, skipping bad samples, stopping past the allowed fraction, the same
+ * batches at any number of threads, closing mid-epoch). */
 #include "check_util.h"
 #include "error.h"
 #include "loader.h"
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int same_story(const lv_synth_story *a, const lv_synth_story *b, int64_t from, int64_t to)
 {
@@ -598,6 +600,220 @@ START_TEST(test_loader_bad_samples)
 }
 END_TEST
 
+/* What a loader delivered over a number of steps: a digest of every byte of every batch with its
+ * counters (FNV-1a), the samples skipped and the stream position at the end. */
+typedef struct {
+    uint64_t digest;
+    int64_t skipped, position, steps;
+} stream_digest;
+
+/* The digest of the first `steps` batches of a loader with this spec at `threads` threads;
+ * flip_step >= 0 flips the lowest bit of one byte of that batch's video as it is hashed (the
+ * identity check must then fail). */
+static stream_digest loader_digest(const lv_clip_list *clips, const lv_tokenizer *tok,
+                                   lv_loader_spec spec, int threads, int steps, int flip_step)
+{
+    spec.threads = threads;
+    lv_loader *l = lv_loader_open(clips, tok, &spec);
+    ck_assert_msg(l != NULL, "%s", lv_error());
+    ck_assert_int_eq(lv_loader_threads(l), threads);
+    const int64_t B = spec.batch, T = spec.text_len;
+    const size_t video_bytes = (size_t)(B * spec.frames * spec.size * spec.size * 3) * 4;
+    stream_digest d = { .digest = 0xcbf29ce484222325ULL, .steps = steps };
+    for (int step = 0; step < steps; step++) {
+        const lv_loader_batch *x;
+        ck_assert_msg(lv_loader_next(l, &x) == 0, "%s", lv_error());
+        const uint8_t *v = (const uint8_t *)x->video;
+        const size_t at = step == flip_step ? video_bytes / 3 : video_bytes;
+        d.digest = fnv1a(d.digest, v, at);
+        if (at < video_bytes) {
+            const uint8_t flipped = v[at] ^ 1;
+            d.digest = fnv1a(fnv1a(d.digest, &flipped, 1), v + at + 1, video_bytes - at - 1);
+        }
+        d.digest = fnv1a(d.digest, x->text, (size_t)(B * T) * sizeof *x->text);
+        d.digest = fnv1a(d.digest, x->text_valid, (size_t)(B * T));
+        d.digest = fnv1a(d.digest, x->clip, (size_t)B * sizeof *x->clip);
+        d.digest = fnv1a(d.digest, x->valid_frames, (size_t)B * sizeof *x->valid_frames);
+        const int64_t counters[] = { x->B, x->epoch, x->step, x->skipped, x->position };
+        d.digest = fnv1a(d.digest, counters, sizeof counters);
+        d.skipped = x->skipped;
+        d.position = x->position;
+    }
+    lv_loader_close(l);
+    return d;
+}
+
+static int same_stream(const stream_digest *a, const stream_digest *b)
+{
+    return a->digest == b->digest && a->skipped == b->skipped && a->position == b->position;
+}
+
+/* The small benchmark's training clips with a corrupt video after the first and a missing one
+ * after the third (the list is not checked for missing files: the loader meets them). */
+static void faulty_list(lv_clip_list *clips, const char *dir)
+{
+    char bad[TEST_PATH_BYTES + 32], manifest[TEST_PATH_BYTES + 32];
+    snprintf(bad, sizeof bad, "%s/videos/broken.mp4", dir);
+    FILE *fp = fopen(bad, "w");
+    ck_assert(fp != NULL);
+    fputs("this is not a video\n", fp);
+    fclose(fp);
+    char *train = file_text(dir, "train.jsonl");
+    snprintf(manifest, sizeof manifest, "%s/faulty.jsonl", dir);
+    fp = fopen(manifest, "w");
+    ck_assert(fp != NULL);
+    int line = 0;
+    for (char *p = train, *nl; *p; p = nl + 1, line++) {
+        nl = strchr(p, '\n');
+        ck_assert(nl != NULL);
+        fwrite(p, 1, (size_t)(nl - p + 1), fp);
+        if (line == 0)
+            fputs("{\"video\": \"videos/broken.mp4\", \"caption\": \"a red square.\"}\n", fp);
+        if (line == 2)
+            fputs("{\"video\": \"videos/missing.mp4\", \"caption\": \"a red square.\"}\n", fp);
+    }
+    fclose(fp);
+    free(train);
+    ck_assert_msg(lv_manifest_load(clips, manifest, 0) == 0, "%s", lv_error());
+}
+
+/* The batches do not depend on the number of threads: every byte, the skip counts and the
+ * positions are equal at 1, 2, 3 and 4 threads, with bad videos in the list (each one a
+ * rewind of the stream), from a resume position, and for each rank of a data-parallel run. */
+START_TEST(test_loader_threads_identical)
+{
+    char dir[TEST_PATH_BYTES], path[TEST_PATH_BYTES + 32];
+    write_small(dir);
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    lv_tokenizer *tok = lv_tokenizer_load(path);
+    ck_assert_msg(tok != NULL, "%s", lv_error());
+    lv_clip_list faulty, clean;
+    faulty_list(&faulty, dir);
+    snprintf(path, sizeof path, "%s/train.jsonl", dir);
+    ck_assert_int_eq(lv_manifest_load(&clean, path, 1), 0);
+    lv_loader_spec spec = loader_spec(1);
+    const int steps = 8;
+    stream_digest one = loader_digest(&faulty, tok, spec, 1, steps, -1);
+    ck_assert_int_gt(one.skipped, 4);       /* both bad clips, in at least two epochs */
+    for (int threads = 2; threads <= 4; threads++) {
+        const stream_digest d = loader_digest(&faulty, tok, spec, threads, steps, -1);
+        ck_assert_msg(same_stream(&one, &d), "%d threads: digest %016llx, %lld skipped, "
+                      "position %lld; 1 thread: %016llx, %lld, %lld", threads,
+                      (unsigned long long)d.digest, (long long)d.skipped, (long long)d.position,
+                      (unsigned long long)one.digest, (long long)one.skipped,
+                      (long long)one.position);
+    }
+    printf("  loader threads: %d batches of %lld from %lld clips (2 bad): digest %016llx, %lld "
+           "skipped, position %lld, identical at 1, 2, 3 and 4 threads\n", steps,
+           (long long)spec.batch, (long long)faulty.n, (unsigned long long)one.digest,
+           (long long)one.skipped, (long long)one.position);
+    spec.start_position = 7;                /* a resumed run */
+    one = loader_digest(&faulty, tok, spec, 1, 4, -1);
+    stream_digest d = loader_digest(&faulty, tok, spec, 3, 4, -1);
+    ck_assert(same_stream(&one, &d));
+    spec.start_position = 0;
+    spec.shard_count = 2;
+    for (spec.shard_rank = 0; spec.shard_rank < 2; spec.shard_rank++) {
+        one = loader_digest(&clean, tok, spec, 1, 4, -1);
+        d = loader_digest(&clean, tok, spec, 4, 4, -1);
+        ck_assert(same_stream(&one, &d));
+        ck_assert_int_eq(d.position, 4 * 2 * spec.batch);
+    }
+    printf("  loader threads: identical at 1 and 3 threads from position 7, and at 1 and 4 "
+           "for each of 2 data-parallel ranks\n");
+    lv_clip_list_free(&faulty);
+    lv_clip_list_free(&clean);
+    lv_tokenizer_free(tok);
+}
+END_TEST
+
+/* The identity check above can fail: one flipped bit of one batch changes the digest, and a
+ * loader whose samples depend on the thread that loaded them (the test hook adds the thread's
+ * number to a sample) differs from the one-thread stream; at one thread the hook adds 0. */
+START_TEST(test_loader_identity_check_fails)
+{
+    char dir[TEST_PATH_BYTES], path[TEST_PATH_BYTES + 32];
+    write_small(dir);
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    lv_tokenizer *tok = lv_tokenizer_load(path);
+    lv_clip_list faulty;
+    faulty_list(&faulty, dir);
+    lv_loader_spec spec = loader_spec(1);
+    const int steps = 8;
+    const stream_digest one = loader_digest(&faulty, tok, spec, 1, steps, -1);
+    const stream_digest flipped = loader_digest(&faulty, tok, spec, 2, steps, 5);
+    ck_assert(!same_stream(&one, &flipped));
+    spec.test_thread_dependent = 1;
+    const stream_digest hooked_one = loader_digest(&faulty, tok, spec, 1, steps, -1);
+    ck_assert(same_stream(&one, &hooked_one));
+    const stream_digest hooked = loader_digest(&faulty, tok, spec, 4, steps, -1);
+    ck_assert(!same_stream(&one, &hooked));
+    printf("  loader identity check: a bit flipped in batch 5 gives %016llx instead of %016llx; "
+           "samples marked with their thread give %016llx at 4 threads (at 1: unchanged)\n",
+           (unsigned long long)flipped.digest, (unsigned long long)one.digest,
+           (unsigned long long)hooked.digest);
+    lv_clip_list_free(&faulty);
+    lv_tokenizer_free(tok);
+}
+END_TEST
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Closing a loader whose threads are in the middle of an epoch (before the first batch, after
+ * one, after a failure) joins them and frees everything (the sanitizer build checks the
+ * leaks); the thread count defaults to OMP_NUM_THREADS, else the CPU count. */
+START_TEST(test_loader_close_mid_epoch)
+{
+    char dir[TEST_PATH_BYTES], path[TEST_PATH_BYTES + 32];
+    write_small(dir);
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    lv_tokenizer *tok = lv_tokenizer_load(path);
+    lv_clip_list faulty;
+    faulty_list(&faulty, dir);
+    lv_loader_spec spec = loader_spec(1);
+    const double t0 = seconds_now();
+    int closed = 0;
+    for (int threads = 1; threads <= 4; threads++)
+        for (int take = 0; take < 3; take++, closed++) {
+            spec.threads = threads;
+            lv_loader *l = lv_loader_open(&faulty, tok, &spec);
+            ck_assert_msg(l != NULL, "%s", lv_error());
+            for (int i = 0; i < take; i++) {
+                const lv_loader_batch *x;
+                ck_assert_msg(lv_loader_next(l, &x) == 0, "%s", lv_error());
+            }
+            lv_loader_close(l);
+        }
+    spec.shard_count = 2;                   /* a rank stops at its first bad clip (the second) */
+    spec.shuffle = 0;
+    spec.threads = 4;
+    lv_loader *l = lv_loader_open(&faulty, tok, &spec);
+    const lv_loader_batch *x;
+    ck_assert_int_lt(lv_loader_next(l, &x), 0);
+    ck_assert_ptr_nonnull(strstr(lv_error(), "broken.mp4"));
+    lv_loader_close(l);
+    const double took = seconds_now() - t0;
+    ck_assert(setenv("OMP_NUM_THREADS", "3", 1) == 0);
+    ck_assert_int_eq(lv_loader_default_threads(), 3);
+    ck_assert(setenv("OMP_NUM_THREADS", "2,1", 1) == 0);
+    ck_assert_int_eq(lv_loader_default_threads(), 2);
+    ck_assert(setenv("OMP_NUM_THREADS", "abc", 1) == 0);
+    const int cpus = lv_loader_default_threads();
+    ck_assert_int_ge(cpus, 1);
+    unsetenv("OMP_NUM_THREADS");
+    printf("  loader close: %d loaders at 1-4 threads closed after 0-2 batches and one after a "
+           "failure, in %.2f s; default threads: OMP_NUM_THREADS 3 -> 3, 2,1 -> 2, abc -> %d "
+           "(the CPUs)\n", closed, took, cpus);
+    lv_clip_list_free(&faulty);
+    lv_tokenizer_free(tok);
+}
+END_TEST
+
 Suite *pipeline_suite(void)
 {
     const test_row rows[] = {
@@ -610,6 +826,9 @@ Suite *pipeline_suite(void)
         { "synth", test_synth_qa_files, 1 },
         { "loader", test_loader_order_and_content, 1 },
         { "loader", test_loader_bad_samples, 1 },
+        { "loader", test_loader_threads_identical, 1 },
+        { "loader", test_loader_identity_check_fails, 1 },
+        { "loader", test_loader_close_mid_epoch, 1 },
     };
     Suite *s = suite_from_rows("pipeline", rows, sizeof rows / sizeof rows[0], 60, 1);
     quiet_ffmpeg();
