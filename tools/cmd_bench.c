@@ -9,6 +9,7 @@
  * kernel family and matmul shape (without it the plain table runs: no cost when off). */
 #include "train.h"
 #include "backend_profile.h"
+#include "bf16_dnnl.h"
 #include "blas_glue.h"
 #include "commands.h"
 #include "dist_transport.h"
@@ -173,6 +174,10 @@ bad:
         fprintf(stderr, "longvivit %s: bad argument '%s'\n", cmd, argv[i]);
         return usage(cmd, stderr);
     }
+    if (!o->be) {                /* the default cpu backend under an unusable --precision */
+        fprintf(stderr, "longvivit %s: %s\n", cmd, lv_error());
+        return 2;
+    }
     if (lv_config_preset(&o->cfg, preset) < 0) {
         fprintf(stderr, "longvivit %s: %s\n", cmd, lv_error());
         return 2;
@@ -272,8 +277,8 @@ static const char *coretype(void)
     return e && *e ? e : "(unset: OpenBLAS picks by cpuid)";
 }
 
-/* The timed steps (on every rank; rank 0 prints). */
-static int bench_steps(const bench_opts *po)
+/* The timed steps (on every rank; rank 0 prints); *median_ms: the median step. */
+static int bench_steps(const bench_opts *po, double *median_ms)
 {
     bench_opts o = *po;
     static lv_profile prof;      /* --profile: the wrapper the graph runs on instead of o.be */
@@ -299,7 +304,8 @@ static int bench_steps(const bench_opts *po)
                "matmul: %s; OPENBLAS_CORETYPE=%s (the environment as it is)\n",
                c->preset, (long long)c->width, (long long)c->layers, (long long)c->heads,
                lv_attn_kind_name(c->attn), (long long)c->frames, c->mask_ratio, (long long)g.K,
-               (long long)g.N, (long long)o.batch, o.be->name, threads(), lv_sgemm_backend(),
+               (long long)g.N, (long long)o.batch, po->be->name, threads(),
+               po->be == lv_backend_cpu_bf16() ? lv_bf16_backend() : lv_sgemm_backend(),
                coretype());
     /* per timed step: wall ms, ms inside collectives (waiting for slower ranks included) */
     double *ms = calloc((size_t)(2 * o.steps), sizeof *ms), *comm = ms + o.steps;
@@ -386,6 +392,7 @@ static int bench_steps(const bench_opts *po)
         if (o.profile)
             lv_profile_print(stdout, &prof, 0);
     }
+    *median_ms = med;
     free(ms);
     run_free(&r);
     return 0;
@@ -399,7 +406,16 @@ int cmd_bench(int argc, char **argv)
     if (rc || done)
         return rc;
     dist = lv_dist_open();
-    rc = bench_steps(&o);
+    /* --precision bf16: the fp32 step first, then the bf16 one, in the same run */
+    const int bf16 = o.be == lv_backend_cpu_bf16();
+    bench_opts fp32 = o;
+    fp32.be = &lv_backend_cpu;
+    double ms32 = 0.0, ms = 0.0;
+    rc = bf16 ? bench_steps(&fp32, &ms32) : 0;
+    rc = rc ? rc : bench_steps(&o, &ms);
+    if (bf16 && rc == 0 && dist->rank == 0 && !o.json)
+        printf("bf16 matmuls vs fp32, same run: %.1f vs %.1f ms/step, %.2fx\n", ms, ms32,
+               ms32 / ms);
     lv_dist_close(dist);
     return rc;
 }
