@@ -498,11 +498,32 @@ contains "the warmup is named" "warmup 1000 is longer than the run (--steps 10)"
 expect 2 "a negative --warmup" "$bin" train "${T[@]}" --steps 10 --warmup -100 --out "$tmp/r12w"
 contains "the negative warmup is named" "warmup -100: out of range"
 for bad in "--lr -1" "--lr abc" "--clip nan" "--steps 1e3" "--steps 2x" "--save-every -1" \
-           "--fps 0" "--micro 3" "--stop-at 0"; do
+           "--fps 0" "--micro 3" "--stop-at 0" "--loader-threads 0" "--loader-threads abc"; do
     # shellcheck disable=SC2086
     expect 2 "train $bad is a usage error" "$bin" train "${T[@]}" --steps 4 $bad --out "$tmp/r12n"
     contains "train $bad: the option is named" "${bad%% *}"
 done
+# the loader's thread count changes nothing of the run (the same batches for every count)
+expect 0 "train 2 steps with 1 loader thread" "$bin" train "${T[@]}" --steps 2 --loader-threads 1 \
+    --out "$tmp/r12l"
+mv "$tmp/r12l/ckpt.safetensors" "$tmp/r12l-1.safetensors" && rm -rf "$tmp/r12l"
+expect 0 "train 2 steps with 3 loader threads" "$bin" train "${T[@]}" --steps 2 --loader-threads 3 \
+    --out "$tmp/r12l"
+if cmp -s "$tmp/r12l-1.safetensors" "$tmp/r12l/ckpt.safetensors"; then
+    ok "1 and 3 loader threads train byte-identical checkpoints"
+else fail "the checkpoints of 1 and 3 loader threads differ"; fi
+expect 0 "bench-data on the small benchmark" "$bin" bench-data --data "$tmp/synth/train.jsonl" \
+    --frames 8 --batch 2 --batches 2 --threads 2
+contains "bench-data checks its batches" "same batches at 1 and 2 threads: yes"
+for bad in "--threads 0" "--threads abc" "--batches 0"; do
+    # shellcheck disable=SC2086
+    expect 2 "bench-data $bad is a usage error" "$bin" bench-data --data "$tmp/synth/train.jsonl" $bad
+    contains "bench-data $bad: the option is named" "${bad%% *}"
+done
+expect 2 "bench-data without data" "$bin" bench-data
+contains "bench-data asks for --data" "data MANIFEST is required"
+expect 1 "bench-data of a missing manifest" "$bin" bench-data --data "$tmp/none.jsonl"
+contains "the missing manifest is named" "none.jsonl"
 expect 2 "train --batch 1 (no negatives)" "$bin" train "${T[@]}" --steps 2 --batch 1 --out "$tmp/r12n"
 contains "--batch 1 says why" "at least 2 clips per batch"
 expect 0 "train --steps=2 (--opt=value)" "$bin" train "${T[@]}" --steps=2 --out="$tmp/r12e"

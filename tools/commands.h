@@ -13,6 +13,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_encode(int argc, char **argv);
 int cmd_frames(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_bench_data(int argc, char **argv);   /* tools/cmd_bench_data.c: the loader's rate */
 int cmd_memory(int argc, char **argv);
 int cmd_golden(int argc, char **argv);
 int cmd_vocab(int argc, char **argv);

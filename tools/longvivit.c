@@ -36,6 +36,7 @@ static int usage(FILE *out)
             "                             BLEU-4) and --qa QA.jsonl by log-likelihood\n"
             "  vocab --data M --out FILE  a WordPiece vocab.txt for a manifest's captions\n"
             "  bench --preset P           time training steps; GFLOP/s beside this machine's sgemm\n"
+            "  bench-data --data M        the training loader's samples/s at 1 and N threads\n"
             "  memory --preset P          analytic peak memory of a step (--measure: and measured)\n"
             "  golden --out|--check DIR   write golden files / check a backend against them\n"
             "  tolerances [--markdown]    print the per-kernel, per-tensor tolerance table\n"
@@ -349,6 +350,8 @@ static int dispatch(int argc, char **argv)
         return cmd_plot(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench"))
         return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench-data"))
+        return cmd_bench_data(argc - 1, argv + 1);
     if (!strcmp(cmd, "memory"))
         return has_option(argc - 1, argv + 1, "--stage") ? cmd_memory_text(argc - 1, argv + 1)
                                                           : cmd_memory(argc - 1, argv + 1);
