@@ -7,6 +7,13 @@
 # tokens, batch 1 and 8. PyTorch runs twice per row: tuned (glibc malloc keeps its memory:
 # GLIBC_TUNABLES below) and out of the box (no GLIBC_TUNABLES). Both get OMP_NUM_THREADS.
 # OPENBLAS_CORETYPE is left as the environment has it, for both programs.
+# Ours runs with --profile: after the table, each row's step broken down by kernel family (matmuls
+# by shape, attention, text tower, zeroing, AdamW, ...; longvivit bench --help).
+# BENCH_GROWTH=1 runs the cost-growth study instead of the table: ViT-S, batch 1, ms/step and
+# peak RSS (from the OS: /usr/bin/time) against kept tokens and threads, with the FLOP split
+# (matmul vs attention) per row; writes growth.json, growth-chart.json and growth.png (drawn by
+# `longvivit plot`: ms/step against tokens, log-log, one series per thread count, each point
+# labelled with attention's share of the FLOPs).
 # Environment:
 #   BENCH_ROWS="s-1568-1 ti-*"  only the rows whose id (config-kept-batch) matches a pattern
 #   BENCH_QUICK=1               only the batch-1 rows
@@ -15,6 +22,9 @@
 #                               so running out of memory is an error ("OOM"), not the OOM killer
 #   BENCH_OUT=DIR               raw JSON and the table (default build/bench)
 #   PYTHON=/usr/bin/python3     the interpreter with torch (Debian's python3-torch)
+#   BENCH_GROWTH=1              the growth study (above) instead of the table
+#   BENCH_GROWTH_FRAMES="4 8 16 32 64"  its frame counts (98 kept tokens per frame)
+#   BENCH_GROWTH_THREADS="1 2"  its thread counts
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
@@ -73,9 +83,112 @@ selected() {
 
 cfg_sets() { [ "$1" = ti ] && echo "--set width=192 --set heads=3"; }
 
-# ours knows --threads? (else OMP_NUM_THREADS alone sets the count)
+# ours knows --threads? (else OMP_NUM_THREADS alone sets the count); --profile?
 OUR_THREADS=()
 "$PROGRAM" bench --help 2>&1 | grep -q -- '--threads' && OUR_THREADS=(--threads "$THREADS")
+PROFILE=()
+"$PROGRAM" bench --help 2>&1 | grep -q -- '--profile' && PROFILE=(--profile)
+
+# The "profile" object of bench --json --profile files, as a table per file: families (ms, % of
+# the step, GFLOP/s where they do matmuls) and the matmul rows above 1% of the step.
+print_profiles() {
+    "$PYTHON" - "$@" <<'EOF'
+import json, sys
+for path in sys.argv[1:]:
+    try:
+        o = json.loads(open(path).read().strip().splitlines()[-1])
+        p = o["profile"]
+    except Exception:
+        continue
+    ms = p["step_ms"]
+    print(f"\n{path.rsplit('/', 1)[-1][:-10]}: {o['kept_tokens']} tokens x batch {o['batch']}, "
+          f"{o['threads']} threads, {ms:.1f} ms/step (profiled steps)")
+    print(f"  {'family / row':<46} {'ms':>9} {'%step':>6} {'GFLOP/s':>8}")
+    for f in p["families"]:
+        rate = f"{f['gflop'] / f['ms'] * 1e3:8.1f}" if f["gflop"] > 0 and f["ms"] > 0 else ""
+        print(f"  {f['family']:<46} {f['ms']:9.1f} {100 * f['ms'] / ms:6.1f} {rate}")
+        for r in p["rows"]:
+            if r["family"] == f["family"] and r["gflop"] > 0 and r["ms"] > 0.01 * ms:
+                print(f"    {r['row']:<44} {r['ms']:9.1f} {100 * r['ms'] / ms:6.1f} "
+                      f"{r['gflop'] / r['ms'] * 1e3:8.1f}")
+EOF
+}
+
+# ---- BENCH_GROWTH=1: cost against kept tokens and threads --------------------------------------
+growth() {
+    local frames=${BENCH_GROWTH_FRAMES:-4 8 16 32 64} threads=${BENCH_GROWTH_THREADS:-1 2}
+    local f t id json rss
+    local -a files=() timer=()
+    echo "cost growth: ViT-S, batch 1, mask 0, 1 warm-up + 1 timed step, cpu backend;" \
+         "cpu: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), nproc $(nproc);" \
+         "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE-(unset)}; $(date '+%Y-%m-%d %H:%M:%S %Z')"
+    for t in $threads; do
+        for f in $frames; do
+            id=growth-$(( f * 98 ))-t$t json=$OUT/$id.json
+            rm -f "$OUT/$id.rss"
+            timer=()
+            [ -x /usr/bin/time ] && timer=(/usr/bin/time -f "%M" -o "$OUT/$id.rss")
+            ( ulimit -v "$(awk -v g="$MEM_GIB" 'BEGIN { printf "%d", g * 1048576 }')"
+              OMP_NUM_THREADS=$t exec "${timer[@]}" "$PROGRAM" bench --preset vit-s \
+                  --frames "$f" --batch 1 --warmup 1 --steps 1 --backend cpu --json --profile ) \
+                >"$json" 2>"$OUT/$id.err"
+            rss=""
+            [ -s "$OUT/$id.rss" ] && rss=$(tail -n 1 "$OUT/$id.rss")
+            printf '%s\n' "$rss" >"$OUT/$id.rss"
+            files+=("$json")
+        done
+    done
+    "$PYTHON" - "$OUT" "${files[@]}" <<'EOF'
+import json, os, sys
+out, rows = sys.argv[1], []
+for path in sys.argv[2:]:
+    try:
+        o = json.loads(open(path).read().strip().splitlines()[-1])
+    except Exception:
+        print(f"{path}: no result (see {path[:-5]}.err)")
+        continue
+    p = o.get("profile", {"rows": []})
+    attn = sum(r["gflop"] for r in p["rows"] if r["row"].startswith("attention"))
+    total = sum(r["gflop"] for r in p["rows"])
+    rss = open(path[:-5] + ".rss").read().strip()
+    rows.append({"kept_tokens": o["kept_tokens"], "threads": o["threads"],
+                 "ms_per_step": o["ms_per_step"], "gflop_per_step": o["gflop_per_step"],
+                 "gflops": o["gflops"], "sgemm_gflops": o["sgemm_gflops"],
+                 "ratio_sgemm": o["ratio_sgemm"],
+                 "peak_rss_mib": float(rss) / 1024 if rss.isdigit() else o["peak_rss_mib"],
+                 "peak_rss_from": "/usr/bin/time" if rss.isdigit() else "getrusage",
+                 "matmul_gflop": total - attn, "attention_gflop": attn,
+                 "attention_share": attn / total if total > 0 else None,
+                 "openblas_core": o["openblas_core"]})
+json.dump({"rows": rows}, open(os.path.join(out, "growth.json"), "w"), indent=1)
+print(f"{'tokens':>6} {'thr':>3} | {'ms/step':>9} {'GFLOP/s':>7} {'%sgemm':>6} {'peak MiB':>8} | "
+      f"{'matmul GFLOP':>12} {'attn GFLOP':>10} {'attn %':>6}")
+for r in rows:
+    print(f"{r['kept_tokens']:>6} {r['threads']:>3} | {r['ms_per_step']:9.1f} {r['gflops']:7.1f} "
+          f"{100 * (r['ratio_sgemm'] or 0):6.0f} {r['peak_rss_mib']:8.0f} | "
+          f"{r['matmul_gflop']:12.1f} {r['attention_gflop']:10.1f} "
+          f"{100 * (r['attention_share'] or 0):6.1f}")
+series = []
+for t in sorted({r["threads"] for r in rows}):
+    pts = []
+    for r in rows:
+        if r["threads"] == t:
+            pts.append({"x": r["kept_tokens"], "y": r["ms_per_step"]})
+            if not series and r["attention_share"] is not None:
+                pts[-1]["label"] = f"attn {100 * r['attention_share']:.0f}%"
+    series.append({"name": f"{t} thread{'s' if t > 1 else ''}", "line": True, "points": pts})
+chart = {"title": "ViT-S training step, batch 1 (labels: attention's share of the FLOPs)",
+         "x_title": "kept video tokens", "y_title": "ms per step", "x_log": True, "y_log": True,
+         "series": series}
+json.dump(chart, open(os.path.join(out, "growth-chart.json"), "w"), indent=1)
+EOF
+    "$PROGRAM" plot "$OUT/growth-chart.json" --png "$OUT/growth.png" &&
+        echo "growth study: $OUT/growth.json, $OUT/growth-chart.json, $OUT/growth.png"
+}
+if [ "${BENCH_GROWTH:-0}" = 1 ]; then
+    growth
+    exit
+fi
 
 fmt() { if [ -n "$2" ]; then printf "%$1" "$2"; else echo "-"; fi; }
 
@@ -84,7 +197,8 @@ run_ours() {    # id frames batch warm-up steps sets...
     local json=$OUT/$id-ours.json
     ( ulimit -v "$(awk -v g="$MEM_GIB" 'BEGIN { printf "%d", g * 1048576 }')"
       OMP_NUM_THREADS=$THREADS exec "$PROGRAM" bench --preset vit-s "$@" --frames "$f" \
-          --batch "$b" --warmup "$w" --steps "$n" --backend cpu --json "${OUR_THREADS[@]}" ) \
+          --batch "$b" --warmup "$w" --steps "$n" --backend cpu --json "${OUR_THREADS[@]}" \
+          "${PROFILE[@]}" ) \
         >"$json" 2>"$OUT/$id-ours.err"
 }
 
@@ -152,4 +266,12 @@ for row in "${ROWS[@]}"; do
         "$(torch_cell "$tt" .1f ms_per_step)" "$(torch_cell "$td" .1f ms_per_step)" "$ratio" \
         "$(fmt .0f "$(jget "$tt" peak_rss_mib)")" | tee -a "$TABLE"
 done
+PROFILED=()
+for row in "${ROWS[@]}"; do
+    read -r id cfg f b w n <<<"$row"
+    selected "$id" "$b" && PROFILED+=("$OUT/$id-ours.json")
+done
+[ "${#PROFILE[@]}" -gt 0 ] && [ "${#PROFILED[@]}" -gt 0 ] &&
+    { echo; echo "where ours spends a step (bench --profile)"; print_profiles "${PROFILED[@]}"; } |
+    tee -a "$TABLE"
 echo "raw JSON (one object per file) and this table: $OUT/"
