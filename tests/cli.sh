@@ -513,8 +513,8 @@ if cmp -s "$tmp/r12l-1.safetensors" "$tmp/r12l/ckpt.safetensors"; then
     ok "1 and 3 loader threads train byte-identical checkpoints"
 else fail "the checkpoints of 1 and 3 loader threads differ"; fi
 expect 0 "bench-data on the small benchmark" "$bin" bench-data --data "$tmp/synth/train.jsonl" \
-    --frames 8 --batch 2 --batches 2 --threads 2
-contains "bench-data checks its batches" "same batches at 1 and 2 threads: yes"
+    --frames 8 --batch 2 --batches 2 --repeats 1 --threads 2
+contains "bench-data checks its batches" "same batches in every run at 1 and 2 threads: yes"
 for bad in "--threads 0" "--threads abc" "--batches 0"; do
     # shellcheck disable=SC2086
     expect 2 "bench-data $bad is a usage error" "$bin" bench-data --data "$tmp/synth/train.jsonl" $bad
