@@ -101,7 +101,8 @@ for path in sys.argv[1:]:
     except Exception:
         continue
     ms = p["step_ms"]
-    print(f"\n{path.rsplit('/', 1)[-1][:-10]}: {o['kept_tokens']} tokens x batch {o['batch']}, "
+    name = path.rsplit("/", 1)[-1].removesuffix(".json").removesuffix("-ours")
+    print(f"\n{name}: {o['kept_tokens']} tokens x batch {o['batch']}, "
           f"{o['threads']} threads, {ms:.1f} ms/step (profiled steps)")
     print(f"  {'family / row':<46} {'ms':>9} {'%step':>6} {'GFLOP/s':>8}")
     for f in p["families"]:
