@@ -278,6 +278,9 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     lv_loader *l = w->l;
+    char name[16];               /* what top -H and perf show */
+    snprintf(name, sizeof name, "lv-loader-%d", w->id);
+    pthread_setname_np(pthread_self(), name);
     pthread_mutex_lock(&l->lock);
     for (;;) {
         while (!l->stopping && !l->failed && !can_claim(l))
