@@ -36,6 +36,7 @@ static const struct { const char *name; suite_fn make; } suites[] = {
     { "bpe", bpe_suite },
     { "v2t", v2t_suite },
     { "chart", chart_suite },
+    { "bf16", bf16_suite },
 };
 
 static long count_lines(const char *path)

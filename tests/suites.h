@@ -26,5 +26,6 @@ Suite *tokenizer_suite(void);
 Suite *bpe_suite(void);
 Suite *v2t_suite(void);
 Suite *chart_suite(void);
+Suite *bf16_suite(void);
 
 #endif

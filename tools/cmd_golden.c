@@ -6,7 +6,9 @@
  * golden/README.md. */
 #include "commands.h"
 #include "error.h"
+#include "bf16_dnnl.h"
 #include "golden.h"
+#include "golden_bf16.h"
 #include "safetensors.h"
 #include "options.h"
 
@@ -53,7 +55,8 @@ static int usage(FILE *out)
             "missing case file or tensor fails; --partial skips missing case files).\n"
             "--strict (default) uses the MANIFEST's strict columns (our own backends), --port\n"
             "its port columns: what any correct fp32 implementation may differ by (FMA, any\n"
-            "summation order, 4-ulp transcendentals; no TF32).\n"
+            "summation order, 4-ulp transcendentals; no TF32). --precision bf16 checks the cpu\n"
+            "backend with bf16 matmul operands against the bf16 column (docs/tolerances.md).\n"
             "Exit status: 0 all within tolerance, 1 a tensor out of tolerance or missing, 2 bad\n"
             "input (missing folder, damaged file, missing MANIFEST row). See golden/README.md.\n"
             "Backends in this build: %s.\n", lv_backend_names());
@@ -335,6 +338,7 @@ typedef struct {
                                      * --compare's layout (NULL: not kept) */
     const lv_backend *be;
     int port, json, partial;        /* port: the MANIFEST's port columns */
+    int bf16;                       /* the backend is cpu-bf16: the bf16 column (golden_bf16.h) */
     result *r;
     int64_t n, cap;
     int64_t cases, failed, bad, absent;
@@ -446,8 +450,13 @@ static void check_outputs(checker *c, const manifest *m, const char *case_path, 
             r.missing = "missing from the port's file";
             r.d.margin = r.d.max_err = INFINITY;
         } else {
-            const double *extra = after_widening(c, golden, path, want);
-            if (!extra && !strncmp(want->name, "after.", 6))
+            int widen = 1;
+            if (c->bf16 && !lv_golden_tolerance_bf16(golden, want, &r.abs, &r.rel, &widen)) {
+                bad_input(c, "%s; %s", lv_error(), FIX_FILE);
+                continue;
+            }
+            const double *extra = widen ? after_widening(c, golden, path, want) : NULL;
+            if (widen && !extra && !strncmp(want->name, "after.", 6))
                 continue;
             r.d = lv_golden_compare_widened(have, want, r.abs, r.rel, extra);
         }
@@ -563,7 +572,7 @@ static void report(const checker *c, int nworst)
     result *r = c->r;
     qsort(r, (size_t)c->n, sizeof *r, by_margin);
     const int64_t k = c->n < nworst ? c->n : nworst;
-    const char *mode = c->port ? "port" : "strict";
+    const char *mode = c->bf16 ? "bf16" : c->port ? "port" : "strict";
     const char *who = c->port_dir ? c->port_dir : c->be->name;
     if (c->json) {
         printf("{\"dir\": \"%s\", \"%s\": \"%s\", \"mode\": \"%s\", \"cases\": %lld, "
@@ -642,7 +651,8 @@ static int golden_check(checker *c, int nworst)
     if (!c->json)
         printf("golden %s %s %s %s (%s tolerances)\n", c->port_dir ? "--compare" : "--check",
                c->dir, c->port_dir ? "with" : "on backend",
-               c->port_dir ? c->port_dir : c->be->name, c->port ? "port" : "strict");
+               c->port_dir ? c->port_dir : c->be->name,
+               c->bf16 ? "bf16" : c->port ? "port" : "strict");
     for (int64_t i = 0; i < m.n; i++)
         if (!manifest_has_case(&m, m.r[i].case_path, i))
             check_case(c, &m, m.r[i].case_path);
@@ -717,5 +727,6 @@ int cmd_golden(int argc, char **argv)
                 "files with --compare (golden/README.md)\n", lv_error());
         return 2;
     }
+    c.bf16 = c.be == lv_backend_cpu_bf16();
     return golden_check(&c, (int)nworst);
 }

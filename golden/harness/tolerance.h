@@ -27,6 +27,10 @@ double lv_tolerance_margin(double got, double want, double abs, double rel);
 /* The larger of two margins, NaN counted as INFINITY (for running maxima). */
 double lv_margin_max(double a, double b);
 
+/* The row for (kernel, tensor, check), or NULL when the table has none (a column whose rows are
+ * optional: LV_CHECK_BF16). */
+const lv_tolerance *lv_tolerance_find(const char *kernel, const char *tensor, const char *check);
+
 /* The whole table, for printing. */
 const lv_tolerance *lv_tolerance_table(int *count);
 
@@ -42,5 +46,12 @@ const lv_tolerance *lv_tolerance_table(int *count);
  * default library: expf, erff, tanhf, logf, sqrtf, rsqrtf); not allowed: TF32 or bf16 matmuls,
  * fast-math intrinsics (__expf), one-pass E[x^2] - E[x]^2 variances. `golden --check --port`. */
 #define LV_CHECK_PORT "any correct fp32 port vs golden file"
+/* The bf16 column: the cpu backend with bf16 matmul operands and fp32 accumulation (cpu-bf16,
+ * --precision bf16: linear layers and the tubelet embedding; attention, InfoNCE and the rest
+ * fp32) against the fp32 reference: bf16 rounds each operand to 8 significant bits (unit
+ * roundoff u = 2^-8), so a K-long dot product of O(1) terms is off by ~u sqrt(K) (random
+ * signs), ~2^-8 of the result's scale. Abs is in the units of the tensor's strict row; a tensor
+ * with no row here (no bf16 matmul upstream) takes its strict row (golden/harness/golden_bf16.h). */
+#define LV_CHECK_BF16 "cpu bf16 matmuls vs fp32 golden file"
 
 #endif

@@ -1,0 +1,353 @@
+/* bf16 matmuls of the cpu backend (--precision bf16, blas_glue/bf16_dnnl.c): the gemm against a
+ * double loop on the fp32 operands within the bf16 row, against the same loop on bf16-rounded
+ * operands within fp32 accumulation, and differing from fp32 by about 2^-8 (so bf16 is really
+ * used); whole golden model cases on cpu-bf16 within the bf16 column and outside the strict one;
+ * the tests of these tests; the refusals. Tests SKIP, saying what to install, only where the
+ * build lacks oneDNN or the CPU AVX512-BF16. */
+#include "bf16_dnnl.h"
+#include "blas_glue.h"
+#include "check_util.h"
+#include "golden_bf16.h"
+#include "suites.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define U_BF16 (1.0 / 256.0)          /* bf16's unit roundoff, 2^-8 */
+
+static int bf16_or_skip(void)
+{
+    if (lv_bf16_ready() == 0)
+        return 1;
+    test_skip("bf16 tests: %s", lv_error());
+    return 0;
+}
+
+/* ---- the gemm --------------------------------------------------------------------------------
+ * One product C = alpha op(A) op(B) + beta C0 with padded leading dimensions; want is the double
+ * loop on the fp32 operands, emu the same loop on bf16(alpha a) and bf16(b), the operands the
+ * gemm is meant to multiply. Errors are in units of each entry's sqrt(sum_k (alpha a_k b_k)^2)
+ * (+ 2^-16 abs(beta c), for the output's own rounding; the bf16 row's units): its error
+ * sum_k a_k b_k (d_ak + d_bk), with d the operands' relative roundings, has sd <= u sqrt(2/3)
+ * there for any K (about u sqrt(K) rms(a) rms(b) for large K). */
+
+typedef struct {
+    int trans_a, trans_b;
+    int64_t M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    float *A, *B, *C0;
+    double *want, *emu, *unit;        /* (M, N) */
+} gemm_case;
+
+static gemm_case gemm_case_make(lv_rng *r, int ta, int tb, int64_t M, int64_t N, int64_t K,
+                                float alpha, float beta)
+{
+    gemm_case g = { .trans_a = ta, .trans_b = tb, .M = M, .N = N, .K = K, .alpha = alpha,
+                    .beta = beta, .lda = (ta ? M : K) + 3, .ldb = (tb ? K : N) + 1,
+                    .ldc = N + 2 };
+    g.A = rand_floats(r, (ta ? K : M) * g.lda, 1);
+    g.B = rand_floats(r, (tb ? N : K) * g.ldb, 1);
+    g.C0 = rand_floats(r, M * g.ldc, 1);
+    g.want = malloc((size_t)(M * N) * sizeof *g.want);
+    g.emu = malloc((size_t)(M * N) * sizeof *g.emu);
+    g.unit = malloc((size_t)(M * N) * sizeof *g.unit);
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0.0, e = 0.0, sq = 0.0;
+            for (int64_t k = 0; k < K; k++) {
+                const float a = ta ? g.A[k * g.lda + i] : g.A[i * g.lda + k];
+                const float b = tb ? g.B[j * g.ldb + k] : g.B[k * g.ldb + j];
+                s += (double)a * b;
+                sq += ((double)alpha * a * b) * ((double)alpha * a * b);
+                e += (double)lv_bf16_round(alpha * a) * lv_bf16_round(b);
+            }
+            const double c = beta == 0.0f ? 0.0 : (double)beta * g.C0[i * g.ldc + j];
+            g.want[i * N + j] = alpha * s + c;
+            g.emu[i * N + j] = e + c;
+            /* + the output's own fp32 rounding, 2^-24 |c| = u 2^-16 |c| where beta c dominates */
+            g.unit[i * N + j] = sqrt(sq) + 0x1p-16 * fabs(c) > 0.0
+                                    ? sqrt(sq) + 0x1p-16 * fabs(c) : 1.0;
+        }
+    return g;
+}
+
+static void gemm_case_free(gemm_case *g)
+{
+    free(g->A), free(g->B), free(g->C0), free(g->want), free(g->emu), free(g->unit);
+}
+
+/* C (M, ldc) run by gemm from C0 (NaN where beta = 0: it must be overwritten) */
+typedef void gemm_fn(int, int, int64_t, int64_t, int64_t, float, const float *, int64_t,
+                     const float *, int64_t, float, float *, int64_t);
+
+static float *gemm_case_run(const gemm_case *g, gemm_fn *gemm)
+{
+    float *C = malloc((size_t)(g->M * g->ldc) * sizeof *C);
+    for (int64_t i = 0; i < g->M * g->ldc; i++)
+        C[i] = g->beta == 0.0f ? NAN : g->C0[i];
+    gemm(g->trans_a, g->trans_b, g->M, g->N, g->K, g->alpha, g->A, g->lda, g->B, g->ldb, g->beta,
+         C, g->ldc);
+    return C;
+}
+
+/* What the checks measure of one result C: the bf16 row's margin against the fp32 product, the
+ * fp32-accumulation margin against the bf16 emulation (the LV_CHECK_FAST sgemm row), and the rms
+ * and largest error against the fp32 product in units of u sqrt(sum_k (a_k b_k)^2). */
+typedef struct {
+    double margin, emu_margin, rms_u, max_u;
+} gemm_figures;
+
+static gemm_figures gemm_figures_of(const gemm_case *g, const float *C)
+{
+    const lv_tolerance *bf = lv_tolerance_get("sgemm", "C", LV_CHECK_BF16);
+    const lv_tolerance *fast = lv_tolerance_get("sgemm", "C", LV_CHECK_FAST);
+    gemm_figures f = { 0 };
+    double sq = 0.0;
+    for (int64_t i = 0; i < g->M; i++)
+        for (int64_t j = 0; j < g->N; j++) {
+            const double unit = g->unit[i * g->N + j], got = C[i * g->ldc + j] / unit;
+            const double want = g->want[i * g->N + j] / unit, emu = g->emu[i * g->N + j] / unit;
+            const double err = fabs(got - want);
+            f.margin = lv_margin_max(f.margin, lv_tolerance_margin(got, want, bf->abs, bf->rel));
+            f.emu_margin = lv_margin_max(f.emu_margin,
+                                         lv_tolerance_margin(got, emu, fast->abs, fast->rel));
+            f.max_u = lv_margin_max(f.max_u, err / U_BF16);
+            sq += err * err;
+        }
+    f.rms_u = sqrt(sq / (double)(g->M * g->N)) / U_BF16;
+    return f;
+}
+
+/* bf16 really used: the error against the fp32 product is of bf16's size, not fp32's. Its rms
+ * in these units is at most u sqrt(2/3) = 0.82 u for independent roundings (measured ~0.6 u);
+ * fp32 operands give ~1e-4 u. Needs enough entries for an rms: M N >= 16. */
+static int looks_bf16(const gemm_figures *f)
+{
+    return f->rms_u > 0.1 && f->rms_u < 1.0;
+}
+
+static const int64_t dims[] = { 1, 7, 33, 300 };
+
+START_TEST(test_gemm_bf16_vs_ref)
+{
+    if (!bf16_or_skip())
+        return;
+    /* _i enumerates (M, N, K) over dims^3 */
+    const int64_t M = dims[_i / 16], N = dims[(_i / 4) % 4], K = dims[_i % 4];
+    lv_rng r = test_rng(2000 + _i);
+    gemm_figures worst = { 0 };
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            const float alpha = (ta + tb) % 2 ? 1.0f : 0.625f, beta = ta ? 0.0f : 1.0f;
+            gemm_case g = gemm_case_make(&r, ta, tb, M, N, K, alpha, beta);
+            float *C = gemm_case_run(&g, lv_gemm_bf16);
+            const gemm_figures f = gemm_figures_of(&g, C);
+            printf("bf16 gemm M=%lld N=%lld K=%lld trans_a=%d trans_b=%d alpha=%g beta=%g: "
+                   "vs fp32 rms %.3f u, max %.3f u, margin %.3f; vs bf16 emulation margin %.3f\n",
+                   (long long)M, (long long)N, (long long)K, ta, tb, alpha, beta, f.rms_u,
+                   f.max_u, f.margin, f.emu_margin);
+            ck_assert_msg(f.margin <= 1.0, "bf16 gemm off the fp32 product by %.3f u", f.max_u);
+            ck_assert_msg(f.emu_margin <= 1.0, "bf16 gemm is not the bf16-rounded product "
+                          "(margin %.3g)", f.emu_margin);
+            if (M * N >= 16)
+                ck_assert_msg(looks_bf16(&f), "rms error %.3g u: not bf16's size", f.rms_u);
+            for (int64_t i = 0; i < M; i++)        /* C's padding columns are never written */
+                for (int64_t j = N; j < g.ldc; j++)
+                    ck_assert(isnan(C[i * g.ldc + j]) || C[i * g.ldc + j] == g.C0[i * g.ldc + j]);
+            worst.margin = lv_margin_max(worst.margin, f.margin);
+            worst.max_u = lv_margin_max(worst.max_u, f.max_u);
+            free(C);
+            gemm_case_free(&g);
+        }
+    printf("bf16 gemm M=%lld N=%lld K=%lld: worst %.3f u of sqrt(sum (a b)^2), margin %.3f "
+           "(%s)\n", (long long)M, (long long)N, (long long)K, worst.max_u, worst.margin,
+           lv_bf16_backend());
+}
+END_TEST
+
+/* The tests of the test above: an error just past the bf16 row is caught; fp32 operands (the
+ * gemm silently not using bf16) fail the "about 2^-8" check and the emulation check; and the
+ * emulation check tells bf16 rounding to nearest even from truncation. */
+START_TEST(test_gemm_checks_catch)
+{
+    if (!bf16_or_skip())
+        return;
+    lv_rng r = test_rng(2100);
+    gemm_case g = gemm_case_make(&r, 0, 1, 64, 48, 300, 1.0f, 1.0f);
+    float *C = gemm_case_run(&g, lv_gemm_bf16);
+    const gemm_figures ok = gemm_figures_of(&g, C);
+    ck_assert(ok.margin <= 1.0 && ok.emu_margin <= 1.0 && looks_bf16(&ok));
+
+    /* one entry moved to 1.01 times the tolerance from the fp32 product */
+    const double tol = lv_tolerance_get("sgemm", "C", LV_CHECK_BF16)->abs * g.unit[5 * g.N + 7];
+    const float keep = C[5 * g.ldc + 7];
+    C[5 * g.ldc + 7] = (float)(g.want[5 * g.N + 7] + 1.01 * tol);
+    const gemm_figures past = gemm_figures_of(&g, C);
+    C[5 * g.ldc + 7] = keep;
+    printf("an error of 1.01 x the bf16 tolerance (%.3g): margin %.3f\n", tol, past.margin);
+    ck_assert(past.margin > 1.0);
+
+    /* fp32 operands: lv_sgemm passes the bf16 row but not the bf16-is-used checks */
+    float *C32 = gemm_case_run(&g, lv_sgemm);
+    const gemm_figures f32 = gemm_figures_of(&g, C32);
+    printf("fp32 operands: rms %.2e u vs fp32 (bf16: %.3f u), emulation margin %.3g\n",
+           f32.rms_u, ok.rms_u, f32.emu_margin);
+    ck_assert(f32.margin <= 1.0 && !looks_bf16(&f32) && f32.emu_margin > 1.0);
+
+    /* truncated operands (rounding toward zero instead of to nearest) miss the emulation */
+    float *At = malloc((size_t)(g.M * g.lda) * sizeof *At);
+    float *Bt = malloc((size_t)(g.N * g.ldb) * sizeof *Bt);
+    for (int64_t i = 0; i < g.M * g.lda; i++) {
+        uint32_t u;
+        memcpy(&u, &g.A[i], sizeof u);
+        u &= 0xffff0000u;
+        memcpy(&At[i], &u, sizeof u);
+    }
+    for (int64_t i = 0; i < g.N * g.ldb; i++) {
+        uint32_t u;
+        memcpy(&u, &g.B[i], sizeof u);
+        u &= 0xffff0000u;
+        memcpy(&Bt[i], &u, sizeof u);
+    }
+    float *Ct = malloc((size_t)(g.M * g.ldc) * sizeof *Ct);
+    memcpy(Ct, g.C0, (size_t)(g.M * g.ldc) * sizeof *Ct);
+    lv_sgemm(0, 1, g.M, g.N, g.K, 1.0f, At, g.lda, Bt, g.ldb, 1.0f, Ct, g.ldc);
+    const gemm_figures trunc = gemm_figures_of(&g, Ct);
+    printf("truncated operands: emulation margin %.3g (round to nearest: %.3f)\n",
+           trunc.emu_margin, ok.emu_margin);
+    ck_assert(trunc.emu_margin > 1.0);
+    free(At), free(Bt), free(Ct), free(C), free(C32);
+    gemm_case_free(&g);
+}
+END_TEST
+
+/* ---- whole training steps ----------------------------------------------------------------- */
+
+/* Case i run on ref (the fp32 golden values) and on cpu-bf16, every output compared in the bf16
+ * column and in the strict one: *bf16 and *strict, the worst margins. The bf16 column has rows
+ * for every float output of a model case that a matmul feeds, after.* included (no widening);
+ * the strict after.* rows need the whole file's widening and are left out of *strict. */
+static void golden_case_margins(int i, double *bf16, double *strict, int64_t *tensors)
+{
+    lv_golden_set in = { 0 }, want = { 0 }, got = { 0 };
+    ck_assert_msg(lv_golden_make(i, "check_bf16", &in) == 0, "%s", lv_error());
+    ck_assert_msg(lv_golden_run(&in, &want, &lv_backend_ref) == 0, "%s", lv_error());
+    ck_assert_msg(lv_golden_run(&in, &got, lv_backend_cpu_bf16()) == 0, "%s", lv_error());
+    ck_assert_int_eq(got.n, want.n);
+    *bf16 = *strict = 0.0;
+    for (int64_t k = 0; k < want.n; k++) {
+        const lv_golden_tensor *w = &want.t[k], *g = lv_golden_find(&got, w->name);
+        ck_assert_msg(g != NULL, "cpu-bf16 did not produce %s", w->name);
+        double abs, rel, scale;
+        int widen;
+        ck_assert(lv_golden_tolerance_bf16(&in, w, &abs, &rel, &widen) != NULL);
+        const int after = !strncmp(w->name, "after.", 6);
+        ck_assert_msg(!(after && widen), "%s: no bf16 row", w->name);
+        *bf16 = lv_margin_max(*bf16, lv_golden_compare(g, w, abs, rel).margin);
+        ck_assert(lv_golden_tolerance(&in, w, 0, &abs, &rel, &scale) != NULL);
+        if (!after)
+            *strict = lv_margin_max(*strict, lv_golden_compare(g, w, abs, rel).margin);
+    }
+    *tensors = want.n;
+    lv_golden_set_free(&in), lv_golden_set_free(&want), lv_golden_set_free(&got);
+}
+
+static int case_index(const char *path)
+{
+    for (int i = 0; i < lv_golden_case_count(); i++)
+        if (!strcmp(lv_golden_case_path(i), path))
+            return i;
+    ck_abort_msg("no golden case %s", path);
+    return -1;
+}
+
+/* A training step (forward, backward, 3 AdamW steps) of model variants on cpu-bf16 within the
+ * bf16 column of the tolerance table; and outside the strict column somewhere (a cpu-bf16 that
+ * ran its matmuls in fp32 would pass the strict column, as cpu does). */
+static const char *const step_cases[] = { "models/joint", "models/factorized", "models/v2t_lm" };
+
+START_TEST(test_golden_step_bf16)
+{
+    if (!bf16_or_skip())
+        return;
+    double bf16, strict;
+    int64_t tensors;
+    golden_case_margins(case_index(step_cases[_i]), &bf16, &strict, &tensors);
+    printf("golden %s on cpu-bf16: %lld tensors, worst margin %.3f in the bf16 column, %.3g in "
+           "the strict column (fp32 backends pass it)\n", step_cases[_i], (long long)tensors,
+           bf16, strict);
+    ck_assert(bf16 <= 1.0);
+    ck_assert_msg(strict > 1.0, "cpu-bf16 matches fp32 within the strict rows: bf16 not used?");
+}
+END_TEST
+
+/* ---- selection and refusals ---------------------------------------------------------------- */
+
+START_TEST(test_precision_selects)
+{
+    lv_backend_set_precision("fp16");
+    ck_assert(lv_backend_find("cpu") == NULL);
+    printf("--precision fp16: %s\n", lv_error());
+    ck_assert(strstr(lv_error(), "give fp32") != NULL);
+    lv_backend_set_precision("bf16");
+    ck_assert(lv_backend_find("ref") == NULL);
+    printf("--precision bf16 --backend ref: %s\n", lv_error());
+    ck_assert(strstr(lv_error(), "cpu backend") != NULL);
+    const lv_backend *be = lv_backend_find("cpu");
+    if (!be) {
+        printf("--precision bf16 --backend cpu: %s\n", lv_error());
+        ck_assert(strstr(lv_error(), "libdnnl-dev") || strstr(lv_error(), "AVX512-BF16"));
+        lv_backend_set_precision("fp32");
+        bf16_or_skip();
+        return;
+    }
+    ck_assert(be == lv_backend_cpu_bf16() && !strcmp(be->name, "cpu-bf16"));
+    ck_assert(be->linear_forward != lv_backend_cpu.linear_forward &&
+              be->attention_forward == lv_backend_cpu.attention_forward);
+    lv_backend_set_precision("fp32");
+    ck_assert(lv_backend_find("cpu") == &lv_backend_cpu);
+    ck_assert(lv_backend_find("cpu-bf16") == be);
+    printf("--precision bf16 selects %s (%s); fp32 selects cpu\n", be->name, lv_bf16_backend());
+}
+END_TEST
+
+/* oneDNN capped below AVX512-BF16 (what a CPU without it looks like to the library) is refused
+ * with the reason; in a fresh process, before oneDNN first ran (Check forks each test). */
+START_TEST(test_refused_without_bf16_isa)
+{
+    const char *fork = getenv("CK_FORK");
+    if (fork && !strcmp(fork, "no")) {
+        printf("CK_FORK=no: oneDNN's ISA is fixed once per process, not tested here\n");
+        return;
+    }
+    setenv("DNNL_MAX_CPU_ISA", "AVX512_CORE", 1);
+    const int rc = lv_bf16_ready();
+    printf("DNNL_MAX_CPU_ISA=AVX512_CORE: %s\n", rc ? lv_error() : "(accepted)");
+    ck_assert(rc < 0);
+    ck_assert(strstr(lv_error(), "libdnnl-dev") || strstr(lv_error(), "DNNL_MAX_CPU_ISA") ||
+              strstr(lv_error(), "AVX512-BF16"));
+}
+END_TEST
+
+Suite *bf16_suite(void)
+{
+    Suite *s = suite_create("bf16");
+    TCase *tc = tcase_create("gemm");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, test_gemm_bf16_vs_ref, 0, 64);
+    tcase_add_test(tc, test_gemm_checks_catch);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("step");
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, test_golden_step_bf16, 0,
+                        (int)(sizeof step_cases / sizeof step_cases[0]));
+    suite_add_tcase(s, tc);
+    tc = tcase_create("select");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_precision_selects);
+    tcase_add_test(tc, test_refused_without_bf16_isa);
+    suite_add_tcase(s, tc);
+    return s;
+}
