@@ -198,11 +198,15 @@ static void p_infonce_backward(float *dv, float *dt, float *dlog_scale, const fl
          2.0 * B * B * E * ((dv != NULL) + (dt != NULL)));
 }
 
-/* ---- attention: FLOPs from the groups (host memory), QK^T and PV, every listed key ------------ */
+/* ---- attention: FLOPs from the groups, QK^T and PV, every listed key ------------------------- *
+ * The group lists are backend memory: read only where that is the host's (else 0 FLOPs, 0 rows). */
 
 static double attention_pairs(const lv_attn_groups *g, int64_t *q_rows)
 {
     double pairs = 0.0;
+    *q_rows = 0;
+    if (!active->inner->host_memory)
+        return 0.0;
     for (int64_t i = 0; i < g->n_groups; i++)
         pairs += (double)(g->q_start[i + 1] - g->q_start[i]) *
                  (double)(g->k_start[i + 1] - g->k_start[i]);
