@@ -128,7 +128,7 @@ static void p_set(float *x, float value, int64_t n)
     if (value != 0.0f)
         book(OP_SET, 0, 0, 0, 0, LV_PROF_COPY, t0, 0.0);
     else
-        book(OP_ZERO, 0, in_grads ? 0 : n, 0, 0, in_grads ? LV_PROF_ZERO_GRAD : LV_PROF_ZERO_ACT,
+        book(OP_ZERO, 0, n, 0, 0, in_grads ? LV_PROF_ZERO_GRAD : LV_PROF_ZERO_ACT,
              t0, 0.0);
 }
 
@@ -531,6 +531,9 @@ static void row_label(char *buf, size_t n, const lv_profile_row *r)
     case OP_LAYERNORM:
         snprintf(buf, n, "layernorm %lldx%lld %s", (long long)r->s0, (long long)r->s1, d);
         break;
+    case OP_ZERO:
+        snprintf(buf, n, "set 0, %lld floats", (long long)r->s0);
+        break;
     default:
         snprintf(buf, n, "%s %s", op_names[r->op], d);
     }
@@ -576,9 +579,9 @@ void lv_profile_print(FILE *out, const lv_profile *p, int json)
         else
             fprintf(out, "  %-46s %7s %9.1f %6.1f\n", family_names[f], "", ms,
                     100.0 * ms / wall_ms);
-        if (f > LV_PROF_TEXT)
+        if (f > LV_PROF_TEXT && f != LV_PROF_ZERO_ACT)
             continue;
-        for (int i = 0; i < p->n_rows; i++) {        /* the shapes of the matmul families */
+        for (int i = 0; i < p->n_rows; i++) {   /* the shapes of the matmul families, zeroing */
             const lv_profile_row *r = &p->rows[i];
             if ((int)r->family != f || r->seconds / steps * 1e3 < 0.05 * wall_ms / 100.0)
                 continue;
