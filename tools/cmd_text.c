@@ -101,7 +101,7 @@ static void json_string(FILE *out, const char *s)
 typedef struct {
     const char *stage, *data, *vocab, *preset, *out, *backend, *encoder, *lm, *target, *prompt;
     const char *bpe;             /* a GPT-2 --lm's tokenizer folder (default: the file's) */
-    const char *steps, *batch, *lr, *warmup, *wd, *clip, *text_len;
+    const char *steps, *batch, *lr, *warmup, *wd, *clip, *text_len, *loader_threads;
     const char *sets[MAX_SETS];  /* "key=value": --set, --seed and --frames, in order */
     int n_sets, json, dry_run;
 } stage_args;
@@ -109,6 +109,7 @@ typedef struct {
 /* The options' values once read strictly (tools/options.h). */
 typedef struct {
     int64_t steps, batch, warmup, text_len;    /* text_len 0: the default, min(lm_ctx, 64) */
+    int64_t loader_threads;                     /* 0: the loader's default */
     double lr, wd, clip;
 } stage_numbers;
 
@@ -125,6 +126,7 @@ static const struct {
     { "--lr", offsetof(stage_args, lr) }, { "--warmup", offsetof(stage_args, warmup) },
     { "--wd", offsetof(stage_args, wd) }, { "--clip", offsetof(stage_args, clip) },
     { "--text-len", offsetof(stage_args, text_len) }, { "--bpe", offsetof(stage_args, bpe) },
+    { "--loader-threads", offsetof(stage_args, loader_threads) },
 };
 
 static int stage_usage(FILE *out)
@@ -136,7 +138,7 @@ static int stage_usage(FILE *out)
             "           [--backend NAME] [--json] [--dry-run]\n"
             "       longvivit train --stage text --data MANIFEST --encoder CKPT --lm LM\n"
             "           [--bpe DIR] [--target summary|caption] [--prompt TEXT]\n"
-            "           [--set key=value ...]\n"
+            "           [--set key=value ...] [--loader-threads N]\n"
             "           (and the options above but --preset and --vocab)\n"
             "The video-to-text stage (docs/video-to-text.md).\n"
             "--stage lm pretrains the decoder LM (lm_* keys of the configuration) on the\n"
@@ -229,6 +231,8 @@ static int stage_numbers_read(stage_numbers *n, const stage_args *a, int text_st
     INT_OPT("--steps", a->steps, "100", 1, 1000000000000LL, n->steps);
     INT_OPT("--batch", a->batch, "8", 1, 1 << 20, n->batch);
     INT_OPT("--text-len", a->text_len, "0", a->text_len ? 2 : 0, 1 << 20, n->text_len);
+    INT_OPT("--loader-threads", a->loader_threads, "0", a->loader_threads ? 1 : 0,
+            LV_LOADER_MAX_THREADS, n->loader_threads);
     REAL_OPT("--lr", a->lr, text_stage ? "1e-4" : "1e-3", 0.0, 1, n->lr);
     REAL_OPT("--wd", a->wd, "0.05", 0.0, 0, n->wd);
     REAL_OPT("--clip", a->clip, "1.0", 0.0, 0, n->clip);
@@ -1140,7 +1144,7 @@ static int setup_loader(stage_run *r)
         .text_len = r->T, .fps = 1.0, .mode = LV_SAMPLE_FIRST,
         .mean = { LV_CLIP_MEAN[0], LV_CLIP_MEAN[1], LV_CLIP_MEAN[2] },
         .std = { LV_CLIP_STD[0], LV_CLIP_STD[1], LV_CLIP_STD[2] }, .shuffle = 1,
-        .seed = r->cfg.seed, .max_bad_fraction = 0.1 };
+        .seed = r->cfg.seed, .max_bad_fraction = 0.1, .threads = (int)r->num.loader_threads };
     r->loader = lv_loader_open(&r->clips, r->tok, &spec);
     return r->loader ? 0 : -1;
 }
@@ -1169,14 +1173,15 @@ static int stage_build(stage_run *r, const lv_backend *be)
     return 0;
 }
 
-/* The options of the run as key=value lines (metadata "train_args"). */
+/* The options of the run as key=value lines (metadata "train_args"); not --loader-threads,
+ * which changes nothing of the result (the same batches for every count). */
 static void args_text(const stage_run *r, char *buf, size_t size)
 {
     size_t n = 0;
     buf[0] = 0;
     for (size_t k = 0; k < sizeof stage_flags / sizeof stage_flags[0]; k++) {
         const char *v = *(const char *const *)((const char *)&r->a + stage_flags[k].at);
-        if (v && n < size)
+        if (v && n < size && stage_flags[k].at != offsetof(stage_args, loader_threads))
             n += (size_t)snprintf(buf + n, size - n, "%s=%s\n", stage_flags[k].flag + 2, v);
     }
     for (int i = 0; i < r->a.n_sets && n < size; i++)
