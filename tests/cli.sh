@@ -520,6 +520,9 @@ for bad in "--threads 0" "--threads abc" "--batches 0"; do
     expect 2 "bench-data $bad is a usage error" "$bin" bench-data --data "$tmp/synth/train.jsonl" $bad
     contains "bench-data $bad: the option is named" "${bad%% *}"
 done
+expect 2 "train --stage lm --loader-threads 0" "$bin" train --stage lm \
+    --data "$tmp/synth/train.jsonl" --loader-threads 0
+contains "the text stage names the option" "loader-threads 0: out of range"
 expect 2 "bench-data without data" "$bin" bench-data
 contains "bench-data asks for --data" "data MANIFEST is required"
 expect 1 "bench-data of a missing manifest" "$bin" bench-data --data "$tmp/none.jsonl"
