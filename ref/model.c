@@ -748,19 +748,24 @@ static int64_t layout(lv_model *m, float *base, int64_t B, int flags)
     m->dloss = lv_take(&s, 1);
     m->demb_v = lv_take(&s, B * E);
     m->demb_t = lv_take(&s, B * E);
-    /* temporaries: rows x the widest matrix of either tower (qkv, MLP, pooling kv), each */
+    /* temporaries, each sized for its widest use: the branch inner ones for rows x the widest
+     * matrix of either tower (qkv, MLP, pooling kv; they also hold the pooling's and the
+     * tokenizers' gradients), the stream-wide ones for rows x the wider tower, LoRA's only with
+     * LoRA (the video tower's) */
     const int64_t Rmax = Rv > Rt ? Rv : Rt, Rf = frame_level ? B * F : 0;
+    const int64_t Dmax = D > c->text_width ? D : c->text_width;
     const int64_t W = max3(3 * D, m->video.hidden, max3(3 * c->text_width, m->text.hidden, E));
     const int64_t wide = Rmax * W > Rf * 2 * D ? Rmax * W : Rf * 2 * D;
-    m->eng.branch_out = lv_take(&s, wide);
-    m->eng.lora_out = lv_take(&s, wide);
-    m->eng.d_stream = lv_take(&s, wide);
+    const int lora = c->tune == LV_TUNE_LORA;
+    m->eng.branch_out = lv_take(&s, Rmax * Dmax);
+    m->eng.lora_out = lora ? lv_take(&s, Rv * max3(3 * D, m->video.hidden, D)) : NULL;
+    m->eng.d_stream = lv_take(&s, Rmax * Dmax);
     m->eng.d_inner = lv_take(&s, wide);
     m->eng.d_pre = lv_take(&s, wide);
     m->eng.d_norm = lv_take(&s, wide);
-    m->d_pooled = lv_take(&s, wide);
-    m->d_final = lv_take(&s, wide);
-    m->eng.d_lora = lv_take(&s, wide);
+    m->d_pooled = lv_take(&s, B * Dmax);
+    m->d_final = lv_take(&s, Rmax * Dmax);
+    m->eng.d_lora = lora ? lv_take(&s, Rv * c->lora_rank) : NULL;
     m->dtokens = m->video.prefix ? NULL : lv_take(&s, B * g.K * D);
     m->dvideo = want_pixel_grad ? lv_take(&s, B * F * S * S * 3) : NULL;
     return s.used;

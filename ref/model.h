@@ -84,8 +84,9 @@ typedef struct {
     float *dloss;               /* (1) = 1: d loss / d loss, where the backward starts */
     float *demb_v, *demb_t;     /* (B, E) loss gradients of the normalised embeddings */
     /* the block engine: the backend, the parameters and the temporaries of both towers, each
-     * (rows, W) floats with W the widest matrix of either tower (tower.h); the pooling and
-     * tokenizer steps reuse them as commented where they do */
+     * sized for its widest use (rows x the widest matrix, or x the wider tower; LoRA's only
+     * with LoRA: layout in model.c); the pooling and tokenizer steps reuse them as commented
+     * where they do */
     lv_engine eng;
     float *d_pooled;            /* backward: (B, D) d of the pooled tower output */
     float *d_final;             /* backward: (rows, D) d of the final LayerNorm's output */
