@@ -196,6 +196,8 @@ static int can_claim(const lv_loader *l)
            !l->ready[k] && l->reading != k;
 }
 
+/* Hands out the next position of this rank's stream with the slot it fills if every sample
+ * before it loads (the lock held). */
 static claim claim_next(lv_loader *l)
 {
     while (!mine(l, l->claim_pos))
@@ -241,6 +243,7 @@ static void rewind_stream(lv_loader *l)
     l->rewinding = 0;
 }
 
+/* The batch being accepted is full: its counters, then it is the caller's to take. */
 static void finish_batch(lv_loader *l)
 {
     const lv_loader_spec *s = &l->spec;
@@ -274,6 +277,8 @@ static void accept(lv_loader *l)
     }
 }
 
+/* A loader thread: take a position, load it without the lock, report it and accept what can
+ * be accepted; until the loader stops or fails. */
 static void *worker_main(void *arg)
 {
     worker *w = arg;
