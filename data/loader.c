@@ -164,8 +164,12 @@ static int load_sample(lv_loader *l, worker *w, lv_loader_batch *out, int64_t b,
         }
         out->valid_frames[b] = 1;
     } else {
+        /* several loader threads decode several clips at once: one decoding thread each
+         * (FFmpeg's own threads would only compete with them); a lone loader thread lets
+         * FFmpeg thread its decoding */
         const lv_sample_spec spec = { .fps = s->fps, .max_frames = F, .mode = s->mode,
-                                      .start = e->start, .end = e->end };
+                                      .start = e->start, .end = e->end,
+                                      .decode_threads = l->threads > 1 ? 1 : 0 };
         lv_frames fr;
         rc = lv_video_read(&fr, e->video, &spec);
         if (rc == 0) {

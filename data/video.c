@@ -24,7 +24,7 @@
 #define LV_SEEN_PTS 32                    /* recent packet times kept for the skip decision */
 #define LV_SEEK_MIN_PACKETS 8             /* auto: a seek must skip at least this many */
 #define LV_THREADS_PER_CPU 4              /* skipped frames hold frame-thread slots too */
-#define LV_MAX_THREADS 16
+#define LV_MAX_THREADS 16                 /* the most decoding threads (also spec.decode_threads) */
 #define LV_SEEK_TRIES 4                   /* earlier keyframes tried when a seek lands late */
 #define LV_EOF 2                          /* read_packet: no more packets */
 #define LV_RESTART 3                      /* a seek went wrong: decode from the start instead */
@@ -114,7 +114,8 @@ static int check_dimensions(const lv_source *s, int64_t max_side)
     return 0;
 }
 
-static int open_decoder(lv_source *s)
+/* threads: 0 = LV_THREADS_PER_CPU per CPU (at most LV_MAX_THREADS), else exactly that many. */
+static int open_decoder(lv_source *s, int threads)
 {
     const AVCodecParameters *par = s->st->codecpar;
     const AVCodec *codec = avcodec_find_decoder(par->codec_id);
@@ -128,7 +129,8 @@ static int open_decoder(lv_source *s)
     int err = avcodec_parameters_to_context(s->dec, par);
     if (err >= 0) {
         s->dec->pkt_timebase = s->st->time_base;
-        s->dec->thread_count = FFMIN(LV_THREADS_PER_CPU * av_cpu_count(), LV_MAX_THREADS);
+        s->dec->thread_count = threads > 0 ? threads
+                                           : FFMIN(LV_THREADS_PER_CPU * av_cpu_count(), LV_MAX_THREADS);
         s->dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
         err = avcodec_open2(s->dec, codec, NULL);
     }
@@ -138,7 +140,8 @@ static int open_decoder(lv_source *s)
     return 0;
 }
 
-static int source_open(lv_source *s, const char *path, int64_t max_side, int with_decoder)
+/* threads < 0: no decoder (probing); else open_decoder's */
+static int source_open(lv_source *s, const char *path, int64_t max_side, int threads)
 {
     memset(s, 0, sizeof *s);
     s->path = path;
@@ -147,8 +150,8 @@ static int source_open(lv_source *s, const char *path, int64_t max_side, int wit
         rc = find_video_stream(s);
     if (rc == 0)
         rc = check_dimensions(s, max_side);
-    if (rc == 0 && with_decoder)
-        rc = open_decoder(s);
+    if (rc == 0 && threads >= 0)
+        rc = open_decoder(s, threads);
     if (rc != 0)
         source_close(s);
     return rc;
@@ -227,6 +230,9 @@ static int check_spec(const char *path, const lv_sample_spec *spec)
     if (spec->max_side < 0)
         return lv_set_error("%s: max_side %lld is negative; 0 means the default %d", path,
                             (long long)spec->max_side, LV_VIDEO_MAX_SIDE);
+    if (spec->decode_threads < 0 || spec->decode_threads > LV_MAX_THREADS)
+        return lv_set_error("%s: decode_threads is %d; give 0 (automatic) to %d", path,
+                            spec->decode_threads, LV_MAX_THREADS);
     return 0;
 }
 
@@ -913,7 +919,8 @@ int lv_video_read(lv_frames *out, const char *path, const lv_sample_spec *spec)
         return -1;
     lv_reader r;
     memset(&r, 0, sizeof r);
-    int rc = source_open(&r.src, path, spec->max_side ? spec->max_side : LV_VIDEO_MAX_SIDE, 1);
+    int rc = source_open(&r.src, path, spec->max_side ? spec->max_side : LV_VIDEO_MAX_SIDE,
+                         spec->decode_threads);
     if (rc == 0)
         rc = reader_init(&r, spec, out);
     if (rc == 0)
@@ -939,7 +946,7 @@ int lv_video_probe(const char *path, lv_video_info *info)
 {
     memset(info, 0, sizeof *info);
     lv_source s;
-    if (source_open(&s, path, LV_VIDEO_MAX_SIDE, 0))
+    if (source_open(&s, path, LV_VIDEO_MAX_SIDE, -1))
         return -1;
     const AVCodecParameters *par = s.st->codecpar;
     const AVRational rate = s.st->avg_frame_rate.num > 0 ? s.st->avg_frame_rate

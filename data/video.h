@@ -24,6 +24,10 @@ typedef struct {
     double start, end;        /* seconds from the video's start; end <= 0: the end of the video */
     int64_t max_side;         /* refuse videos wider or taller than this; 0 = 8192 */
     lv_seek_policy seek;
+    int decode_threads;       /* FFmpeg's decoding threads for this video; 0 = automatic (4 per
+                               * CPU, at most 16): a caller decoding several videos at once (the
+                               * loader's pool) asks for 1, which costs a short clip a third of
+                               * the CPU time */
 } lv_sample_spec;
 
 /* fps 1, first mode, the whole video, automatic seeking. */

@@ -475,26 +475,31 @@ static void expect_same(const char *what, const lv_frames *a, const lv_frames *b
     }
 }
 
+/* Never, always and automatic seeking, and automatic with one decoding thread (the loader's
+ * pool decodes that way), give the same samples. */
 static void seek_case(const char *path, const char *what, lv_sample_spec spec)
 {
-    lv_frames runs[3];
-    const lv_seek_policy policy[3] = { LV_SEEK_NEVER, LV_SEEK_ALWAYS, LV_SEEK_AUTO };
-    for (int i = 0; i < 3; i++) {
+    lv_frames runs[4];
+    const lv_seek_policy policy[4] = { LV_SEEK_NEVER, LV_SEEK_ALWAYS, LV_SEEK_AUTO,
+                                       LV_SEEK_AUTO };
+    for (int i = 0; i < 4; i++) {
         spec.seek = policy[i];
+        spec.decode_threads = i == 3 ? 1 : 0;
         runs[i] = read_ok(path, &spec);
     }
     expect_same(what, &runs[0], &runs[1]);
     expect_same(what, &runs[0], &runs[2]);
+    expect_same(what, &runs[0], &runs[3]);
     ck_assert_int_eq(runs[0].seeks, 0);
     ck_assert_int_gt(runs[1].seeks, 0);
-    printf("  %s: never/always/auto identical; decoded %" PRId64 "/%" PRId64 "/%" PRId64
-           " frames with %" PRId64 "/%" PRId64 "/%" PRId64 " seeks; frames", what,
+    printf("  %s: never/always/auto/auto-1-thread identical; decoded %" PRId64 "/%" PRId64
+           "/%" PRId64 " frames with %" PRId64 "/%" PRId64 "/%" PRId64 " seeks; frames", what,
            runs[0].decoded, runs[1].decoded, runs[2].decoded, runs[0].seeks, runs[1].seeks,
            runs[2].seeks);
     for (int64_t k = 0; k < runs[0].n; k++)
         printf(" %" PRId64, runs[0].src_index[k]);
     printf("\n");
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         lv_frames_free(&runs[i]);
 }
 
@@ -723,21 +728,24 @@ typedef struct {
     int64_t max_frames;
     double fps;
     int64_t max_side;
+    int decode_threads;
 } bad_case;
 
 static const bad_case bad_cases[] = {
-    { "missing file", "missing.mp4", "no such file", 4, 1.0, 0 },
-    { "text file", "notes.mp4", "not a video file", 4, 1.0, 0 },
-    { "mp4 cut to 1/3", "third.mp4", "damaged or truncated", 4, 1.0, 0 },
-    { "mp4 cut to 200 bytes", "tiny.mp4", "damaged or truncated", 4, 1.0, 0 },
-    { "audio only", "tone.wav", "no video stream", 4, 1.0, 0 },
+    { "missing file", "missing.mp4", "no such file", 4, 1.0, 0, 0 },
+    { "text file", "notes.mp4", "not a video file", 4, 1.0, 0, 0 },
+    { "mp4 cut to 1/3", "third.mp4", "damaged or truncated", 4, 1.0, 0, 0 },
+    { "mp4 cut to 200 bytes", "tiny.mp4", "damaged or truncated", 4, 1.0, 0, 0 },
+    { "audio only", "tone.wav", "no video stream", 4, 1.0, 0, 0 },
     { "no decodable frame", "broken.avi", "no frame of the video stream could be decoded", 4,
-      1.0, 0 },
-    { "no decoder", "avs2.avi", "no decoder for the avs2 codec", 4, 1.0, 0 },
-    { "absurd dimensions", "big.mp4", "exceeds the limit of 32 pixels", 4, 1.0, 32 },
-    { "N = 0", "n0.mp4", "max_frames is 0", 0, 1.0, 0 },
-    { "fps = 0", "fps0.mp4", "fps is 0", 4, 0.0, 0 },
-    { "fps < 0", "fpsneg.mp4", "fps is -1", 4, -1.0, 0 },
+      1.0, 0, 0 },
+    { "no decoder", "avs2.avi", "no decoder for the avs2 codec", 4, 1.0, 0, 0 },
+    { "absurd dimensions", "big.mp4", "exceeds the limit of 32 pixels", 4, 1.0, 32, 0 },
+    { "N = 0", "n0.mp4", "max_frames is 0", 0, 1.0, 0, 0 },
+    { "fps = 0", "fps0.mp4", "fps is 0", 4, 0.0, 0, 0 },
+    { "fps < 0", "fpsneg.mp4", "fps is -1", 4, -1.0, 0, 0 },
+    { "decode threads < 0", "threadsneg.mp4", "decode_threads is -1", 4, 1.0, 0, -1 },
+    { "decode threads > 16", "threads17.mp4", "decode_threads is 17", 4, 1.0, 0, 17 },
 };
 
 static void make_bad(int i, const char *path)
@@ -763,6 +771,7 @@ START_TEST(test_bad_input)
     make_bad(_i, path);
     lv_sample_spec spec = first_spec(c->fps, c->max_frames);
     spec.max_side = c->max_side;
+    spec.decode_threads = c->decode_threads;
     lv_frames f;
     ck_assert_int_eq(lv_video_read(&f, path, &spec), -1);
     printf("  %s: %s\n", c->what, lv_error());
