@@ -175,11 +175,12 @@ static uint16_t *grown(uint16_t **buf, size_t *cap, size_t n, const char *what)
     return *buf;
 }
 
-/* dst (rows, cols) dense = bf16(alpha src), src with row stride ld */
+/* dst (rows, cols) dense = bf16(alpha src), src with row stride ld; called inside a parallel
+ * region (its rows shared out, no barrier at the end) */
 static void convert(uint16_t *dst, const float *src, int64_t rows, int64_t cols, int64_t ld,
                     float alpha)
 {
-    #pragma omp parallel for schedule(static) if (rows * cols > PAR_MIN)
+    #pragma omp for schedule(static) nowait
     for (int64_t r = 0; r < rows; r++) {
         const float *s = src + r * ld;
         uint16_t *d = dst + r * cols;
@@ -207,8 +208,11 @@ void lv_gemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, flo
     /* both operands dense in their own layouts, alpha folded into A */
     uint16_t *a16 = grown(&bf16.a16, &bf16.a_cap, (size_t)(M * K), "bf16 copies of matmul inputs");
     uint16_t *b16 = grown(&bf16.b16, &bf16.b_cap, (size_t)(K * N), "bf16 copies of matmul inputs");
-    convert(a16, A, trans_a ? K : M, trans_a ? M : K, lda, alpha);
-    convert(b16, B, trans_b ? N : K, trans_b ? K : N, ldb, 1.0f);
+    #pragma omp parallel if (M * K + K * N > PAR_MIN)     /* one region for both */
+    {
+        convert(a16, A, trans_a ? K : M, trans_a ? M : K, lda, alpha);
+        convert(b16, B, trans_b ? N : K, trans_b ? K : N, ldb, 1.0f);
+    }
     gemm_plan *p = plan_find(trans_a, trans_b, M, N, K, ldc, beta);
     DNNL_CHECK(dnnl_memory_set_data_handle(p->a, a16));
     DNNL_CHECK(dnnl_memory_set_data_handle(p->b, b16));
