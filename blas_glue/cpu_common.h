@@ -76,7 +76,10 @@ int lv_cpu_rows_disjoint(const int64_t *start, const int64_t *index, int64_t G);
 /* blas_glue/attention_cpu.c: the memory-efficient attention of lv_backend_cpu */
 enum {
     ATT_BQ = 64,        /* query rows per tile */
-    ATT_BK = 256,       /* key rows per tile */
+    ATT_BK = 240,       /* key rows per tile: 64 x 240 x 64 = 983,040 <= 10^6, OpenBLAS's bound
+                         * for its unpacked small-matrix sgemm on AVX-512 cores; with 256 keys
+                         * every tile product was packed first (the PV, dQ, dV, dK products
+                         * ran 10-20% slower, attention as a whole ~5%, one thread, ViT-S) */
     ATT_CHUNKS = 4      /* key chunks per (group, head) in the backward: parallel work units */
 };
 
