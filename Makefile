@@ -347,9 +347,11 @@ $(BUILD)/cuda/registry.o: blas_glue/registry.c $(HEADERS) | $(BUILD)/cuda
 	  -c $< -o $@
 $(BUILD)/cuda:
 	@mkdir -p $@
-$(CUDA_PROG): $(TOOL_OBJ) $(REF_OBJ) $(GOLDEN_OBJ) $(filter-out %/registry.o,$(FAST_OBJ)) \
-              $(DATA_OBJ) $(CUDA_OBJ) $(BUILD)/cuda/registry.o
-	$(CXX) $(LDFLAGS) $^ $(filter-out -lstdc++,$(LDLIBS)) -L$(CUDA_HOME)/lib64 \
+# (without oneDNN: the bundle of this program travels to GPU machines, and libdnnl is 40 MB)
+$(CUDA_PROG): $(TOOL_OBJ) $(REF_OBJ) $(GOLDEN_OBJ) \
+              $(filter-out %/registry.o %/bf16_dnnl.o %/bf16_none.o,$(FAST_OBJ)) \
+              $(BUILD)/blas_glue/bf16_none.o $(DATA_OBJ) $(CUDA_OBJ) $(BUILD)/cuda/registry.o
+	$(CXX) $(LDFLAGS) $^ $(filter-out -lstdc++ -ldnnl,$(LDLIBS)) -L$(CUDA_HOME)/lib64 \
 	  -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -ldl -lrt -o $@
 
 # On a machine with a GPU (and nvcc): the cuda program against every golden case (--port), two
