@@ -104,7 +104,8 @@ static int usage(const char *cmd, FILE *out)
             "                 %s[--json]\n", cmd,
             !strcmp(cmd, "bench") ? "[--warmup W] [--steps N] [--no-sgemm] [--profile]\n"
                                     "                 " : "[--measure] ");
-    fprintf(out, "Backends in this build: %s.\n", lv_backend_names());
+    fprintf(out, "Backends in this build: %s.\n%s", lv_backend_names(),
+            lv_opt_precision_help());
     if (!strcmp(cmd, "bench"))
         fprintf(out,
                 "Times N training steps (forward, backward, AdamW) after W warm-up steps on\n"

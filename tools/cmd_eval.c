@@ -12,6 +12,7 @@
 #include "plot.h"
 #include "preprocess.h"
 #include "model_io.h"
+#include "options.h"
 #include "safetensors.h"
 #include "video.h"
 
@@ -478,7 +479,8 @@ static int eval_usage(FILE *out)
             "  --predictions OUT.json  EgoSchema's submission: {\"<q_uid>\": option 0..4}\n"
             "  --mcq-text MODE         an option's text: option alone (default of --mcq) or\n"
             "                          question+option (default of --egoschema)\n"
-            "Backends in this build: %s (default cpu).\n", lv_backend_names());
+            "Backends in this build: %s (default cpu).\n%s", lv_backend_names(),
+            lv_opt_precision_help());
     return out == stderr ? 2 : 0;
 }
 
@@ -709,7 +711,8 @@ int cmd_encode(int argc, char **argv)
                    "video paths in its metadata. Videos need no vocabulary; a --vocab is checked\n"
                    "against the one stored in CKPT (refused when it differs) and stored with the\n"
                    "embeddings, so the text side of a search uses the same one.\n"
-                   "Backends in this build: %s (default cpu).\n", lv_backend_names());
+                   "Backends in this build: %s (default cpu).\n%s", lv_backend_names(),
+            lv_opt_precision_help());
             free(videos);
             return 0;
         }

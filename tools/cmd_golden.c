@@ -59,7 +59,8 @@ static int usage(FILE *out)
             "backend with bf16 matmul operands against the bf16 column (docs/tolerances.md).\n"
             "Exit status: 0 all within tolerance, 1 a tensor out of tolerance or missing, 2 bad\n"
             "input (missing folder, damaged file, missing MANIFEST row). See golden/README.md.\n"
-            "Backends in this build: %s.\n", lv_backend_names());
+            "Backends in this build: %s.\n%s", lv_backend_names(),
+            lv_opt_precision_help());
     return out == stderr ? 2 : 0;
 }
 

@@ -165,7 +165,8 @@ static int stage_usage(FILE *out)
             "--lr 1e-3 (lm) / 1e-4 (text) --wd 0.05 --clip 1 --warmup steps/10 (at most 100).\n"
             "--dry-run prints the configuration, the trainable and frozen parameter counts and\n"
             "the memory of one step (without --encoder: of --preset's model).\n");
-    fprintf(out, "Backends in this build: %s (default cpu).\n", lv_backend_names());
+    fprintf(out, "Backends in this build: %s (default cpu).\n%s", lv_backend_names(),
+            lv_opt_precision_help());
     return out == stderr ? LV_EXIT_USAGE : LV_EXIT_OK;
 }
 

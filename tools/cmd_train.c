@@ -169,7 +169,8 @@ static int usage(FILE *out)
             "--loader-threads N decodes N clips at once (default: OMP_NUM_THREADS, else the\n"
             "CPU count); the batches are the same for every N.\n"
             "--stage lm|text trains the video-to-text stage instead (train --stage lm --help).\n");
-    fprintf(out, "Backends in this build: %s (default cpu).\n", lv_backend_names());
+    fprintf(out, "Backends in this build: %s (default cpu).\n%s", lv_backend_names(),
+            lv_opt_precision_help());
     return out == stderr ? 2 : 0;
 }
 

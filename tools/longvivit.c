@@ -185,7 +185,8 @@ static int gradcheck_usage(FILE *out)
     for (int i = 0; i < n; i++)
         fprintf(out, " %s", v[i].name);
     fprintf(out, "\n");
-    fprintf(out, "Backends in this build: %s.\n", lv_backend_names());
+    fprintf(out, "Backends in this build: %s.\n%s", lv_backend_names(),
+            lv_opt_precision_help());
     return out == stderr ? 2 : 0;
 }
 

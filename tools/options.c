@@ -124,3 +124,13 @@ const char *lv_opt_config_value(const lv_config *c, const char *key, char *buf, 
             snprintf(buf, size, "%s", l + k + 1);
     return buf;
 }
+
+const char *lv_opt_precision_help(void)
+{
+    static char line[512];
+    const int ready = lv_bf16_ready() == 0;
+    snprintf(line, sizeof line, "--precision fp32|bf16: bf16 matmul operands, fp32 accumulation, "
+             "cpu backend only\n  (docs/performance.md); in this build: %s\n",
+             ready ? lv_bf16_backend() : lv_error());
+    return line;
+}

@@ -21,6 +21,10 @@ char **lv_opt_split_equals(int *argc, char **argv);
 /* Frees what lv_opt_split_equals allocated (split: n entries; argv: the original argc). */
 void lv_opt_split_free(char **split, int n, int argc, char **argv);
 
+/* The --precision line of every command's help, newline-terminated: fp32 or bf16, and whether
+ * bf16 runs in this build on this CPU (oneDNN's matmul and ISA) or why not. */
+const char *lv_opt_precision_help(void);
+
 /* A whole integer in [lo, hi] into *out: 0, or -1 + lv_error() naming opt and text. */
 int lv_opt_int(const char *opt, const char *text, long long lo, long long hi, long long *out);
 
