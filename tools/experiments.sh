@@ -17,7 +17,8 @@
 # Resumable: each finished run leaves its result file and is not redone; an interrupted run is
 # redone from its start. A progress line per run. Then tools/experiments_report.py writes
 # OUT/RESULTS.md and OUT/plots/*.png; with EXP_PUBLISH=1 (make experiments) they are copied to
-# docs/RESULTS.md and docs/images/results/.
+# docs/RESULTS.md and docs/images/results/. OUT/NOTES.md, where the person running it writes one
+# (which runs were redone at which commit, the machine's load), is copied under the header.
 #
 #   EXP_OUT=DIR        results (default build/experiments)
 #   EXP_SCALE=full     full (about 2 hours on 2 cores) or mini (a minute: tests/cli.sh runs it)

@@ -500,6 +500,10 @@ def main():
              "- data: `synth` videos of 32x32 pixels at 1 FPS (four events each; "
              "docs/synthetic.md), the `tiny` preset, the cpu backend; every figure is the mean "
              "± standard deviation over the seeds (training seeds; the data is fixed)", ""]
+    notes = os.path.join(a.out, "NOTES.md")        # the runner's own words (provenance, load)
+    if os.path.exists(notes):
+        with open(notes) as f:
+            lines += [f.read().strip(), ""]
     sweep1(lines, plots, f1)
     frames = sweep2(lines, plots, f2)
     rows = stage2(lines, t3) if t3 else None
