@@ -56,6 +56,10 @@ static int refuse(const char *fmt, const char *detail)
 static int start(void)
 {
     const dnnl_version_t *v = dnnl_version();
+    if (!v)                                        /* the stand-in of a GPU bundle (gpu-check) */
+        return refuse("--precision bf16: the oneDNN library here is a stand-in that carries no "
+                      "code (a GPU bundle leaves it out); run in fp32 (--precision fp32, the "
+                      "default)%s", "");
     if (!cpu_has_avx512_bf16())
         return refuse("--precision bf16: this CPU lacks AVX512-BF16 (no avx512_bf16 among the "
                       "flags of /proc/cpuinfo)%s; run it in fp32 (--precision fp32, the "

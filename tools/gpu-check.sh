@@ -80,11 +80,15 @@ ROWS=("s-1568-8 vit-s 16 0 8 1 3"
 # ==== --prepare: the bundle =====================================================================
 
 # sonames the GPU path never calls, replaced by shims (each one drags dozens of codec, X11 and
-# font libraries along: 200 MB, past what the device tool carries)
-SHIM_RE='^lib(avformat|avcodec|avutil|swscale|swresample|avfilter|avdevice|postproc|cairo)\.so'
+# font libraries along: 200 MB, past what the device tool carries; oneDNN alone is 40 MB)
+SHIM_RE='^lib(avformat|avcodec|avutil|swscale|swresample|avfilter|avdevice|postproc|cairo|dnnl)\.so'
 SYS_RE='^(ld-linux[-a-z0-9_.]*\.so\.[0-9]+|lib(c|m|mvec|pthread|dl|rt|resolv|util|anl|nsl)\.so\.[0-9.]+)$'
 # shim functions that do nothing instead of aborting: every command sets FFmpeg's log level
 SHIM_NOOP_RE='^av_log_set_(level|flags|callback)$'
+# oneDNN's, which help texts call to say whether bf16 runs: they report no oneDNN instead of
+# aborting (dnnl_version NULL, no ISA, every other call dnnl_unimplemented), so --precision bf16
+# is refused with a message and fp32 runs
+SHIM_DNNL_RE='^dnnl_'
 CXX_RE='^lib(stdc\+\+|gcc_s)\.so\.[0-9.]+$'
 GPU_RE='^lib(cuda|cublas|cublasLt|cudart|nvidia-[a-z-]+|nvrtc)\.so'
 
@@ -108,10 +112,13 @@ make_shim() {   # PROGRAM SONAME REAL OUTDIR
         echo "static void lv_shim_called(const char *what)"
         echo "{"
         echo "    fprintf(stderr, \"longvivit (GPU bundle): %s of $soname was called, but this\""
-        printf '%s\n' "            \" library is a shim: the bundle carries no FFmpeg or cairo\\n\", what);"
+        printf '%s\n' "            \" library is a shim: the bundle carries no FFmpeg, cairo or oneDNN\\n\", what);"
         echo "    abort();"
         echo "}"
-        awk -v noop="$SHIM_NOOP_RE" '$3 == "DF" && $2 ~ noop { printf "void %s(void) { }\n", $2; next }
+        awk -v noop="$SHIM_NOOP_RE" -v dnnl="$SHIM_DNNL_RE" '
+             $3 == "DF" && $2 ~ noop { printf "void %s(void) { }\n", $2; next }
+             $3 == "DF" && $2 ~ dnnl { printf "long %s(void) { return %d; }\n", $2,
+                                           $2 ~ /^dnnl_(version|get_effective_cpu_isa)$/ ? 0 : 3; next }
              $3 == "DF" { printf "void %s(void) { lv_shim_called(\"%s\"); }\n", $2, $2 }
              $3 == "DO" { printf "unsigned char %s[0x%s];\n", $2, $4 }' "$tmp/symbols"
     } >"$tmp/shim.c"
