@@ -29,12 +29,21 @@
  *
  * The tile matmuls run inside the OpenMP loop over (group, head, tile); OpenBLAS's OpenMP build
  * runs a call made inside a parallel region on the calling thread, so there is one threading
- * level at a time. */
+ * level at a time.
+ *
+ * Under --precision bf16 (the _bf16 entry points, cpu-bf16's attention) the same loops run every
+ * tile product on bf16 operands (lv_gemm_bf16_tile, fp32 accumulation and output): q, k, v and
+ * dout are rounded once per call into head-major copies, so a tile is a dense block of them;
+ * the probabilities P and dS are rounded per tile into per-thread buffers. The scale of S is
+ * applied to the fp32 sums. Softmax, m, l, delta, O, dK, dV and dQ stay fp32. */
+#include "bf16_dnnl.h"
 #include "blas_glue.h"
 #include "cpu_common.h"
 #include "error.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 typedef struct {
     const lv_attn_groups *g;
@@ -44,17 +53,55 @@ typedef struct {
     int64_t q_base, q_rows;      /* first query-list position, query-list length */
     float *work;                 /* per-thread tiles, `stride` floats each */
     int64_t stride;
+    /* bf16 only (NULL in fp32): q and dout by query-list position, k and v by key-list
+     * position, head-major: q16 (H, q_rows, hs), k16 and v16 (H, k_rows, hs) */
+    const uint16_t *q16, *k16, *v16, *do16;
+    int64_t k_base, k_rows;      /* first key-list position, key-list length */
 } att_args;
 
+/* A tile operand: fp32 rows f with row stride ld, or (bf16) the dense block b */
+typedef struct {
+    const float *f;
+    int64_t ld;
+    const uint16_t *b;
+} tile_in;
+
+/* C = alpha op(A) op(B) + beta C on fp32 operands (lv_sgemm) or on bf16 ones */
+static void tile_product(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                         tile_in a, tile_in b, float beta, float *c, int64_t ldc)
+{
+    if (a.b)
+        lv_gemm_bf16_tile(trans_a, trans_b, M, N, K, alpha, a.b, b.b, beta, c, ldc);
+    else
+        lv_sgemm(trans_a, trans_b, M, N, K, alpha, a.f, a.ld, b.f, b.ld, beta, c, ldc);
+}
+
+/* Probabilities or dS (n, nb) in s with row stride ATT_BK as a tile operand: s itself, or (bf16,
+ * b16 non-NULL) rounded into the dense b16 */
+static tile_in tile_of_scores(const float *s, int64_t n, int64_t nb, uint16_t *b16)
+{
+    if (!b16)
+        return (tile_in){ .f = s, .ld = ATT_BK };
+    for (int64_t r = 0; r < n; r++) {
+        #pragma omp simd
+        for (int64_t j = 0; j < nb; j++)
+            b16[r * nb + j] = lv_bf16_bits(s[r * ATT_BK + j]);
+    }
+    return (tile_in){ .b = b16 };
+}
+
+/* bf16: per-thread floats past lv_cpu_attention_thread_floats for the P and dS tiles */
+enum { ATT_BF16_FLOATS = ATT_BQ * ATT_BK };
+
 static att_args att_setup(const float *q, const float *k, const float *v, const lv_attn_groups *g,
-                          int64_t ldq, int64_t ldkv, int64_t H, int64_t D)
+                          int64_t ldq, int64_t ldkv, int64_t H, int64_t D, int bf16)
 {
     LV_REQUIRE(H > 0 && D % H == 0);
     const int64_t hs = D / H;
     att_args x = { .g = g, .q = q, .k = k, .v = v, .ldq = ldq, .ldkv = ldkv, .H = H, .hs = hs,
                    .D = D, .scale = (float)(1.0 / sqrt((double)hs)), .q_base = g->q_start[0],
                    .q_rows = g->q_start[g->n_groups] - g->q_start[0] };
-    x.stride = lv_cpu_attention_thread_floats(hs);
+    x.stride = lv_cpu_attention_thread_floats(hs) + (bf16 ? ATT_BF16_FLOATS : 0);
     x.work = lv_cpu_scratch(SLOT_A, (size_t)(max_threads() * x.stride) * sizeof *x.work);
     return x;
 }
@@ -72,6 +119,19 @@ static const float *rows_view(const float *x, int64_t ldx, const int64_t *index,
         memcpy(buf + i * hs, x + index[first + i] * ldx + ho, (size_t)hs * sizeof *buf);
     *ld = hs;
     return buf;
+}
+
+/* Rows first .. first+n-1 of a list at head h as a tile operand: rows_view of the fp32 x, or the
+ * dense block of its head-major bf16 copy x16 (list positions base .. base+rows-1) */
+static tile_in tile_rows(const float *x, int64_t ldx, const uint16_t *x16, int64_t base,
+                         int64_t rows, const int64_t *index, int64_t first, int64_t n, int64_t h,
+                         int64_t hs, float *buf)
+{
+    if (x16)
+        return (tile_in){ .b = x16 + (h * rows + first - base) * hs };
+    tile_in t = { 0 };
+    t.f = rows_view(x, ldx, index, first, n, h * hs, hs, buf, &t.ld);
+    return t;
 }
 
 /* Scores of a tile with padded keys: columns of invalid keys to -inf. */
@@ -123,8 +183,10 @@ static void att_tile_forward(float *out, float *stats, const att_args *x, int64_
     float *qbuf = w, *o = qbuf + 2 * ATT_BQ * hs, *kbuf = o + ATT_BQ * hs;
     float *vbuf = kbuf + ATT_BK * hs, *s = vbuf + 3 * ATT_BK * hs;
     float *m = s + 2 * ATT_BQ * ATT_BK, *l = m + ATT_BQ;
-    int64_t ldqv, ldk, ldv;
-    const float *qv = rows_view(x->q, x->ldq, g->q_index, qpos, n, ho, hs, qbuf, &ldqv);
+    /* bf16: P of a tile, (n, nb), past the fp32 tiles */
+    uint16_t *p16 = x->q16 ? (uint16_t *)(w + lv_cpu_attention_thread_floats(hs)) : NULL;
+    const tile_in qt = tile_rows(x->q, x->ldq, x->q16, x->q_base, x->q_rows, g->q_index, qpos,
+                                 n, h, hs, qbuf);
     for (int64_t r = 0; r < n; r++) {
         m[r] = -INFINITY;
         l[r] = 0.0f;
@@ -132,10 +194,12 @@ static void att_tile_forward(float *out, float *stats, const att_args *x, int64_
     memset(o, 0, (size_t)(n * hs) * sizeof *o);
     for (int64_t j0 = 0; j0 < kend; j0 += ATT_BK) {
         const int64_t nb = min64(ATT_BK, kend - j0);
-        const float *kv = rows_view(x->k, x->ldkv, g->k_index, k0 + j0, nb, ho, hs, kbuf, &ldk);
-        const float *vv = rows_view(x->v, x->ldkv, g->k_index, k0 + j0, nb, ho, hs, vbuf, &ldv);
+        const tile_in kt = tile_rows(x->k, x->ldkv, x->k16, x->k_base, x->k_rows, g->k_index,
+                                     k0 + j0, nb, h, hs, kbuf);
+        const tile_in vt = tile_rows(x->v, x->ldkv, x->v16, x->k_base, x->k_rows, g->k_index,
+                                     k0 + j0, nb, h, hs, vbuf);
         /* S = scale Q K^T */
-        lv_sgemm(0, 1, n, nb, hs, x->scale, qv, ldqv, kv, ldk, 0.0f, s, ATT_BK);
+        tile_product(0, 1, n, nb, hs, x->scale, qt, kt, 0.0f, s, ATT_BK);
         mask_keys(s, n, nb, ATT_BK, x, k0 + j0);
         if (g->causal && j0 + nb > i0 + diag + 1)     /* past the first query's last key */
             mask_causal(s, n, nb, ATT_BK, i0, j0, diag);
@@ -164,7 +228,7 @@ static void att_tile_forward(float *out, float *stats, const att_args *x, int64_
                     o[r * hs + d] *= alpha;
         }
         /* O += P V */
-        lv_sgemm(0, 0, n, hs, nb, 1.0f, s, ATT_BK, vv, ldv, 1.0f, o, hs);
+        tile_product(0, 0, n, hs, nb, 1.0f, tile_of_scores(s, n, nb, p16), vt, 1.0f, o, hs);
     }
     for (int64_t r = 0; r < n; r++) {
         const int64_t p = qpos + r;
@@ -193,13 +257,11 @@ static int64_t group_of(const int64_t *start, int64_t G, int64_t unit)
     return lo;
 }
 
-void lv_cpu_attention_forward(float *out, float *stats, const float *q, const float *k,
-                              const float *v, const lv_attn_groups *g, int64_t ldq, int64_t ldkv,
-                              int64_t H, int64_t D)
+static void attention_forward(float *out, float *stats, const att_args *xp)
 {
-    pthread_mutex_lock(&lv_cpu_scratch_lock);
-    const att_args x = att_setup(q, k, v, g, ldq, ldkv, H, D);
-    const int64_t G = g->n_groups;
+    const att_args x = *xp;
+    const lv_attn_groups *g = x.g;
+    const int64_t H = x.H, G = g->n_groups;
     int64_t *tile_start = lv_cpu_scratch(SLOT_INDEX, (size_t)(G + 1) * sizeof *tile_start);
     tile_start[0] = 0;
     int64_t work = 0;
@@ -218,6 +280,82 @@ void lv_cpu_attention_forward(float *out, float *stats, const float *q, const fl
         const int64_t qpos = g->q_start[gi] + (t - tile_start[gi]) * ATT_BQ;
         att_tile_forward(out, stats, &x, gi, h, qpos, min64(ATT_BQ, g->q_start[gi + 1] - qpos));
     }
+}
+
+void lv_cpu_attention_forward(float *out, float *stats, const float *q, const float *k,
+                              const float *v, const lv_attn_groups *g, int64_t ldq, int64_t ldkv,
+                              int64_t H, int64_t D)
+{
+    pthread_mutex_lock(&lv_cpu_scratch_lock);
+    const att_args x = att_setup(q, k, v, g, ldq, ldkv, H, D, 0);
+    attention_forward(out, stats, &x);
+    pthread_mutex_unlock(&lv_cpu_scratch_lock);
+}
+
+/* ---- bf16 copies ----------------------------------------------------------------------------- */
+
+/* The bf16 copies of one call (q, k, v, dout): one buffer grown to the largest call and kept,
+ * used under lv_cpu_scratch_lock */
+static uint16_t *bf16_copies(size_t n)
+{
+    static uint16_t *buf;
+    static size_t cap;
+    if (n > cap) {
+        free(buf);
+        buf = lv_malloc(n * sizeof *buf, "bf16 copies of attention inputs");
+        if (!buf) {                           /* a kernel has no error return: stop, saying why */
+            fprintf(stderr, "longvivit: %s\n", lv_error());
+            abort();
+        }
+        cap = n;
+    }
+    return buf;
+}
+
+/* dst (H, rows, hs) = bf16 of list positions first .. first+rows-1 of x (row stride ld), head
+ * by head */
+static void round_heads(uint16_t *dst, const float *x, int64_t ld, const int64_t *index,
+                        int64_t first, int64_t rows, int64_t H, int64_t hs)
+{
+    #pragma omp parallel for schedule(static) if (rows * H * hs > PAR_MIN)
+    for (int64_t p = 0; p < rows; p++) {
+        const float *row = x + list_row(index, first + p) * ld;
+        for (int64_t h = 0; h < H; h++) {
+            uint16_t *d = dst + (h * rows + p) * hs;
+            #pragma omp simd
+            for (int64_t c = 0; c < hs; c++)
+                d[c] = lv_bf16_bits(row[h * hs + c]);
+        }
+    }
+}
+
+/* x's bf16 copies of q, k, v and (dout non-NULL) dout, and oneDNN's per-thread state */
+static void att_setup_bf16(att_args *x, const float *dout)
+{
+    const lv_attn_groups *g = x->g;
+    const int64_t Q = x->q_rows, H = x->H, hs = x->hs;
+    x->k_base = g->k_start[0];
+    x->k_rows = g->k_start[g->n_groups] - x->k_base;
+    const int64_t Kr = x->k_rows;
+    uint16_t *b = bf16_copies((size_t)((2 * Q + 2 * Kr) * x->D));
+    uint16_t *q16 = b, *k16 = q16 + Q * x->D, *v16 = k16 + Kr * x->D, *do16 = v16 + Kr * x->D;
+    round_heads(q16, x->q, x->ldq, g->q_index, x->q_base, Q, H, hs);
+    round_heads(k16, x->k, x->ldkv, g->k_index, x->k_base, Kr, H, hs);
+    round_heads(v16, x->v, x->ldkv, g->k_index, x->k_base, Kr, H, hs);
+    if (dout)
+        round_heads(do16, dout, x->D, g->q_index, x->q_base, Q, H, hs);
+    x->q16 = q16, x->k16 = k16, x->v16 = v16, x->do16 = dout ? do16 : NULL;
+    lv_bf16_tiles_reserve(max_threads());
+}
+
+void lv_cpu_attention_forward_bf16(float *out, float *stats, const float *q, const float *k,
+                                   const float *v, const lv_attn_groups *g, int64_t ldq,
+                                   int64_t ldkv, int64_t H, int64_t D)
+{
+    pthread_mutex_lock(&lv_cpu_scratch_lock);
+    att_args x = att_setup(q, k, v, g, ldq, ldkv, H, D, 1);
+    att_setup_bf16(&x, NULL);
+    attention_forward(out, stats, &x);
     pthread_mutex_unlock(&lv_cpu_scratch_lock);
 }
 
@@ -243,23 +381,28 @@ static void att_chunk_backward(const att_grads *gr, const att_args *x, int64_t g
     float *qbuf = w, *dobuf = qbuf + ATT_BQ * hs, *kbuf = dobuf + 2 * ATT_BQ * hs;
     float *vbuf = kbuf + ATT_BK * hs, *dk = vbuf + ATT_BK * hs, *dv = dk + ATT_BK * hs;
     float *s = dv + ATT_BK * hs, *dp = s + ATT_BQ * ATT_BK;
+    /* bf16: P and dS of a tile, (n, nb) each, past the fp32 tiles */
+    uint16_t *p16 = x->q16 ? (uint16_t *)(w + lv_cpu_attention_thread_floats(hs)) : NULL;
+    uint16_t *ds16 = p16 ? p16 + ATT_BQ * ATT_BK : NULL;
     float *plane = gr->dq_part ? gr->dq_part + chunk * x->q_rows * x->D : NULL;
     for (int64_t t = t0; t < t1; t++) {
         const int64_t j0 = t * ATT_BK, nb = min64(ATT_BK, nk - j0);
-        int64_t ldk, ldv, ldqv, ldo;
-        const float *kv = rows_view(x->k, x->ldkv, g->k_index, k0 + j0, nb, ho, hs, kbuf, &ldk);
-        const float *vv = rows_view(x->v, x->ldkv, g->k_index, k0 + j0, nb, ho, hs, vbuf, &ldv);
+        const tile_in kt = tile_rows(x->k, x->ldkv, x->k16, x->k_base, x->k_rows, g->k_index,
+                                     k0 + j0, nb, h, hs, kbuf);
+        const tile_in vt = tile_rows(x->v, x->ldkv, x->v16, x->k_base, x->k_rows, g->k_index,
+                                     k0 + j0, nb, h, hs, vbuf);
         memset(dk, 0, (size_t)(2 * ATT_BK * hs) * sizeof *dk);      /* dk and dv */
         /* under the causal mask the first query that sees key j0 is j0 - diag: start at its
          * tile (the query tiles before it have every probability 0 against these keys) */
         const int64_t ifirst = g->causal ? max64(0, j0 - diag) / ATT_BQ * ATT_BQ : 0;
         for (int64_t i0 = ifirst; i0 < nq; i0 += ATT_BQ) {
             const int64_t n = min64(ATT_BQ, nq - i0), qpos = q0 + i0;
-            const float *qv = rows_view(x->q, x->ldq, g->q_index, qpos, n, ho, hs, qbuf, &ldqv);
-            const float *dov = rows_view(gr->dout, x->D, g->q_index, qpos, n, ho, hs, dobuf,
-                                         &ldo);
+            const tile_in qt = tile_rows(x->q, x->ldq, x->q16, x->q_base, x->q_rows,
+                                         g->q_index, qpos, n, h, hs, qbuf);
+            const tile_in dot = tile_rows(gr->dout, x->D, x->do16, x->q_base, x->q_rows,
+                                          g->q_index, qpos, n, h, hs, dobuf);
             /* forward: s = scale q k^T, p = exp((s - m) - log l) */
-            lv_sgemm(0, 1, n, nb, hs, x->scale, qv, ldqv, kv, ldk, 0.0f, s, ATT_BK);
+            tile_product(0, 1, n, nb, hs, x->scale, qt, kt, 0.0f, s, ATT_BK);
             mask_keys(s, n, nb, ATT_BK, x, k0 + j0);
             if (g->causal && j0 + nb > i0 + diag + 1)
                 mask_causal(s, n, nb, ATT_BK, i0, j0, diag);
@@ -272,8 +415,9 @@ static void att_chunk_backward(const att_grads *gr, const att_args *x, int64_t g
                     sr[j] = exp_neg((sr[j] - mr) - log_l);
             }
             /* forward: o = p v  =>  dv += p^T do,  dp = do v^T */
-            lv_sgemm(1, 0, nb, hs, n, 1.0f, s, ATT_BK, dov, ldo, 1.0f, dv, hs);
-            lv_sgemm(0, 1, n, nb, hs, 1.0f, dov, ldo, vv, ldv, 0.0f, dp, ATT_BK);
+            tile_product(1, 0, nb, hs, n, 1.0f, tile_of_scores(s, n, nb, p16), dot, 1.0f, dv,
+                         hs);
+            tile_product(0, 1, n, nb, hs, 1.0f, dot, vt, 0.0f, dp, ATT_BK);
             /* forward: p = softmax(s)  =>  ds = p (dp - delta); then the 1/sqrt(hs) of s */
             for (int64_t r = 0; r < n; r++) {
                 const float dr = gr->delta[(qpos + r - x->q_base) * H + h];
@@ -284,10 +428,11 @@ static void att_chunk_backward(const att_grads *gr, const att_args *x, int64_t g
                     dsr[j] = pr[j] * (dsr[j] - dr) * x->scale;
             }
             /* forward: s = q k^T  =>  dk += ds^T q,  dq += ds k */
-            lv_sgemm(1, 0, nb, hs, n, 1.0f, dp, ATT_BK, qv, ldqv, 1.0f, dk, hs);
+            const tile_in dst = tile_of_scores(dp, n, nb, ds16);
+            tile_product(1, 0, nb, hs, n, 1.0f, dst, qt, 1.0f, dk, hs);
             if (plane)
-                lv_sgemm(0, 0, n, hs, nb, 1.0f, dp, ATT_BK, kv, ldk, 1.0f,
-                         plane + (qpos - x->q_base) * x->D + ho, x->D);
+                tile_product(0, 0, n, hs, nb, 1.0f, dst, kt, 1.0f,
+                             plane + (qpos - x->q_base) * x->D + ho, x->D);
         }
         for (int64_t j = 0; j < nb; j++) {
             const int64_t kr = list_row(g->k_index, k0 + j0 + j);
@@ -312,14 +457,12 @@ static void chunk_range(int64_t nk, int64_t c, int64_t *t0, int64_t *t1)
     *t1 = tiles * (c + 1) / n;
 }
 
-void lv_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout,
-                               const float *out, const float *stats, const float *q, const float *k,
-                               const float *v, const lv_attn_groups *g, int64_t ldq,
-                               int64_t ldkv, int64_t H, int64_t D)
+static void attention_backward(float *dq, float *dk, float *dv, const float *dout,
+                               const float *out, const float *stats, const att_args *xp)
 {
-    pthread_mutex_lock(&lv_cpu_scratch_lock);
-    const att_args x = att_setup(q, k, v, g, ldq, ldkv, H, D);
-    const int64_t G = g->n_groups, hs = x.hs, Q = x.q_rows;
+    const att_args x = *xp;
+    const lv_attn_groups *g = x.g;
+    const int64_t H = x.H, D = x.D, ldq = x.ldq, G = g->n_groups, hs = x.hs, Q = x.q_rows;
     /* delta = rowsum(dout * out) per query-list position and head */
     float *delta = lv_cpu_scratch(SLOT_C, (size_t)(Q * H) * sizeof *delta);
     #pragma omp parallel for schedule(static) if (Q * D > PAR_MIN)
@@ -374,5 +517,27 @@ void lv_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dou
             }
         }
     }
+}
+
+void lv_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout,
+                               const float *out, const float *stats, const float *q, const float *k,
+                               const float *v, const lv_attn_groups *g, int64_t ldq,
+                               int64_t ldkv, int64_t H, int64_t D)
+{
+    pthread_mutex_lock(&lv_cpu_scratch_lock);
+    const att_args x = att_setup(q, k, v, g, ldq, ldkv, H, D, 0);
+    attention_backward(dq, dk, dv, dout, out, stats, &x);
+    pthread_mutex_unlock(&lv_cpu_scratch_lock);
+}
+
+void lv_cpu_attention_backward_bf16(float *dq, float *dk, float *dv, const float *dout,
+                                    const float *out, const float *stats, const float *q,
+                                    const float *k, const float *v, const lv_attn_groups *g,
+                                    int64_t ldq, int64_t ldkv, int64_t H, int64_t D)
+{
+    pthread_mutex_lock(&lv_cpu_scratch_lock);
+    att_args x = att_setup(q, k, v, g, ldq, ldkv, H, D, 1);
+    att_setup_bf16(&x, dout);
+    attention_backward(dq, dk, dv, dout, out, stats, &x);
     pthread_mutex_unlock(&lv_cpu_scratch_lock);
 }

@@ -110,7 +110,7 @@ const char *lv_bf16_backend(void)
  * per call). oneDNN's brgemm reads either layout of either operand: converting with a transpose
  * instead was slower (1.6x vs 1.85x fp32's speed on the weight gradients). */
 static gemm_plan plan_make(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
-                           int64_t ldc, float beta)
+                           int64_t ldc, float alpha, float beta)
 {
     gemm_plan p = { .trans_a = trans_a, .trans_b = trans_b, .M = M, .N = N, .K = K, .ldc = ldc,
                     .beta = beta };
@@ -127,6 +127,8 @@ static gemm_plan plan_make(int trans_a, int trans_b, int64_t M, int64_t N, int64
     dnnl_post_ops_t post;
     DNNL_CHECK(dnnl_primitive_attr_create(&attr));
     DNNL_CHECK(dnnl_post_ops_create(&post));
+    if (alpha != 1.0f)                        /* C = alpha (A B), in fp32 on the sums */
+        DNNL_CHECK(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha));
     if (beta != 0.0f)                         /* C = A B + beta C */
         DNNL_CHECK(dnnl_post_ops_append_sum(post, beta));
     DNNL_CHECK(dnnl_primitive_attr_set_post_ops(attr, post));
@@ -161,8 +163,19 @@ static gemm_plan *plan_find(int trans_a, int trans_b, int64_t M, int64_t N, int6
         bf16.plans = grown;
         bf16.cap_plans = cap;
     }
-    bf16.plans[bf16.n_plans] = plan_make(trans_a, trans_b, M, N, K, ldc, beta);
+    bf16.plans[bf16.n_plans] = plan_make(trans_a, trans_b, M, N, K, ldc, 1.0f, beta);
     return &bf16.plans[bf16.n_plans++];
+}
+
+/* x grown to hold n entries of `size` bytes (contents kept); stops, saying why, without memory */
+static void *grown_plans(void *x, int64_t n, size_t size)
+{
+    void *y = realloc(x, (size_t)n * size);
+    if (!y) {
+        fprintf(stderr, "longvivit: out of memory for the bf16 matmul plans\n");
+        abort();
+    }
+    return y;
 }
 
 static uint16_t *grown(uint16_t **buf, size_t *cap, size_t n, const char *what)
@@ -227,4 +240,72 @@ void lv_gemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, flo
     DNNL_CHECK(dnnl_primitive_execute(p->prim, bf16.stream, 3, args));
     DNNL_CHECK(dnnl_stream_wait(bf16.stream));
     pthread_mutex_unlock(&bf16.lock);
+}
+
+/* ---- per-thread tile products (attention_cpu.c) ----------------------------------------------
+ * Each thread of the caller's parallel region has its own plans (primitive + memory objects, so
+ * no handle is shared) and its own stream; oneDNN runs a primitive executed inside a parallel
+ * region on the calling thread. The plan list of thread t is only touched by thread t. */
+typedef struct {
+    gemm_plan *plans;
+    int64_t n_plans, cap_plans;
+    float *alphas;               /* alphas[i]: the output scale of plans[i] */
+    dnnl_stream_t stream;
+} tile_thread;
+
+static struct {
+    tile_thread *t;
+    int n;
+} tiles;
+
+void lv_bf16_tiles_reserve(int threads)
+{
+    LV_REQUIRE(lv_bf16_ready() == 0);
+    pthread_mutex_lock(&bf16.lock);
+    if (threads > tiles.n) {
+        tiles.t = grown_plans(tiles.t, threads, sizeof *tiles.t);
+        for (int i = tiles.n; i < threads; i++) {
+            tiles.t[i] = (tile_thread){ 0 };
+            DNNL_CHECK(dnnl_stream_create(&tiles.t[i].stream, bf16.engine,
+                                          dnnl_stream_default_flags));
+        }
+        tiles.n = threads;
+    }
+    pthread_mutex_unlock(&bf16.lock);
+}
+
+static gemm_plan *tile_plan(tile_thread *t, int trans_a, int trans_b, int64_t M, int64_t N,
+                            int64_t K, int64_t ldc, float alpha, float beta)
+{
+    for (int64_t i = 0; i < t->n_plans; i++) {
+        gemm_plan *p = &t->plans[i];
+        if (p->trans_a == trans_a && p->trans_b == trans_b && p->M == M && p->N == N &&
+            p->K == K && p->ldc == ldc && p->beta == beta && t->alphas[i] == alpha)
+            return p;
+    }
+    if (t->n_plans == t->cap_plans) {
+        t->cap_plans = t->cap_plans ? 2 * t->cap_plans : 16;
+        t->plans = grown_plans(t->plans, t->cap_plans, sizeof *t->plans);
+        t->alphas = grown_plans(t->alphas, t->cap_plans, sizeof *t->alphas);
+    }
+    t->alphas[t->n_plans] = alpha;
+    t->plans[t->n_plans] = plan_make(trans_a, trans_b, M, N, K, ldc, alpha, beta);
+    return &t->plans[t->n_plans++];
+}
+
+void lv_gemm_bf16_tile(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                       const uint16_t *A, const uint16_t *B, float beta, float *C, int64_t ldc)
+{
+    const int id = thread_id();
+    LV_REQUIRE(id < tiles.n && M > 0 && N > 0 && K > 0 && ldc >= N);
+    tile_thread *t = &tiles.t[id];
+    gemm_plan *p = tile_plan(t, trans_a, trans_b, M, N, K, ldc, alpha, beta);
+    DNNL_CHECK(dnnl_memory_set_data_handle(p->a, (void *)A));
+    DNNL_CHECK(dnnl_memory_set_data_handle(p->b, (void *)B));
+    DNNL_CHECK(dnnl_memory_set_data_handle(p->c, C));
+    const dnnl_exec_arg_t args[] = {
+        { DNNL_ARG_SRC, p->a }, { DNNL_ARG_WEIGHTS, p->b }, { DNNL_ARG_DST, p->c },
+    };
+    DNNL_CHECK(dnnl_primitive_execute(p->prim, t->stream, 3, args));
+    DNNL_CHECK(dnnl_stream_wait(t->stream));
 }

@@ -23,6 +23,29 @@ void lv_gemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, flo
                   const float *A, int64_t lda, const float *B, int64_t ldb,
                   float beta, float *C, int64_t ldc);
 
+/* Products of dense bf16 tiles for kernels that run them inside their own OpenMP loop (the
+ * attention of --precision bf16): C = alpha op(A) op(B) + beta C with A stored (M, K) or, with
+ * trans_a, (K, M), B stored (K, N) or, with trans_b, (N, K), both dense bf16; fp32 accumulation,
+ * alpha applied to the fp32 sums, C fp32 with row stride ldc. Thread t of the region runs the
+ * product on itself with its own primitive per shape (made on first use, kept), so
+ * lv_bf16_tiles_reserve(threads) must have been called, outside the region, by then.
+ * Requires lv_bf16_ready() == 0. */
+void lv_bf16_tiles_reserve(int threads);
+void lv_gemm_bf16_tile(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                       const uint16_t *A, const uint16_t *B, float beta, float *C, int64_t ldc);
+
+/* The cpu backend's attention (attention_cpu.c, the lv_backend attention_forward/_backward
+ * contract) with every tile product on bf16 operands through lv_gemm_bf16_tile: q, k, v, dout
+ * rounded once per call, the probabilities and dS per tile; softmax, its running maximum and
+ * sum, and every accumulator fp32. The attention of "cpu-bf16" (registry.c). */
+void lv_cpu_attention_forward_bf16(float *out, float *stats, const float *q, const float *k,
+                                   const float *v, const lv_attn_groups *g, int64_t ldq,
+                                   int64_t ldkv, int64_t H, int64_t D);
+void lv_cpu_attention_backward_bf16(float *dq, float *dk, float *dv, const float *dout,
+                                    const float *out, const float *stats, const float *q,
+                                    const float *k, const float *v, const lv_attn_groups *g,
+                                    int64_t ldq, int64_t ldkv, int64_t H, int64_t D);
+
 /* fp32 -> bf16 bits, round to nearest even (NaN stays a quiet NaN): what lv_gemm_bf16 does to
  * each operand. */
 static inline uint16_t lv_bf16_bits(float x)
@@ -48,8 +71,9 @@ static inline float lv_bf16_round(float x)
 const char *lv_bf16_backend(void);
 
 /* lv_backend_cpu with the matmuls of linear layers and of the tubelet embedding on bf16
- * operands (blas_glue/backend_cpu.c); "cpu-bf16" in the registry. Attention, InfoNCE and every
- * other kernel are the fp32 ones. */
+ * operands (blas_glue/backend_cpu.c): "cpu-bf16". The registry sets its attention to the bf16
+ * one above when it first hands the table out (lv_backend_find: every command and test gets it
+ * there); InfoNCE and every other kernel are the fp32 ones. */
 const lv_backend *lv_backend_cpu_bf16(void);
 
 /* The precision of the backend every command picks by name (blas_glue/registry.c): "fp32" (the

@@ -19,6 +19,17 @@ void lv_gemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, flo
     LV_REQUIRE(lv_bf16_ready() == 0);
 }
 
+void lv_bf16_tiles_reserve(int threads)
+{
+    LV_REQUIRE(lv_bf16_ready() == 0);
+}
+
+void lv_gemm_bf16_tile(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                       const uint16_t *A, const uint16_t *B, float beta, float *C, int64_t ldc)
+{
+    LV_REQUIRE(lv_bf16_ready() == 0);
+}
+
 const char *lv_bf16_backend(void)
 {
     return NO_DNNL;

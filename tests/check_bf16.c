@@ -1,7 +1,8 @@
 /* bf16 matmuls of the cpu backend (--precision bf16, blas_glue/bf16_dnnl.c): the gemm against a
  * double loop on the fp32 operands within the bf16 row, against the same loop on bf16-rounded
  * operands within fp32 accumulation, and differing from fp32 by about 2^-8 (so bf16 is really
- * used); whole golden model cases on cpu-bf16 within the bf16 column and outside the strict one;
+ * used); the attention's products on bf16 (forward and backward) against ref's fp32 attention
+ * within the bf16 attention rows, the same way; whole golden model cases on cpu-bf16 within the bf16 column and outside the strict one;
  * the tests of these tests; the refusals. Tests SKIP, saying what to install, only where the
  * build lacks oneDNN or the CPU AVX512-BF16. */
 #include "bf16_dnnl.h"
@@ -233,6 +234,239 @@ START_TEST(test_gemm_checks_catch)
 }
 END_TEST
 
+/* ---- attention ---------------------------------------------------------------------------------
+ * cpu-bf16's attention (every tile product on bf16 operands, softmax and accumulators fp32)
+ * against ref's fp32 attention: forward out, backward dq, dk, dv within the bf16 column's
+ * attention rows (plain units, as golden --check applies them; their abs is set by peaked scores)
+ * and, these cases' scores being O(1), within ATT_MAX_U u of each tensor's largest entry.
+ *
+ * Why ATT_MAX_U = 4: each output is a sum of terms a_j b_j with both operands rounded (sd
+ * u sqrt(2/3) of the entry's sqrt(sum_j (a_j b_j)^2)); out and dv carry the score error too,
+ * scale sum_k q_k k_k (d_q + d_k), sd u sqrt(2/3) scale sqrt(sum_k (q_k k_k)^2) ~ 0.8 u absolute
+ * for N(0, 1) q and k, through P; dq and dk that and dP's through dS: sd up to ~1.4 u of an
+ * entry's scale, which the tensor's largest entry bounds, so 4 u is ~3 sd. Measured up to 1.75 u
+ * (dv, cross attention), rms 0.04-0.19 u. */
+#define ATT_MAX_U 4.0
+
+/* The attention of one case: packed qkv rows (ldq = 3 D, the self-attention layout) or separate
+ * key rows for cross attention; dout N(0, 1). */
+typedef struct {
+    lv_attn_groups g;
+    int64_t H, D, ldq, ldkv, nq_rows, nk_rows;
+    float *q, *k, *v, *dout;
+    int64_t *qs, *ks, *qi, *ki;
+    uint8_t *valid;
+} att_case;
+
+/* kind 0: joint self-attention, one group of T tokens; 1: factorized, a group per spatial position
+ * (scattered rows, P positions x T steps); 2: cross, T queries per sample -> 100 keys of which
+ * about a third padding, 3 samples, the last all padding; 3: causal self-attention of T tokens */
+static att_case att_case_make(lv_rng *r, int kind, int64_t T, int64_t H, int64_t D)
+{
+    att_case c = { .H = H, .D = D };
+    const int64_t P = kind == 1 ? 16 : 1, S = kind == 2 ? 3 : 1, nk = kind == 2 ? 100 : T;
+    const int64_t G = kind == 1 ? P : S;
+    c.nq_rows = P * S * T;
+    c.nk_rows = kind == 2 ? S * nk : c.nq_rows;
+    c.qs = calloc((size_t)G + 1, sizeof *c.qs), c.ks = calloc((size_t)G + 1, sizeof *c.ks);
+    for (int64_t gi = 0; gi <= G; gi++) {
+        c.qs[gi] = gi * (c.nq_rows / G);
+        c.ks[gi] = gi * (c.nk_rows / G);
+    }
+    c.g = (lv_attn_groups){ .n_groups = G, .q_start = c.qs, .k_start = c.ks, .causal = kind == 3 };
+    if (kind == 1) {                      /* group p: rows t P + p, t = 0 .. T-1 */
+        c.qi = malloc((size_t)c.nq_rows * sizeof *c.qi);
+        for (int64_t p = 0, m = 0; p < P; p++)
+            for (int64_t t = 0; t < T; t++, m++)
+                c.qi[m] = t * P + p;
+        c.g.q_index = c.g.k_index = c.qi;
+    }
+    if (kind == 2) {
+        c.valid = malloc((size_t)c.nk_rows);
+        for (int64_t i = 0; i < c.nk_rows; i++)
+            c.valid[i] = i < (S - 1) * nk && (i % nk == 0 || lv_rng_below(r, 3) != 0);
+        c.g.k_valid = c.valid;
+    }
+    c.ldq = kind == 2 ? D : 3 * D;
+    c.ldkv = kind == 2 ? 2 * D : 3 * D;
+    float *qkv = rand_floats(r, c.nq_rows * c.ldq, 1.0);
+    float *kv = kind == 2 ? rand_floats(r, c.nk_rows * c.ldkv, 1.0) : NULL;
+    c.q = qkv;
+    c.k = kv ? kv : qkv + D;
+    c.v = kv ? kv + D : qkv + 2 * D;
+    c.dout = rand_floats(r, c.nq_rows * D, 1.0);
+    return c;
+}
+
+static void att_case_free(att_case *c)
+{
+    free(c->q), free(c->dout), free(c->qs), free(c->ks), free(c->qi), free(c->valid);
+    if (c->k != c->q + c->D)
+        free(c->k);
+}
+
+/* out (nq_rows, D), dq (nq_rows, ldq), dk, dv (nk_rows, ldkv) of backend be: fresh buffers */
+typedef struct {
+    float *t[4];
+} att_result;
+
+static const char *const att_names[] = { "out", "dq", "dk", "dv" };
+
+static att_result att_run(const att_case *c, const lv_backend *be)
+{
+    att_result res;
+    const int64_t n[4] = { c->nq_rows * c->D, c->nq_rows * c->ldq, c->nk_rows * c->ldkv,
+                           c->nk_rows * c->ldkv };
+    for (int i = 0; i < 4; i++) {
+        res.t[i] = calloc((size_t)n[i], sizeof *res.t[i]);
+        ck_assert_ptr_nonnull(res.t[i]);
+    }
+    const int64_t nc = lv_backend_attention_cache(be, &c->g, c->H);
+    float *cache = malloc((size_t)(nc ? nc : 1) * sizeof *cache);
+    be->attention_forward(res.t[0], cache, c->q, c->k, c->v, &c->g, c->ldq, c->ldkv, c->H, c->D);
+    be->attention_backward(res.t[1], res.t[2], res.t[3], c->dout, res.t[0], cache, c->q, c->k,
+                           c->v, &c->g, c->ldq, c->ldkv, c->H, c->D);
+    free(cache);
+    return res;
+}
+
+static void att_result_free(att_result *res)
+{
+    for (int i = 0; i < 4; i++)
+        free(res->t[i]);
+}
+
+/* Tensor i of got against want: the margin in the bf16 attention row, and the largest and rms
+ * error in units of u times want's largest entry (max_u within ATT_MAX_U). Only the head slices are compared (dq, dk, dv
+ * are written in their D columns of the ldq / ldkv rows; the rest stays 0 in both). */
+typedef struct {
+    double margin, max_u, rms_u;
+} att_figures;
+
+static int64_t att_rows(const att_case *c, int i)
+{
+    return i == 0 || i == 1 ? c->nq_rows : c->nk_rows;
+}
+
+static int64_t att_ld(const att_case *c, int i)
+{
+    return i == 0 ? c->D : i == 1 ? c->ldq : c->ldkv;
+}
+
+/* tensor i's largest entry (1 where all are 0) */
+static double att_scale(const att_case *c, int i, const float *want)
+{
+    double scale = 0.0;
+    for (int64_t r = 0; r < att_rows(c, i); r++)
+        for (int64_t d = 0; d < c->D; d++)
+            scale = fmax(scale, fabs(want[r * att_ld(c, i) + d]));
+    return scale > 0.0 ? scale : 1.0;
+}
+
+static att_figures att_figures_of(const att_case *c, int i, const float *got, const float *want)
+{
+    const lv_tolerance *tol = lv_tolerance_get("attention", att_names[i], LV_CHECK_BF16);
+    const int64_t rows = att_rows(c, i), ld = att_ld(c, i);
+    const double scale = att_scale(c, i, want);
+    double sq = 0.0;
+    att_figures f = { 0 };
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t d = 0; d < c->D; d++) {
+            const double g = got[r * ld + d] / scale, w = want[r * ld + d] / scale;
+            f.margin = lv_margin_max(f.margin, lv_tolerance_margin(got[r * ld + d],
+                                                                   want[r * ld + d], tol->abs,
+                                                                   tol->rel));
+            f.max_u = lv_margin_max(f.max_u, fabs(g - w) / U_BF16);
+            sq += (g - w) * (g - w);
+        }
+    f.rms_u = sqrt(sq / (double)(rows * c->D)) / U_BF16;
+    return f;
+}
+
+static const lv_backend *bf16_backend(void)
+{
+    const lv_backend *be = lv_backend_find("cpu-bf16");
+    ck_assert_msg(be != NULL, "%s", lv_error());
+    return be;
+}
+
+/* bf16 really used: the rms error is of bf16's size. Measured 0.04-0.19 u in these units (the
+ * largest entry is several times the typical one); fp32 products give ~1e-5 u. */
+static int att_looks_bf16(const att_figures *f)
+{
+    return f->rms_u > 1e-2 && f->rms_u < 1.0;
+}
+
+static const struct {
+    const char *label;
+    int kind;
+    int64_t T, H, D;
+} att_cases[] = {
+    { "joint, 300 tokens (5 query x 2 key tiles), 2 heads of 64", 0, 300, 2, 128 },
+    { "factorized, 16 positions x 8 steps, 3 heads of 16", 1, 8, 3, 48 },
+    { "cross, 70 queries -> 100 padded keys x 3 samples, last all padding", 2, 70, 2, 64 },
+    { "causal, 260 tokens, 2 heads of 64", 3, 260, 2, 128 },
+};
+
+START_TEST(test_attention_bf16_vs_ref)
+{
+    if (!bf16_or_skip())
+        return;
+    lv_rng r = test_rng(2200 + (uint32_t)_i);
+    att_case c = att_case_make(&r, att_cases[_i].kind, att_cases[_i].T, att_cases[_i].H,
+                               att_cases[_i].D);
+    att_result want = att_run(&c, &lv_backend_ref), got = att_run(&c, bf16_backend());
+    printf("bf16 attention, %s:\n", att_cases[_i].label);
+    for (int i = 0; i < 4; i++) {
+        const att_figures f = att_figures_of(&c, i, got.t[i], want.t[i]);
+        printf("  %-3s vs fp32 ref: max %.3f u, rms %.4f u (x its largest entry), row margin "
+               "%.3f\n",
+               att_names[i], f.max_u, f.rms_u, f.margin);
+        ck_assert_msg(f.margin <= 1.0 && f.max_u <= ATT_MAX_U, "%s: bf16 attention off fp32 by "
+                      "%.3f u (margin %.3f)", att_names[i], f.max_u, f.margin);
+        ck_assert_msg(att_looks_bf16(&f), "%s: rms error %.3g u, not bf16's size", att_names[i],
+                      f.rms_u);
+    }
+    att_result_free(&want), att_result_free(&got);
+    att_case_free(&c);
+}
+END_TEST
+
+/* The tests of the test above: an error of 1.01 x the row's tolerance in one entry is caught,
+ * and so is one of 1.01 ATT_MAX_U u of the largest entry; the fp32 attention (cpu-bf16 silently running it) passes the tolerance but not the "bf16 used"
+ * check. */
+START_TEST(test_attention_checks_catch)
+{
+    if (!bf16_or_skip())
+        return;
+    lv_rng r = test_rng(2300);
+    att_case c = att_case_make(&r, 0, 300, 2, 128);
+    att_result want = att_run(&c, &lv_backend_ref), got = att_run(&c, bf16_backend());
+    att_result f32 = att_run(&c, &lv_backend_cpu);
+    for (int i = 0; i < 4; i++) {
+        const att_figures ok = att_figures_of(&c, i, got.t[i], want.t[i]);
+        ck_assert(ok.margin <= 1.0 && ok.max_u <= ATT_MAX_U && att_looks_bf16(&ok));
+        const double scale = att_scale(&c, i, want.t[i]);
+        const int64_t at = 7 * att_ld(&c, i) + 5;
+        const double tol = lv_tolerance_get("attention", att_names[i], LV_CHECK_BF16)->abs;
+        const float keep = got.t[i][at];
+        got.t[i][at] = (float)(want.t[i][at] + 1.01 * tol);
+        const att_figures past = att_figures_of(&c, i, got.t[i], want.t[i]);
+        got.t[i][at] = (float)(want.t[i][at] + 1.01 * ATT_MAX_U * U_BF16 * scale);
+        const att_figures past_u = att_figures_of(&c, i, got.t[i], want.t[i]);
+        got.t[i][at] = keep;
+        const att_figures fp = att_figures_of(&c, i, f32.t[i], want.t[i]);
+        printf("%s: an error of 1.01 x the bf16 row: margin %.3f; of 1.01 x %.0f u: %.3f u; fp32 "
+               "attention: rms %.2e u (bf16: %.4f u), margin %.3f\n", att_names[i], past.margin,
+               ATT_MAX_U, past_u.max_u, fp.rms_u, ok.rms_u, fp.margin);
+        ck_assert(past.margin > 1.0 && past_u.max_u > ATT_MAX_U);
+        ck_assert(fp.margin <= 1.0 && !att_looks_bf16(&fp));
+    }
+    att_result_free(&want), att_result_free(&got), att_result_free(&f32);
+    att_case_free(&c);
+}
+END_TEST
+
 /* ---- whole training steps ----------------------------------------------------------------- */
 
 /* Case i run on ref (the fp32 golden values) and on cpu-bf16, every output compared in the bf16
@@ -244,7 +478,7 @@ static void golden_case_margins(int i, double *bf16, double *strict, int64_t *te
     lv_golden_set in = { 0 }, want = { 0 }, got = { 0 };
     ck_assert_msg(lv_golden_make(i, "check_bf16", &in) == 0, "%s", lv_error());
     ck_assert_msg(lv_golden_run(&in, &want, &lv_backend_ref) == 0, "%s", lv_error());
-    ck_assert_msg(lv_golden_run(&in, &got, lv_backend_cpu_bf16()) == 0, "%s", lv_error());
+    ck_assert_msg(lv_golden_run(&in, &got, bf16_backend()) == 0, "%s", lv_error());
     ck_assert_int_eq(got.n, want.n);
     *bf16 = *strict = 0.0;
     for (int64_t k = 0; k < want.n; k++) {
@@ -315,7 +549,9 @@ START_TEST(test_precision_selects)
     }
     ck_assert(be == lv_backend_cpu_bf16() && !strcmp(be->name, "cpu-bf16"));
     ck_assert(be->linear_forward != lv_backend_cpu.linear_forward &&
-              be->attention_forward == lv_backend_cpu.attention_forward);
+              be->attention_forward == lv_cpu_attention_forward_bf16 &&
+              be->attention_backward == lv_cpu_attention_backward_bf16 &&
+              lv_backend_cpu.attention_forward != lv_cpu_attention_forward_bf16);
     lv_backend_set_precision("fp32");
     ck_assert(lv_backend_find("cpu") == &lv_backend_cpu);
     ck_assert(lv_backend_find("cpu-bf16") == be);
@@ -348,6 +584,12 @@ Suite *bf16_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_gemm_bf16_vs_ref);
     tcase_add_test(tc, test_gemm_checks_catch);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("attention");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, test_attention_bf16_vs_ref, 0,
+                        (int)(sizeof att_cases / sizeof att_cases[0]));
+    tcase_add_test(tc, test_attention_checks_catch);
     suite_add_tcase(s, tc);
     tc = tcase_create("step");
     tcase_set_timeout(tc, 300);
