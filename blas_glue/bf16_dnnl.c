@@ -2,6 +2,8 @@
  * a buffer kept between calls, and a matmul primitive made once per shape multiplies them with
  * fp32 accumulation into the fp32 C (beta as a sum post-op). No per-call allocation after the
  * first call of a shape; threads are oneDNN's OpenMP, called from outside our parallel regions.
+ * The tile products (lv_gemm_bf16_tile, attention's) are the other way round: already-rounded
+ * dense operands, called inside our parallel region, one primitive per shape and thread.
  * Built where make's probe compiled and linked against oneDNN (Makefile); bf16_none.c otherwise. */
 #include "bf16_dnnl.h"
 #include "cpu_common.h"

@@ -2,9 +2,9 @@
  * double loop on the fp32 operands within the bf16 row, against the same loop on bf16-rounded
  * operands within fp32 accumulation, and differing from fp32 by about 2^-8 (so bf16 is really
  * used); the attention's products on bf16 (forward and backward) against ref's fp32 attention
- * within the bf16 attention rows, the same way; whole golden model cases on cpu-bf16 within the bf16 column and outside the strict one;
- * the tests of these tests; the refusals. Tests SKIP, saying what to install, only where the
- * build lacks oneDNN or the CPU AVX512-BF16. */
+ * within the bf16 attention rows, the same way; whole golden model cases on cpu-bf16 within the
+ * bf16 column and outside the strict one; the tests of these tests; the refusals. Tests SKIP,
+ * saying what to install, only where the build lacks oneDNN or the CPU AVX512-BF16. */
 #include "bf16_dnnl.h"
 #include "blas_glue.h"
 #include "check_util.h"
@@ -336,9 +336,10 @@ static void att_result_free(att_result *res)
         free(res->t[i]);
 }
 
-/* Tensor i of got against want: the margin in the bf16 attention row, and the largest and rms
- * error in units of u times want's largest entry (max_u within ATT_MAX_U). Only the head slices are compared (dq, dk, dv
- * are written in their D columns of the ldq / ldkv rows; the rest stays 0 in both). */
+/* Tensor i of got against want: the margin in the bf16 attention row, and the largest and rms error
+ * in units of u times want's largest entry (max_u within ATT_MAX_U). Only the head slices are
+ * compared (dq, dk, dv are written in their D columns of the ldq / ldkv rows; the rest stays 0 in
+ * both). */
 typedef struct {
     double margin, max_u, rms_u;
 } att_figures;
@@ -432,9 +433,9 @@ START_TEST(test_attention_bf16_vs_ref)
 }
 END_TEST
 
-/* The tests of the test above: an error of 1.01 x the row's tolerance in one entry is caught,
- * and so is one of 1.01 ATT_MAX_U u of the largest entry; the fp32 attention (cpu-bf16 silently running it) passes the tolerance but not the "bf16 used"
- * check. */
+/* The tests of the test above: an error of 1.01 x the row's tolerance in one entry is caught, and
+ * so is one of 1.01 ATT_MAX_U u of the largest entry; the fp32 attention (cpu-bf16 silently running
+ * it) passes the tolerance but not the "bf16 used" check. */
 START_TEST(test_attention_checks_catch)
 {
     if (!bf16_or_skip())

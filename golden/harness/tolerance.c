@@ -446,10 +446,10 @@ static const lv_tolerance table[] = {
       "token ids: the argmax of logits whose two largest differ by 0.016 or more, far above the "
       "port's logits row: a correct port writes the same integers" },
     /* the bf16 column (LV_CHECK_BF16, golden --check --precision bf16): the cpu backend with
-     * bf16 operands in the linear, tubelet and attention matmuls, against the fp32 files of ref. Units as
-     * the strict row (the largest |entry| where it says so). u = 2^-8, bf16's unit roundoff:
-     * each product a b carries two operand roundings, so a K-long dot product of O(1) terms is
-     * off by ~u sqrt(K) (signs at random). Measured on this machine (2 threads, oneDNN 2.6
+     * bf16 operands in the linear, tubelet and attention matmuls, against the fp32 files of ref.
+     * Units as the strict row (the largest |entry| where it says so). u = 2^-8, bf16's unit
+     * roundoff: each product a b carries two operand roundings, so a K-long dot product of O(1)
+     * terms is off by ~u sqrt(K) (signs at random). Measured on this machine (2 threads, oneDNN 2.6
      * brgemm), the worst of every case, with the headroom given */
     { "linear", "out", LV_CHECK_BF16, 0.2, 0.0, BF16_DOT },
     { "linear", "dinp", LV_CHECK_BF16, 0.2, 0.0, BF16_DOT },

@@ -47,11 +47,12 @@ const lv_tolerance *lv_tolerance_table(int *count);
  * fast-math intrinsics (__expf), one-pass E[x^2] - E[x]^2 variances. `golden --check --port`. */
 #define LV_CHECK_PORT "any correct fp32 port vs golden file"
 /* The bf16 column: the cpu backend with bf16 matmul operands and fp32 accumulation (cpu-bf16,
- * --precision bf16: linear layers, the tubelet embedding and attention's tile products;
- * softmax, InfoNCE and the rest fp32) against the fp32 reference: bf16 rounds each operand to 8 significant bits (unit
- * roundoff u = 2^-8), so a K-long dot product of O(1) terms is off by ~u sqrt(K) (random
- * signs), ~2^-8 of the result's scale. Abs is in the units of the tensor's strict row; a tensor
- * with no row here (no bf16 matmul upstream) takes its strict row (golden/harness/golden_bf16.h). */
+ * --precision bf16: linear layers, the tubelet embedding and attention's tile products; softmax,
+ * InfoNCE and the rest fp32) against the fp32 reference: bf16 rounds each operand to 8
+ * significant bits (unit roundoff u = 2^-8), so a K-long dot product of O(1) terms is off by
+ * ~u sqrt(K) (random signs), ~2^-8 of the result's scale. Abs is in the units of the tensor's
+ * strict row; a tensor with no row here (no bf16 matmul upstream) takes its strict row
+ * (golden/harness/golden_bf16.h). */
 #define LV_CHECK_BF16 "cpu bf16 matmuls vs fp32 golden file"
 
 #endif
