@@ -1056,6 +1056,8 @@ static void cpu_bf16_build(void)
     cpu_bf16.linear_backward = bf16_linear_backward;
     cpu_bf16.tubelet_embed_forward = bf16_tubelet_embed_forward;
     cpu_bf16.tubelet_embed_backward = bf16_tubelet_embed_backward;
+    cpu_bf16.attention_forward = lv_cpu_attention_forward_bf16;
+    cpu_bf16.attention_backward = lv_cpu_attention_backward_bf16;
 }
 
 const lv_backend *lv_backend_cpu_bf16(void)

@@ -70,10 +70,9 @@ static inline float lv_bf16_round(float x)
 /* "oneDNN 2.6.3 matmul, ISA ..." or why there is none. */
 const char *lv_bf16_backend(void);
 
-/* lv_backend_cpu with the matmuls of linear layers and of the tubelet embedding on bf16
- * operands (blas_glue/backend_cpu.c): "cpu-bf16". The registry sets its attention to the bf16
- * one above when it first hands the table out (lv_backend_find: every command and test gets it
- * there); InfoNCE and every other kernel are the fp32 ones. */
+/* lv_backend_cpu with the matmuls of linear layers, of the tubelet embedding and of attention
+ * (the bf16 attention above) on bf16 operands (blas_glue/backend_cpu.c): "cpu-bf16". InfoNCE
+ * and every other kernel are the fp32 ones. */
 const lv_backend *lv_backend_cpu_bf16(void);
 
 /* The precision of the backend every command picks by name (blas_glue/registry.c): "fp32" (the

@@ -2,15 +2,13 @@
  * backend is one more row here and becomes selectable in every command; nothing else names a
  * backend. cuda/backend_cuda.cu is "cuda" in the nvcc build (make cuda) and "cuda-host", its
  * kernels run on the CPU by cuda/host_exec.h, in every build with a C++ compiler and OpenMP.
- * "cpu-bf16" (lv_backend_cpu_bf16's bf16 linear and tubelet matmuls, with the bf16 attention of
- * attention_cpu.c) is found by name, or as "cpu" under
- * --precision bf16, where this build has oneDNN and the CPU AVX512-BF16; it is not a row of the
- * table, which lists the fp32 backends. */
+ * "cpu-bf16" (lv_backend_cpu_bf16: bf16 operands in the linear, tubelet and attention matmuls)
+ * is found by name, or as "cpu" under --precision bf16, where this build has oneDNN and the CPU
+ * AVX512-BF16; it is not a row of the table, which lists the fp32 backends. */
 #include "blas_glue.h"
 #include "bf16_dnnl.h"
 #include "error.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,23 +44,11 @@ void lv_backend_set_precision(const char *p)
     snprintf(precision, sizeof precision, "%s", p);
 }
 
-/* cpu-bf16's attention: attention_cpu.c's bf16 one, set on the table backend_cpu.c builds (a
- * writable object behind lv_backend_cpu_bf16's const pointer), so that the table the registry
- * hands out is still lv_backend_cpu_bf16() for the commands that compare against it. */
-static void cpu_bf16_attention(void)
-{
-    lv_backend *be = (lv_backend *)lv_backend_cpu_bf16();
-    be->attention_forward = lv_cpu_attention_forward_bf16;
-    be->attention_backward = lv_cpu_attention_backward_bf16;
-}
-
 /* "cpu-bf16" when the build and the CPU can run it; NULL + lv_error() saying why not */
 static const lv_backend *cpu_bf16(void)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
     if (lv_bf16_ready() < 0)
         return NULL;
-    pthread_once(&once, cpu_bf16_attention);
     return lv_backend_cpu_bf16();
 }
 
