@@ -23,6 +23,8 @@
 #   BENCH_OUT=DIR               raw JSON and the table (default build/bench)
 #   PYTHON=/usr/bin/python3     the interpreter with torch (Debian's python3-torch)
 #   BENCH_GROWTH=1              the growth study (above) instead of the table
+# Each row also runs ours with --precision bf16 and PyTorch (tuned) with its forward under bf16
+# autocast, where this program runs bf16 here (oneDNN, AVX512-BF16); else those cells say "-".
 #   BENCH_GROWTH_FRAMES="4 8 16 32 64"  its frame counts (98 kept tokens per frame)
 #   BENCH_GROWTH_THREADS="1 2"  its thread counts
 set -u
@@ -88,6 +90,10 @@ OUR_THREADS=()
 "$PROGRAM" bench --help 2>&1 | grep -q -- '--threads' && OUR_THREADS=(--threads "$THREADS")
 PROFILE=()
 "$PROGRAM" bench --help 2>&1 | grep -q -- '--profile' && PROFILE=(--profile)
+# bf16 rows where the program runs --precision bf16 here (oneDNN in the build, AVX512-BF16)
+HAVE_BF16=0
+"$PROGRAM" bench --preset tiny --warmup 0 --steps 1 --no-sgemm --precision bf16 >/dev/null 2>&1 &&
+    HAVE_BF16=1
 
 # The "profile" object of bench --json --profile files, as a table per file: families (ms, % of
 # the step, GFLOP/s where they do matmuls) and the matmul rows above 1% of the step.
@@ -203,14 +209,29 @@ run_ours() {    # id frames batch warm-up steps sets...
         >"$json" 2>"$OUT/$id-ours.err"
 }
 
-run_torch() {   # kind(tuned|default) id frames batch warm-up steps sets...
+# the same step with bf16 matmul operands (--precision bf16), where this build and CPU have them
+run_ours_bf16() {    # id frames batch warm-up steps sets...
+    local id=$1 f=$2 b=$3 w=$4 n=$5; shift 5
+    local json=$OUT/$id-ours-bf16.json
+    [ "$HAVE_BF16" = 1 ] || { : >"$json"; return; }
+    ( ulimit -v "$(awk -v g="$MEM_GIB" 'BEGIN { printf "%d", g * 1048576 }')"
+      OMP_NUM_THREADS=$THREADS exec "$PROGRAM" bench --preset vit-s "$@" --frames "$f" \
+          --batch "$b" --warmup "$w" --steps "$n" --backend cpu --precision bf16 --no-sgemm \
+          --json "${OUR_THREADS[@]}" ) \
+        >"$json" 2>"$OUT/$id-ours-bf16.err"
+}
+
+run_torch() {   # kind(tuned|default|bf16) id frames batch warm-up steps sets...
     local kind=$1 id=$2 f=$3 b=$4 w=$5 n=$6; shift 6
-    local json=$OUT/$id-torch-$kind.json env=(env -u GLIBC_TUNABLES)
-    [ "$kind" = tuned ] && env=(env "GLIBC_TUNABLES=$TUNED_MALLOC")
+    local json=$OUT/$id-torch-$kind.json env=(env -u GLIBC_TUNABLES) extra=()
+    [ "$kind" != default ] && env=(env "GLIBC_TUNABLES=$TUNED_MALLOC")
+    [ "$kind" = bf16 ] && extra=(--bf16)      # tuned, with the forward under bf16 autocast
     [ "$HAVE_TORCH" = 1 ] || { : >"$json"; return; }
+    [ "$kind" != bf16 ] || [ "$HAVE_BF16" = 1 ] || { : >"$json"; return; }
     "${env[@]}" OMP_NUM_THREADS="$THREADS" "$PYTHON" tools/bench_torch.py --longvivit "$PROGRAM" \
         --preset vit-s "$@" --frames "$f" --mask 0 --batch "$b" --warmup "$w" --steps "$n" \
-        --threads "$THREADS" --mem-limit-gib "$MEM_GIB" --json >"$json" 2>"$OUT/$id-torch-$kind.err"
+        --threads "$THREADS" --mem-limit-gib "$MEM_GIB" "${extra[@]}" --json \
+        >"$json" 2>"$OUT/$id-torch-$kind.err"
 }
 
 # a cell: the figure, OOM, or FAIL (see the .err file)
@@ -239,10 +260,19 @@ TABLE=$OUT/table.txt
          "(tuned: GLIBC_TUNABLES=$TUNED_MALLOC; default: no GLIBC_TUNABLES)"
     echo "steady-state median ms per training step (forward + backward + AdamW); ratio = torch" \
          "tuned / ours (above 1: ours is faster)"
+    if [ "$HAVE_BF16" = 1 ]; then
+        echo "bf16: ours with --precision bf16 (bf16 matmul operands, fp32 accumulation; speed-up" \
+             "= ours fp32 / ours bf16); torch tuned with its forward under bf16 autocast;" \
+             "bf16 ratio = torch bf16 / ours bf16"
+    else
+        echo "bf16: not run ($("$PROGRAM" bench --preset tiny --warmup 0 --steps 1 --no-sgemm \
+             --precision bf16 2>&1 >/dev/null | tail -n 1))"
+    fi
     echo
-    printf "%-4s %6s %5s | %10s %7s %7s %8s | %10s %10s %6s %8s\n" config kept batch \
-        "ours ms" GFLOP/s "%sgemm" "peak MiB" "torch ms" "default ms" ratio "torch MiB"
-    printf -- "-%.0s" {1..100}; echo
+    printf "%-4s %6s %5s | %10s %7s %7s %8s | %10s %10s %6s %8s | %9s %6s %9s %6s\n" config kept \
+        batch "ours ms" GFLOP/s "%sgemm" "peak MiB" "torch ms" "default ms" ratio "torch MiB" \
+        "bf16 ms" speed "torch bf16" ratio
+    printf -- "-%.0s" {1..140}; echo
 } | tee "$TABLE"
 
 for row in "${ROWS[@]}"; do
@@ -254,18 +284,33 @@ for row in "${ROWS[@]}"; do
     run_torch tuned "$id" "$f" "$b" "$w" "$n" $(cfg_sets "$cfg")
     # shellcheck disable=SC2046
     run_torch default "$id" "$f" "$b" "$w" "$n" $(cfg_sets "$cfg")
+    # shellcheck disable=SC2046
+    run_ours_bf16 "$id" "$f" "$b" "$w" "$n" $(cfg_sets "$cfg")
+    # shellcheck disable=SC2046
+    run_torch bf16 "$id" "$f" "$b" "$w" "$n" $(cfg_sets "$cfg")
     o=$OUT/$id-ours.json tt=$OUT/$id-torch-tuned.json td=$OUT/$id-torch-default.json
+    ob=$OUT/$id-ours-bf16.json tb=$OUT/$id-torch-bf16.json
     ours_ms=$(jget "$o" ms_per_step) torch_ms=$(jget "$tt" ms_per_step)
-    ratio=-
+    bf_ms=$(jget "$ob" ms_per_step) tbf_ms=$(jget "$tb" ms_per_step)
+    ratio=- speed=- bratio=- bf_cell=- tbf_cell=-
     [ -n "$ours_ms" ] && [ -n "$torch_ms" ] &&
         ratio=$(awk -v t="$torch_ms" -v o="$ours_ms" 'BEGIN { printf "%.2f", t / o }')
-    printf "%-4s %6s %5s | %10s %7s %7s %8s | %10s %10s %6s %8s\n" "$cfg" "$(( f * 98 ))" "$b" \
+    if [ "$HAVE_BF16" = 1 ]; then
+        bf_cell=$(ours_cell "$ob" .1f ms_per_step) tbf_cell=$(torch_cell "$tb" .1f ms_per_step)
+        [ -n "$ours_ms" ] && [ -n "$bf_ms" ] &&
+            speed=$(awk -v f="$ours_ms" -v b="$bf_ms" 'BEGIN { printf "%.2fx", f / b }')
+        [ -n "$bf_ms" ] && [ -n "$tbf_ms" ] &&
+            bratio=$(awk -v t="$tbf_ms" -v o="$bf_ms" 'BEGIN { printf "%.2f", t / o }')
+    fi
+    printf "%-4s %6s %5s | %10s %7s %7s %8s | %10s %10s %6s %8s | %9s %6s %9s %6s\n" "$cfg" \
+        "$(( f * 98 ))" "$b" \
         "$(ours_cell "$o" .1f ms_per_step)" "$(fmt .1f "$(jget "$o" gflops)")" \
         "$(fmt .0f "$(awk -v g="$(jget "$o" gflops)" -v s="$(jget "$o" sgemm_gflops)" \
                          'BEGIN { if (g != "" && s > 0) print 100 * g / s }')")" \
         "$(fmt .0f "$(jget "$o" peak_rss_mib)")" \
         "$(torch_cell "$tt" .1f ms_per_step)" "$(torch_cell "$td" .1f ms_per_step)" "$ratio" \
-        "$(fmt .0f "$(jget "$tt" peak_rss_mib)")" | tee -a "$TABLE"
+        "$(fmt .0f "$(jget "$tt" peak_rss_mib)")" "$bf_cell" "$speed" "$tbf_cell" "$bratio" \
+        | tee -a "$TABLE"
 done
 PROFILED=()
 for row in "${ROWS[@]}"; do

@@ -114,6 +114,10 @@ def parse_args():
                    help="our program, asked for the resolved configuration")
     p.add_argument("--builtin", action="store_true",
                    help="use the built-in presets even where the program exists")
+    p.add_argument("--bf16", action="store_true",
+                   help="the forward under torch.autocast(bfloat16): bf16 matmuls with fp32 "
+                        "weights, optimiser and loss (PyTorch's CPU mixed precision; the "
+                        "counterpart of longvivit's --precision bf16)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     if args.mem_limit_gib is None:
@@ -283,6 +287,7 @@ def main():
             return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
 
     out = {"impl": "torch", "torch_version": torch.__version__, "threads": torch.get_num_threads(),
+           "precision": "bf16 autocast" if args.bf16 else "fp32",
            "preset": args.preset, "sets": args.set, "config_source": source, "width": D,
            "layers": L, "heads": H, "frames": Fr, "image_size": S, "patch": p, "tubelet_t": t,
            "text_len": T, "text_width": Dt, "text_layers": c["text_layers"],
@@ -353,8 +358,9 @@ def main():
             # (drawn and chosen on the CPU, so both devices train on the same tokens)
             kept = torch.rand(B, N, generator=gen).topk(K, dim=1).indices.sort(dim=1).values
             kept = kept.to(args.device)
-            loss = model(video, kept, ids, valid)
-            loss.backward()
+            with torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.bf16):
+                loss = model(video, kept, ids, valid)
+            loss.float().backward()
             if args.clip > 0:
                 nn.utils.clip_grad_norm_(params, args.clip)
             opt.step()
