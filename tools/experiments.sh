@@ -9,8 +9,8 @@
 #      accuracy and its blind floor;
 #   2. frames: 16 / 32 / 64 / 128 frames of 128-s videos, the short recipe (every token, full
 #      tuning) against the long one (from the 16-frame model: 75% masked, last-k, text frozen),
-#      and at 128 frames the long recipe's halves apart (last-k without masking; masking with
-#      full tuning);
+#      and at 128 frames the long recipe's parts apart (last-k without masking; masking with
+#      full tuning; the recipe with the text tower trained);
 #   3. stage 2: tools/demo-text.sh per seed (Table 3 in miniature);
 #   4. on paper: the analytic peak memory of one step per method against frames (16 to 256) for
 #      vit-b and vit-l at batch 1, beside the paper's 16 GB.
@@ -105,6 +105,8 @@ for s in $seed_list; do
     # the long recipe's two halves apart, at the most frames: which one costs the accuracy
     add from2 frames "long-nomask-$f_max" "$s" "short-${f_list%% *}|--frames $f_max --set tune=last-k --set freeze_text=1"
     add from2 frames "long-fulltune-$f_max" "$s" "short-${f_list%% *}|--frames $f_max --mask 0.75 --set freeze_text=1"
+    # and with the text tower trained along (the 16-frame stage never needed it to encode late events)
+    add from2 frames "long-texttrain-$f_max" "$s" "short-${f_list%% *}|--frames $f_max --mask 0.75 --set tune=last-k --set freeze_text=0"
 done
 for s in $seed_list; do add stage2 stage2 "table3" "$s" ""; done
 total=${#plan[@]}
