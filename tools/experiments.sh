@@ -246,7 +246,7 @@ methods4=(
     "mask-0.75|--mask 0.75"
     "factorized|--attn factorized"
     "frame|--attn frame"
-    "last-k, mask 0.75|--mask 0.75 --set tune=last-k --set freeze_text=1"
+    "last-k, mask 0.75, text frozen|--mask 0.75 --set tune=last-k --set freeze_text=1"
     "adapters|--set tune=adapters"
     "lora|--set tune=lora"
 )

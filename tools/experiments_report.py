@@ -219,6 +219,11 @@ def sweep2(lines, plots, figs):
         pts = [point(f, col(figs["%s-%d" % (recipe, f)], "mcq")) for f in frames
                if "%s-%d" % (recipe, f) in figs]
         series.append({"name": label, "line": True, "points": pts})
+    for name, label in ABLATIONS2:              # the long recipe's parts apart: single points
+        pts = [point(int(n.rsplit("-", 1)[1]), col(figs[n], "mcq")) for n in sorted(figs)
+               if re.fullmatch(name + r"-\d+", n) and figs[n]["seeds"]]
+        if pts:
+            series.append({"name": label, "line": False, "points": pts})
     blind = [point(f, col(figs["short-%d" % f], "blind")) for f in frames if "short-%d" % f in figs]
     series.append({"name": "blind floor (short recipe)", "line": True, "points": blind})
     pic = plots.draw("frames_mcq", {
@@ -395,7 +400,7 @@ def claims(lines, f1, f2, frames, t3, paper_entries):
         by = {(e["method"], e["frames"]): e["memory"]["analytic_mib"] for e in paper_entries
               if e["preset"] == preset}
         fm = max(e["frames"] for e in paper_entries)
-        lk, mk = by.get(("last-k, mask 0.75", fm)), by.get(("mask-0.75", fm))
+        lk, mk = by.get(("last-k, mask 0.75, text frozen", fm)), by.get(("mask-0.75", fm))
         if lk and mk:
             cut = mk / lk
             lines.append("- *Freezing all but the last k blocks cuts memory a further ~3x on top "
