@@ -38,13 +38,6 @@ typedef struct {
 /* The ranks of a data-parallel benchmark (mpirun -np N longvivit bench), or the one process. */
 static const lv_dist *dist = &lv_dist_single;
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* CPU time of every thread of the process: the work itself (spin-waits aside, which
  * OMP_WAIT_POLICY=passive removes) whatever other jobs' load does to the wall clock */
 static double process_cpu_s(void)
@@ -271,9 +264,9 @@ static double sgemm_gflops(void)
         a[i] = (float)((i * 7919) % 1000) * 1e-3f - 0.5f;
     double best = 0.0;
     for (int k = 0; k < 6; k++) {
-        const double t0 = now_s();
+        const double t0 = wall_seconds();
         lv_sgemm(0, 1, n, n, n, 1.0f, a, n, a + n * n, n, 0.0f, a + 2 * n * n, n);
-        const double dt = now_s() - t0;
+        const double dt = wall_seconds() - t0;
         if (k > 0 && 2.0 * n * n * n / dt * 1e-9 > best)      /* the first call warms up */
             best = 2.0 * n * n * n / dt * 1e-9;
     }
@@ -330,9 +323,9 @@ static int bench_steps(const bench_opts *po, double *median_ms, double *median_c
             lv_profile_reset(&prof);
         if (o.profile && s >= o.warmup)
             lv_profile_step_begin(&prof);
-        const double t0 = now_s(), c0 = process_cpu_s();
+        const double t0 = wall_seconds(), c0 = process_cpu_s();
         loss = run_step(&r, (uint32_t)s);
-        const double dt = (now_s() - t0) * 1e3, dcpu = (process_cpu_s() - c0) * 1e3;
+        const double dt = (wall_seconds() - t0) * 1e3, dcpu = (process_cpu_s() - c0) * 1e3;
         if (o.profile && s >= o.warmup)
             lv_profile_step_end(&prof);
         lv_dist_traffic(dist, &comm_s1, &bytes1);
@@ -494,9 +487,9 @@ int cmd_memory(int argc, char **argv)
         run_free(&r);
         return 1;
     }
-    const double t0 = now_s();
+    const double t0 = wall_seconds();
     const float loss = run_step(&r, 0);
-    const double secs = now_s() - t0;
+    const double secs = wall_seconds() - t0;
     run_free(&r);
     const double peak = peak_rss_mib(), analytic = total * 4.0 / (1 << 20);
     if (o.json)

@@ -46,13 +46,6 @@ static int usage(FILE *out)
     return out == stderr ? 2 : 0;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static double cpu_s(void)
 {
     struct rusage u;
@@ -141,7 +134,7 @@ static int time_loader(rate *out, const lv_clip_list *clips, const lv_tokenizer 
     const size_t video = (size_t)(o->batch * o->frames * o->size * o->size * 3) * sizeof(float);
     const size_t text = (size_t)(o->batch * o->text_len);
     *out = (rate){ .digest = 0xcbf29ce484222325ULL };
-    const double t0 = now_s(), c0 = cpu_s();
+    const double t0 = wall_seconds(), c0 = cpu_s();
     for (int64_t k = 0; rc == 0 && k < o->batches; k++) {
         rc = lv_loader_next(l, &b);
         if (rc < 0)
@@ -152,7 +145,7 @@ static int time_loader(rate *out, const lv_clip_list *clips, const lv_tokenizer 
         out->samples += b->B;
         out->skipped = b->skipped;
     }
-    out->seconds = now_s() - t0;
+    out->seconds = wall_seconds() - t0;
     out->cpu_seconds = cpu_s() - c0;
     lv_loader_close(l);
     return rc;
@@ -164,7 +157,7 @@ static int time_decode(rate *out, const lv_clip_list *clips, const bench_data_op
                        int64_t samples)
 {
     *out = (rate){ 0 };
-    const double t0 = now_s(), c0 = cpu_s();
+    const double t0 = wall_seconds(), c0 = cpu_s();
     for (int64_t i = 0; out->samples + out->skipped < samples; i++) {
         const lv_clip_entry *e = &clips->e[i % clips->n];
         if (e->is_image)
@@ -180,7 +173,7 @@ static int time_decode(rate *out, const lv_clip_list *clips, const bench_data_op
         lv_frames_free(&fr);
         out->samples++;
     }
-    out->seconds = now_s() - t0;
+    out->seconds = wall_seconds() - t0;
     out->cpu_seconds = cpu_s() - c0;
     return 0;
 }

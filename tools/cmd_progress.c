@@ -8,18 +8,18 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void)
+double wall_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 void progress_report(const char *what, long long done, long long total)
 {
     static double start, last;
     static const char *current;
-    const double t = now();
+    const double t = wall_seconds();
     if (current != what || done <= 1) {
         current = what;
         start = last = t;

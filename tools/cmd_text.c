@@ -64,13 +64,6 @@ static int exit_code(int rc)
     return rc == 0 ? LV_EXIT_OK : usage_failed ? LV_EXIT_USAGE : LV_EXIT_RUNTIME;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int64_t min64(int64_t a, int64_t b)
 {
     return a < b ? a : b;
@@ -1292,7 +1285,7 @@ static int stage_step(stage_run *r, int64_t step, double t0)
     if (lv_v2t_train_step(&r->v, &r->adam, &r->opt, &b, step, &st) < 0)
         return -1;
     r->losses[step] = st.loss;
-    const double dt = now_s() - t0;
+    const double dt = wall_seconds() - t0;
     fprintf(r->log, "{\"step\": %lld, \"loss\": %.6g, \"lr\": %.6g, \"grad_norm\": %.6g, "
             "\"elapsed_s\": %.3f}\n", (long long)step + 1, (double)st.loss, st.lr, st.grad_norm,
             dt);
@@ -1317,7 +1310,7 @@ static int stage_train(stage_run *r)
         return lv_set_error("%s: cannot write the training log: %s", path, strerror(errno));
     if (!r->lm_only && setup_loader(r) < 0)
         return -1;
-    const double t0 = now_s();
+    const double t0 = wall_seconds();
     for (int64_t s = 0; s < r->num.steps; s++)
         if (stage_step(r, s, t0) < 0) {
             char why[2048];

@@ -536,13 +536,6 @@ typedef struct {
 } run;
 
 /* Wall-clock seconds (clock() is CPU time: it counts every OpenMP thread). */
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Every number of the run's options, read strictly (tools/options.h): a value that is not a
  * number, not finite or out of range is a usage error naming the option, never a silent 0. */
 static int read_numbers(run *r, int dry_run)
@@ -875,7 +868,7 @@ static int train_step(run *r, const lv_loader_batch *b, const lv_loader_batch *i
 static void report(run *r, float loss, int64_t first)
 {
     char line[320], skipped[64] = "";
-    const double dt = now_s() - r->t_start;
+    const double dt = wall_seconds() - r->t_start;
     const int64_t global = r->batch * dist->size;     /* pairs per step over every rank */
     const double rate = dt > 0 ? (double)((r->step + 1 - first) * global) / dt : 0;
     float log_scale;                         /* the parameter lives in backend memory */
@@ -1027,7 +1020,7 @@ static int train_loop(run *r)
     if (agree(r->lead && !r->log ? lv_set_error("%s: cannot write the training log: %s", path,
                                                 strerror(errno)) : 0, NULL) < 0)
         return -1;
-    r->t_start = now_s();
+    r->t_start = wall_seconds();
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     const int64_t end = r->stop_at > 0 && r->stop_at < r->steps ? r->stop_at : r->steps;

@@ -42,5 +42,7 @@ const lv_backend *backend_by_name(const char *name);
 
 /* Progress for long work: a live line on a terminal, a plain line every few seconds otherwise. */
 void progress_report(const char *what, long long done, long long total);
+/* Seconds on the monotonic clock (intervals only: the commands' timings). */
+double wall_seconds(void);
 
 #endif
