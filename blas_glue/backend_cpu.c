@@ -888,7 +888,9 @@ int64_t lv_backend_cpu_scratch_floats(const lv_config *c, int64_t B)
     const int64_t a = max64(max64(Rv * voxel, max_threads() * lv_cpu_attention_thread_floats(hs)),
                             B * B);                     /* im2col; attention tiles; logits */
     const int64_t b = max64(Rv * voxel, 2 * R);         /* im2col gradient; row owners */
-    return a + b + R * H + ATT_CHUNKS * R * D;          /* + attention's delta and dq planes */
+    /* + attention's delta and dq planes, and its per-call copies of the inputs: K^T and V^T by
+     * head (fp32), or q, k, v and dout in bf16 (4 R D halves, 2 R D floats) */
+    return a + b + R * H + ATT_CHUNKS * R * D + 2 * (R + LV_TILE_GEMM_COLS) * D;
 }
 
 /* ---- the optimiser's per-entry work (ref/elementwise.c's rule, entries in parallel) ---------- */

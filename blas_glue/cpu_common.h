@@ -73,6 +73,15 @@ static inline float exp_neg(float x)
 /* 1 when no row appears in two different groups of one list (start, index); uses SLOT_B. */
 int lv_cpu_rows_disjoint(const int64_t *start, const int64_t *index, int64_t G);
 
+/* blas_glue/tile_gemm.c: the attention tiles' matmul, C (M x N, row stride ldc) = alpha A B,
+ * plus C when accumulate (else C is only written). A(i, k) = a[i * sar + k * sak], so A or A^T
+ * of a row-major block is one call; row k of B is the N contiguous floats at b + k * ldb. N must
+ * be a multiple of LV_TILE_GEMM_COLS (a vector of floats); the other sizes are free. */
+enum { LV_TILE_GEMM_COLS = 16 };
+void lv_tile_gemm(int64_t M, int64_t N, int64_t K, float alpha, const float *a, int64_t sar,
+                  int64_t sak, const float *b, int64_t ldb, int accumulate, float *c,
+                  int64_t ldc);
+
 /* blas_glue/attention_cpu.c: the memory-efficient attention of lv_backend_cpu */
 enum {
     ATT_BQ = 64,        /* query rows per tile */

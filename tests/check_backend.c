@@ -579,7 +579,26 @@ START_TEST(test_attention)
         attention_case("causal (1 x 1100 tokens: the diagonal across many tiles)", &gc, 2, 32,
                        96, 0, &r);
         break;
-    default: {  /* decode steps of 1 to 70 queries over caches of up to 600 keys (3 key tiles) */
+    /* The cpu backend runs its tile products on lv_tile_gemm when the head size is a multiple of
+     * 16 (cases 1, 4, 8, 9, 11, 12 above at 16) and on lv_sgemm otherwise; these give the
+     * tiled path the key lists it could get wrong: gathered, padded, and head sizes that use
+     * its 64- and 32-wide column panels. */
+    case 13:
+        gc = groups_shared_keys(6, 9, 40);
+        attention_case("shared keys, head size 32 (gathered keys on the tiled path)", &gc, 2, 64,
+                       67, 0, &r);
+        break;
+    case 14:
+        gc = groups_cross(&r, 2, 70, 530);
+        attention_case("cross (70 -> 530 padded keys), head size 64 (tiled path)", &gc, 1, 64,
+                       64, 0, &r);
+        break;
+    case 15:
+        gc = groups_joint(2, 200);
+        attention_case("joint (2 x 200 tokens), head size 48 (tiled path)", &gc, 2, 96, 288, 0,
+                       &r);
+        break;
+    case 16: {  /* decode steps of 1 to 70 queries over caches of up to 600 keys (3 key tiles) */
         const int64_t nq[4] = { 1, 70, 5, 9 }, nk[4] = { 600, 300, 33, 4 };
         gc = groups_decode(4, nq, nk, 640);
         attention_case("causal decode (1, 70, 5, 9 queries over 600, 300, 33, 4 cached keys)",
@@ -1379,7 +1398,7 @@ Suite *backend_suite(void)
         { "gelu", test_gelu, 4 },
         { "quick_gelu", test_quick_gelu, 4 },
         { "gelu_tanh", test_gelu_tanh, 4 },
-        { "attention", test_attention, 14 },
+        { "attention", test_attention, 17 },
         { "residual", test_residual, 3 },
         { "residual", test_gated_residual, 3 },
         { "pool", test_mean_pool, 2 },

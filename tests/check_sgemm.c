@@ -1,6 +1,9 @@
 /* The fast matmul (OpenBLAS, or the blocked fallback of NO_BLAS=1) against the plain one, on
- * odd shapes, every transpose combination, alpha/beta, padded leading dimensions. */
+ * odd shapes, every transpose combination, alpha/beta, padded leading dimensions; and the
+ * attention tiles' matmul (lv_tile_gemm) against a double loop, with its test of the test. */
 #include "blas_glue.h"
+#include "cpu_common.h"
+#include "tolerance.h"
 #include "check_util.h"
 #include "suites.h"
 
@@ -53,6 +56,78 @@ START_TEST(test_sgemm_vs_ref)
 }
 END_TEST
 
+/* ---- lv_tile_gemm ------------------------------------------------------------------------- */
+
+/* Every row tail (1-5 and 6-row blocks), every column panel (64, 32, 16 wide), A read by rows
+ * (sar = lda, sak = 1) and transposed (sar = 1, sak = lda), written and accumulated into. */
+static const int64_t tile_m[] = { 1, 5, 6, 13, 64, 71 };
+static const int64_t tile_n[] = { 16, 48, 64, 112, 240 };
+static const int64_t tile_k[] = { 1, 7, 64, 240 };
+
+/* C0 + alpha A B in double (accumulate) or alpha A B, over sqrt(K) */
+static void tile_want(double *want, int64_t M, int64_t N, int64_t K, float alpha, const float *a,
+                      int64_t sar, int64_t sak, const float *b, int64_t ldb, int accumulate,
+                      const float *c0, int64_t ldc)
+{
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double acc = 0.0;
+            for (int64_t k = 0; k < K; k++)
+                acc += (double)a[i * sar + k * sak] * b[k * ldb + j];
+            want[i * N + j] = ((accumulate ? c0[i * ldc + j] : 0.0) + alpha * acc) /
+                              sqrt((double)K);
+        }
+}
+
+START_TEST(test_tile_gemm_vs_double)
+{
+    /* _i enumerates (M, N, K) */
+    const int64_t M = tile_m[_i / 20], N = tile_n[(_i / 4) % 5], K = tile_k[_i % 4];
+    lv_rng r = test_rng(2000 + _i);
+    const lv_tolerance *t = lv_tolerance_get("tile_gemm", "C", LV_CHECK_FAST);
+    double worst = 0.0;
+    for (int trans_a = 0; trans_a < 2; trans_a++)
+        for (int accumulate = 0; accumulate < 2; accumulate++) {
+            const int64_t lda = (trans_a ? M : K) + 3, ldb = N + 5, ldc = N + 7;
+            const int64_t sar = trans_a ? 1 : lda, sak = trans_a ? lda : 1;
+            float *a = rand_floats(&r, (trans_a ? K : M) * lda, 1);
+            float *b = rand_floats(&r, K * ldb, 1);
+            float *c0 = rand_floats(&r, M * ldc, 1), *c = malloc(M * ldc * sizeof *c);
+            /* written, not accumulated: NaN in C before must not reach the result */
+            for (int64_t i = 0; i < M * ldc; i++)
+                c[i] = accumulate ? c0[i] : NAN;
+            const float alpha = 0.375f;
+            lv_tile_gemm(M, N, K, alpha, a, sar, sak, b, ldb, accumulate, c, ldc);
+            double *want = malloc(M * N * sizeof *want);
+            float *got = malloc(M * N * sizeof *got);
+            tile_want(want, M, N, K, alpha, a, sar, sak, b, ldb, accumulate, c0, ldc);
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++)
+                    got[i * N + j] = (float)(c[i * ldc + j] / sqrt((double)K));
+            printf("tile_gemm M=%lld N=%lld K=%lld A%s accumulate=%d\n", (long long)M,
+                   (long long)N, (long long)K, trans_a ? "^T" : "", accumulate);
+            const double w = compare_f32_f64("tile_gemm", "C", LV_CHECK_FAST, got, want, M * N);
+            worst = lv_margin_max(worst, w);
+            /* the test of the test: an entry off by 1.5 tolerances, or a NaN, must fail */
+            const int64_t at = (M * N) / 2;
+            const double tol = t->abs + t->rel * fabs(want[at]);
+            const float keep = got[at];
+            got[at] = (float)(want[at] + 1.5 * tol);
+            ck_assert(compare_stats(t, got, want, M * N).worst > 1.0);
+            got[at] = NAN;
+            ck_assert(compare_stats(t, got, want, M * N).worst > 1.0);
+            got[at] = keep;
+            /* the padding columns of C are never touched */
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = N; j < ldc; j++)
+                    ck_assert(accumulate ? c[i * ldc + j] == c0[i * ldc + j]
+                                         : isnan(c[i * ldc + j]));
+            free(a), free(b), free(c0), free(c), free(want), free(got);
+        }
+    ck_assert(worst <= 1.0);
+}
+END_TEST
+
 Suite *sgemm_suite(void)
 {
     Suite *s = suite_create("sgemm");
@@ -60,5 +135,9 @@ Suite *sgemm_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_sgemm_vs_ref, 0, 64);
     suite_add_tcase(s, tc);
+    TCase *tile = tcase_create("tile_gemm_vs_double");
+    tcase_set_timeout(tile, 120);
+    tcase_add_loop_test(tile, test_tile_gemm_vs_double, 0, 6 * 5 * 4);
+    suite_add_tcase(s, tile);
     return s;
 }

@@ -530,6 +530,10 @@ static const lv_tolerance table[] = {
     { "sgemm", "C", LV_CHECK_FAST, 1e-5, 1e-5,
       "blocked fp32 (FMA) accumulation of K products vs a double-accumulated loop: "
       "error ~ sqrt(K) eps_fp32 |a||b|; abs floor scaled by sqrt(K) in the test" },
+    { "tile_gemm", "C", LV_CHECK_FAST, 1e-5, 1e-5,
+      "attention's tile matmul (blas_glue/tile_gemm.c): K sequential fp32 FMAs per entry vs a "
+      "double loop, error ~ sqrt(K) eps_fp32 |a||b| as sgemm's; abs scaled by sqrt(K) in the "
+      "test" },
 };
 
 const lv_tolerance *lv_tolerance_find(const char *kernel, const char *tensor, const char *check)
