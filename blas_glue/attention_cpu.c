@@ -269,6 +269,11 @@ static void att_setup_packed(att_args *x)
     x->kT = kT, x->vT = vT;
 }
 
+float lv_cpu_exp_neg(float x)
+{
+    return exp_neg(x);
+}
+
 /* ---- forward -------------------------------------------------------------------------------- */
 
 /* One tile: queries qpos .. qpos+n-1 of group gi, head h. */

@@ -111,6 +111,85 @@ typedef void gemm_fn(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, 
                      const float *A, int64_t lda, const float *B, int64_t ldb,
                      float beta, float *C, int64_t ldc);
 
+/* ---- the fp32 matmul: our threads, OpenBLAS's kernels ------------------------------------------ */
+
+/* Why not lv_sgemm's own threads: on 2 threads OpenBLAS's split of one matmul ran the model's
+ * shapes at 150-190 GFLOP/s in some runs and ~205 in others (the 1536^3 rate), run to run on a
+ * quiet machine; the same matmuls as one OpenMP region of single-threaded calls, a part of C
+ * per thread, ran at 197-208 in every run (Zen 4, 2 threads, tools' microbenchmark in
+ * docs/performance.md). The backward's two products (dinp and dW, equal FLOPs) become one
+ * region with a thread each, so neither waits for the other's stragglers. */
+
+/* One product C = alpha op(A) op(B) + beta C (lv_sgemm's contract) */
+typedef struct {
+    int ta, tb;
+    int64_t M, N, K;
+    float alpha;
+    const float *a;
+    int64_t lda;
+    const float *b;
+    int64_t ldb;
+    float beta;
+    float *c;
+    int64_t ldc;
+} gemm_job;
+
+enum { SPLIT_MIN = 64 };    /* rows or columns of C per part, at least */
+
+/* Part p of n of a job, single-threaded (a call inside a parallel region): C's rows when it
+ * has at least as many rows as columns, else its columns, in n near-equal slices */
+static void job_part(const gemm_job *j, int64_t p, int64_t n)
+{
+    if (j->M >= j->N) {
+        const int64_t i0 = j->M * p / n, i1 = j->M * (p + 1) / n;
+        const float *a = j->ta ? j->a + i0 : j->a + i0 * j->lda;
+        lv_sgemm(j->ta, j->tb, i1 - i0, j->N, j->K, j->alpha, a, j->lda, j->b, j->ldb, j->beta,
+                 j->c + i0 * j->ldc, j->ldc);
+    } else {
+        const int64_t c0 = j->N * p / n, c1 = j->N * (p + 1) / n;
+        const float *b = j->tb ? j->b + c0 * j->ldb : j->b + c0;
+        lv_sgemm(j->ta, j->tb, j->M, c1 - c0, j->K, j->alpha, j->a, j->lda, b, j->ldb, j->beta,
+                 j->c + c0, j->ldc);
+    }
+}
+
+/* n (1 or 2) independent jobs (no job's C is another's input) on the threads: job i gets
+ * threads / n of them (the last the remainder), fewer where its C has under SPLIT_MIN rows or
+ * columns per part; one part per thread. With one part in all (a thread, small matmuls) the
+ * jobs go to lv_sgemm whole, one after the other. */
+static void sgemm_jobs(const gemm_job *jobs, int n)
+{
+    const int64_t T = max_threads();
+    int64_t parts[2], total = 0;
+    for (int i = 0; i < n; i++) {
+        const int64_t share = i == n - 1 ? T - T / n * (n - 1) : T / n;
+        const int64_t most = max64(1, max64(jobs[i].M, jobs[i].N) / SPLIT_MIN);
+        parts[i] = max64(1, min64(share, most));
+        total += parts[i];
+    }
+    if (total < 2 || in_parallel()) {
+        for (int i = 0; i < n; i++)
+            lv_sgemm(jobs[i].ta, jobs[i].tb, jobs[i].M, jobs[i].N, jobs[i].K, jobs[i].alpha,
+                     jobs[i].a, jobs[i].lda, jobs[i].b, jobs[i].ldb, jobs[i].beta, jobs[i].c,
+                     jobs[i].ldc);
+        return;
+    }
+    #pragma omp parallel for schedule(static) num_threads(total)
+    for (int64_t u = 0; u < total; u++) {
+        const int i = u < parts[0] ? 0 : 1;
+        job_part(&jobs[i], i ? u - parts[0] : u, parts[i]);
+    }
+}
+
+/* The cpu table's gemm_fn: one job */
+static void cpu_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                      const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                      float *C, int64_t ldc)
+{
+    const gemm_job j = { trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc };
+    sgemm_jobs(&j, 1);
+}
+
 /* ---- linear --------------------------------------------------------------------------------- */
 
 static void linear_forward(gemm_fn *gemm, float *out, const float *inp, const float *weight,
@@ -128,10 +207,17 @@ static void linear_backward(gemm_fn *gemm, float *dinp, float *dweight, float *d
                             int64_t C, int64_t OC)
 {
     /* forward: out = inp W^T + b => dinp += dout W, dW += dout^T inp, db += colsum(dout) */
-    if (dinp)
-        gemm(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
-    if (dweight)
-        gemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+    const gemm_job jobs[2] = { { 0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C },
+                               { 1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C } };
+    if (dinp && dweight && gemm == cpu_sgemm) {
+        sgemm_jobs(jobs, 2);                   /* both at once, a share of the threads each */
+    } else {
+        for (int i = 0; i < 2; i++)
+            if (jobs[i].c)
+                gemm(jobs[i].ta, jobs[i].tb, jobs[i].M, jobs[i].N, jobs[i].K, jobs[i].alpha,
+                     jobs[i].a, jobs[i].lda, jobs[i].b, jobs[i].ldb, jobs[i].beta, jobs[i].c,
+                     jobs[i].ldc);
+    }
     if (dbias)
         column_sums_add(dbias, dout, N, OC);
 }
@@ -139,14 +225,14 @@ static void linear_backward(gemm_fn *gemm, float *dinp, float *dweight, float *d
 static void cpu_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                                int64_t N, int64_t C, int64_t OC)
 {
-    linear_forward(lv_sgemm, out, inp, weight, bias, N, C, OC);
+    linear_forward(cpu_sgemm, out, inp, weight, bias, N, C, OC);
 }
 
 static void cpu_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                 const float *inp, const float *weight, int64_t N, int64_t C,
                                 int64_t OC)
 {
-    linear_backward(lv_sgemm, dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+    linear_backward(cpu_sgemm, dinp, dweight, dbias, dout, inp, weight, N, C, OC);
 }
 
 /* ---- layernorm ------------------------------------------------------------------------------ */
@@ -704,7 +790,7 @@ static void cpu_tubelet_embed_forward(float *out, const float *video, const floa
                                       const float *bias, const int64_t *kept,
                                       const lv_tubelet_shape *s, int64_t B, int64_t K, int64_t D)
 {
-    tubelet_embed_forward(lv_sgemm, out, video, weight, bias, kept, s, B, K, D);
+    tubelet_embed_forward(cpu_sgemm, out, video, weight, bias, kept, s, B, K, D);
 }
 
 static void cpu_tubelet_embed_backward(float *dvideo, float *dweight, float *dbias,
@@ -712,7 +798,7 @@ static void cpu_tubelet_embed_backward(float *dvideo, float *dweight, float *dbi
                                        const int64_t *kept, const lv_tubelet_shape *s, int64_t B,
                                        int64_t K, int64_t D)
 {
-    tubelet_embed_backward(lv_sgemm, dvideo, dweight, dbias, dout, video, weight, kept, s, B, K,
+    tubelet_embed_backward(cpu_sgemm, dvideo, dweight, dbias, dout, video, weight, kept, s, B, K,
                            D);
 }
 

@@ -14,9 +14,11 @@
 #include <omp.h>
 static inline int max_threads(void) { return omp_get_max_threads(); }
 static inline int thread_id(void) { return omp_get_thread_num(); }
+static inline int in_parallel(void) { return omp_in_parallel(); }
 #else
 static inline int max_threads(void) { return 1; }
 static inline int thread_id(void) { return 0; }
+static inline int in_parallel(void) { return 0; }
 #endif
 
 enum {
@@ -46,22 +48,35 @@ static inline int64_t list_row(const int64_t *index, int64_t i)
     return index ? index[i] : i;
 }
 
+/* a b + c in one rounding where the target has FMA (a vectorised fmaf is one instruction then;
+ * without FMA fmaf is a library call, so the two roundings of a * b + c instead) */
+static inline float mul_add(float a, float b, float c)
+{
+#ifdef __FMA__
+    return __builtin_fmaf(a, b, c);
+#else
+    return a * b + c;
+#endif
+}
+
 /* exp(x) for x <= 0, vectorisable (no library call, no branch): Cephes' expf, range reduction by
  * ln 2 in two parts and a degree-6 polynomial, ~1 ulp. Below -87 (and -INFINITY, a masked key)
- * exactly 0; NaN stays NaN. */
+ * exactly 0; NaN stays NaN. Its multiply-adds are fused where the target allows (mul_add): C11
+ * does not contract them on its own, and unfused they were half the polynomial's instructions
+ * (the softmax is ~17% of attention's forward at head size 64). */
 static inline float exp_neg(float x)
 {
     const float magic = 12582912.0f;          /* 1.5 * 2^23: adding it rounds to an integer */
     const float xc = x < -87.0f ? -87.0f : x;
-    const float t = xc * 1.44269504088896341f + magic, n = t - magic;   /* n = round(x / ln 2) */
-    const float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
+    const float t = mul_add(xc, 1.44269504088896341f, magic), n = t - magic;  /* round(x/ln 2) */
+    const float r = mul_add(n, 2.12194440e-4f, mul_add(n, -0.693359375f, xc));
     float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    p = mul_add(p, r, 1.3981999507e-3f);
+    p = mul_add(p, r, 8.3334519073e-3f);
+    p = mul_add(p, r, 4.1665795894e-2f);
+    p = mul_add(p, r, 1.6666665459e-1f);
+    p = mul_add(p, r, 5.0000001201e-1f);
+    p = mul_add(p * r, r, r) + 1.0f;
     uint32_t bits;                            /* t's low mantissa bits hold n: 2^n from them */
     memcpy(&bits, &t, sizeof bits);
     bits = (bits - 0x4B400000u + 127u) << 23;
@@ -69,6 +84,10 @@ static inline float exp_neg(float x)
     memcpy(&two_n, &bits, sizeof two_n);
     return x < -87.0f ? 0.0f : p * two_n;
 }
+
+/* exp_neg as the kernels compile it (blas_glue's flags: fused where the machine has FMA), for
+ * the tests */
+float lv_cpu_exp_neg(float x);
 
 /* 1 when no row appears in two different groups of one list (start, index); uses SLOT_B. */
 int lv_cpu_rows_disjoint(const int64_t *start, const int64_t *index, int64_t G);

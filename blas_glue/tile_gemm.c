@@ -26,6 +26,11 @@
 
 typedef float v16 __attribute__((vector_size(64)));
 
+/* K is taken TILE_KC at a time: the B rows of one slice (128 x 64 floats, 32 KiB) stay in the
+ * L1 cache while every row block of A passes over them (attention's forward and backward ran
+ * ~4% faster than with K whole, one thread, ViT-S shapes; 64, 96, 120 and 160 were slower) */
+enum { TILE_KC = 128 };
+
 static inline v16 load16(const float *p)
 {
     v16 x;
@@ -118,11 +123,16 @@ void lv_tile_gemm(int64_t M, int64_t N, int64_t K, float alpha, const float *a, 
                   int64_t ldc)
 {
     LV_REQUIRE(N % LV_TILE_GEMM_COLS == 0);
-    int64_t j = 0;
-    for (; j + 64 <= N; j += 64)
-        panel(4, M, K, alpha, a, sar, sak, b + j, ldb, accumulate, c + j, ldc);
-    for (; j + 32 <= N; j += 32)
-        panel(2, M, K, alpha, a, sar, sak, b + j, ldb, accumulate, c + j, ldc);
-    for (; j < N; j += 16)
-        panel(1, M, K, alpha, a, sar, sak, b + j, ldb, accumulate, c + j, ldc);
+    for (int64_t k0 = 0; k0 < K; k0 += TILE_KC) {
+        const int64_t kc = K - k0 < TILE_KC ? K - k0 : TILE_KC;
+        const float *ak = a + k0 * sak, *bk = b + k0 * ldb;
+        const int acc = accumulate || k0 > 0;
+        int64_t j = 0;
+        for (; j + 64 <= N; j += 64)
+            panel(4, M, kc, alpha, ak, sar, sak, bk + j, ldb, acc, c + j, ldc);
+        for (; j + 32 <= N; j += 32)
+            panel(2, M, kc, alpha, ak, sar, sak, bk + j, ldb, acc, c + j, ldc);
+        for (; j < N; j += 16)
+            panel(1, M, kc, alpha, ak, sar, sak, bk + j, ldb, acc, c + j, ldc);
+    }
 }

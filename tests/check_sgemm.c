@@ -1,6 +1,8 @@
 /* The fast matmul (OpenBLAS, or the blocked fallback of NO_BLAS=1) against the plain one, on
  * odd shapes, every transpose combination, alpha/beta, padded leading dimensions; and the
- * attention tiles' matmul (lv_tile_gemm) against a double loop, with its test of the test. */
+ * attention tiles' matmul (lv_tile_gemm) against a double loop, with its test of the test; and
+ * the softmax's exp (exp_neg, blas_glue/cpu_common.h, as blas_glue compiles it) against libm's
+ * in double. */
 #include "blas_glue.h"
 #include "cpu_common.h"
 #include "tolerance.h"
@@ -128,6 +130,44 @@ START_TEST(test_tile_gemm_vs_double)
 }
 END_TEST
 
+/* ---- exp_neg ----------------------------------------------------------------------------------- */
+
+/* exp_neg's error in units of the float spacing at the true value (ulp) */
+static double exp_ulps(float got, double x)
+{
+    const double want = exp(x);
+    if (isnan(got))
+        return INFINITY;
+    const double ulp = nextafterf((float)want, INFINITY) - (float)want;
+    return fabs(got - want) / ulp;
+}
+
+START_TEST(test_exp_neg)
+{
+    /* every 1/4096 of [-87, 0] and random points: within 2 ulp of exp; below -87 exactly 0 */
+    lv_rng r = test_rng(2500);
+    double worst = 0.0, worst_x = 0.0;
+    const int64_t steps = 87 * 4096;
+    for (int64_t i = 0; i <= steps + 100000; i++) {
+        const float x = i <= steps ? (float)(-(double)i / 4096.0)
+                                   : (float)(-87.0 * lv_rng_uniform(&r));
+        const double e = exp_ulps(lv_cpu_exp_neg(x), x);
+        if (e > worst)
+            worst = e, worst_x = x;
+    }
+    printf("exp_neg: worst %.2f ulp at x = %.6f over [-87, 0] (%lld points)\n", worst, worst_x,
+           (long long)steps + 100001);
+    ck_assert(worst <= 2.0);
+    ck_assert(lv_cpu_exp_neg(0.0f) == 1.0f && lv_cpu_exp_neg(-0.0f) == 1.0f);
+    ck_assert(lv_cpu_exp_neg(-87.5f) == 0.0f && lv_cpu_exp_neg(-1000.0f) == 0.0f);
+    ck_assert(lv_cpu_exp_neg(-INFINITY) == 0.0f && isnan(lv_cpu_exp_neg(NAN)));
+    /* the test of the test: 3 ulp off, or a NaN, is caught by the same measure */
+    const float x = -3.25f, e = lv_cpu_exp_neg(x);
+    ck_assert(exp_ulps(nextafterf(nextafterf(nextafterf(e, 1.0f), 1.0f), 1.0f), x) > 2.0);
+    ck_assert(exp_ulps(NAN, x) > 2.0);
+}
+END_TEST
+
 Suite *sgemm_suite(void)
 {
     Suite *s = suite_create("sgemm");
@@ -139,5 +179,8 @@ Suite *sgemm_suite(void)
     tcase_set_timeout(tile, 120);
     tcase_add_loop_test(tile, test_tile_gemm_vs_double, 0, 6 * 5 * 4);
     suite_add_tcase(s, tile);
+    TCase *e = tcase_create("exp_neg");
+    tcase_add_test(e, test_exp_neg);
+    suite_add_tcase(s, e);
     return s;
 }
