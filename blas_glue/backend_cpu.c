@@ -114,11 +114,11 @@ typedef void gemm_fn(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, 
 /* ---- the fp32 matmul: our threads, OpenBLAS's kernels ------------------------------------------ */
 
 /* Why not lv_sgemm's own threads: on 2 threads OpenBLAS's split of one matmul ran the model's
- * shapes at 150-190 GFLOP/s in some runs and ~205 in others (the 1536^3 rate), run to run on a
- * quiet machine; the same matmuls as one OpenMP region of single-threaded calls, a part of C
- * per thread, ran at 197-208 in every run (Zen 4, 2 threads, tools' microbenchmark in
- * docs/performance.md). The backward's two products (dinp and dW, equal FLOPs) become one
- * region with a thread each, so neither waits for the other's stragglers. */
+ * shapes (392 or 1568 rows by 384, 1152, 1536 columns) at 150-190 GFLOP/s in some runs and ~205
+ * (its 1536^3 rate) in others, run to run on a quiet machine; the same matmuls as one OpenMP
+ * region of single-threaded calls, a part of C per thread, ran at 197-208 in every run (Zen 4,
+ * 2 threads; `bench --profile` shows the matmul family's rate, docs/performance.md). The
+ * backward's two products (dinp and dW, equal FLOPs) become one region with a thread each. */
 
 /* One product C = alpha op(A) op(B) + beta C (lv_sgemm's contract) */
 typedef struct {
