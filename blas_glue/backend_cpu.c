@@ -105,12 +105,6 @@ static void fill_rows(float *out, const float *row, int64_t N, int64_t C)
         memcpy(out + n * C, row, (size_t)C * sizeof *out);
 }
 
-/* The matmul of the linear and tubelet kernels: lv_sgemm, or lv_gemm_bf16 in the cpu-bf16 table
- * (--precision bf16: the wrappers at the end of this file). */
-typedef void gemm_fn(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                     const float *A, int64_t lda, const float *B, int64_t ldb,
-                     float beta, float *C, int64_t ldc);
-
 /* ---- the fp32 matmul: our threads, OpenBLAS's kernels ------------------------------------------ */
 
 /* Why not lv_sgemm's own threads: on 2 threads OpenBLAS's split of one matmul ran the model's
@@ -120,28 +114,13 @@ typedef void gemm_fn(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, 
  * 2 threads; `bench --profile` shows the matmul family's rate, docs/performance.md). The
  * backward's two products (dinp and dW, equal FLOPs) become one region with a thread each. */
 
-/* One product C = alpha op(A) op(B) + beta C (lv_sgemm's contract) */
-typedef struct {
-    int ta, tb;
-    int64_t M, N, K;
-    float alpha;
-    const float *a;
-    int64_t lda;
-    const float *b;
-    int64_t ldb;
-    float beta;
-    float *c;
-    int64_t ldc;
-} gemm_job;
-
-enum { SPLIT_MIN = 64 };    /* rows or columns of C per part, at least */
-
 /* Part p of n of a job, single-threaded (a call inside a parallel region): C's rows when it
- * has at least as many rows as columns, else its columns, in n near-equal slices */
-static void job_part(const gemm_job *j, int64_t p, int64_t n)
+ * has at least as many rows as columns, else its columns, in near-equal slices */
+static void job_part(const lv_gemm_job *j, int64_t p, int64_t n)
 {
     if (j->M >= j->N) {
-        const int64_t i0 = j->M * p / n, i1 = j->M * (p + 1) / n;
+        int64_t i0, i1;
+        lv_gemm_part_rows(j, p, n, &i0, &i1);
         const float *a = j->ta ? j->a + i0 : j->a + i0 * j->lda;
         lv_sgemm(j->ta, j->tb, i1 - i0, j->N, j->K, j->alpha, a, j->lda, j->b, j->ldb, j->beta,
                  j->c + i0 * j->ldc, j->ldc);
@@ -153,25 +132,16 @@ static void job_part(const gemm_job *j, int64_t p, int64_t n)
     }
 }
 
-/* n (1 or 2) independent jobs (no job's C is another's input) on the threads: job i gets
- * threads / n of them (the last the remainder), fewer where its C has under SPLIT_MIN rows or
- * columns per part; one part per thread. With one part in all (a thread, small matmuls) the
- * jobs go to lv_sgemm whole, one after the other. */
-static void sgemm_jobs(const gemm_job *jobs, int n)
+/* The fp32 jobs of a kernel (1 or 2, independent: no job's C is another's input) as one
+ * parallel region, a part per thread (lv_gemm_job_parts); with one part in all (one thread,
+ * small matmuls) whole to lv_sgemm, one after the other. */
+static void sgemm_jobs(const lv_gemm_job *jobs, int n)
 {
-    const int64_t T = max_threads();
-    int64_t parts[2], total = 0;
-    for (int i = 0; i < n; i++) {
-        const int64_t share = i == n - 1 ? T - T / n * (n - 1) : T / n;
-        const int64_t most = max64(1, max64(jobs[i].M, jobs[i].N) / SPLIT_MIN);
-        parts[i] = max64(1, min64(share, most));
-        total += parts[i];
-    }
+    int64_t parts[2];
+    const int64_t total = lv_gemm_job_parts(jobs, n, max_threads(), 0, parts);
     if (total < 2 || in_parallel()) {
         for (int i = 0; i < n; i++)
-            lv_sgemm(jobs[i].ta, jobs[i].tb, jobs[i].M, jobs[i].N, jobs[i].K, jobs[i].alpha,
-                     jobs[i].a, jobs[i].lda, jobs[i].b, jobs[i].ldb, jobs[i].beta, jobs[i].c,
-                     jobs[i].ldc);
+            job_part(&jobs[i], 0, 1);
         return;
     }
     #pragma omp parallel for schedule(static) num_threads(total)
@@ -181,43 +151,45 @@ static void sgemm_jobs(const gemm_job *jobs, int n)
     }
 }
 
-/* The cpu table's gemm_fn: one job */
-static void cpu_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                      const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                      float *C, int64_t ldc)
+/* The matmuls of the linear and tubelet kernels: sgemm_jobs, or lv_gemm_bf16_jobs in the
+ * cpu-bf16 table (--precision bf16: the wrappers at the end of this file) */
+typedef void gemm_jobs_fn(const lv_gemm_job *jobs, int n);
+
+/* One job: C = alpha op(A) op(B) + beta C */
+static void gemm1(gemm_jobs_fn *run, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                  int64_t ldc)
 {
-    const gemm_job j = { trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc };
-    sgemm_jobs(&j, 1);
+    const lv_gemm_job j = { ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc };
+    run(&j, 1);
 }
 
 /* ---- linear --------------------------------------------------------------------------------- */
 
-static void linear_forward(gemm_fn *gemm, float *out, const float *inp, const float *weight,
+static void linear_forward(gemm_jobs_fn *gemm, float *out, const float *inp, const float *weight,
                            const float *bias, int64_t N, int64_t C, int64_t OC)
 {
     /* out (N, OC) = inp (N, C) W^T + b, W (OC, C): the bias written first and the product added
      * by the matmul (beta 1), one pass over out instead of a zeroing pass and a bias pass */
     if (bias)
         fill_rows(out, bias, N, OC);
-    gemm(0, 1, N, OC, C, 1.0f, inp, C, weight, C, bias ? 1.0f : 0.0f, out, OC);
+    gemm1(gemm, 0, 1, N, OC, C, 1.0f, inp, C, weight, C, bias ? 1.0f : 0.0f, out, OC);
 }
 
-static void linear_backward(gemm_fn *gemm, float *dinp, float *dweight, float *dbias,
+static void linear_backward(gemm_jobs_fn *gemm, float *dinp, float *dweight, float *dbias,
                             const float *dout, const float *inp, const float *weight, int64_t N,
                             int64_t C, int64_t OC)
 {
     /* forward: out = inp W^T + b => dinp += dout W, dW += dout^T inp, db += colsum(dout) */
-    const gemm_job jobs[2] = { { 0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C },
-                               { 1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C } };
-    if (dinp && dweight && gemm == cpu_sgemm) {
-        sgemm_jobs(jobs, 2);                   /* both at once, a share of the threads each */
-    } else {
-        for (int i = 0; i < 2; i++)
-            if (jobs[i].c)
-                gemm(jobs[i].ta, jobs[i].tb, jobs[i].M, jobs[i].N, jobs[i].K, jobs[i].alpha,
-                     jobs[i].a, jobs[i].lda, jobs[i].b, jobs[i].ldb, jobs[i].beta, jobs[i].c,
-                     jobs[i].ldc);
-    }
+    /* both at once, a share of the threads each (dinp and dW have equal FLOPs) */
+    lv_gemm_job jobs[2];
+    int n = 0;
+    if (dinp)
+        jobs[n++] = (lv_gemm_job){ 0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C };
+    if (dweight)
+        jobs[n++] = (lv_gemm_job){ 1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C };
+    if (n)
+        gemm(jobs, n);
     if (dbias)
         column_sums_add(dbias, dout, N, OC);
 }
@@ -225,14 +197,14 @@ static void linear_backward(gemm_fn *gemm, float *dinp, float *dweight, float *d
 static void cpu_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                                int64_t N, int64_t C, int64_t OC)
 {
-    linear_forward(cpu_sgemm, out, inp, weight, bias, N, C, OC);
+    linear_forward(sgemm_jobs, out, inp, weight, bias, N, C, OC);
 }
 
 static void cpu_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                 const float *inp, const float *weight, int64_t N, int64_t C,
                                 int64_t OC)
 {
-    linear_backward(cpu_sgemm, dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+    linear_backward(sgemm_jobs, dinp, dweight, dbias, dout, inp, weight, N, C, OC);
 }
 
 /* ---- layernorm ------------------------------------------------------------------------------ */
@@ -748,7 +720,7 @@ static void tube_scatter_add(float *dvideo, const float *dcols, const tube_geom 
     }
 }
 
-static void tubelet_embed_forward(gemm_fn *gemm, float *out, const float *video,
+static void tubelet_embed_forward(gemm_jobs_fn *gemm, float *out, const float *video,
                                   const float *weight, const float *bias, const int64_t *kept,
                                   const lv_tubelet_shape *s, int64_t B, int64_t K, int64_t D)
 {
@@ -759,11 +731,11 @@ static void tubelet_embed_forward(gemm_fn *gemm, float *out, const float *video,
     /* out (B*K, D) = cols (B*K, V) W^T + b, W (D, V); the bias first, as in linear */
     if (bias)
         fill_rows(out, bias, B * K, D);
-    gemm(0, 1, B * K, D, t.V, 1.0f, cols, t.V, weight, t.V, bias ? 1.0f : 0.0f, out, D);
+    gemm1(gemm, 0, 1, B * K, D, t.V, 1.0f, cols, t.V, weight, t.V, bias ? 1.0f : 0.0f, out, D);
     pthread_mutex_unlock(&lv_cpu_scratch_lock);
 }
 
-static void tubelet_embed_backward(gemm_fn *gemm, float *dvideo, float *dweight, float *dbias,
+static void tubelet_embed_backward(gemm_jobs_fn *gemm, float *dvideo, float *dweight, float *dbias,
                                    const float *dout, const float *video, const float *weight,
                                    const int64_t *kept, const lv_tubelet_shape *s, int64_t B,
                                    int64_t K, int64_t D)
@@ -776,11 +748,11 @@ static void tubelet_embed_backward(gemm_fn *gemm, float *dvideo, float *dweight,
     if (dweight) {
         float *cols = lv_cpu_scratch(SLOT_A, (size_t)(B * K * t.V) * sizeof *cols);
         tube_gather(cols, video, &t);
-        gemm(1, 0, D, t.V, B * K, 1.0f, dout, D, cols, t.V, 1.0f, dweight, t.V);
+        gemm1(gemm, 1, 0, D, t.V, B * K, 1.0f, dout, D, cols, t.V, 1.0f, dweight, t.V);
     }
     if (dvideo) {
         float *dcols = lv_cpu_scratch(SLOT_B, (size_t)(B * K * t.V) * sizeof *dcols);
-        gemm(0, 0, B * K, t.V, D, 1.0f, dout, D, weight, t.V, 0.0f, dcols, t.V);
+        gemm1(gemm, 0, 0, B * K, t.V, D, 1.0f, dout, D, weight, t.V, 0.0f, dcols, t.V);
         tube_scatter_add(dvideo, dcols, &t);
     }
     pthread_mutex_unlock(&lv_cpu_scratch_lock);
@@ -790,7 +762,7 @@ static void cpu_tubelet_embed_forward(float *out, const float *video, const floa
                                       const float *bias, const int64_t *kept,
                                       const lv_tubelet_shape *s, int64_t B, int64_t K, int64_t D)
 {
-    tubelet_embed_forward(cpu_sgemm, out, video, weight, bias, kept, s, B, K, D);
+    tubelet_embed_forward(sgemm_jobs, out, video, weight, bias, kept, s, B, K, D);
 }
 
 static void cpu_tubelet_embed_backward(float *dvideo, float *dweight, float *dbias,
@@ -798,7 +770,7 @@ static void cpu_tubelet_embed_backward(float *dvideo, float *dweight, float *dbi
                                        const int64_t *kept, const lv_tubelet_shape *s, int64_t B,
                                        int64_t K, int64_t D)
 {
-    tubelet_embed_backward(cpu_sgemm, dvideo, dweight, dbias, dout, video, weight, kept, s, B, K,
+    tubelet_embed_backward(sgemm_jobs, dvideo, dweight, dbias, dout, video, weight, kept, s, B, K,
                            D);
 }
 
@@ -1108,21 +1080,21 @@ const lv_backend lv_backend_cpu = {
 static void bf16_linear_forward(float *out, const float *inp, const float *weight,
                                 const float *bias, int64_t N, int64_t C, int64_t OC)
 {
-    linear_forward(lv_gemm_bf16, out, inp, weight, bias, N, C, OC);
+    linear_forward(lv_gemm_bf16_jobs, out, inp, weight, bias, N, C, OC);
 }
 
 static void bf16_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                  const float *inp, const float *weight, int64_t N, int64_t C,
                                  int64_t OC)
 {
-    linear_backward(lv_gemm_bf16, dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+    linear_backward(lv_gemm_bf16_jobs, dinp, dweight, dbias, dout, inp, weight, N, C, OC);
 }
 
 static void bf16_tubelet_embed_forward(float *out, const float *video, const float *weight,
                                        const float *bias, const int64_t *kept,
                                        const lv_tubelet_shape *s, int64_t B, int64_t K, int64_t D)
 {
-    tubelet_embed_forward(lv_gemm_bf16, out, video, weight, bias, kept, s, B, K, D);
+    tubelet_embed_forward(lv_gemm_bf16_jobs, out, video, weight, bias, kept, s, B, K, D);
 }
 
 static void bf16_tubelet_embed_backward(float *dvideo, float *dweight, float *dbias,
@@ -1130,7 +1102,7 @@ static void bf16_tubelet_embed_backward(float *dvideo, float *dweight, float *db
                                         const float *weight, const int64_t *kept,
                                         const lv_tubelet_shape *s, int64_t B, int64_t K, int64_t D)
 {
-    tubelet_embed_backward(lv_gemm_bf16, dvideo, dweight, dbias, dout, video, weight, kept, s, B,
+    tubelet_embed_backward(lv_gemm_bf16_jobs, dvideo, dweight, dbias, dout, video, weight, kept, s, B,
                            K, D);
 }
 

@@ -37,6 +37,8 @@ static struct {
     int64_t n_plans, cap_plans;
     uint16_t *a16, *b16;         /* A and B as stored, in bf16; grown, kept */
     size_t a_cap, b_cap;         /* in entries */
+    uint16_t *job16[4];          /* lv_gemm_bf16_jobs: A and B of two jobs; grown, kept */
+    size_t job_cap[4];
 } bf16 = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* CPUID.(EAX=7, ECX=1):EAX bit 5, what /proc/cpuinfo calls avx512_bf16 */
@@ -310,4 +312,72 @@ void lv_gemm_bf16_tile(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K
     };
     DNNL_CHECK(dnnl_primitive_execute(p->prim, t->stream, 3, args));
     DNNL_CHECK(dnnl_stream_wait(t->stream));
+}
+
+/* ---- jobs: a kernel's matmuls, a part per thread ---------------------------------------------
+ * Why: oneDNN's own threads ran the model's linear shapes at 365-410 GFLOP/s on 2 threads, the
+ * same products one per thread (or half of C's rows each) at 385-445 (Zen 4, operands already
+ * rounded); and a layer's backward rounded its dout once per product. */
+
+/* The stored (rows, cols) of op(A) or op(B) of a job: A (M, K) or (K, M), B (K, N) or (N, K) */
+static void stored_shape(const lv_gemm_job *j, int b, int64_t *rows, int64_t *cols)
+{
+    const int t = b ? j->tb : j->ta;
+    const int64_t r = b ? j->K : j->M, c = b ? j->N : j->K;
+    *rows = t ? c : r;
+    *cols = t ? r : c;
+}
+
+void lv_gemm_bf16_jobs(const lv_gemm_job *jobs, int n)
+{
+    LV_REQUIRE(lv_bf16_ready() == 0 && n >= 1 && n <= 2);
+    const int64_t T = max_threads();
+    int64_t parts[2];
+    const int64_t total = lv_gemm_job_parts(jobs, n, T, 1, parts);
+    int degenerate = in_parallel();
+    for (int i = 0; i < n; i++)
+        degenerate |= jobs[i].M == 0 || jobs[i].N == 0 || jobs[i].K == 0;
+    if (total < T || T < 2 || degenerate) {
+        for (int i = 0; i < n; i++)
+            lv_gemm_bf16(jobs[i].ta, jobs[i].tb, jobs[i].M, jobs[i].N, jobs[i].K, jobs[i].alpha,
+                         jobs[i].a, jobs[i].lda, jobs[i].b, jobs[i].ldb, jobs[i].beta,
+                         jobs[i].c, jobs[i].ldc);
+        return;
+    }
+    lv_bf16_tiles_reserve((int)T);
+    pthread_mutex_lock(&bf16.lock);
+    /* op[2 i] = A of job i (alpha folded in), op[2 i + 1] = B; an A equal to job 0's (the
+     * same floats, layout and alpha: a layer's dout in dinp and in dW) is rounded once */
+    const uint16_t *op16[4];
+    int convert_op[4] = { 0 };
+    int64_t rows[4], cols[4];
+    for (int k = 0; k < 2 * n; k++) {
+        const lv_gemm_job *j = &jobs[k / 2];
+        stored_shape(j, k % 2, &rows[k], &cols[k]);
+        if (k == 2 && j->a == jobs[0].a && j->lda == jobs[0].lda && j->alpha == jobs[0].alpha &&
+            rows[2] == rows[0] && cols[2] == cols[0]) {
+            op16[k] = op16[0];
+            continue;
+        }
+        op16[k] = grown(&bf16.job16[k], &bf16.job_cap[k], (size_t)(rows[k] * cols[k]),
+                        "bf16 copies of matmul inputs");
+        convert_op[k] = 1;
+    }
+    #pragma omp parallel num_threads((int)T)
+    for (int k = 0; k < 2 * n; k++) {
+        const lv_gemm_job *j = &jobs[k / 2];
+        if (convert_op[k])
+            convert((uint16_t *)op16[k], k % 2 ? j->b : j->a, rows[k], cols[k],
+                    k % 2 ? j->ldb : j->lda, k % 2 ? 1.0f : j->alpha);
+    }
+    #pragma omp parallel for schedule(static) num_threads((int)total)
+    for (int64_t u = 0; u < total; u++) {
+        const int i = u < parts[0] ? 0 : 1;
+        const lv_gemm_job *j = &jobs[i];
+        int64_t i0, i1;                       /* rows of C; a split job has ta = 0 */
+        lv_gemm_part_rows(j, i ? u - parts[0] : u, parts[i], &i0, &i1);
+        lv_gemm_bf16_tile(j->ta, j->tb, i1 - i0, j->N, j->K, 1.0f, op16[2 * i] + i0 * j->K,
+                          op16[2 * i + 1], j->beta, j->c + i0 * j->ldc, j->ldc);
+    }
+    pthread_mutex_unlock(&bf16.lock);
 }

@@ -23,6 +23,14 @@ void lv_gemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, flo
                   const float *A, int64_t lda, const float *B, int64_t ldb,
                   float beta, float *C, int64_t ldc);
 
+/* The jobs (1 or 2, independent) of a linear or tubelet kernel (cpu_common.h's lv_gemm_job,
+ * lv_gemm_bf16's contract each), as one parallel region of single-threaded oneDNN matmuls: the
+ * operands rounded once (an A two jobs share, once), then a part of C per thread
+ * (lv_gemm_job_parts, rows only); where that would leave a thread idle, each job whole through
+ * lv_gemm_bf16 and oneDNN's threads instead. Requires lv_bf16_ready() == 0. */
+struct lv_gemm_job;
+void lv_gemm_bf16_jobs(const struct lv_gemm_job *jobs, int n);
+
 /* Products of dense bf16 tiles for kernels that run them inside their own OpenMP loop (the
  * attention of --precision bf16): C = alpha op(A) op(B) + beta C with A stored (M, K) or, with
  * trans_a, (K, M), B stored (K, N) or, with trans_b, (N, K), both dense bf16; fp32 accumulation,

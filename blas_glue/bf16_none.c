@@ -19,6 +19,11 @@ void lv_gemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, flo
     LV_REQUIRE(lv_bf16_ready() == 0);
 }
 
+void lv_gemm_bf16_jobs(const struct lv_gemm_job *jobs, int n)
+{
+    LV_REQUIRE(lv_bf16_ready() == 0);
+}
+
 void lv_bf16_tiles_reserve(int threads)
 {
     LV_REQUIRE(lv_bf16_ready() == 0);

@@ -92,6 +92,50 @@ float lv_cpu_exp_neg(float x);
 /* 1 when no row appears in two different groups of one list (start, index); uses SLOT_B. */
 int lv_cpu_rows_disjoint(const int64_t *start, const int64_t *index, int64_t G);
 
+/* One matmul C = alpha op(A) op(B) + beta C (lv_sgemm's contract) as data, so that the linear
+ * and tubelet kernels can hand the fp32 or the bf16 matmul one job or two at once
+ * (backend_cpu.c's sgemm_jobs, bf16_dnnl.c's lv_gemm_bf16_jobs). */
+typedef struct lv_gemm_job {
+    int ta, tb;
+    int64_t M, N, K;
+    float alpha;
+    const float *a;
+    int64_t lda;
+    const float *b;
+    int64_t ldb;
+    float beta;
+    float *c;
+    int64_t ldc;
+} lv_gemm_job;
+
+enum { LV_SPLIT_MIN = 64 };     /* rows (or columns) of C per part of a split job, at least */
+
+/* How n (1 or 2) independent jobs share T threads, a part of C per thread: job i gets T / n
+ * threads (the last the remainder), fewer where its C has under LV_SPLIT_MIN rows per part
+ * (rows_only; a job with ta is not split then) or rows-or-columns, whichever C has more of.
+ * parts[i] >= 1; returns their sum. */
+static inline int64_t lv_gemm_job_parts(const lv_gemm_job *jobs, int n, int64_t T, int rows_only,
+                                        int64_t *parts)
+{
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        const int64_t share = i == n - 1 ? T - T / n * (n - 1) : T / n;
+        const lv_gemm_job *j = &jobs[i];
+        const int64_t extent = rows_only ? (j->ta ? 0 : j->M) : max64(j->M, j->N);
+        parts[i] = max64(1, min64(share, extent / LV_SPLIT_MIN));
+        total += parts[i];
+    }
+    return total;
+}
+
+/* Rows [*i0, *i1) of part p of n of a job's C (p < n) */
+static inline void lv_gemm_part_rows(const lv_gemm_job *j, int64_t p, int64_t n, int64_t *i0,
+                                     int64_t *i1)
+{
+    *i0 = j->M * p / n;
+    *i1 = j->M * (p + 1) / n;
+}
+
 /* blas_glue/tile_gemm.c: the attention tiles' matmul, C (M x N, row stride ldc) = alpha A B,
  * plus C when accumulate (else C is only written). A(i, k) = a[i * sar + k * sak], so A or A^T
  * of a row-major block is one call; row k of B is the N contiguous floats at b + k * ldb. N must
