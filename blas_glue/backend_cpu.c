@@ -133,13 +133,13 @@ static void job_part(const lv_gemm_job *j, int64_t p, int64_t n)
 }
 
 /* The fp32 jobs of a kernel (1 or 2, independent: no job's C is another's input) as one
- * parallel region, a part per thread (lv_gemm_job_parts); with one part in all (one thread,
- * small matmuls) whole to lv_sgemm, one after the other. */
+ * parallel region, a part per thread (lv_gemm_job_parts); on one thread, or with one part in
+ * all (small matmuls), whole to lv_sgemm, one after the other. */
 static void sgemm_jobs(const lv_gemm_job *jobs, int n)
 {
     int64_t parts[2];
-    const int64_t total = lv_gemm_job_parts(jobs, n, max_threads(), 0, parts);
-    if (total < 2 || in_parallel()) {
+    const int64_t T = max_threads(), total = lv_gemm_job_parts(jobs, n, T, 0, parts);
+    if (T < 2 || total < 2 || in_parallel()) {     /* T < 2: never more threads than asked */
         for (int i = 0; i < n; i++)
             job_part(&jobs[i], 0, 1);
         return;

@@ -113,7 +113,8 @@ enum { LV_SPLIT_MIN = 64 };     /* rows (or columns) of C per part of a split jo
 /* How n (1 or 2) independent jobs share T threads, a part of C per thread: job i gets T / n
  * threads (the last the remainder), fewer where its C has under LV_SPLIT_MIN rows per part
  * (rows_only; a job with ta is not split then) or rows-or-columns, whichever C has more of.
- * parts[i] >= 1; returns their sum. */
+ * parts[i] >= 1; returns their sum, which is at most T when T >= n (callers run the jobs whole,
+ * one after the other, on fewer threads). */
 static inline int64_t lv_gemm_job_parts(const lv_gemm_job *jobs, int n, int64_t T, int rows_only,
                                         int64_t *parts)
 {
