@@ -8,6 +8,7 @@
 #include "bf16_dnnl.h"
 #include "blas_glue.h"
 #include "check_util.h"
+#include "cpu_common.h"
 #include "golden_bf16.h"
 #include "suites.h"
 
@@ -42,6 +43,31 @@ typedef struct {
     double *want, *emu, *unit;        /* (M, N) */
 } gemm_case;
 
+/* want, emu and unit of g from its A, B and C0 */
+static void gemm_case_expect(gemm_case *g)
+{
+    const int ta = g->trans_a, tb = g->trans_b;
+    const int64_t M = g->M, N = g->N, K = g->K;
+    const float alpha = g->alpha, beta = g->beta;
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0.0, e = 0.0, sq = 0.0;
+            for (int64_t k = 0; k < K; k++) {
+                const float a = ta ? g->A[k * g->lda + i] : g->A[i * g->lda + k];
+                const float b = tb ? g->B[j * g->ldb + k] : g->B[k * g->ldb + j];
+                s += (double)a * b;
+                sq += ((double)alpha * a * b) * ((double)alpha * a * b);
+                e += (double)lv_bf16_round(alpha * a) * lv_bf16_round(b);
+            }
+            const double c = beta == 0.0f ? 0.0 : (double)beta * g->C0[i * g->ldc + j];
+            g->want[i * N + j] = alpha * s + c;
+            g->emu[i * N + j] = e + c;
+            /* + the output's own fp32 rounding, 2^-24 |c| = u 2^-16 |c| where beta c dominates */
+            g->unit[i * N + j] = sqrt(sq) + 0x1p-16 * fabs(c) > 0.0
+                                     ? sqrt(sq) + 0x1p-16 * fabs(c) : 1.0;
+        }
+}
+
 static gemm_case gemm_case_make(lv_rng *r, int ta, int tb, int64_t M, int64_t N, int64_t K,
                                 float alpha, float beta)
 {
@@ -54,23 +80,7 @@ static gemm_case gemm_case_make(lv_rng *r, int ta, int tb, int64_t M, int64_t N,
     g.want = malloc((size_t)(M * N) * sizeof *g.want);
     g.emu = malloc((size_t)(M * N) * sizeof *g.emu);
     g.unit = malloc((size_t)(M * N) * sizeof *g.unit);
-    for (int64_t i = 0; i < M; i++)
-        for (int64_t j = 0; j < N; j++) {
-            double s = 0.0, e = 0.0, sq = 0.0;
-            for (int64_t k = 0; k < K; k++) {
-                const float a = ta ? g.A[k * g.lda + i] : g.A[i * g.lda + k];
-                const float b = tb ? g.B[j * g.ldb + k] : g.B[k * g.ldb + j];
-                s += (double)a * b;
-                sq += ((double)alpha * a * b) * ((double)alpha * a * b);
-                e += (double)lv_bf16_round(alpha * a) * lv_bf16_round(b);
-            }
-            const double c = beta == 0.0f ? 0.0 : (double)beta * g.C0[i * g.ldc + j];
-            g.want[i * N + j] = alpha * s + c;
-            g.emu[i * N + j] = e + c;
-            /* + the output's own fp32 rounding, 2^-24 |c| = u 2^-16 |c| where beta c dominates */
-            g.unit[i * N + j] = sqrt(sq) + 0x1p-16 * fabs(c) > 0.0
-                                    ? sqrt(sq) + 0x1p-16 * fabs(c) : 1.0;
-        }
+    gemm_case_expect(&g);
     return g;
 }
 
@@ -88,7 +98,8 @@ static float *gemm_case_run(const gemm_case *g, gemm_fn *gemm)
     float *C = malloc((size_t)(g->M * g->ldc) * sizeof *C);
     for (int64_t i = 0; i < g->M * g->ldc; i++)
         C[i] = g->beta == 0.0f ? NAN : g->C0[i];
-    gemm(g->trans_a, g->trans_b, g->M, g->N, g->K, g->alpha, g->A, g->lda, g->B, g->ldb, g->beta,
+    if (gemm)                                 /* NULL: C0 only, for a caller's own run */
+        gemm(g->trans_a, g->trans_b, g->M, g->N, g->K, g->alpha, g->A, g->lda, g->B, g->ldb, g->beta,
          C, g->ldc);
     return C;
 }
@@ -131,8 +142,17 @@ static int looks_bf16(const gemm_figures *f)
 
 static const int64_t dims[] = { 1, 7, 33, 300 };
 
-/* (M, N, K) = shape s of dims^3, every transpose, alpha 1 and not, beta 0 and 1 */
-static void gemm_shape_check(int s)
+/* lv_gemm_bf16's contract through lv_gemm_bf16_jobs: one job (a forward's path) */
+static void gemm_bf16_one_job(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
+                              const float *A, int64_t lda, const float *B, int64_t ldb,
+                              float beta, float *C, int64_t ldc)
+{
+    const lv_gemm_job j = { ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc };
+    lv_gemm_bf16_jobs(&j, 1);
+}
+
+/* (M, N, K) = shape s of dims^3, every transpose, alpha 1 and not, beta 0 and 1, by gemm */
+static void gemm_shape_check(int s, gemm_fn *gemm, const char *name)
 {
     const int64_t M = dims[s / 16], N = dims[(s / 4) % 4], K = dims[s % 4];
     lv_rng r = test_rng(2000 + (uint32_t)s);
@@ -141,7 +161,7 @@ static void gemm_shape_check(int s)
         for (int tb = 0; tb < 2; tb++) {
             const float alpha = (ta + tb) % 2 ? 1.0f : 0.625f, beta = ta ? 0.0f : 1.0f;
             gemm_case g = gemm_case_make(&r, ta, tb, M, N, K, alpha, beta);
-            float *C = gemm_case_run(&g, lv_gemm_bf16);
+            float *C = gemm_case_run(&g, gemm);
             const gemm_figures f = gemm_figures_of(&g, C);
             ck_assert_msg(f.margin <= 1.0, "M=%lld N=%lld K=%lld trans_a=%d trans_b=%d: bf16 "
                           "gemm off the fp32 product by %.3f u", (long long)M, (long long)N,
@@ -163,8 +183,8 @@ static void gemm_shape_check(int s)
             free(C);
             gemm_case_free(&g);
         }
-    printf("bf16 gemm M=%lld N=%lld K=%lld, 4 transposes: vs fp32 max %.3f u (margin %.3f), "
-           "rms up to %.3f u; vs the bf16-rounded product margin %.3f\n", (long long)M,
+    printf("%s M=%lld N=%lld K=%lld, 4 transposes: vs fp32 max %.3f u (margin %.3f), "
+           "rms up to %.3f u; vs the bf16-rounded product margin %.3f\n", name, (long long)M,
            (long long)N, (long long)K, worst.max_u, worst.margin, worst.rms_u, worst.emu_margin);
 }
 
@@ -174,7 +194,53 @@ START_TEST(test_gemm_bf16_vs_ref)
         return;
     printf("%s\n", lv_bf16_backend());
     for (int s = 0; s < 64; s++)
-        gemm_shape_check(s);
+        gemm_shape_check(s, lv_gemm_bf16, "bf16 gemm");
+}
+END_TEST
+
+/* The jobs of a linear kernel on 2 threads (lv_gemm_bf16_jobs): one job split by rows, and a
+ * backward's pair, dinp = dout W and dW = dout^T inp, sharing dout (rounded once) and run a
+ * thread each; every shape of the gemm test, then the pair at shapes that split, each result
+ * within the same bounds as lv_gemm_bf16's. */
+START_TEST(test_gemm_bf16_jobs)
+{
+    if (!bf16_or_skip())
+        return;
+#ifdef _OPENMP
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(2);
+#endif
+    for (int s = 0; s < 64; s++)
+        gemm_shape_check(s, gemm_bf16_one_job, "bf16 gemm, one job");
+    static const int64_t pair[][3] = { { 300, 33, 130 }, { 7, 300, 33 }, { 130, 64, 300 } };
+    lv_rng r = test_rng(2050);
+    for (int p = 0; p < 3; p++) {
+        const int64_t N = pair[p][0], C = pair[p][1], OC = pair[p][2];
+        /* dinp (N, C) = dout (N, OC) W (OC, C) + dinp; dW (OC, C) = dout^T inp (N, C) + dW */
+        gemm_case dinp = gemm_case_make(&r, 0, 0, N, C, OC, 1.0f, 1.0f);
+        gemm_case dw = gemm_case_make(&r, 1, 0, OC, C, N, 1.0f, 1.0f);
+        ck_assert_int_eq(dinp.lda, dw.lda);
+        memcpy(dw.A, dinp.A, (size_t)(N * dinp.lda) * sizeof *dw.A);     /* the same dout */
+        gemm_case_expect(&dw);
+        float *c0 = gemm_case_run(&dinp, NULL), *c1 = gemm_case_run(&dw, NULL);
+        const lv_gemm_job jobs[2] = {
+            { 0, 0, N, C, OC, 1.0f, dinp.A, dinp.lda, dinp.B, dinp.ldb, 1.0f, c0, dinp.ldc },
+            { 1, 0, OC, C, N, 1.0f, dw.A, dw.lda, dw.B, dw.ldb, 1.0f, c1, dw.ldc },
+        };
+        lv_gemm_bf16_jobs(jobs, 2);
+        const gemm_figures f0 = gemm_figures_of(&dinp, c0), f1 = gemm_figures_of(&dw, c1);
+        printf("bf16 jobs, a backward pair N=%lld C=%lld OC=%lld: dinp margin %.3f (vs the "
+               "bf16-rounded product %.3f, rms %.3f u), dW margin %.3f (%.3f, rms %.3f u)\n",
+               (long long)N, (long long)C, (long long)OC, f0.margin, f0.emu_margin, f0.rms_u,
+               f1.margin, f1.emu_margin, f1.rms_u);
+        ck_assert(f0.margin <= 1.0 && f0.emu_margin <= 1.0 && looks_bf16(&f0));
+        ck_assert(f1.margin <= 1.0 && f1.emu_margin <= 1.0 && looks_bf16(&f1));
+        free(c0), free(c1);
+        gemm_case_free(&dinp), gemm_case_free(&dw);
+    }
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#endif
 }
 END_TEST
 
@@ -584,6 +650,7 @@ Suite *bf16_suite(void)
     TCase *tc = tcase_create("gemm");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_gemm_bf16_vs_ref);
+    tcase_add_test(tc, test_gemm_bf16_jobs);
     tcase_add_test(tc, test_gemm_checks_catch);
     suite_add_tcase(s, tc);
     tc = tcase_create("attention");
