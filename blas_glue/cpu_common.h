@@ -150,9 +150,12 @@ void lv_tile_gemm(int64_t M, int64_t N, int64_t K, float alpha, const float *a, 
 enum {
     ATT_BQ = 64,        /* query rows per tile */
     ATT_BK = 240,       /* key rows per tile: 64 x 240 x 64 = 983,040 <= 10^6, OpenBLAS's bound
-                         * for its unpacked small-matrix sgemm on AVX-512 cores; with 256 keys
-                         * every tile product was packed first (the PV, dQ, dV, dK products
-                         * ran 10-20% slower, attention as a whole ~5%, one thread, ViT-S) */
+                         * for its unpacked small-matrix sgemm on AVX-512 cores, which the tile
+                         * products of head sizes not a multiple of 16 still call; with 256 keys
+                         * every such product was packed first (~5% slower attention, one
+                         * thread, ViT-S). On lv_tile_gemm (head size 64) 128 query rows or
+                         * 480 keys measured the same within 1-4%; 240 is a multiple of 16,
+                         * which lv_tile_gemm's score tiles need. */
     ATT_CHUNKS = 4      /* key chunks per (group, head) in the backward: parallel work units */
 };
 
