@@ -6,10 +6,10 @@
  * then carries the rounding of lse, which grows with |lse|; s - m is rounded relative to itself.)
  *
  * Forward, per (group, head, tile of ATT_BQ queries): the scores against ATT_BK keys at a time,
- * S = scale Q K^T (a tile product, below); an online softmax keeps each row's running maximum m and sum l,
- * and rescales the output accumulator by exp(m_old - m_new) as the maximum grows; at the end
- * out = O / l and the cache gets (m, log l). A row with no valid key gets out = 0 and
- * m = +inf, so that the backward's exp(s - m) is 0 for it.
+ * S = scale Q K^T (a tile product, below); an online softmax keeps each row's running maximum
+ * m and sum l, and rescales the output accumulator by exp(m_old - m_new) as the maximum grows;
+ * at the end out = O / l and the cache gets (m, log l). A row with no valid key gets out = 0
+ * and m = +inf, so that the backward's exp(s - m) is 0 for it.
  *
  * The causal mask (g->causal; query i of a group sees keys j <= i + nk - nq, backend.h) is
  * applied by tiles: a query tile stops at the key tile holding its last query's last key (the
@@ -85,10 +85,10 @@ static int64_t round_up(int64_t n, int64_t m)
 }
 
 /* C = alpha op(A) op(B) + beta C (beta 0 or 1) on bf16 operands, or fp32 ones on lv_tile_gemm
- * (x->kT set) or lv_sgemm. On lv_tile_gemm a transposed B is read from its packed transpose, and the columns of a tile of
- * scores are computed up to the next multiple of LV_TILE_GEMM_COLS: the extra ones (the packed
- * keys after the tile, or the zero padding) land in the tile's row stride ATT_BK, itself a
- * multiple, and nothing reads them. */
+ * (x->kT set) or lv_sgemm. On lv_tile_gemm a transposed B is read from its packed transpose,
+ * and the columns of a tile of scores are computed up to the next multiple of
+ * LV_TILE_GEMM_COLS: the extra ones (the packed keys after the tile, or the zero padding) land
+ * in the tile's row stride ATT_BK, itself a multiple, and nothing reads them. */
 static void tile_product(const att_args *x, int trans_a, int trans_b, int64_t M, int64_t N,
                          int64_t K, float alpha, tile_in a, tile_in b, float beta, float *c,
                          int64_t ldc)
@@ -208,7 +208,7 @@ static void mask_causal(float *s, int64_t n, int64_t nb, int64_t ld, int64_t i0,
     }
 }
 
-/* ---- per-call copies of the inputs ------------------------------------------------------------ */
+/* ---- per-call copies of the inputs ---------------------------------------------------------- */
 
 /* A buffer grown to the largest call and kept, used under lv_cpu_scratch_lock */
 typedef struct {

@@ -1,7 +1,9 @@
 /* The fast CPU backend: every kernel of ref/kernels.h with the contracts and cache layouts of
- * lv_backend_ref (attention's cache aside: attention_cpu.c), so the graph runs unchanged. Matmuls (linear, tubelet, InfoNCE) go through
- * lv_sgemm, never inside a parallel region (one threading level at a time); the rest is OpenMP
- * over rows, (group, head) pairs or parameter columns. No atomics and no per-thread gradient
+ * lv_backend_ref (attention's cache aside: attention_cpu.c), so the graph runs unchanged.
+ * Matmuls (linear, tubelet) are jobs on OpenBLAS's sgemm threaded by us (sgemm_jobs: one
+ * OpenMP region, a single-threaded lv_sgemm per thread, so one threading level at a time);
+ * InfoNCE's small ones call lv_sgemm; the rest is OpenMP over rows, (group, head) pairs or
+ * parameter columns. No atomics and no per-thread gradient
  * copies: each output element is written by one thread in a fixed order, so a result does not
  * depend on the number of threads (lv_sgemm aside: see lv_backend_cpu_thread_exact). */
 #include "kernels.h"
@@ -105,7 +107,7 @@ static void fill_rows(float *out, const float *row, int64_t N, int64_t C)
         memcpy(out + n * C, row, (size_t)C * sizeof *out);
 }
 
-/* ---- the fp32 matmul: our threads, OpenBLAS's kernels ------------------------------------------ */
+/* ---- the fp32 matmul: our threads, OpenBLAS's kernels ---------------------------------------- */
 
 /* Why not lv_sgemm's own threads: on 2 threads OpenBLAS's split of one matmul ran the model's
  * shapes (392 or 1568 rows by 384, 1152, 1536 columns) at 150-190 GFLOP/s in some runs and ~205
@@ -735,9 +737,10 @@ static void tubelet_embed_forward(gemm_jobs_fn *gemm, float *out, const float *v
     pthread_mutex_unlock(&lv_cpu_scratch_lock);
 }
 
-static void tubelet_embed_backward(gemm_jobs_fn *gemm, float *dvideo, float *dweight, float *dbias,
-                                   const float *dout, const float *video, const float *weight,
-                                   const int64_t *kept, const lv_tubelet_shape *s, int64_t B,
+static void tubelet_embed_backward(gemm_jobs_fn *gemm, float *dvideo, float *dweight,
+                                   float *dbias, const float *dout, const float *video,
+                                   const float *weight, const int64_t *kept,
+                                   const lv_tubelet_shape *s, int64_t B,
                                    int64_t K, int64_t D)
 {
     /* forward: out = cols W^T + b  =>  dW += dout^T cols, dcols = dout W, db += colsum(dout) */
@@ -1102,8 +1105,8 @@ static void bf16_tubelet_embed_backward(float *dvideo, float *dweight, float *db
                                         const float *weight, const int64_t *kept,
                                         const lv_tubelet_shape *s, int64_t B, int64_t K, int64_t D)
 {
-    tubelet_embed_backward(lv_gemm_bf16_jobs, dvideo, dweight, dbias, dout, video, weight, kept, s, B,
-                           K, D);
+    tubelet_embed_backward(lv_gemm_bf16_jobs, dvideo, dweight, dbias, dout, video, weight, kept,
+                           s, B, K, D);
 }
 
 static lv_backend cpu_bf16;

@@ -58,7 +58,7 @@ START_TEST(test_sgemm_vs_ref)
 }
 END_TEST
 
-/* ---- lv_tile_gemm ------------------------------------------------------------------------- */
+/* ---- lv_tile_gemm ---------------------------------------------------------------------------- */
 
 /* Every row tail (1-5 and 6-row blocks), every column panel (64, 32, 16 wide), A read by rows
  * (sar = lda, sak = 1) and transposed (sar = 1, sak = lda), written and accumulated into. */
@@ -130,7 +130,7 @@ START_TEST(test_tile_gemm_vs_double)
 }
 END_TEST
 
-/* ---- exp_neg ----------------------------------------------------------------------------------- */
+/* ---- exp_neg --------------------------------------------------------------------------------- */
 
 /* exp_neg's error in units of the float spacing at the true value (ulp) */
 static double exp_ulps(float got, double x)

@@ -17,7 +17,7 @@
 #define FAST_EXACT "the same fp32 operations in the same order as ref: bit-identical"
 #define FAST_COLUMNS "one double column sum, rounded once (ref: an fp32 += per row)"
 #define FAST_RECIPROCAL "dout * fp32(1 / count) vs dout / count in double: two roundings"
-#define FAST_ATTENTION "fp32 sgemm tiles over the head and the keys (ref: double), online " \
+#define FAST_ATTENTION "fp32 tile matmuls over the head and the keys (ref: double), online " \
                        "softmax rescaled per key tile, probabilities recomputed from the " \
                        "log-sum-exp: a few roundings of O(1) terms"
 #define FAST_ATTENTION_DQK FAST_ATTENTION "; ds = p (dp - delta) takes delta = rowsum(dout " \
