@@ -32,7 +32,7 @@
  * (every preset's is 64): each call first packs K and V transposed by head (att_setup_packed),
  * once, so that QK^T and dO V^T read their B operand as contiguous rows like the other five
  * products. On the ViT-S shapes (1568 tokens, head size 64, one thread) that made the backward
- * ~4% faster and the forward ~1% than lv_sgemm, whose small-matrix path the products took
+ * ~8% faster and the forward ~5% than lv_sgemm, whose small-matrix path the products took
  * before; other head sizes still use lv_sgemm (OpenBLAS runs a call made inside a parallel
  * region on the calling thread, so there is one threading level at a time).
  *
@@ -47,8 +47,6 @@
 #include "error.h"
 
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 typedef struct {
     const lv_attn_groups *g;
@@ -56,12 +54,12 @@ typedef struct {
     int64_t ldq, ldkv, H, hs, D;
     float scale;
     int64_t q_base, q_rows;      /* first query-list position, query-list length */
+    int64_t k_base, k_rows;      /* first key-list position, key-list length */
     float *work;                 /* per-thread tiles, `stride` floats each */
     int64_t stride;
     /* bf16 only (NULL in fp32): q and dout by query-list position, k and v by key-list
      * position, head-major: q16 (H, q_rows, hs), k16 and v16 (H, k_rows, hs) */
     const uint16_t *q16, *k16, *v16, *do16;
-    int64_t k_base, k_rows;      /* first key-list position, key-list length */
     /* fp32 with hs a multiple of LV_TILE_GEMM_COLS (else NULL): K^T and V^T by head, (H, hs,
      * ldt), column = key-list position - k_base, zero past k_rows; every tile product then runs
      * on lv_tile_gemm */
@@ -109,7 +107,7 @@ static void tile_product(const att_args *x, int trans_a, int trans_b, int64_t M,
 static tile_in tile_of_scores(const float *s, int64_t n, int64_t nb, uint16_t *b16)
 {
     if (!b16)
-        return (tile_in){ .f = s, .ld = ATT_BK };   /* only ever op(A): needs no .tiled */
+        return (tile_in){ .f = s, .ld = ATT_BK };   /* only ever op(A): needs no .t */
     for (int64_t r = 0; r < n; r++) {
         #pragma omp simd
         for (int64_t j = 0; j < nb; j++)
@@ -128,7 +126,8 @@ static att_args att_setup(const float *q, const float *k, const float *v, const 
     const int64_t hs = D / H;
     att_args x = { .g = g, .q = q, .k = k, .v = v, .ldq = ldq, .ldkv = ldkv, .H = H, .hs = hs,
                    .D = D, .scale = (float)(1.0 / sqrt((double)hs)), .q_base = g->q_start[0],
-                   .q_rows = g->q_start[g->n_groups] - g->q_start[0] };
+                   .q_rows = g->q_start[g->n_groups] - g->q_start[0], .k_base = g->k_start[0],
+                   .k_rows = g->k_start[g->n_groups] - g->k_start[0] };
     x.stride = lv_cpu_attention_thread_floats(hs) + (bf16 ? ATT_BF16_FLOATS : 0);
     x.work = lv_cpu_scratch(SLOT_A, (size_t)(max_threads() * x.stride) * sizeof *x.work);
     return x;
@@ -210,44 +209,19 @@ static void mask_causal(float *s, int64_t n, int64_t nb, int64_t ld, int64_t i0,
 
 /* ---- per-call copies of the inputs ---------------------------------------------------------- */
 
-/* A buffer grown to the largest call and kept, used under lv_cpu_scratch_lock */
-typedef struct {
-    void *p;
-    size_t cap;
-} kept_buffer;
-
-static void *kept(kept_buffer *kb, size_t bytes, const char *what)
-{
-    if (bytes > kb->cap) {
-        free(kb->p);
-        kb->cap = 0;
-        kb->p = lv_malloc(bytes, what);
-        if (!kb->p) {                         /* a kernel has no error return: stop, saying why */
-            fprintf(stderr, "longvivit: %s\n", lv_error());
-            abort();
-        }
-        kb->cap = bytes;
-    }
-    return kb->p;
-}
-
 /* x->kT and x->vT, when the head size allows lv_tile_gemm: per head, the key list's K and V
  * transposed, a key per column, so that a key tile of K^T (the B of S = Q K^T) or of V^T (of
  * dP = dO V^T) is a run of contiguous rows. Packed once per call instead of once per 64-query
  * tile; blocks of 16 keys keep the transposition's reads and writes in cache lines. */
 static void att_setup_packed(att_args *x)
 {
-    static kept_buffer packed;
     const lv_attn_groups *g = x->g;
     const int64_t H = x->H, hs = x->hs;
     if (hs % LV_TILE_GEMM_COLS != 0)
         return;
-    x->k_base = g->k_start[0];
-    x->k_rows = g->k_start[g->n_groups] - x->k_base;
     x->ldt = x->k_rows + LV_TILE_GEMM_COLS;
     const int64_t plane = H * hs * x->ldt;
-    float *kT = kept(&packed, (size_t)(2 * plane) * sizeof *kT,
-                     "attention's K^T and V^T by head"), *vT = kT + plane;
+    float *kT = lv_cpu_scratch(SLOT_COPIES, (size_t)(2 * plane) * sizeof *kT), *vT = kT + plane;
     const int64_t blocks = (x->ldt + 15) / 16;
     #pragma omp parallel for schedule(static) if (x->k_rows * x->D > PAR_MIN)
     for (int64_t u = 0; u < H * blocks; u++) {
@@ -401,13 +375,6 @@ void lv_cpu_attention_forward(float *out, float *stats, const float *q, const fl
 
 /* ---- bf16 copies ----------------------------------------------------------------------------- */
 
-/* The bf16 copies of one call (q, k, v, dout) */
-static uint16_t *bf16_copies(size_t n)
-{
-    static kept_buffer copies;
-    return kept(&copies, n * sizeof(uint16_t), "bf16 copies of attention inputs");
-}
-
 /* dst (H, rows, hs) = bf16 of list positions first .. first+rows-1 of x (row stride ld), head
  * by head */
 static void round_heads(uint16_t *dst, const float *x, int64_t ld, const int64_t *index,
@@ -429,11 +396,8 @@ static void round_heads(uint16_t *dst, const float *x, int64_t ld, const int64_t
 static void att_setup_bf16(att_args *x, const float *dout)
 {
     const lv_attn_groups *g = x->g;
-    const int64_t Q = x->q_rows, H = x->H, hs = x->hs;
-    x->k_base = g->k_start[0];
-    x->k_rows = g->k_start[g->n_groups] - x->k_base;
-    const int64_t Kr = x->k_rows;
-    uint16_t *b = bf16_copies((size_t)((2 * Q + 2 * Kr) * x->D));
+    const int64_t Q = x->q_rows, H = x->H, hs = x->hs, Kr = x->k_rows;
+    uint16_t *b = lv_cpu_scratch(SLOT_COPIES, (size_t)((2 * Q + 2 * Kr) * x->D) * sizeof *b);
     uint16_t *q16 = b, *k16 = q16 + Q * x->D, *v16 = k16 + Kr * x->D, *do16 = v16 + Kr * x->D;
     round_heads(q16, x->q, x->ldq, g->q_index, x->q_base, Q, H, hs);
     round_heads(k16, x->k, x->ldkv, g->k_index, x->k_base, Kr, H, hs);

@@ -3,9 +3,9 @@
  * Matmuls (linear, tubelet) are jobs on OpenBLAS's sgemm threaded by us (sgemm_jobs: one
  * OpenMP region, a single-threaded lv_sgemm per thread, so one threading level at a time);
  * InfoNCE's small ones call lv_sgemm; the rest is OpenMP over rows, (group, head) pairs or
- * parameter columns. No atomics and no per-thread gradient
- * copies: each output element is written by one thread in a fixed order, so a result does not
- * depend on the number of threads (lv_sgemm aside: see lv_backend_cpu_thread_exact). */
+ * parameter columns. No atomics and no per-thread gradient copies: each output element is
+ * written by one thread in a fixed order, so a result does not depend on the number of threads
+ * (lv_sgemm aside: see lv_backend_cpu_thread_exact). */
 #include "kernels.h"
 #include "bf16_dnnl.h"
 #include "blas_glue.h"
@@ -140,8 +140,8 @@ static void job_part(const lv_gemm_job *j, int64_t p, int64_t n)
 static void sgemm_jobs(const lv_gemm_job *jobs, int n)
 {
     int64_t parts[2];
-    const int64_t T = max_threads(), total = lv_gemm_job_parts(jobs, n, T, 0, parts);
-    if (T < 2 || total < 2 || in_parallel()) {     /* T < 2: never more threads than asked */
+    const int64_t total = lv_gemm_job_parts(jobs, n, max_threads(), 0, parts);
+    if (total < 2 || in_parallel()) {
         for (int i = 0; i < n; i++)
             job_part(&jobs[i], 0, 1);
         return;

@@ -17,15 +17,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One primitive per shape: the shape (layouts of the dense bf16 copies included), beta, and
- * the memory objects whose data handles are set on each call. */
+/* One primitive per shape: the shape (layouts of the dense bf16 copies included), alpha (the
+ * output scale), beta, and the memory objects whose data handles are set on each call. */
 typedef struct {
     int trans_a, trans_b;
     int64_t M, N, K, ldc;
-    float beta;
+    float alpha, beta;
     dnnl_primitive_t prim;
     dnnl_memory_t a, b, c;
 } gemm_plan;
+
+/* The plans made so far, found by shape (lv_gemm_bf16's, and each tile thread's own) */
+typedef struct {
+    gemm_plan *p;
+    int64_t n, cap;
+} plan_list;
 
 static struct {
     pthread_mutex_t lock;
@@ -33,8 +39,7 @@ static struct {
     char why[512], name[160];
     dnnl_engine_t engine;
     dnnl_stream_t stream;
-    gemm_plan *plans;
-    int64_t n_plans, cap_plans;
+    plan_list plans;             /* lv_gemm_bf16's, alpha 1 (folded into A) */
     uint16_t *a16, *b16;         /* A and B as stored, in bf16; grown, kept */
     size_t a_cap, b_cap;         /* in entries */
     uint16_t *job16[4];          /* lv_gemm_bf16_jobs: A and B of two jobs; grown, kept */
@@ -117,7 +122,7 @@ static gemm_plan plan_make(int trans_a, int trans_b, int64_t M, int64_t N, int64
                            int64_t ldc, float alpha, float beta)
 {
     gemm_plan p = { .trans_a = trans_a, .trans_b = trans_b, .M = M, .N = N, .K = K, .ldc = ldc,
-                    .beta = beta };
+                    .alpha = alpha, .beta = beta };
     const dnnl_dims_t a_dims = { M, K }, a_strides = { trans_a ? 1 : K, trans_a ? M : 1 };
     const dnnl_dims_t b_dims = { K, N }, b_strides = { trans_b ? 1 : N, trans_b ? K : 1 };
     const dnnl_dims_t c_dims = { M, N }, c_strides = { ldc, 1 };
@@ -148,29 +153,6 @@ static gemm_plan plan_make(int trans_a, int trans_b, int64_t M, int64_t N, int64
     return p;
 }
 
-static gemm_plan *plan_find(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
-                            int64_t ldc, float beta)
-{
-    for (int64_t i = 0; i < bf16.n_plans; i++) {
-        gemm_plan *p = &bf16.plans[i];
-        if (p->trans_a == trans_a && p->trans_b == trans_b && p->M == M && p->N == N &&
-            p->K == K && p->ldc == ldc && p->beta == beta)
-            return p;
-    }
-    if (bf16.n_plans == bf16.cap_plans) {
-        const int64_t cap = bf16.cap_plans ? 2 * bf16.cap_plans : 32;
-        gemm_plan *grown = realloc(bf16.plans, (size_t)cap * sizeof *grown);
-        if (!grown) {
-            fprintf(stderr, "longvivit: out of memory for the bf16 matmul plans\n");
-            abort();
-        }
-        bf16.plans = grown;
-        bf16.cap_plans = cap;
-    }
-    bf16.plans[bf16.n_plans] = plan_make(trans_a, trans_b, M, N, K, ldc, 1.0f, beta);
-    return &bf16.plans[bf16.n_plans++];
-}
-
 /* x grown to hold n entries of `size` bytes (contents kept); stops, saying why, without memory */
 static void *grown_plans(void *x, int64_t n, size_t size)
 {
@@ -180,6 +162,24 @@ static void *grown_plans(void *x, int64_t n, size_t size)
         abort();
     }
     return y;
+}
+
+/* l's plan of this shape, made on first use */
+static gemm_plan *plan_get(plan_list *l, int trans_a, int trans_b, int64_t M, int64_t N,
+                           int64_t K, int64_t ldc, float alpha, float beta)
+{
+    for (int64_t i = 0; i < l->n; i++) {
+        gemm_plan *p = &l->p[i];
+        if (p->trans_a == trans_a && p->trans_b == trans_b && p->M == M && p->N == N &&
+            p->K == K && p->ldc == ldc && p->alpha == alpha && p->beta == beta)
+            return p;
+    }
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->p = grown_plans(l->p, l->cap, sizeof *l->p);
+    }
+    l->p[l->n] = plan_make(trans_a, trans_b, M, N, K, ldc, alpha, beta);
+    return &l->p[l->n++];
 }
 
 static uint16_t *grown(uint16_t **buf, size_t *cap, size_t n, const char *what)
@@ -234,7 +234,7 @@ void lv_gemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, flo
         convert(a16, A, trans_a ? K : M, trans_a ? M : K, lda, alpha);
         convert(b16, B, trans_b ? N : K, trans_b ? K : N, ldb, 1.0f);
     }
-    gemm_plan *p = plan_find(trans_a, trans_b, M, N, K, ldc, beta);
+    gemm_plan *p = plan_get(&bf16.plans, trans_a, trans_b, M, N, K, ldc, 1.0f, beta);
     DNNL_CHECK(dnnl_memory_set_data_handle(p->a, a16));
     DNNL_CHECK(dnnl_memory_set_data_handle(p->b, b16));
     DNNL_CHECK(dnnl_memory_set_data_handle(p->c, C));
@@ -251,9 +251,7 @@ void lv_gemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, flo
  * no handle is shared) and its own stream; oneDNN runs a primitive executed inside a parallel
  * region on the calling thread. The plan list of thread t is only touched by thread t. */
 typedef struct {
-    gemm_plan *plans;
-    int64_t n_plans, cap_plans;
-    float *alphas;               /* alphas[i]: the output scale of plans[i] */
+    plan_list plans;
     dnnl_stream_t stream;
 } tile_thread;
 
@@ -278,32 +276,13 @@ void lv_bf16_tiles_reserve(int threads)
     pthread_mutex_unlock(&bf16.lock);
 }
 
-static gemm_plan *tile_plan(tile_thread *t, int trans_a, int trans_b, int64_t M, int64_t N,
-                            int64_t K, int64_t ldc, float alpha, float beta)
-{
-    for (int64_t i = 0; i < t->n_plans; i++) {
-        gemm_plan *p = &t->plans[i];
-        if (p->trans_a == trans_a && p->trans_b == trans_b && p->M == M && p->N == N &&
-            p->K == K && p->ldc == ldc && p->beta == beta && t->alphas[i] == alpha)
-            return p;
-    }
-    if (t->n_plans == t->cap_plans) {
-        t->cap_plans = t->cap_plans ? 2 * t->cap_plans : 16;
-        t->plans = grown_plans(t->plans, t->cap_plans, sizeof *t->plans);
-        t->alphas = grown_plans(t->alphas, t->cap_plans, sizeof *t->alphas);
-    }
-    t->alphas[t->n_plans] = alpha;
-    t->plans[t->n_plans] = plan_make(trans_a, trans_b, M, N, K, ldc, alpha, beta);
-    return &t->plans[t->n_plans++];
-}
-
 void lv_gemm_bf16_tile(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                        const uint16_t *A, const uint16_t *B, float beta, float *C, int64_t ldc)
 {
     const int id = thread_id();
     LV_REQUIRE(id < tiles.n && M > 0 && N > 0 && K > 0 && ldc >= N);
     tile_thread *t = &tiles.t[id];
-    gemm_plan *p = tile_plan(t, trans_a, trans_b, M, N, K, ldc, alpha, beta);
+    gemm_plan *p = plan_get(&t->plans, trans_a, trans_b, M, N, K, ldc, alpha, beta);
     DNNL_CHECK(dnnl_memory_set_data_handle(p->a, (void *)A));
     DNNL_CHECK(dnnl_memory_set_data_handle(p->b, (void *)B));
     DNNL_CHECK(dnnl_memory_set_data_handle(p->c, C));
@@ -337,7 +316,7 @@ void lv_gemm_bf16_jobs(const lv_gemm_job *jobs, int n)
     int degenerate = in_parallel();
     for (int i = 0; i < n; i++)
         degenerate |= jobs[i].M == 0 || jobs[i].N == 0 || jobs[i].K == 0;
-    if (total < T || T < 2 || degenerate) {
+    if (total < 2 || total < T || degenerate) {    /* whole, also where a thread would idle */
         for (int i = 0; i < n; i++)
             lv_gemm_bf16(jobs[i].ta, jobs[i].tb, jobs[i].M, jobs[i].N, jobs[i].K, jobs[i].alpha,
                          jobs[i].a, jobs[i].lda, jobs[i].b, jobs[i].ldb, jobs[i].beta,

@@ -29,7 +29,9 @@ enum {
  * slots grown to the largest size seen and kept, so steady-state steps allocate nothing. A
  * kernel holds lv_cpu_scratch_lock while it uses them: concurrent callers wait, never share.
  * Out of memory aborts with the reason (a kernel has no error return). */
-enum { SLOT_A, SLOT_B, SLOT_C, SLOT_D, SLOT_INDEX, SLOT_COUNT };
+enum { SLOT_A, SLOT_B, SLOT_C, SLOT_D, SLOT_INDEX,
+       SLOT_COPIES,         /* attention's per-call copies of its inputs (fp32 or bf16) */
+       SLOT_COUNT };
 extern pthread_mutex_t lv_cpu_scratch_lock;
 void *lv_cpu_scratch(int slot, size_t bytes);
 
@@ -113,8 +115,9 @@ enum { LV_SPLIT_MIN = 64 };     /* rows (or columns) of C per part of a split jo
 /* How n (1 or 2) independent jobs share T threads, a part of C per thread: job i gets T / n
  * threads (the last the remainder), fewer where its C has under LV_SPLIT_MIN rows per part
  * (rows_only; a job with ta is not split then) or rows-or-columns, whichever C has more of.
- * parts[i] >= 1; returns their sum, which is at most T when T >= n (callers run the jobs whole,
- * one after the other, on fewer threads). */
+ * Returns the threads of the jobs' region, the sum of parts[i] (>= 1 each), never more than T;
+ * 1 when the jobs should run whole, one after the other: on one thread, on fewer threads than
+ * jobs, or when no job splits and there is one job. */
 static inline int64_t lv_gemm_job_parts(const lv_gemm_job *jobs, int n, int64_t T, int rows_only,
                                         int64_t *parts)
 {
@@ -126,7 +129,7 @@ static inline int64_t lv_gemm_job_parts(const lv_gemm_job *jobs, int n, int64_t 
         parts[i] = max64(1, min64(share, extent / LV_SPLIT_MIN));
         total += parts[i];
     }
-    return total;
+    return T < n || total < 2 ? 1 : total;
 }
 
 /* Rows [*i0, *i1) of part p of n of a job's C (p < n) */
