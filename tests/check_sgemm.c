@@ -168,6 +168,50 @@ START_TEST(test_exp_neg)
 }
 END_TEST
 
+/* ---- how matmul jobs share threads (lv_gemm_job_parts) ------------------------------------- */
+
+/* The threads a kernel's jobs take: never more than asked (one thread once ran a backward's two
+ * jobs on two), rows or columns split by LV_SPLIT_MIN, a backward's pair a thread each */
+START_TEST(test_gemm_job_parts)
+{
+    const lv_gemm_job big = { .M = 1568, .N = 384 }, wide = { .M = 32, .N = 1536 };
+    const lv_gemm_job small = { .M = 32, .N = 96 }, dw = { .ta = 1, .M = 384, .N = 384 };
+    const lv_gemm_job pair[2] = { big, dw };
+    int64_t parts[2];
+    struct {
+        const lv_gemm_job *jobs;
+        int n;
+        int64_t T;
+        int rows_only;
+        int64_t threads, p0, p1;      /* p1 < 0: one job */
+    } cases[] = {
+        { pair, 2, 1, 0, 1, 1, 1 },   /* one thread: whole, one after the other */
+        { pair, 2, 2, 0, 2, 1, 1 },   /* a thread each */
+        { pair, 2, 4, 0, 4, 2, 2 },
+        { pair, 2, 3, 0, 3, 1, 2 },   /* the last job takes the remainder */
+        { &big, 1, 2, 0, 2, 2, -1 },  /* rows split */
+        { &big, 1, 1, 0, 1, 1, -1 },
+        { &wide, 1, 2, 0, 2, 2, -1 }, /* columns split: C is short and wide */
+        { &wide, 1, 2, 1, 1, 1, -1 }, /* rows only (bf16): 32 rows do not split */
+        { &small, 1, 2, 0, 1, 1, -1 },/* under 2 x LV_SPLIT_MIN both ways: whole */
+        { &dw, 1, 2, 1, 1, 1, -1 },   /* rows only, A transposed: not split */
+        { &dw, 1, 2, 0, 2, 2, -1 },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const int64_t got = lv_gemm_job_parts(cases[c].jobs, cases[c].n, cases[c].T,
+                                              cases[c].rows_only, parts);
+        printf("jobs %zu: %d job(s) on %lld threads%s: %lld threads, parts %lld %lld\n", c,
+               cases[c].n, (long long)cases[c].T, cases[c].rows_only ? " (rows only)" : "",
+               (long long)got, (long long)parts[0], cases[c].n > 1 ? (long long)parts[1] : -1LL);
+        ck_assert_int_le(got, cases[c].T);
+        ck_assert_int_eq(got, cases[c].threads);
+        ck_assert_int_eq(parts[0], cases[c].p0);
+        if (cases[c].n > 1)
+            ck_assert_int_eq(parts[1], cases[c].p1);
+    }
+}
+END_TEST
+
 Suite *sgemm_suite(void)
 {
     Suite *s = suite_create("sgemm");
@@ -179,6 +223,9 @@ Suite *sgemm_suite(void)
     tcase_set_timeout(tile, 120);
     tcase_add_loop_test(tile, test_tile_gemm_vs_double, 0, 6 * 5 * 4);
     suite_add_tcase(s, tile);
+    TCase *jp = tcase_create("gemm_job_parts");
+    tcase_add_test(jp, test_gemm_job_parts);
+    suite_add_tcase(s, jp);
     TCase *e = tcase_create("exp_neg");
     tcase_add_test(e, test_exp_neg);
     suite_add_tcase(s, e);

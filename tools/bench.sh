@@ -150,12 +150,13 @@ growth() {
     done
     "$PYTHON" - "$OUT" "${files[@]}" <<'EOF'
 import json, os, sys
-out, rows = sys.argv[1], []
+out, rows, missing = sys.argv[1], [], 0
 for path in sys.argv[2:]:
     try:
         o = json.loads(open(path).read().strip().splitlines()[-1])
     except Exception:
         print(f"{path}: no result (see {path[:-5]}.err)")
+        missing += 1
         continue
     p = o.get("profile", {"rows": []})
     attn = sum(r["gflop"] for r in p["rows"] if r["row"].startswith("attention"))
@@ -191,9 +192,15 @@ chart = {"title": "ViT-S training step, batch 1 (labels: attention's share of th
          "x_title": "kept video tokens", "y_title": "ms per step", "x_log": True, "y_log": True,
          "series": series}
 json.dump(chart, open(os.path.join(out, "growth-chart.json"), "w"), indent=1)
+sys.exit(1 if missing or not rows else 0)
 EOF
-    "$PROGRAM" plot "$OUT/growth-chart.json" --png "$OUT/growth.png" &&
+    local rc=$?          # 1: a row gave no result (the study and chart hold the others)
+    if "$PROGRAM" plot "$OUT/growth-chart.json" --png "$OUT/growth.png"; then
         echo "growth study: $OUT/growth.json, $OUT/growth-chart.json, $OUT/growth.png"
+    else
+        rc=1
+    fi
+    return $rc
 }
 if [ "${BENCH_GROWTH:-0}" = 1 ]; then
     growth
