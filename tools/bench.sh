@@ -19,7 +19,8 @@
 #   BENCH_QUICK=1               only the batch-1 rows
 #   BENCH_THREADS=N             threads (default: nproc)
 #   BENCH_MEM_GIB=X             address-space limit of every run (default: min(22, 85% of RAM)),
-#                               so running out of memory is an error ("OOM"), not the OOM killer
+#                               so running out of memory is an error ("OOM"), not the OOM killer;
+#                               0: no limit (a sanitizer build needs none)
 #   BENCH_OUT=DIR               raw JSON and the table (default build/bench)
 #   PYTHON=/usr/bin/python3     the interpreter with torch (Debian's python3-torch)
 #   BENCH_GROWTH=1              the growth study (above) instead of the table
@@ -40,6 +41,12 @@ MEM_GIB=${BENCH_MEM_GIB:-$(awk -v k="$mem_kib" 'BEGIN { g = k * 0.85 / 1048576;
                                                         printf "%.1f", g < 22 ? g : 22 }')}
 
 [ -x "$PROGRAM" ] || { echo "bench: $PROGRAM is not built (make)" >&2; exit 1; }
+
+# the address-space limit of a run of ours, in its subshell (BENCH_MEM_GIB=0: none; a sanitizer
+# build reserves terabytes of address space for its shadow memory, which any limit refuses)
+mem_limit() {
+    [ "$MEM_GIB" = 0 ] || ulimit -v "$(awk -v g="$MEM_GIB" 'BEGIN { printf "%d", g * 1048576 }')"
+}
 mkdir -p "$OUT" || exit 1
 HAVE_TORCH=1
 TORCH_VERSION=$("$PYTHON" -c 'import torch; print(torch.__version__)' 2>/dev/null) ||
@@ -138,7 +145,7 @@ growth() {
             rm -f "$OUT/$id.rss"
             timer=()
             [ -x /usr/bin/time ] && timer=(/usr/bin/time -f "%M" -o "$OUT/$id.rss")
-            ( ulimit -v "$(awk -v g="$MEM_GIB" 'BEGIN { printf "%d", g * 1048576 }')"
+            ( mem_limit
               OMP_NUM_THREADS=$t exec "${timer[@]}" "$PROGRAM" bench --preset vit-s \
                   --frames "$f" --batch 1 --warmup 1 --steps 1 --backend cpu --json --profile ) \
                 >"$json" 2>"$OUT/$id.err"
@@ -212,7 +219,7 @@ fmt() { if [ -n "$2" ]; then printf "%$1" "$2"; else echo "-"; fi; }
 run_ours() {    # id frames batch warm-up steps sets...
     local id=$1 f=$2 b=$3 w=$4 n=$5; shift 5
     local json=$OUT/$id-ours.json
-    ( ulimit -v "$(awk -v g="$MEM_GIB" 'BEGIN { printf "%d", g * 1048576 }')"
+    ( mem_limit
       OMP_NUM_THREADS=$THREADS exec "$PROGRAM" bench --preset vit-s "$@" --frames "$f" \
           --batch "$b" --warmup "$w" --steps "$n" --backend cpu --json "${OUR_THREADS[@]}" \
           "${PROFILE[@]}" ) \
@@ -224,7 +231,7 @@ run_ours_bf16() {    # id frames batch warm-up steps sets...
     local id=$1 f=$2 b=$3 w=$4 n=$5; shift 5
     local json=$OUT/$id-ours-bf16.json
     [ "$HAVE_BF16" = 1 ] || { : >"$json"; return; }
-    ( ulimit -v "$(awk -v g="$MEM_GIB" 'BEGIN { printf "%d", g * 1048576 }')"
+    ( mem_limit
       OMP_NUM_THREADS=$THREADS exec "$PROGRAM" bench --preset vit-s "$@" --frames "$f" \
           --batch "$b" --warmup "$w" --steps "$n" --backend cpu --precision bf16 --no-sgemm \
           --json "${OUR_THREADS[@]}" ) \
